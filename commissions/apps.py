@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CommissionsConfig(AppConfig):
+    name = "commissions"
+    verbose_name = "Commissions and trade feed"

@@ -1,0 +1,1 @@
+"""Pure commission engine: DataFrames, Decimals and dataclasses in and out; no Django."""

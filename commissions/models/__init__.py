@@ -1,0 +1,12 @@
+from .instruments import ConversionRate, Instrument, InstrumentAlias, SymbolSuffix
+from .trades import Mt5OpenDeal, Trade, TradeImport
+
+__all__ = [
+    "ConversionRate",
+    "Instrument",
+    "InstrumentAlias",
+    "Mt5OpenDeal",
+    "SymbolSuffix",
+    "Trade",
+    "TradeImport",
+]

@@ -1,0 +1,65 @@
+"""Periods: half-open ``[start, end)`` intervals cut in the broker's server time zone, stored as UTC instants."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A calendar month in the server time zone."""
+
+    year: int
+    month: int
+    tz: str
+
+    @classmethod
+    def parse(cls, text: str, tz: str) -> Period:
+        match = _PERIOD_RE.match(text or "")
+        if not match:
+            raise ValueError(f"period must look like YYYY-MM, got {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)), tz)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def next_first_day(self) -> date:
+        return date(self.year + self.month // 12, self.month % 12 + 1, 1)
+
+    @property
+    def start(self) -> datetime:
+        """The period's first instant, in UTC."""
+        return _local_midnight_utc(self.first_day, self.tz)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period, in UTC."""
+        return _local_midnight_utc(self.next_first_day, self.tz)
+
+    def contains(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _local_midnight_utc(day: date, tz: str) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def server_period(text: str) -> Period:
+    """Parse ``YYYY-MM`` in the configured server time zone."""
+    from django.conf import settings
+
+    return Period.parse(text, settings.IBEX_SERVER_TIME_ZONE)

@@ -1,0 +1,85 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import TimeStamped, effective_dated_constraints
+
+
+class Program(TimeStamped):
+    """A partner program: the hierarchy model, its depth and shares, and the payout threshold."""
+
+    class Model(models.TextChoices):
+        DIFFERENTIAL = "differential", "Differential"
+        CASCADE = "cascade", "Cascade"
+        OVERRIDE = "override", "Override"
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    model = models.CharField(max_length=16, choices=Model.choices, default=Model.DIFFERENTIAL)
+    max_depth = models.PositiveSmallIntegerField(default=10)
+    # Percentages, e.g. 30 for 30 %: cascade pass-up shares per level, override percentages per upline level.
+    shares = ArrayField(models.DecimalField(max_digits=9, decimal_places=4), default=list, blank=True)
+    override_pct = ArrayField(models.DecimalField(max_digits=9, decimal_places=4), default=list, blank=True)
+    min_payout = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_depth__gte=1), name="program_max_depth_positive"),
+            models.CheckConstraint(condition=Q(min_payout__gte=0), name="program_min_payout_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Partner(TimeStamped):
+    """An introducing broker (IB). Its parent is effective-dated in ``PartnerLink``; it may have a login user."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner"
+    )
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="partners")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    payout_currency = models.CharField(max_length=3, default="USD")
+    payout_method = models.CharField(max_length=32, blank=True)
+    payout_account = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PartnerLink(models.Model):
+    """One stretch of time ``[valid_from, valid_to)`` during which ``partner`` sat under ``parent`` (NULL = top).
+
+    Rows are never rewritten by a move: the open row is closed and a new one starts, so every past instant keeps
+    the tree it had. Overlaps are impossible (exclusion constraint); cycles are rejected by the move service.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="links")
+    parent = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="child_links")
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["partner_id", "valid_from"]
+        indexes = [models.Index(fields=["parent", "valid_from"])]
+        constraints = [
+            *effective_dated_constraints("partner", "partnerlink"),
+            models.CheckConstraint(condition=~Q(parent=F("partner")), name="partnerlink_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} under {self.parent_id} from {self.valid_from:%Y-%m-%d %H:%M}"

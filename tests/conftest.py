@@ -1,0 +1,57 @@
+"""Shared fixtures. Tests run on real PostgreSQL (embedded or DATABASE_URL); Redis tests need REDIS_URL."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+
+def _redis_reachable() -> str | None:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return "REDIS_URL is not set: no Redis server to run a real Celery worker against"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:  # any connection failure means: skip, and say why
+        return f"Redis at {url} is not reachable: {exc}"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = None
+    checked = False
+    for item in items:
+        if "redis" in item.keywords:
+            if not checked:
+                reason, checked = _redis_reachable(), True
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    return client
+
+
+@pytest.fixture
+def plain_client(django_user_model):
+    """A client authenticated with a non-staff token (e.g. a partner's): broker resources answer 403."""
+    from rest_framework.authtoken.models import Token
+
+    user = django_user_model.objects.create_user("plain", "plain@example.com", "pw")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
