@@ -1,3 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("commissions.api.reference_urls")),
+    path("", include("commissions.api.trade_urls")),
+]
