@@ -1,0 +1,248 @@
+"""Reference data upserts: instruments and their aliases, broker symbol suffixes, daily USD conversion rates.
+
+Each upsert is set-based (one lookup query per table, bulk writes) and returns ``created``/``updated``/
+``unchanged`` counts. Input is checked in full before anything is written: a bad row raises ``RowErrors``
+(keyed by its index) and writes nothing. Adding instruments, aliases or suffixes re-resolves stored trades whose
+symbol was unknown (DOMAIN.md section 2: such trades earn once their alias exists and the period is recomputed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.money import MoneyError, parse_decimal
+from partners.services.errors import RowErrors
+
+from ..models import ConversionRate, Instrument, InstrumentAlias, SymbolSuffix
+
+_CURRENCY_RE = re.compile(r"^[A-Z][A-Z0-9]{2,7}$")
+_INSTRUMENT_DECIMALS = ("contract_size", "pip_size", "volume_step", "volume_min", "volume_max")
+_INSTRUMENT_FIELDS = ("group", "base", "quote", *_INSTRUMENT_DECIMALS)
+_INSTRUMENT_DEFAULTS = {"volume_step": Decimal("0.01"), "volume_min": Decimal("0.01"), "volume_max": Decimal(100)}
+
+
+def _resolve_unresolved_trades() -> int:
+    # Imported here: the symbols module belongs to the ingest side and must not be needed to import this one.
+    from commissions.services.symbols import trades_resolve_unresolved
+
+    return trades_resolve_unresolved()
+
+
+def _decimal_field(model: type, name: str, raw: Any) -> Decimal:
+    """Parse ``raw`` exactly and check it fits the model column without rounding."""
+    value = parse_decimal(raw)
+    field = model._meta.get_field(name)
+    _, digits, exponent = value.normalize().as_tuple()
+    if -exponent > field.decimal_places:
+        raise MoneyError(f"at most {field.decimal_places} decimal places, got {raw}")
+    if len(digits) + exponent > field.max_digits - field.decimal_places:
+        raise MoneyError(f"too large: {raw}")
+    return value
+
+
+def _text(row: Mapping[str, Any], name: str, max_length: int, errors: dict[str, list[str]]) -> str:
+    value = row.get(name)
+    if not isinstance(value, str) or not value.strip():
+        errors[name] = ["This field is required."]
+        return ""
+    value = value.strip()
+    if len(value) > max_length:
+        errors[name] = [f"At most {max_length} characters."]
+    return value
+
+
+def _clean_instrument(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str], dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {
+        "symbol": _text(row, "symbol", 32, errors),
+        "group": _text(row, "group", 32, errors),
+        "base": _text(row, "base", 8, errors).upper(),
+        "quote": _text(row, "quote", 8, errors).upper(),
+    }
+    for name in _INSTRUMENT_DECIMALS:
+        raw = row.get(name, _INSTRUMENT_DEFAULTS.get(name))
+        if raw is None:
+            errors[name] = ["This field is required."]
+            continue
+        try:
+            values[name] = _decimal_field(Instrument, name, raw)
+        except MoneyError as exc:
+            errors[name] = [str(exc)]
+            continue
+        if values[name] <= 0:
+            errors[name] = ["Must be greater than zero."]
+    if "volume_min" in values and "volume_max" in values and values["volume_max"] < values["volume_min"]:
+        errors["volume_max"] = ["Must not be below volume_min."]
+    aliases = row.get("aliases") or []
+    if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        errors["aliases"] = ["A list of non-empty symbols."]
+        aliases = []
+    aliases = list(dict.fromkeys(a.strip() for a in aliases))
+    if any(len(a) > 48 for a in aliases):
+        errors["aliases"] = ["An alias has at most 48 characters."]
+    return values, aliases, errors
+
+
+def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Create or update instruments by ``symbol`` with their aliases; return counts and ``trades_resolved``.
+
+    Row: ``symbol``, ``group``, ``base``, ``quote``, ``contract_size``, ``pip_size``, ``volume_step``/``volume_min``/
+    ``volume_max`` (defaults 0.01 / 0.01 / 100), ``aliases`` (list). Aliases are added or re-pointed to the row's
+    instrument; aliases not listed are kept (upsert, not replace). An instrument counts as updated when a field
+    changed or an alias was added or re-pointed.
+    """
+    errors: dict[int, dict[str, list[str]]] = {}
+    cleaned: list[tuple[dict[str, Any], list[str]]] = []
+    symbol_rows: dict[str, int] = {}
+    alias_rows: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        values, aliases, row_errors = _clean_instrument(row)
+        symbol = values["symbol"]
+        if symbol and symbol in symbol_rows:
+            row_errors["symbol"] = [f"Duplicate of row {symbol_rows[symbol]}."]
+        symbol_rows.setdefault(symbol, index)
+        for alias in aliases:
+            if alias in alias_rows and alias_rows[alias] != index:
+                row_errors["aliases"] = [f"Alias {alias!r} is also listed in row {alias_rows[alias]}."]
+            alias_rows.setdefault(alias, index)
+        if row_errors:
+            errors[index] = row_errors
+        cleaned.append((values, aliases))
+    for alias, index in alias_rows.items():
+        if alias in symbol_rows and symbol_rows[alias] != index:
+            errors.setdefault(index, {})["aliases"] = [f"{alias!r} is the symbol of another instrument."]
+    if errors:
+        raise RowErrors(errors)
+
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    with transaction.atomic():
+        existing = {i.symbol: i for i in Instrument.objects.select_for_update().filter(symbol__in=list(symbol_rows))}
+        to_create: list[Instrument] = []
+        to_update: list[Instrument] = []
+        for values, _ in cleaned:
+            instrument = existing.get(values["symbol"])
+            if instrument is None:
+                to_create.append(Instrument(**values))
+            elif any(getattr(instrument, f) != values[f] for f in _INSTRUMENT_FIELDS):
+                for f in _INSTRUMENT_FIELDS:
+                    setattr(instrument, f, values[f])
+                instrument.updated_at = timezone.now()  # bulk_update skips auto_now
+                to_update.append(instrument)
+        Instrument.objects.bulk_create(to_create, batch_size=1000)
+        if to_update:
+            Instrument.objects.bulk_update(to_update, [*_INSTRUMENT_FIELDS, "updated_at"], batch_size=1000)
+        by_symbol = {**existing, **{i.symbol: i for i in to_create}}
+
+        current_aliases = {a.alias: a for a in InstrumentAlias.objects.filter(alias__in=list(alias_rows))}
+        new_aliases: list[InstrumentAlias] = []
+        moved_aliases: list[InstrumentAlias] = []
+        alias_touched: set[str] = set()
+        for values, aliases in cleaned:
+            instrument = by_symbol[values["symbol"]]
+            for alias in aliases:
+                current = current_aliases.get(alias)
+                if current is None:
+                    new_aliases.append(InstrumentAlias(alias=alias, instrument=instrument))
+                elif current.instrument_id != instrument.pk:
+                    current.instrument = instrument
+                    moved_aliases.append(current)
+                else:
+                    continue
+                alias_touched.add(values["symbol"])
+        InstrumentAlias.objects.bulk_create(new_aliases, batch_size=1000)
+        if moved_aliases:
+            InstrumentAlias.objects.bulk_update(moved_aliases, ["instrument"], batch_size=1000)
+
+        created = {i.symbol for i in to_create}
+        updated = {i.symbol for i in to_update} | (alias_touched - created)
+        counts["created"] = len(created)
+        counts["updated"] = len(updated)
+        counts["unchanged"] = len(symbol_rows) - len(created) - len(updated)
+        counts["trades_resolved"] = _resolve_unresolved_trades()
+    return counts
+
+
+def suffixes_upsert(*, suffixes: Iterable[str]) -> dict[str, int]:
+    """Add broker symbol suffixes (``.m``, ``.ecn``); existing ones are left as they are."""
+    wanted = []
+    for index, suffix in enumerate(suffixes):
+        if not isinstance(suffix, str) or not suffix.strip() or len(suffix.strip()) > 16:
+            raise ValidationError({"suffixes": [f"Item {index}: a non-empty text of at most 16 characters."]})
+        wanted.append(suffix.strip())
+    wanted = list(dict.fromkeys(wanted))
+    with transaction.atomic():
+        present = set(SymbolSuffix.objects.filter(suffix__in=wanted).values_list("suffix", flat=True))
+        missing = [SymbolSuffix(suffix=s) for s in wanted if s not in present]
+        SymbolSuffix.objects.bulk_create(missing, ignore_conflicts=True)
+        resolved = _resolve_unresolved_trades() if missing else 0
+    return {"created": len(missing), "unchanged": len(wanted) - len(missing), "trades_resolved": resolved}
+
+
+def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Create or update daily USD rates, keyed by ``(currency, day)``. Row: ``currency``, ``day`` (date),
+    ``usd_rate`` (> 0, the USD value of one unit of the currency, at most 12 decimal places)."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    cleaned: list[tuple[str, date, Decimal]] = []
+    seen: dict[tuple[str, date], int] = {}
+    for index, row in enumerate(rows):
+        row_errors: dict[str, list[str]] = {}
+        currency = row.get("currency")
+        if not isinstance(currency, str) or not _CURRENCY_RE.match(currency.strip().upper()):
+            row_errors["currency"] = ["A currency code of 3 to 8 letters or digits."]
+            currency = ""
+        currency = currency.strip().upper()
+        day = row.get("day")
+        if not isinstance(day, date):
+            row_errors["day"] = ["A date is required."]
+        try:
+            usd_rate = _decimal_field(ConversionRate, "usd_rate", row.get("usd_rate"))
+            if usd_rate <= 0:
+                row_errors["usd_rate"] = ["Must be greater than zero."]
+        except MoneyError as exc:
+            row_errors["usd_rate"] = [str(exc)]
+        if not row_errors:
+            if (currency, day) in seen:
+                row_errors["day"] = [f"Duplicate of row {seen[currency, day]}."]
+            seen[currency, day] = index
+            cleaned.append((currency, day, usd_rate))
+        if row_errors:
+            errors[index] = row_errors
+    if errors:
+        raise RowErrors(errors)
+
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    if not cleaned:
+        return counts
+    with transaction.atomic():
+        table = ConversionRate._meta.db_table
+        sql = f"""
+            SELECT r.* FROM {table} r
+            JOIN unnest(%s::text[], %s::date[]) AS k(currency, day) ON k.currency = r.currency AND k.day = r.day
+            FOR UPDATE OF r
+        """
+        params = [[c for c, _, _ in cleaned], [d for _, d, _ in cleaned]]
+        existing = {(r.currency, r.day): r for r in ConversionRate.objects.raw(sql, params)}
+        to_create: list[ConversionRate] = []
+        to_update: list[ConversionRate] = []
+        for currency, day, usd_rate in cleaned:
+            rate = existing.get((currency, day))
+            if rate is None:
+                to_create.append(ConversionRate(currency=currency, day=day, usd_rate=usd_rate))
+            elif rate.usd_rate != usd_rate:
+                rate.usd_rate = usd_rate
+                to_update.append(rate)
+        ConversionRate.objects.bulk_create(to_create, batch_size=5000)
+        if to_update:
+            ConversionRate.objects.bulk_update(to_update, ["usd_rate"], batch_size=5000)
+        counts["created"] = len(to_create)
+        counts["updated"] = len(to_update)
+        counts["unchanged"] = len(cleaned) - len(to_create) - len(to_update)
+    return counts

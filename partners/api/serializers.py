@@ -1,0 +1,248 @@
+"""Serializers for the partner-network API: input shapes (validated, natural keys) and output shapes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
+from ..selectors import TreeStats
+from .fields import ExactDecimalField
+
+_CURRENCY = r"^[A-Z]{3}$"
+
+
+def partner_code_field(**kwargs) -> serializers.SlugRelatedField:
+    """A partner addressed by its code; an unknown code is a field error."""
+    return serializers.SlugRelatedField(slug_field="code", queryset=Partner.objects.all(), **kwargs)
+
+
+class PercentListField(serializers.ListField):
+    child = ExactDecimalField(max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100))
+
+
+# --- programs -----------------------------------------------------------------------------------------------------
+
+
+class ProgramInputSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    model = serializers.ChoiceField(choices=Program.Model.choices, default=Program.Model.DIFFERENTIAL)
+    max_depth = serializers.IntegerField(min_value=1, max_value=32767, default=10)
+    shares = PercentListField(default=list)
+    override_pct = PercentListField(default=list)
+    min_payout = ExactDecimalField(max_digits=18, decimal_places=2, min_value=Decimal(0), default=Decimal(0))
+    currency = serializers.RegexField(_CURRENCY, default="USD")
+
+
+class ProgramPatchSerializer(ProgramInputSerializer):
+    """Any subset of the program's settings; the code is the URL's."""
+
+    code = None
+
+
+class ProgramOutputSerializer(serializers.ModelSerializer):
+    shares = serializers.ListField(child=serializers.DecimalField(max_digits=9, decimal_places=4))
+    override_pct = serializers.ListField(child=serializers.DecimalField(max_digits=9, decimal_places=4))
+
+    class Meta:
+        model = Program
+        fields = ["code", "name", "model", "max_depth", "shares", "override_pct", "min_payout", "currency"]
+
+
+# --- partners -----------------------------------------------------------------------------------------------------
+
+
+class PartnerCreateSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    parent = partner_code_field(required=False, allow_null=True, default=None)
+    program = serializers.SlugRelatedField(slug_field="code", queryset=Program.objects.all())
+    status = serializers.ChoiceField(choices=Partner.Status.choices, default=Partner.Status.ACTIVE)
+    payout_currency = serializers.RegexField(_CURRENCY, default="USD")
+    payout_method = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    payout_account = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    effective_from = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="When the partner joins the tree (default now)."
+    )
+
+    def validate_code(self, value: str) -> str:
+        if Partner.objects.filter(code=value).exists():
+            raise serializers.ValidationError("A partner with this code already exists.")
+        return value
+
+
+class PartnerPatchSerializer(serializers.Serializer):
+    """Partial update. A changed ``parent`` is a move effective now; dated moves go through ``move/``."""
+
+    code = serializers.SlugField(max_length=64, required=False, help_text="Must equal the URL's code if given.")
+    name = serializers.CharField(max_length=200, required=False)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    parent = partner_code_field(required=False, allow_null=True)
+    program = serializers.SlugRelatedField(slug_field="code", queryset=Program.objects.all(), required=False)
+    status = serializers.ChoiceField(choices=Partner.Status.choices, required=False)
+    payout_currency = serializers.RegexField(_CURRENCY, required=False)
+    payout_method = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    payout_account = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    def validate_code(self, value: str) -> str:
+        if value != self.context["partner"].code:
+            raise serializers.ValidationError("A partner's code cannot be changed.")
+        return value
+
+
+class PartnerOutputSerializer(serializers.ModelSerializer):
+    """A partner with its place in the tree now: ``parent`` code, ``level`` (1 = top) and ``downline_size``,
+    read from the ``tree_stats`` mapping in the context (computed once per page)."""
+
+    program = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    parent = serializers.SerializerMethodField()
+    level = serializers.SerializerMethodField()
+    downline_size = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Partner
+        fields = [
+            "code",
+            "name",
+            "email",
+            "program",
+            "status",
+            "payout_currency",
+            "payout_method",
+            "payout_account",
+            "parent",
+            "level",
+            "downline_size",
+            "created_at",
+        ]
+
+    def _stats(self, partner: Partner) -> TreeStats | None:
+        return self.context.get("tree_stats", {}).get(partner.pk)
+
+    def get_parent(self, partner: Partner) -> str | None:
+        stats = self._stats(partner)
+        return stats.parent_code if stats else None
+
+    def get_level(self, partner: Partner) -> int | None:
+        stats = self._stats(partner)
+        return stats.level if stats else None
+
+    def get_downline_size(self, partner: Partner) -> int | None:
+        stats = self._stats(partner)
+        return stats.downline_size if stats else None
+
+
+class MoveInputSerializer(serializers.Serializer):
+    parent = partner_code_field(allow_null=True, help_text="New parent's code; null = top of the tree.")
+    effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class PartnerLinkOutputSerializer(serializers.ModelSerializer):
+    partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = PartnerLink
+        fields = ["partner", "parent", "valid_from", "valid_to"]
+
+
+class TokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class AtQuerySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="Instant (default now).")
+
+
+class DownlineEntrySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    parent = serializers.CharField(source="parent_code")
+    depth = serializers.IntegerField(source="downline_depth", help_text="1 = direct sub-IB")
+
+
+class ChainEntrySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    depth = serializers.IntegerField(source="chain_depth", help_text="0 = the partner itself, 1 = its parent, …")
+
+
+class ChainOutputSerializer(serializers.Serializer):
+    partner = serializers.CharField()
+    at = serializers.DateTimeField()
+    chain = ChainEntrySerializer(many=True)
+
+
+# --- accounts -----------------------------------------------------------------------------------------------------
+
+
+class AccountRowSerializer(serializers.Serializer):
+    """One account of a bulk upsert. ``partner`` codes are checked by the service in one query."""
+
+    server = serializers.CharField(max_length=64)
+    login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    currency = serializers.RegexField(_CURRENCY, default="USD")
+    group = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    partner = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True, default=None)
+    earns_commission = serializers.BooleanField(default=True)
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When a new or changed partner attribution takes effect (default: creation / now).",
+    )
+
+
+class UpsertCountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class RowErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class RowErrorsOutputSerializer(serializers.Serializer):
+    rows = RowErrorSerializer(many=True)
+
+
+class AttributionOutputSerializer(serializers.ModelSerializer):
+    partner = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AccountAttribution
+        fields = ["partner", "valid_from", "valid_to"]
+
+
+class AccountOutputSerializer(serializers.ModelSerializer):
+    partner = serializers.CharField(
+        source="current_partner_code", read_only=True, allow_null=True, help_text="The IB now (null = none)."
+    )
+
+    class Meta:
+        model = ClientAccount
+        fields = ["server", "login", "currency", "group", "earns_commission", "partner", "created_at"]
+
+
+class AccountDetailOutputSerializer(AccountOutputSerializer):
+    attributions = serializers.SerializerMethodField()
+
+    class Meta(AccountOutputSerializer.Meta):
+        fields = [*AccountOutputSerializer.Meta.fields, "attributions"]
+
+    @extend_schema_field(AttributionOutputSerializer(many=True))
+    def get_attributions(self, account: ClientAccount) -> list[dict]:
+        return AttributionOutputSerializer(self.context["attributions"], many=True).data
+
+
+class AttributeInputSerializer(serializers.Serializer):
+    partner = partner_code_field(allow_null=True, help_text="The IB's code; null = no IB from effective_from.")
+    effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)

@@ -1,0 +1,279 @@
+"""Broker (staff) API for programs, partners, the tree and client accounts. Views only translate HTTP to
+service and selector calls; objects are addressed by natural keys (program/partner ``code``, account
+``server`` + ``login``)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.permissions import IsStaff
+
+from ..models import ClientAccount, Partner
+from ..selectors import (
+    AccountFilter,
+    PartnerFilter,
+    account_attribution_history,
+    account_get,
+    account_list,
+    partner_chain_at,
+    partner_downline_at,
+    partner_get,
+    partner_list,
+    partner_tree_stats,
+    program_get,
+    program_list,
+)
+from ..services.accounts import account_attribute, accounts_upsert
+from ..services.errors import RowErrors
+from ..services.partners import partner_create, partner_edit, partner_issue_token, partner_move
+from ..services.programs import program_upsert
+from . import serializers as s
+from .bulk import RowsInvalid, validated_rows
+
+ROWS_INVALID = {400: s.RowErrorsOutputSerializer}
+
+
+def _partner_or_404(code: str) -> Partner:
+    partner = partner_get(code=code)
+    if partner is None:
+        raise Http404
+    return partner
+
+
+def _partner_output(partner: Partner) -> dict:
+    stats = partner_tree_stats(partner_ids=[partner.pk], at=timezone.now())
+    return s.PartnerOutputSerializer(partner, context={"tree_stats": stats}).data
+
+
+def _at(request: Request) -> timezone.datetime:
+    query = s.AtQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data["at"] or timezone.now()
+
+
+AT_PARAMETER = OpenApiParameter("at", OpenApiTypes.DATETIME, description="The instant to read the tree at (now).")
+
+
+# --- programs -----------------------------------------------------------------------------------------------------
+
+
+class ProgramListApi(generics.ListAPIView):
+    """``GET`` lists programs; ``POST`` creates or replaces one by ``code``."""
+
+    permission_classes = [IsStaff]
+    serializer_class = s.ProgramOutputSerializer
+
+    def get_queryset(self):
+        return program_list()
+
+    @extend_schema(request=s.ProgramInputSerializer, responses={201: s.ProgramOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = s.ProgramInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        existed = program_get(code=data.validated_data["code"]) is not None
+        program = program_upsert(**data.validated_data)
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(s.ProgramOutputSerializer(program).data, status=code)
+
+
+class ProgramDetailApi(generics.RetrieveAPIView):
+    """``GET`` one program by code; ``PATCH`` changes any of its settings."""
+
+    permission_classes = [IsStaff]
+    serializer_class = s.ProgramOutputSerializer
+    lookup_field = "code"
+
+    def get_queryset(self):
+        return program_list()
+
+    @extend_schema(request=s.ProgramPatchSerializer, responses={200: s.ProgramOutputSerializer})
+    def patch(self, request: Request, code: str) -> Response:
+        program = self.get_object()
+        data = s.ProgramPatchSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        current = {f: getattr(program, f) for f in s.ProgramPatchSerializer().fields}
+        program = program_upsert(code=program.code, **(current | data.validated_data))
+        return Response(s.ProgramOutputSerializer(program).data)
+
+
+# --- partners -----------------------------------------------------------------------------------------------------
+
+
+class PartnerListApi(generics.ListAPIView):
+    """``GET`` lists partners with their current parent, level and downline size; ``POST`` creates one."""
+
+    permission_classes = [IsStaff]
+    serializer_class = s.PartnerOutputSerializer
+    filterset_class = PartnerFilter
+
+    def get_queryset(self):
+        return partner_list()
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        stats = partner_tree_stats(partner_ids=[p.pk for p in page], at=timezone.now())
+        output = s.PartnerOutputSerializer(page, many=True, context={"tree_stats": stats})
+        return self.get_paginated_response(output.data)
+
+    @extend_schema(request=s.PartnerCreateSerializer, responses={201: s.PartnerOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = s.PartnerCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        partner = partner_create(**data.validated_data)
+        return Response(_partner_output(partner), status=status.HTTP_201_CREATED)
+
+
+class PartnerDetailApi(APIView):
+    """``GET`` a partner by code; ``PATCH`` its attributes (a new ``parent`` is a move effective now)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: s.PartnerOutputSerializer})
+    def get(self, request: Request, code: str) -> Response:
+        return Response(_partner_output(_partner_or_404(code)))
+
+    @extend_schema(request=s.PartnerPatchSerializer, responses={200: s.PartnerOutputSerializer})
+    def patch(self, request: Request, code: str) -> Response:
+        partner = _partner_or_404(code)
+        data = s.PartnerPatchSerializer(data=request.data, partial=True, context={"partner": partner})
+        data.is_valid(raise_exception=True)
+        changes = {k: v for k, v in data.validated_data.items() if k != "code"}
+        partner = partner_edit(partner=partner, changes=changes)
+        return Response(_partner_output(partner))
+
+
+class PartnerMoveApi(APIView):
+    """Effective-dated re-parenting: closes the current link at ``effective_from`` (default now)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=s.MoveInputSerializer, responses={200: s.PartnerLinkOutputSerializer})
+    def post(self, request: Request, code: str) -> Response:
+        partner = _partner_or_404(code)
+        data = s.MoveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        effective_from = data.validated_data["effective_from"] or timezone.now()
+        link = partner_move(partner=partner, parent=data.validated_data["parent"], effective_from=effective_from)
+        return Response(s.PartnerLinkOutputSerializer(link).data)
+
+
+class PartnerTokenApi(APIView):
+    """The API token of the partner's own user (both created if missing), for partner integrations."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={200: s.TokenOutputSerializer})
+    def post(self, request: Request, code: str) -> Response:
+        return Response({"token": partner_issue_token(partner=_partner_or_404(code))})
+
+
+class PartnerDownlineApi(generics.GenericAPIView):
+    """Every partner below this one at ``?at=`` (default now), by depth then code, paginated."""
+
+    permission_classes = [IsStaff]
+    serializer_class = s.DownlineEntrySerializer
+    queryset = Partner.objects.none()  # only tells the schema generator what ``code`` addresses
+
+    @extend_schema(parameters=[AT_PARAMETER], responses={200: s.DownlineEntrySerializer(many=True)})
+    def get(self, request: Request, code: str) -> Response:
+        partner = _partner_or_404(code)
+        entries = [p for p, _ in partner_downline_at(partner=partner, at=_at(request))]
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(s.DownlineEntrySerializer(page, many=True).data)
+
+
+class PartnerChainApi(APIView):
+    """The partner and its ancestors at ``?at=`` (default now)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(parameters=[AT_PARAMETER], responses={200: s.ChainOutputSerializer})
+    def get(self, request: Request, code: str) -> Response:
+        partner = _partner_or_404(code)
+        at = _at(request)
+        chain = partner_chain_at(partner=partner, at=at)
+        return Response(s.ChainOutputSerializer({"partner": partner.code, "at": at, "chain": chain}).data)
+
+
+# --- accounts -----------------------------------------------------------------------------------------------------
+
+
+class AccountListApi(generics.ListAPIView):
+    """``GET`` lists accounts with their current IB; ``POST`` upserts a list of accounts."""
+
+    permission_classes = [IsStaff]
+    serializer_class = s.AccountOutputSerializer
+    filterset_class = AccountFilter
+
+    def get_queryset(self):
+        return account_list()
+
+    @extend_schema(request=s.AccountRowSerializer(many=True), responses={200: s.UpsertCountsSerializer, **ROWS_INVALID})
+    def post(self, request: Request) -> Response:
+        rows = validated_rows(s.AccountRowSerializer, request.data)
+        try:
+            counts = accounts_upsert(rows=rows)
+        except RowErrors as exc:
+            raise RowsInvalid(exc.as_list()) from exc
+        return Response(counts)
+
+
+def _account_or_404(server: str, login: int) -> ClientAccount:
+    account = account_get(server=server, login=login)
+    if account is None:
+        raise Http404
+    return account
+
+
+class AccountDetailApi(APIView):
+    """One account with its current IB and full attribution history."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: s.AccountDetailOutputSerializer})
+    def get(self, request: Request, server: str, login: int) -> Response:
+        account = _account_or_404(server, login)
+        history = list(account_attribution_history(account=account))
+        return Response(s.AccountDetailOutputSerializer(account, context={"attributions": history}).data)
+
+
+class AccountAttributeApi(APIView):
+    """Effective-dated change of the account's IB (``partner`` null = no IB from ``effective_from``)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=s.AttributeInputSerializer,
+        responses={
+            200: inline_serializer(
+                "AttributeOutput",
+                {
+                    "server": serializers.CharField(),
+                    "login": serializers.IntegerField(),
+                    "attribution": s.AttributionOutputSerializer(),
+                },
+            )
+        },
+    )
+    def post(self, request: Request, server: str, login: int) -> Response:
+        account = _account_or_404(server, login)
+        data = s.AttributeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        effective_from = data.validated_data["effective_from"] or timezone.now()
+        attribution = account_attribute(
+            account=account, partner=data.validated_data["partner"], effective_from=effective_from
+        )
+        return Response(
+            {
+                "server": account.server,
+                "login": account.login,
+                "attribution": s.AttributionOutputSerializer(attribution).data,
+            }
+        )

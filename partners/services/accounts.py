@@ -1,0 +1,203 @@
+"""Client accounts and their effective-dated IB attribution.
+
+Attribution history is never rewritten: a change closes the open stretch at ``effective_from`` and opens a new
+one (``partner`` NULL = no IB from then), and ``effective_from`` must be after the latest stretch's start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..models import AccountAttribution, ClientAccount, Partner
+from .errors import RowErrors
+
+# Serialises bulk upserts so two CRM syncs cannot both decide to create the same account.
+ACCOUNTS_LOCK_KEY = 0x1BE7_0002
+
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_ACCOUNT_FIELDS = ("currency", "group", "earns_commission")
+
+
+def account_attribute(
+    *, account: ClientAccount, partner: Partner | None, effective_from: datetime
+) -> AccountAttribution:
+    """Attribute ``account`` to ``partner`` (None = no IB) from ``effective_from`` on.
+
+    Rejected (ValidationError) when ``effective_from`` is not after the latest stretch's start. Attributing to the
+    partner already in force from the latest stretch on is a no-op that returns that stretch.
+    """
+    if timezone.is_naive(effective_from):
+        raise ValidationError({"effective_from": ["A time zone is required (times are stored in UTC)."]})
+    with transaction.atomic():
+        ClientAccount.objects.select_for_update().get(pk=account.pk)  # serialise changes to this account
+        latest = AccountAttribution.objects.filter(account=account).order_by("-valid_from").first()
+        partner_id = partner.pk if partner else None
+        if latest is not None:
+            if latest.partner_id == partner_id and latest.valid_to is None and latest.valid_from <= effective_from:
+                return latest
+            if effective_from <= latest.valid_from:
+                raise ValidationError(
+                    {
+                        "effective_from": [
+                            f"Attribution changes never rewrite history: {account}'s latest attribution starts at "
+                            f"{latest.valid_from.isoformat()}, so effective_from must be after that instant."
+                        ]
+                    }
+                )
+            if latest.valid_to is None or latest.valid_to > effective_from:
+                latest.valid_to = effective_from
+                latest.save(update_fields=["valid_to"])
+        return AccountAttribution.objects.create(account=account, partner=partner, valid_from=effective_from)
+
+
+def _row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name in ("server", "login"):
+        if row.get(name) in (None, ""):
+            errors[name] = ["This field is required."]
+    login = row.get("login")
+    if login not in (None, "") and (isinstance(login, bool) or not isinstance(login, int) or login < 0):
+        errors["login"] = ["A login is a non-negative integer."]
+    server = row.get("server")
+    if server not in (None, "") and (not isinstance(server, str) or len(server) > 64):
+        errors["server"] = ["A server name is text of at most 64 characters."]
+    currency = row.get("currency", "USD")
+    if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
+        errors["currency"] = ["Enter a three-letter upper-case currency code."]
+    group = row.get("group", "")
+    if not isinstance(group, str) or len(group) > 64:
+        errors["group"] = ["A group is text of at most 64 characters."]
+    if not isinstance(row.get("earns_commission", True), bool):
+        errors["earns_commission"] = ["Must be true or false."]
+    effective_from = row.get("effective_from")
+    if effective_from is not None and (not isinstance(effective_from, datetime) or timezone.is_naive(effective_from)):
+        errors["effective_from"] = ["A time-zone-aware datetime is required."]
+    return errors
+
+
+def _existing_accounts(keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], ClientAccount]:
+    """The accounts among ``keys`` that exist, locked for update, in one query."""
+    if not keys:
+        return {}
+    table = ClientAccount._meta.db_table
+    sql = f"""
+        SELECT a.* FROM {table} a
+        JOIN unnest(%s::text[], %s::bigint[]) AS k(server, login) ON k.server = a.server AND k.login = a.login
+        FOR UPDATE OF a
+    """
+    accounts = ClientAccount.objects.raw(sql, [[k[0] for k in keys], [k[1] for k in keys]])
+    return {(a.server, a.login): a for a in accounts}
+
+
+def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Create or update accounts in bulk; return ``{"created", "updated", "unchanged"}`` counts.
+
+    Row: ``server``, ``login``, ``currency`` (default USD), ``group`` (default ""), ``partner`` (code or None),
+    ``earns_commission`` (default true), optional ``effective_from``. A new account with a partner gets its first
+    attribution from ``effective_from`` (default: the account's creation instant). For an existing account a
+    different ``partner`` is an attribution change effective at ``effective_from`` (default now) under the
+    never-rewrite rule of ``account_attribute``. All rows are checked first; any error raises ``RowErrors``
+    keyed by row index and nothing is written.
+    """
+    now = timezone.now()
+    errors: dict[int, dict[str, list[str]]] = {}
+    keys: list[tuple[str, int]] = []
+    seen: dict[tuple[str, int], int] = {}
+    for index, row in enumerate(rows):
+        row_errors = _row_errors(row)
+        if not row_errors:
+            key = (row["server"], row["login"])
+            if key in seen:
+                row_errors["login"] = [f"Duplicate of row {seen[key]} ({key[0]}/{key[1]})."]
+            seen[key] = index
+            keys.append(key)
+        if row_errors:
+            errors[index] = row_errors
+    codes = {row["partner"] for row in rows if row.get("partner") not in (None, "")}
+    partners = {p.code: p for p in Partner.objects.filter(code__in=codes)}
+    for index, row in enumerate(rows):
+        code = row.get("partner")
+        if code not in (None, "") and code not in partners:
+            errors.setdefault(index, {})["partner"] = [f"Unknown partner code {code!r}."]
+    if errors:
+        raise RowErrors(errors)
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNTS_LOCK_KEY])
+        existing = _existing_accounts(keys)
+        latest_by_account = {
+            a.account_id: a
+            for a in AccountAttribution.objects.filter(account__in=[a.pk for a in existing.values()])
+            .order_by("account_id", "-valid_from")
+            .distinct("account_id")
+        }
+        to_create: list[ClientAccount] = []
+        create_partners: list[tuple[ClientAccount, Partner, datetime | None]] = []
+        to_update: list[ClientAccount] = []
+        to_close: list[AccountAttribution] = []
+        new_attributions: list[AccountAttribution] = []
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        for index, row in enumerate(rows):
+            key = (row["server"], row["login"])
+            values = {
+                "currency": row.get("currency", "USD"),
+                "group": row.get("group", ""),
+                "earns_commission": row.get("earns_commission", True),
+            }
+            partner = partners.get(row.get("partner") or "")
+            account = existing.get(key)
+            if account is None:
+                account = ClientAccount(server=key[0], login=key[1], **values)
+                to_create.append(account)
+                if partner is not None:
+                    create_partners.append((account, partner, row.get("effective_from")))
+                counts["created"] += 1
+                continue
+            changed = False
+            if any(getattr(account, f) != v for f, v in values.items()):
+                for f, v in values.items():
+                    setattr(account, f, v)
+                account.updated_at = now  # bulk_update skips auto_now
+                to_update.append(account)
+                changed = True
+            latest = latest_by_account.get(account.pk)
+            current_partner_id = latest.partner_id if latest and latest.valid_to is None else None
+            wanted_partner_id = partner.pk if partner else None
+            if current_partner_id != wanted_partner_id:
+                effective_from = row.get("effective_from") or now
+                if latest is not None and effective_from <= latest.valid_from:
+                    errors[index] = {
+                        "partner": [
+                            f"{account}'s latest attribution starts at {latest.valid_from.isoformat()}; a change "
+                            "must take effect after that instant (history is never rewritten)."
+                        ]
+                    }
+                    continue
+                if latest is not None and (latest.valid_to is None or latest.valid_to > effective_from):
+                    latest.valid_to = effective_from
+                    to_close.append(latest)
+                new_attributions.append(AccountAttribution(account=account, partner=partner, valid_from=effective_from))
+                changed = True
+            counts["updated" if changed else "unchanged"] += 1
+        if errors:
+            raise RowErrors(errors)
+
+        ClientAccount.objects.bulk_create(to_create, batch_size=2000)
+        if to_update:
+            ClientAccount.objects.bulk_update(to_update, [*_ACCOUNT_FIELDS, "updated_at"], batch_size=2000)
+        if to_close:
+            AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
+        for account, partner, effective_from in create_partners:
+            new_attributions.append(
+                AccountAttribution(account=account, partner=partner, valid_from=effective_from or account.created_at)
+            )
+        AccountAttribution.objects.bulk_create(new_attributions, batch_size=2000)
+    return counts

@@ -1,0 +1,195 @@
+"""Partners and their effective-dated place in the tree.
+
+History is never rewritten: a move closes the partner's open link at ``effective_from`` and opens a new one, and
+``effective_from`` must be after the start of the partner's latest link. Moves serialise on one transaction-level
+advisory lock for the whole tree, because a cycle is a property of two partners' links together, which row locks
+on one partner cannot protect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from ..models import Partner, PartnerLink, Program
+from ..selectors import TREE_DEPTH_GUARD
+from .programs import validate_currency
+
+# pg_advisory_xact_lock key shared by every writer that changes the shape of the tree.
+TREE_LOCK_KEY = 0x1BE7_0001
+
+UPDATABLE_FIELDS = frozenset(
+    {"name", "email", "program", "status", "payout_currency", "payout_method", "payout_account"}
+)
+
+
+def _lock_tree() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+
+
+def _require_aware(value: datetime, *, field: str) -> datetime:
+    if timezone.is_naive(value):
+        raise ValidationError({field: ["A time zone is required (times are stored in UTC)."]})
+    return value
+
+
+def partner_create(
+    *,
+    code: str,
+    name: str,
+    program: Program,
+    parent: Partner | None = None,
+    effective_from: datetime | None = None,
+    email: str = "",
+    status: str = Partner.Status.ACTIVE,
+    payout_currency: str = "USD",
+    payout_method: str = "",
+    payout_account: str = "",
+) -> Partner:
+    """Create a partner and open its first link under ``parent`` (None = top of the tree) at ``effective_from``
+    (default now). A new partner has no children yet, so its link cannot close a cycle."""
+    effective_from = _require_aware(effective_from or timezone.now(), field="effective_from")
+    partner = Partner(
+        code=code,
+        name=name,
+        program=program,
+        email=email,
+        status=status,
+        payout_currency=validate_currency(payout_currency, field="payout_currency"),
+        payout_method=payout_method,
+        payout_account=payout_account,
+    )
+    partner.full_clean()
+    with transaction.atomic():
+        partner.save()
+        PartnerLink.objects.create(partner=partner, parent=parent, valid_from=effective_from)
+    return partner
+
+
+def partner_update(*, partner: Partner, **fields: Any) -> Partner:
+    """Change a partner's own attributes. The parent is not one of them: re-parenting is ``partner_move``."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed here."] for name in sorted(unknown)})
+    if "payout_currency" in fields:
+        fields["payout_currency"] = validate_currency(fields["payout_currency"], field="payout_currency")
+    changed = [name for name, value in fields.items() if getattr(partner, name) != value]
+    if not changed:
+        return partner
+    for name in changed:
+        setattr(partner, name, fields[name])
+    partner.full_clean(validate_unique=False)
+    with transaction.atomic():
+        partner.save(update_fields=[*changed, "updated_at"])
+    return partner
+
+
+def _cycle_instant(*, partner: Partner, parent: Partner, effective_from: datetime) -> datetime | None:
+    """The earliest instant >= ``effective_from`` at which ``partner`` is an ancestor of ``parent`` (None if never).
+
+    Walks up from ``parent`` intersecting time ranges, so every later tree change (future-dated links of other
+    partners) is covered exactly, not sampled. The walk stops at ``partner``: its own links do not matter, since
+    from ``effective_from`` on they are replaced by the new one.
+    """
+    sql = f"""
+        WITH RECURSIVE up(node, vf, vt, depth, path) AS (
+            SELECT %(parent)s::bigint, %(start)s::timestamptz, 'infinity'::timestamptz, 0, ARRAY[%(parent)s::bigint]
+            UNION ALL
+            SELECT l.parent_id, greatest(u.vf, l.valid_from), least(u.vt, coalesce(l.valid_to, 'infinity')),
+                   u.depth + 1, u.path || l.parent_id
+            FROM up u
+            JOIN {PartnerLink._meta.db_table} l ON l.partner_id = u.node
+            WHERE u.node <> %(partner)s AND l.parent_id IS NOT NULL
+              AND l.valid_from < u.vt AND (l.valid_to IS NULL OR l.valid_to > u.vf)
+              AND NOT l.parent_id = ANY(u.path) AND u.depth < %(guard)s
+        )
+        SELECT min(vf) FROM up WHERE node = %(partner)s
+    """
+    params = {"parent": parent.pk, "partner": partner.pk, "start": effective_from, "guard": TREE_DEPTH_GUARD}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def partner_move(*, partner: Partner, parent: Partner | None, effective_from: datetime) -> PartnerLink:
+    """Re-parent ``partner`` under ``parent`` (None = top of the tree) from ``effective_from`` on.
+
+    Closes the open link at ``effective_from`` and opens a new one. Rejected (ValidationError): self-parenting; an
+    ``effective_from`` not after the latest link's start (that would rewrite history); a parent that has
+    ``partner`` among its ancestors at ``effective_from`` or at any later instant. Moving to the parent already in
+    force from the latest link on is a no-op that returns that link.
+    """
+    _require_aware(effective_from, field="effective_from")
+    if parent is not None and parent.pk == partner.pk:
+        raise ValidationError({"parent": ["A partner cannot be its own parent."]})
+    with transaction.atomic():
+        _lock_tree()
+        latest = PartnerLink.objects.select_for_update().filter(partner=partner).order_by("-valid_from").first()
+        if latest is not None:
+            same_parent = latest.parent_id == (parent.pk if parent else None)
+            if same_parent and latest.valid_to is None and latest.valid_from <= effective_from:
+                return latest
+            if effective_from <= latest.valid_from:
+                raise ValidationError(
+                    {
+                        "effective_from": [
+                            f"Moves never rewrite history: {partner.code}'s latest link starts at "
+                            f"{latest.valid_from.isoformat()}, so effective_from must be after that instant."
+                        ]
+                    }
+                )
+        if parent is not None:
+            cycle_at = _cycle_instant(partner=partner, parent=parent, effective_from=effective_from)
+            if cycle_at is not None:
+                raise ValidationError(
+                    {
+                        "parent": [
+                            f"Moving {partner.code} under {parent.code} would create a cycle: {partner.code} is an "
+                            f"ancestor of {parent.code} at {cycle_at.isoformat()}."
+                        ]
+                    }
+                )
+        if latest is not None and (latest.valid_to is None or latest.valid_to > effective_from):
+            latest.valid_to = effective_from
+            latest.save(update_fields=["valid_to"])
+        return PartnerLink.objects.create(partner=partner, parent=parent, valid_from=effective_from)
+
+
+def partner_issue_token(*, partner: Partner) -> str:
+    """Return the API token of ``partner``'s own login user, creating the user (username = code, no usable
+    password, never staff) and the token if missing."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        user = partner.user
+        if user is None:
+            if user_model.objects.filter(username=partner.code).exists():
+                raise ValidationError(
+                    {"code": [f"A user named {partner.code!r} already exists and is not this partner's user."]}
+                )
+            user = user_model(username=partner.code, email=partner.email)
+            user.set_unusable_password()
+            user.save()
+            partner.user = user
+            partner.save(update_fields=["user", "updated_at"])
+        elif user.is_staff or user.is_superuser:
+            raise ValidationError({"user": ["The partner's user is a staff user; refusing to issue a partner token."]})
+        token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def partner_edit(*, partner: Partner, changes: dict[str, Any]) -> Partner:
+    """Apply an API-style partial update atomically: own attributes through ``partner_update``, and a ``parent``
+    key (a Partner or None) as a move effective now (a no-op when it is the current parent)."""
+    changes = dict(changes)
+    with transaction.atomic():
+        if "parent" in changes:
+            partner_move(partner=partner, parent=changes.pop("parent"), effective_from=timezone.now())
+        return partner_update(partner=partner, **changes)
