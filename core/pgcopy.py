@@ -6,11 +6,14 @@ PostgreSQL parses them into ``NUMERIC`` exactly. A float never reaches a money c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 from django.db import connection
+from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -41,3 +44,24 @@ def copy_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_000) ->
             part = frame.iloc[start : start + chunk_rows]
             copy.write(part.to_csv(index=False, header=False, na_rep="\\N", lineterminator="\n"))
     return len(frame)
+
+
+@contextmanager
+def copy_in(
+    table: str, columns: Sequence[str], *, csv: bool = True, queued: bool = False
+) -> Iterator[Callable[[bytes | str], None]]:
+    """Open ``COPY table (columns) FROM STDIN`` (CSV by default) and yield its ``write``, for streaming text that is
+    already in COPY form (e.g. validated CSV lines passed through unchanged).
+
+    Writes of a few hundred KiB return as soon as the socket buffer takes them, so a caller that prepares the next
+    chunk meanwhile keeps the server parsing in parallel. ``queued`` hands large writes to a sender thread instead.
+    """
+    statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.SQL(" (FORMAT csv)") if csv else sql.SQL(""),
+    )
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(statement, writer=QueuedLibpqWriter(raw) if queued else None) as copy:
+            yield copy.write

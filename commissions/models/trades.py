@@ -68,7 +68,13 @@ class Trade(models.Model):
     is_current = models.BooleanField(default=True)
     login = models.BigIntegerField()
     symbol = models.CharField(max_length=48, help_text="Symbol as the platform sent it")
-    instrument = models.ForeignKey(Instrument, null=True, blank=True, on_delete=models.PROTECT)
+    # No database FK constraints on the two references below: the ingest inserts up to millions of rows per
+    # transaction and a per-row RI trigger check costs more than the COPY itself. The ingest takes instrument ids from
+    # a join with the instrument table in the same transaction, and Django's on_delete still guards ORM deletes.
+    # No index on instrument either: nothing looks trades up by instrument id (the unresolved ones have their own).
+    instrument = models.ForeignKey(
+        Instrument, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, db_index=False
+    )
     side = models.SmallIntegerField(choices=Side.choices)
     lots = models.DecimalField(max_digits=16, decimal_places=4)
     open_time = models.DateTimeField()
@@ -82,7 +88,8 @@ class Trade(models.Model):
     master_ticket = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLOSED)
     content_hash = models.CharField(max_length=32, help_text="md5 of the normalised trade fields")
-    trade_import = models.ForeignKey(TradeImport, null=True, blank=True, on_delete=models.SET_NULL)
+    # Indexed (import ids only grow, so the index is appended to): "what did this import write" stays cheap.
+    trade_import = models.ForeignKey(TradeImport, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)
     ingested_at = models.DateTimeField()
     superseded_at = models.DateTimeField(null=True, blank=True)
 
@@ -104,6 +111,49 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server}#{self.ticket} v{self.version}"
+
+
+class Mt5Deal(models.Model):
+    """Every MT5 buy/sell deal ever imported for a server, as the latest file stated it.
+
+    MT5 exports list deals, not trades. The trades of a position are rebuilt from all its known deals whenever a file
+    touches it, so an exit in a later file pairs with entries from an earlier one, a re-imported file cannot consume
+    an entry twice, and a corrected deal flows into the trades it affects. ``lots`` is ``Volume / 10 000``.
+    """
+
+    class Entry(models.IntegerChoices):
+        IN = 0, "in"
+        OUT = 1, "out"
+        IN_OUT = 2, "in/out (reversal)"
+        OUT_BY = 3, "out by"
+
+    server = models.CharField(max_length=64)
+    deal = models.BigIntegerField()
+    position_id = models.BigIntegerField()
+    login = models.BigIntegerField()
+    symbol = models.CharField(max_length=48)
+    side = models.SmallIntegerField(choices=Trade.Side.choices)
+    entry = models.SmallIntegerField(choices=Entry.choices)
+    time = models.DateTimeField()
+    price = models.DecimalField(max_digits=24, decimal_places=10)
+    lots = models.DecimalField(max_digits=16, decimal_places=4)
+    profit = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    swap = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    commission = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    trade_import = models.ForeignKey(
+        TradeImport, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False, db_index=False
+    )
+
+    class Meta:
+        ordering = ["server", "position_id", "time", "deal"]
+        indexes = [models.Index(fields=["server", "position_id", "time", "deal"], name="mt5_deal_position")]
+        constraints = [
+            models.UniqueConstraint(fields=["server", "deal"], name="mt5_deal_unique"),
+            models.CheckConstraint(condition=Q(lots__gt=0), name="mt5_deal_lots_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server} deal {self.deal} (position {self.position_id})"
 
 
 class Mt5OpenDeal(models.Model):

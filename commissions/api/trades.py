@@ -1,0 +1,266 @@
+"""Broker (staff) API for trades: push trades (``POST /trades/``), list and look them up, read import reports.
+
+``POST /trades/`` takes a list of at most 10 000 trade objects shaped like the generic CSV and runs them through
+exactly the file ingest's validation and write path: each bad object is reported with its 0-based ``index`` and
+field errors, the good ones are kept. Only a body that is not a list, or is too long, is a 400.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api.permissions import IsStaff
+
+from ..models import Trade, TradeImport
+from ..services.trade_ingest import trades_ingest_records
+
+MAX_TRADES_PER_REQUEST = 10_000
+
+# --- selectors (reads) --------------------------------------------------------------------------------------------
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class TrueFalseFilter(django_filters.ChoiceFilter):
+    """``true`` or ``false`` and nothing else (django-filter's BooleanFilter quietly ignores typos)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        return super().filter(qs, value == "true")
+
+
+class TradeFilter(django_filters.FilterSet):
+    """Filters of ``GET /trades/``; ``current`` defaults to true (only the current version of each trade)."""
+
+    server = django_filters.CharFilter()
+    login = IntegerFilter()
+    ticket = IntegerFilter()
+    symbol = django_filters.CharFilter(
+        method="filter_symbol", help_text="The platform symbol or the instrument's symbol (case-insensitive)."
+    )
+    status = django_filters.ChoiceFilter(choices=Trade.Status.choices)
+    unresolved = TrueFalseFilter(
+        field_name="instrument", lookup_expr="isnull", help_text="true: only trades whose symbol is not mapped yet."
+    )
+    current = TrueFalseFilter(
+        field_name="is_current", help_text="true (default): current versions only; false: superseded ones only."
+    )
+
+    class Meta:
+        model = Trade
+        fields = ["server", "login", "ticket", "symbol", "status", "unresolved", "current"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        data = data.copy() if data is not None else {}
+        data.setdefault("current", "true")
+        super().__init__(data, *args, **kwargs)
+
+    def filter_symbol(self, queryset: QuerySet[Trade], name: str, value: str) -> QuerySet[Trade]:
+        return queryset.filter(Q(symbol__iexact=value) | Q(instrument__symbol__iexact=value))
+
+
+def trade_versions(*, server: str, ticket: int) -> list[Trade]:
+    """Every version of one trade, oldest first (empty if the trade is unknown)."""
+    return list(Trade.objects.filter(server=server, ticket=ticket).select_related("instrument").order_by("version"))
+
+
+# --- serializers --------------------------------------------------------------------------------------------------
+
+
+class TradeInputSerializer(serializers.Serializer):
+    """One pushed trade: the generic CSV's columns (documentation of the body; the ingest validates it)."""
+
+    server = serializers.CharField(max_length=64)
+    ticket = serializers.IntegerField(min_value=0)
+    login = serializers.IntegerField(min_value=0)
+    symbol = serializers.CharField(max_length=48)
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    lots = serializers.CharField(help_text='Exact decimal string > 0, at most 4 places, e.g. "0.10"')
+    open_time = serializers.CharField(help_text="ISO 8601; UTC unless an offset is given")
+    open_price = serializers.CharField(help_text="Exact decimal string, at most 10 places")
+    close_time = serializers.CharField(help_text="ISO 8601; UTC unless an offset is given; not before open_time")
+    close_price = serializers.CharField(help_text="Exact decimal string, at most 10 places")
+    profit = serializers.CharField(help_text="Exact decimal string in account currency, at most 6 places")
+    swap = serializers.CharField(help_text="Exact decimal string, at most 6 places")
+    commission = serializers.CharField(help_text="Exact decimal string (client commission), at most 6 places")
+    spread_pips = serializers.CharField(required=False, allow_null=True, help_text="Optional spread markup in pips")
+    master_ticket = serializers.IntegerField(required=False, allow_null=True, help_text="MAM master ticket")
+    # Plain strings for "status" here and below: drf-spectacular would otherwise name clashing enums of other apps.
+    status = serializers.CharField(required=False, help_text="closed (default) or cancelled")
+
+
+class RejectionSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="0-based position of the rejected object in the request body")
+    errors = serializers.DictField(child=serializers.CharField(), help_text="field → reason")
+
+
+class TradeIngestResultSerializer(serializers.Serializer):
+    import_id = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="Trades that got a new version (changed or cancelled)")
+    unchanged = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Earlier duplicates of the same (server, ticket) in the body")
+    rejected = RejectionSerializer(many=True)
+    unresolved_symbols = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Stored trades whose symbol is not mapped to an instrument yet"
+    )
+
+
+class TradeOutputSerializer(serializers.ModelSerializer):
+    instrument = serializers.SlugRelatedField(slug_field="symbol", read_only=True, allow_null=True)
+    status = serializers.CharField(read_only=True, help_text="closed or cancelled")
+    side = serializers.CharField(source="get_side_display")
+    import_id = serializers.IntegerField(source="trade_import_id", allow_null=True)
+
+    class Meta:
+        model = Trade
+        fields = [
+            "server",
+            "ticket",
+            "version",
+            "is_current",
+            "status",
+            "login",
+            "symbol",
+            "instrument",
+            "side",
+            "lots",
+            "open_time",
+            "open_price",
+            "close_time",
+            "close_price",
+            "profit",
+            "swap",
+            "commission",
+            "spread_pips",
+            "master_ticket",
+            "content_hash",
+            "import_id",
+            "ingested_at",
+            "superseded_at",
+        ]
+
+
+class TradeDetailSerializer(TradeOutputSerializer):
+    versions = serializers.SerializerMethodField()
+
+    class Meta(TradeOutputSerializer.Meta):
+        fields = [*TradeOutputSerializer.Meta.fields, "versions"]
+
+    @extend_schema_field(TradeOutputSerializer(many=True))
+    def get_versions(self, obj: Trade) -> list[dict]:
+        return TradeOutputSerializer(self.context["versions"], many=True).data
+
+
+class TradeImportSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True, help_text="running, done or failed")
+
+    class Meta:
+        model = TradeImport
+        fields = [
+            "id",
+            "format",
+            "source_name",
+            "server",
+            "status",
+            "started_at",
+            "finished_at",
+            "rows_read",
+            "created",
+            "updated",
+            "unchanged",
+            "skipped",
+            "skipped_reasons",
+            "rejected",
+            "rejections",
+            "unresolved",
+            "unresolved_symbols",
+            "error",
+        ]
+
+
+# --- views --------------------------------------------------------------------------------------------------------
+
+
+class TradeListApi(generics.ListAPIView):
+    """``GET`` lists trades (filters ``server, login, ticket, symbol, status, unresolved, current``); ``POST``
+    ingests a list of trades."""
+
+    permission_classes = [IsStaff]
+    serializer_class = TradeOutputSerializer
+    filterset_class = TradeFilter  # invalid values answer 400 with field errors
+
+    def get_queryset(self) -> QuerySet[Trade]:
+        return Trade.objects.select_related("instrument").order_by("server", "ticket", "version")
+
+    @extend_schema(request=TradeInputSerializer(many=True), responses={200: TradeIngestResultSerializer})
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, list):
+            raise ValidationError({"non_field_errors": ["Expected a JSON list of trade objects."]})
+        if len(body) > MAX_TRADES_PER_REQUEST:
+            raise ValidationError(
+                {"non_field_errors": [f"At most {MAX_TRADES_PER_REQUEST} trades per request; got {len(body)}."]}
+            )
+        trade_import = trades_ingest_records(records=body, user=request.user, source_name=_client_name(request))
+        if trade_import.status == TradeImport.Status.FAILED:
+            raise ValidationError({"non_field_errors": [trade_import.error]})
+        result = {
+            "import_id": trade_import.pk,
+            "created": trade_import.created,
+            "updated": trade_import.updated,
+            "unchanged": trade_import.unchanged,
+            "skipped": trade_import.skipped,
+            "rejected": trade_import.rejections,
+            "unresolved_symbols": trade_import.unresolved_symbols,
+        }
+        return Response(TradeIngestResultSerializer(result).data)
+
+
+class TradeDetailApi(generics.GenericAPIView):
+    """The current version of a trade, addressed by ``server`` and ``ticket``, with all its ``versions``."""
+
+    permission_classes = [IsStaff]
+    serializer_class = TradeDetailSerializer
+
+    def get(self, request: Request, server: str, ticket: int) -> Response:
+        versions = trade_versions(server=server, ticket=ticket)
+        current = [v for v in versions if v.is_current]
+        if not current:
+            raise NotFound(f"No trade {ticket} on server {server}.")
+        return Response(TradeDetailSerializer(current[0], context={"versions": versions}).data)
+
+
+class TradeImportListApi(generics.ListAPIView):
+    """Imports (files, uploads, API calls), newest first, with their reports."""
+
+    permission_classes = [IsStaff]
+    serializer_class = TradeImportSerializer
+    queryset = TradeImport.objects.order_by("-started_at", "-id")
+
+
+class TradeImportDetailApi(generics.RetrieveAPIView):
+    """One import's report: counts, skipped reasons, rejected rows (first 1000) and unresolved symbols."""
+
+    permission_classes = [IsStaff]
+    serializer_class = TradeImportSerializer
+    queryset = TradeImport.objects.all()
+
+
+def _client_name(request: Request) -> str:
+    user = request.user
+    return f"api:{user.get_username()}" if user and user.is_authenticated else "api"

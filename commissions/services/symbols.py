@@ -1,0 +1,81 @@
+"""Platform symbols → instruments, in SQL.
+
+Resolution order (case-insensitive throughout): the instrument's own symbol, then an exact alias, then — trying
+the configured suffixes longest first — the symbol with that suffix stripped, matched against instrument symbols and
+then aliases. Among equal candidates the lowest instrument id wins, so the answer is deterministic. An unknown
+symbol resolves to nothing: the trade is stored with ``instrument`` NULL and reported, never dropped.
+
+The same statement serves the ingest (a handful of distinct symbols of one import) and
+:func:`trades_resolve_unresolved` (the distinct symbols of every unresolved stored trade), so both always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+
+# ``{symbols}`` is a query yielding one column ``symbol``; the result has (symbol, instrument_id) per resolved symbol.
+_RESOLVE = """
+WITH y AS ({symbols}),
+cand AS (
+    SELECT y.symbol, 0 AS stage, 0 AS suffix_len, 0 AS kind, i.id AS instrument_id
+    FROM y JOIN commissions_instrument i ON upper(i.symbol) = upper(y.symbol)
+    UNION ALL
+    SELECT y.symbol, 1, 0, 1, a.instrument_id
+    FROM y JOIN commissions_instrumentalias a ON upper(a.alias) = upper(y.symbol)
+    UNION ALL
+    SELECT y.symbol, 2, length(x.suffix), 0, i.id
+    FROM y
+    JOIN commissions_symbolsuffix x
+      ON length(x.suffix) > 0 AND length(y.symbol) > length(x.suffix)
+     AND upper(right(y.symbol, length(x.suffix))) = upper(x.suffix)
+    JOIN commissions_instrument i ON upper(i.symbol) = upper(left(y.symbol, length(y.symbol) - length(x.suffix)))
+    UNION ALL
+    SELECT y.symbol, 2, length(x.suffix), 1, a.instrument_id
+    FROM y
+    JOIN commissions_symbolsuffix x
+      ON length(x.suffix) > 0 AND length(y.symbol) > length(x.suffix)
+     AND upper(right(y.symbol, length(x.suffix))) = upper(x.suffix)
+    JOIN commissions_instrumentalias a
+      ON upper(a.alias) = upper(left(y.symbol, length(y.symbol) - length(x.suffix)))
+)
+SELECT DISTINCT ON (symbol) symbol, instrument_id
+FROM cand
+ORDER BY symbol, stage, suffix_len DESC, kind, instrument_id
+"""
+
+
+def symbols_resolve(*, symbols: Iterable[str]) -> dict[str, int | None]:
+    """Map each platform symbol to its instrument id, or None when it is unknown."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    query = _RESOLVE.format(symbols="SELECT DISTINCT unnest(%s::text[]) AS symbol")
+    with connection.cursor() as cursor:
+        cursor.execute(query, [wanted])
+        found = dict(cursor.fetchall())
+    return {symbol: found.get(symbol) for symbol in wanted}
+
+
+def trades_resolve_unresolved() -> int:
+    """Point every stored trade whose instrument is NULL at its instrument if its symbol now resolves (after an
+    instrument, alias or suffix was added); return the number of trade rows updated. One set-based UPDATE.
+
+    Every version is updated, not only the current one: the instrument is derived from the symbol the platform sent,
+    which no version changes.
+    """
+    query = _RESOLVE.format(
+        symbols="SELECT DISTINCT symbol::text AS symbol FROM commissions_trade WHERE instrument_id IS NULL"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH resolved AS ({query})
+            UPDATE commissions_trade t
+               SET instrument_id = r.instrument_id
+              FROM resolved r
+             WHERE t.instrument_id IS NULL AND t.symbol = r.symbol
+            """
+        )
+        return cursor.rowcount
