@@ -1,0 +1,743 @@
+"""Admin for the partner network: programs, partners and their effective-dated tree, client accounts.
+
+Every write goes through the services. History (parent links, account attributions) is read-only here: a move or an
+IB change has its own admin form that calls ``partner_move`` / ``account_attribute``, so the admin can never
+rewrite the past. Changelists compute tree positions once per page (``partner_tree_stats``), never per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AdminSplitDateTime, AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
+from .selectors import account_latest_attribution, partner_downline_at, partner_tree_stats
+from .services.accounts import account_attribute, accounts_upsert
+from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
+from .services.programs import program_upsert
+
+SERVICE_FORM_TEMPLATE = "admin/ibex/service_form.html"
+# Logins and tickets are bigint columns: a longer number in a search box is "no match", not a database error.
+MAX_ID_DIGITS = 18
+
+
+# --- helpers shared by the admins of this app ------------------------------------------------------------------------
+
+
+def in_force(at: datetime, prefix: str = "") -> Q:
+    """Rows of an effective-dated table in force at ``at``: ``valid_from <= at < valid_to`` (NULL = open)."""
+    return Q(**{f"{prefix}valid_from__lte": at}) & (
+        Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gt": at})
+    )
+
+
+def adopt_saved(obj: models.Model, saved: models.Model) -> None:
+    """Make the admin's unsaved ``obj`` stand for the row a service saved, so the admin's redirect and log use it."""
+    for field in obj._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: under its field when the form has it, else at the top."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        if field in form.fields:
+            form.add_error(field, errors)
+        else:
+            form.add_error(None, [f"{field}: {message}" for message in errors])
+
+
+def selected_ids(request: HttpRequest) -> list[int]:
+    """The ``ids`` query parameter (comma-separated primary keys) of a service form opened from an action."""
+    raw = request.GET.get("ids", "")
+    return sorted({int(part) for part in raw.split(",") if part.strip().isdigit()})
+
+
+def ids_url(url_name: str, ids: Iterable[int]) -> str:
+    return f"{reverse(url_name)}?ids={','.join(str(pk) for pk in ids)}"
+
+
+class ServiceSavesMixin:
+    """For admins whose saves call a service: a ValidationError the form did not catch is shown as a message
+    (the admin's transaction is rolled back) instead of a server error."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, "Not saved: " + " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ReadOnlyHistoryMixin:
+    """History rows (effective-dated stretches) are written by services only: view them, never edit them."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def partner_autocomplete() -> AutocompleteSelect:
+    """A searchable partner picker (the partner list can be long); searches the partner admin's search fields."""
+    return AutocompleteSelect(PartnerLink._meta.get_field("parent"), admin.site)
+
+
+def effective_from_field(help_text: str, *, required: bool = True) -> forms.SplitDateTimeField:
+    return forms.SplitDateTimeField(
+        label="Effective from (UTC)", widget=AdminSplitDateTime, required=required, help_text=help_text
+    )
+
+
+# --- programs ---------------------------------------------------------------------------------------------------
+
+
+class ProgramForm(forms.ModelForm):
+    """The program's fields; percentages are checked as the service checks them (0–100)."""
+
+    class Meta:
+        model = Program
+        fields = ("code", "name", "model", "max_depth", "shares", "override_pct", "min_payout", "currency")
+
+    def _percentages(self, name: str) -> list:
+        values = self.cleaned_data.get(name) or []
+        if any(not 0 <= value <= 100 for value in values):
+            raise forms.ValidationError("Percentages are between 0 and 100 (30 means 30 %).")
+        return values
+
+    def clean_shares(self) -> list:
+        return self._percentages("shares")
+
+    def clean_override_pct(self) -> list:
+        return self._percentages("override_pct")
+
+
+@admin.register(Program)
+class ProgramAdmin(ServiceSavesMixin, admin.ModelAdmin):
+    form = ProgramForm
+    list_display = (
+        "code",
+        "name",
+        "model",
+        "max_depth",
+        "shares",
+        "override_pct",
+        "min_payout",
+        "currency",
+        "partner_count",
+    )
+    list_filter = ("model", "currency")
+    search_fields = ("code", "name")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Program]:
+        return super().get_queryset(request).annotate(partner_count=Count("partners"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code",) if obj else ()
+
+    @admin.display(description="partners", ordering="partner_count")
+    def partner_count(self, obj: Program) -> int:
+        return obj.partner_count
+
+    def save_model(self, request, obj: Program, form, change) -> None:
+        saved = program_upsert(
+            code=obj.code,
+            name=obj.name,
+            model=obj.model,
+            max_depth=obj.max_depth,
+            shares=obj.shares,
+            override_pct=obj.override_pct,
+            min_payout=obj.min_payout,
+            currency=obj.currency,
+        )
+        adopt_saved(obj, saved)
+
+
+# --- partners ---------------------------------------------------------------------------------------------------
+
+
+class TreePositionFilter(admin.SimpleListFilter):
+    """Top-level partners (no parent now) or sub-IBs."""
+
+    title = "position in the tree"
+    parameter_name = "position"
+
+    def lookups(self, request, model_admin):
+        return [("top", "Top level"), ("sub", "Sub-IB")]
+
+    def queryset(self, request, queryset):
+        has_parent = Exists(
+            PartnerLink.objects.filter(in_force(timezone.now()), partner=OuterRef("pk"), parent__isnull=False)
+        )
+        if self.value() == "top":
+            return queryset.filter(~has_parent)
+        if self.value() == "sub":
+            return queryset.filter(has_parent)
+        return queryset
+
+
+class DownlineFilter(admin.SimpleListFilter):
+    """``?downline_of=<code>``: the partners below one partner now (linked from the partner's page)."""
+
+    title = "downline of"
+    parameter_name = "downline_of"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request, queryset):
+        code = self.value()
+        if not code:
+            return queryset
+        partner = Partner.objects.filter(code=code).first()
+        if partner is None:
+            return queryset.none()
+        return queryset.filter(pk__in=[p.pk for p, _ in partner_downline_at(partner=partner)])
+
+
+class PartnerLinkInline(admin.TabularInline):
+    """The partner's parent history, oldest first. Read-only: moves go through the Move form."""
+
+    model = PartnerLink
+    fk_name = "partner"
+    fields = ("parent", "valid_from", "valid_to")
+    readonly_fields = fields
+    ordering = ("valid_from",)
+    extra = 0
+    verbose_name = "parent link"
+    verbose_name_plural = "parent history (effective-dated; use “Move…” to change it)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("parent")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PartnerAddForm(forms.ModelForm):
+    """A new partner and its place in the tree (its first parent link)."""
+
+    parent = forms.ModelChoiceField(
+        Partner.objects.all(),
+        required=False,
+        widget=partner_autocomplete(),
+        help_text="Leave empty for a top-level partner.",
+    )
+    effective_from = effective_from_field("When the partner joins the tree; empty means now.", required=False)
+
+    class Meta:
+        model = Partner
+        fields = ("code", "name", "email", "program", "status", "payout_currency", "payout_method", "payout_account")
+
+
+class PartnerChangeForm(forms.ModelForm):
+    class Meta:
+        model = Partner
+        fields = ("name", "email", "program", "status", "payout_currency", "payout_method", "payout_account")
+
+
+class PartnerMoveForm(forms.Form):
+    parent = forms.ModelChoiceField(
+        Partner.objects.all(),
+        required=False,
+        widget=partner_autocomplete(),
+        help_text="The new parent. Leave empty to move to the top of the tree.",
+    )
+    effective_from = effective_from_field(
+        "Trades closed from this instant on follow the new tree; earlier ones keep the old one. It must be after "
+        "the start of each partner's current link."
+    )
+
+
+@admin.register(Partner)
+class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
+    list_display = (
+        "code",
+        "name",
+        "program",
+        "status",
+        "parent_code",
+        "level",
+        "downline_size",
+        "current_clients",
+    )
+    list_filter = ("status", "program", TreePositionFilter, DownlineFilter)
+    list_select_related = ("program",)
+    search_fields = ("code", "name", "email")
+    list_per_page = 100
+    inlines = (PartnerLinkInline,)
+    actions = ("move_selected", "suspend_selected", "activate_selected")
+    change_form_template = "admin/partners/partner/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Partner]:
+        now = timezone.now()
+        clients = (
+            AccountAttribution.objects.filter(in_force(now), partner=OuterRef("pk"))
+            .order_by()
+            .values("partner")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(current_clients=Coalesce(Subquery(clients), 0))
+
+    def get_changelist_instance(self, request: HttpRequest):
+        """Attach each listed partner's tree position, read for the whole page in one query."""
+        changelist = super().get_changelist_instance(request)
+        page = list(changelist.result_list)  # evaluates (and caches) the page the template will render
+        stats = partner_tree_stats(partner_ids=[p.pk for p in page], at=timezone.now())
+        for partner in page:
+            partner.tree_stats = stats.get(partner.pk)
+        return changelist
+
+    def get_inline_instances(self, request, obj=None):
+        # A partner being added has no history to show yet.
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = PartnerChangeForm if obj is not None else PartnerAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (None, {"fields": ("code", "name", "email", "program", "status")}),
+                ("Place in the tree", {"fields": ("parent", "effective_from")}),
+                ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
+            ]
+        return [
+            (None, {"fields": ("code", "name", "email", "program", "status", "user")}),
+            ("Tree and clients", {"fields": ("tree_position", "attribution_counts")}),
+            ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code", "user", "tree_position", "attribution_counts") if obj else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A partner carries history (links, attributions, earnings): suspend it instead of deleting it.
+        return False
+
+    # Columns computed per page in get_changelist_instance.
+
+    @admin.display(description="parent")
+    def parent_code(self, obj: Partner) -> str:
+        stats = getattr(obj, "tree_stats", None)
+        if stats is None or stats.parent_code is None:
+            return "—"
+        url = reverse("admin:partners_partner_changelist")
+        return format_html('<a href="{}?q={}">{}</a>', url, stats.parent_code, stats.parent_code)
+
+    @admin.display(description="level")
+    def level(self, obj: Partner) -> int | str:
+        stats = getattr(obj, "tree_stats", None)
+        return stats.level if stats else "—"
+
+    @admin.display(description="downline")
+    def downline_size(self, obj: Partner) -> int | str:
+        stats = getattr(obj, "tree_stats", None)
+        if stats is None:
+            return "—"
+        if not stats.downline_size:
+            return 0
+        url = reverse("admin:partners_partner_changelist")
+        return format_html('<a href="{}?downline_of={}">{}</a>', url, obj.code, stats.downline_size)
+
+    @admin.display(description="clients now", ordering="current_clients")
+    def current_clients(self, obj: Partner) -> int:
+        return obj.current_clients
+
+    # Change page.
+
+    @admin.display(description="tree position now")
+    def tree_position(self, obj: Partner) -> str:
+        stats = partner_tree_stats(partner_ids=[obj.pk]).get(obj.pk)
+        if stats is None:
+            return "—"
+        parent = stats.parent_code or "none (top level)"
+        url = reverse("admin:partners_partner_changelist")
+        return format_html(
+            'level {}, parent {}, <a href="{}?downline_of={}">{} partner(s) below</a>',
+            stats.level,
+            parent,
+            url,
+            obj.code,
+            stats.downline_size,
+        )
+
+    @admin.display(description="client accounts")
+    def attribution_counts(self, obj: Partner) -> str:
+        counts = AccountAttribution.objects.filter(partner=obj).aggregate(
+            stretches=Count("pk"),
+            accounts=Count("account", distinct=True),
+            now=Count("pk", filter=in_force(timezone.now())),
+        )
+        url = reverse("admin:partners_accountattribution_changelist")
+        return format_html(
+            '{} attributed now; {} account(s) ever, in <a href="{}?partner__id__exact={}">{} attribution '
+            "stretch(es)</a>",
+            counts["now"],
+            counts["accounts"],
+            url,
+            obj.pk,
+            counts["stretches"],
+        )
+
+    def save_model(self, request, obj: Partner, form, change) -> None:
+        data = form.cleaned_data
+        if change:
+            current = Partner.objects.get(pk=obj.pk)
+            saved = partner_update(partner=current, **{name: data[name] for name in UPDATABLE_FIELDS if name in data})
+        else:
+            saved = partner_create(
+                code=data["code"],
+                name=data["name"],
+                program=data["program"],
+                parent=data.get("parent"),
+                effective_from=data.get("effective_from"),
+                email=data.get("email", ""),
+                status=data["status"],
+                payout_currency=data["payout_currency"],
+                payout_method=data.get("payout_method", ""),
+                payout_account=data.get("payout_account", ""),
+            )
+        adopt_saved(obj, saved)
+
+    # Moves.
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("move/", self.admin_site.admin_view(self.move_view), name="{}_{}_move".format(*info)),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Move selected partners under another parent…")
+    def move_selected(self, request: HttpRequest, queryset: QuerySet[Partner]) -> HttpResponse:
+        return HttpResponseRedirect(ids_url("admin:partners_partner_move", queryset.values_list("pk", flat=True)))
+
+    @admin.action(description="Suspend selected partners (they earn nothing while suspended)")
+    def suspend_selected(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        self._set_status(request, queryset, Partner.Status.SUSPENDED)
+
+    @admin.action(description="Re-activate selected partners")
+    def activate_selected(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        self._set_status(request, queryset, Partner.Status.ACTIVE)
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Partner], status: str) -> None:
+        changed = 0
+        with transaction.atomic():
+            for partner in queryset.select_for_update():
+                if partner.status != status:
+                    partner_update(partner=partner, status=status)
+                    self.log_change(request, partner, f"Status set to {status}.")
+                    changed += 1
+        self.message_user(request, f"{changed} partner(s) set to {status}.")
+
+    def move_view(self, request: HttpRequest) -> HttpResponse:
+        """Re-parent the partners in ``?ids=`` through ``partner_move``: all of them or none."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        partners = list(Partner.objects.filter(pk__in=selected_ids(request)).order_by("code"))
+        changelist_url = reverse("admin:partners_partner_changelist")
+        if not partners:
+            self.message_user(request, "Select the partners to move first.", messages.WARNING)
+            return HttpResponseRedirect(changelist_url)
+        form = PartnerMoveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            parent = form.cleaned_data["parent"]
+            effective_from = form.cleaned_data["effective_from"]
+            try:
+                with transaction.atomic():
+                    for partner in partners:
+                        partner_move(partner=partner, parent=parent, effective_from=effective_from)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                where = parent.code if parent else "the top of the tree"
+                for partner in partners:
+                    self.log_change(request, partner, f"Moved under {where} from {effective_from.isoformat()}.")
+                codes = ", ".join(p.code for p in partners)
+                self.message_user(request, f"Moved {codes} under {where} from {effective_from:%Y-%m-%d %H:%M} UTC.")
+                if len(partners) == 1:
+                    return HttpResponseRedirect(reverse("admin:partners_partner_change", args=[partners[0].pk]))
+                return HttpResponseRedirect(changelist_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Move partners" if len(partners) > 1 else f"Move {partners[0].code}",
+            "intro": "Moving never rewrites history: each partner's current parent link is closed at the instant "
+            "given and a new one starts there.",
+            "objects": [f"{p.code} — {p.name}" for p in partners],
+            "form": form,
+            "submit_label": "Move",
+            "cancel_url": changelist_url,
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+
+@admin.register(PartnerLink)
+class PartnerLinkAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+    list_display = ("partner", "parent", "valid_from", "valid_to")
+    list_select_related = ("partner", "parent")
+    list_filter = (("valid_to", admin.EmptyFieldListFilter),)
+    search_fields = ("partner__code", "parent__code")
+    date_hierarchy = "valid_from"
+    list_per_page = 100
+
+
+# --- client accounts --------------------------------------------------------------------------------------------
+
+
+class CurrentIBFilter(admin.SimpleListFilter):
+    """Accounts with an IB now, or without one."""
+
+    title = "IB now"
+    parameter_name = "has_ib"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has an IB"), ("no", "No IB")]
+
+    def queryset(self, request, queryset):
+        has_ib = Exists(
+            AccountAttribution.objects.filter(in_force(timezone.now()), account=OuterRef("pk"), partner__isnull=False)
+        )
+        if self.value() == "yes":
+            return queryset.filter(has_ib)
+        if self.value() == "no":
+            return queryset.filter(~has_ib)
+        return queryset
+
+
+class AccountAttributionInline(admin.TabularInline):
+    """The account's IB history, oldest first. Read-only: IB changes go through the “Change IB…” form."""
+
+    model = AccountAttribution
+    fields = ("partner", "valid_from", "valid_to")
+    readonly_fields = fields
+    ordering = ("valid_from",)
+    extra = 0
+    verbose_name = "attribution"
+    verbose_name_plural = "IB history (effective-dated; use “Change IB…” to change it)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("partner")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ClientAccountAddForm(forms.ModelForm):
+    partner = forms.ModelChoiceField(
+        Partner.objects.all(), required=False, widget=partner_autocomplete(), help_text="The account's IB, if any."
+    )
+    effective_from = effective_from_field(
+        "When the IB attribution starts; empty means the account's creation.", required=False
+    )
+
+    class Meta:
+        model = ClientAccount
+        fields = ("server", "login", "currency", "group", "earns_commission")
+
+
+class ClientAccountChangeForm(forms.ModelForm):
+    class Meta:
+        model = ClientAccount
+        fields = ("currency", "group", "earns_commission")
+
+
+class AccountAttributeForm(forms.Form):
+    partner = forms.ModelChoiceField(
+        Partner.objects.all(),
+        required=False,
+        widget=partner_autocomplete(),
+        help_text="The new IB. Leave empty for “no IB” from that instant on.",
+    )
+    effective_from = effective_from_field(
+        "Trades closed from this instant on belong to the new IB; earlier ones keep the old attribution. It must "
+        "be after the start of each account's latest attribution."
+    )
+
+
+@admin.register(ClientAccount)
+class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
+    list_display = ("server", "login", "currency", "group", "earns_commission", "current_partner", "created_at")
+    list_filter = ("server", "currency", "group", "earns_commission", CurrentIBFilter)
+    search_fields = ("login",)
+    search_help_text = "A login, a server name or an IB code."
+    list_per_page = 100
+    show_full_result_count = False
+    inlines = (AccountAttributionInline,)
+    actions = ("attribute_selected",)
+    change_form_template = "admin/partners/clientaccount/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ClientAccount]:
+        current = AccountAttribution.objects.filter(in_force(timezone.now()), account=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                current_partner_code=Subquery(current.values("partner__code")[:1]),
+                current_partner_pk=Subquery(current.values("partner_id")[:1]),
+            )
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(server__iexact=term) | Q(current_partner_code=term)
+        if term.isdigit() and len(term) <= MAX_ID_DIGITS:
+            match |= Q(login=int(term))
+        return queryset.filter(match), False
+
+    def get_inline_instances(self, request, obj=None):
+        # An account being added has no history to show yet.
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ClientAccountChangeForm if obj is not None else ClientAccountAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("server", "login", "currency", "group", "earns_commission", "partner", "effective_from")
+        return ("server", "login", "currency", "group", "earns_commission", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("server", "login", "created_at") if obj else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # An account carries its attribution history and its trades' earnings.
+        return False
+
+    @admin.display(description="IB now", ordering="current_partner_code")
+    def current_partner(self, obj: ClientAccount) -> str:
+        if not obj.current_partner_code:
+            return "—"
+        url = reverse("admin:partners_partner_change", args=[obj.current_partner_pk])
+        return format_html('<a href="{}">{}</a>', url, obj.current_partner_code)
+
+    def save_model(self, request, obj: ClientAccount, form, change) -> None:
+        data = form.cleaned_data
+        row = {
+            "server": obj.server,
+            "login": obj.login,
+            "currency": data["currency"],
+            "group": data.get("group", ""),
+            "earns_commission": data["earns_commission"],
+        }
+        if change:
+            # Same IB as now: the upsert changes the account's own fields and leaves its attribution alone.
+            latest = account_latest_attribution(account=obj)
+            open_partner = latest.partner if latest is not None and latest.valid_to is None else None
+            row["partner"] = open_partner.code if open_partner else None
+        else:
+            row["partner"] = data["partner"].code if data.get("partner") else None
+            row["effective_from"] = data.get("effective_from")
+        accounts_upsert(rows=[row])
+        adopt_saved(obj, ClientAccount.objects.get(server=obj.server, login=obj.login))
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("attribute/", self.admin_site.admin_view(self.attribute_view), name="{}_{}_attribute".format(*info)),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Change the IB of selected accounts…")
+    def attribute_selected(self, request: HttpRequest, queryset: QuerySet[ClientAccount]) -> HttpResponse:
+        url = ids_url("admin:partners_clientaccount_attribute", queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(url)
+
+    def attribute_view(self, request: HttpRequest) -> HttpResponse:
+        """Attribute the accounts in ``?ids=`` to a partner through ``account_attribute``: all of them or none."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        accounts = list(ClientAccount.objects.filter(pk__in=selected_ids(request)).order_by("server", "login"))
+        changelist_url = reverse("admin:partners_clientaccount_changelist")
+        if not accounts:
+            self.message_user(request, "Select the accounts first.", messages.WARNING)
+            return HttpResponseRedirect(changelist_url)
+        form = AccountAttributeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            partner = form.cleaned_data["partner"]
+            effective_from = form.cleaned_data["effective_from"]
+            try:
+                with transaction.atomic():
+                    for account in accounts:
+                        account_attribute(account=account, partner=partner, effective_from=effective_from)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                who = partner.code if partner else "no IB"
+                for account in accounts:
+                    self.log_change(request, account, f"Attributed to {who} from {effective_from.isoformat()}.")
+                self.message_user(
+                    request, f"{len(accounts)} account(s) attributed to {who} from {effective_from:%Y-%m-%d %H:%M} UTC."
+                )
+                if len(accounts) == 1:
+                    return HttpResponseRedirect(reverse("admin:partners_clientaccount_change", args=[accounts[0].pk]))
+                return HttpResponseRedirect(changelist_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Change IB" if len(accounts) > 1 else f"Change the IB of {accounts[0]}",
+            "intro": "An IB change never rewrites history: each account's current attribution is closed at the "
+            "instant given and a new one starts there.",
+            "objects": [str(a) for a in accounts],
+            "form": form,
+            "submit_label": "Change IB",
+            "cancel_url": changelist_url,
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+
+@admin.register(AccountAttribution)
+class AccountAttributionAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+    list_display = ("account", "partner", "valid_from", "valid_to")
+    list_select_related = ("account", "partner")
+    list_filter = (("valid_to", admin.EmptyFieldListFilter), ("partner", admin.EmptyFieldListFilter))
+    search_fields = ("partner__code", "account__server")
+    search_help_text = "An IB code, a server or a login."
+    date_hierarchy = "valid_from"
+    list_per_page = 100
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isdigit() and len(term) <= MAX_ID_DIGITS:
+            return queryset.filter(account__login=int(term)), False
+        return super().get_search_results(request, queryset, search_term)
