@@ -1,0 +1,79 @@
+"""The tier context: which trades count, and the partner's volume strictly before any trade."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from commissions.engine import tier_context
+from commissions.engine.tiers import TierContext
+from tests.engine import builders as b
+
+D = Decimal
+
+
+def test_only_eligible_direct_trades_count():
+    trades = [
+        b.trade(1, lots=D("1")),
+        b.trade(2, lots=D("2"), status="cancelled"),
+        b.trade(3, lots=D("4"), instrument_id=None),
+        b.trade(4, lots=D("8"), earns_commission=False),
+        b.trade(5, lots=D("16")),  # partner 10's plan missing on this trade
+        b.trade(6, lots=D("32"), open_time=pd.Timestamp("2024-03-15T10:59:30Z")),  # held 36 s < 60
+        b.trade(7, lots=D("64"), close_price=D("1.08551")),  # moved 1 point < 5
+        b.trade(8, lots=D("0.5")),
+    ]
+    chains = (
+        b.chain(1, [(10, 1), (20, 1)])
+        + b.chain(2, [(10, 1)])
+        + b.chain(3, [(10, 1)])
+        + b.chain(4, [(10, 1)])
+        + b.chain(5, [(10, None)])
+        + b.chain(6, [(10, 1)])
+        + b.chain(7, [(10, 1)])
+        + b.chain(8, [(20, 2)])
+    )
+    plans = [b.plan(1, min_hold_seconds=60, min_points=5), b.plan(2)]
+    inputs = b.make_inputs(trades=trades, chains=chains, plans=plans)
+    context = tier_context(inputs.trades, inputs.trade_chains, inputs.plans)
+    assert sorted(context.direct["trade_id"]) == [1, 8]
+    # Partner 20 is level 2 on trade 1: only its own direct trade 8 counts.
+    assert context.period_lots(np.array([10, 20, 30])).tolist() == [10000, 5000, 0]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 3), st.integers(0, 3), st.integers(1, 4), st.integers(1, 50_000)),
+        min_size=1,
+        max_size=25,
+    ),
+    st.lists(st.tuples(st.integers(1, 4), st.integers(0, 3), st.integers(1, 4)), min_size=1, max_size=10),
+)
+def test_lots_before_counts_exactly_the_earlier_trades_of_that_partner(direct, queries):
+    # direct: (partner, close second, ticket, lots); queries: (partner, close second, ticket) of other trades.
+    rows = pd.DataFrame(
+        {
+            "partner_id": [d[0] for d in direct],
+            "trade_id": np.arange(1, len(direct) + 1),
+            "ticket": [d[2] for d in direct],
+            "close_ns": [d[1] * 10**9 for d in direct],
+            "lots": [d[3] for d in direct],
+        }
+    ).sort_values(["partner_id", "close_ns", "ticket", "trade_id"], ignore_index=True)
+    rows["cum_lots"] = rows.groupby("partner_id")["lots"].cumsum()
+    context = TierContext(direct=rows)
+    # Ask about every direct trade (as level 1) and about new trades (as uplines).
+    keys = [(d[1] * 10**9, d[2], i + 1) for i, d in enumerate(direct)]
+    keys += [(q[1] * 10**9, q[2], 1000 + i) for i, q in enumerate(queries)]
+    partners = [d[0] for d in direct] + [q[0] for q in queries]
+    close = np.array([k[0] for k in keys], dtype=np.int64)
+    ticket = np.array([k[1] for k in keys], dtype=np.int64)
+    trade_id = np.array([k[2] for k in keys], dtype=np.int64)
+    got = context.lots_before(np.array(partners, dtype=np.int64), np.arange(len(keys)), close, ticket, trade_id)
+    for i, (partner, key) in enumerate(zip(partners, keys, strict=True)):
+        expected = sum(d[3] for j, d in enumerate(direct) if d[0] == partner and (d[1] * 10**9, d[2], j + 1) < key)
+        assert got[i] == expected
