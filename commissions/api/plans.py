@@ -1,0 +1,190 @@
+"""Plans and rebates API (staff)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.permissions import IsStaff
+from partners.api.fields import ExactDecimalField
+from partners.models import ClientAccount, Partner
+
+from ..models import Plan, PlanRule, Rebate
+from ..services.plans import plan_upsert, rebate_set
+
+
+class TierSerializer(serializers.Serializer):
+    from_lots = ExactDecimalField(max_digits=16, decimal_places=4, min_value=Decimal(0))
+    multiplier = ExactDecimalField(max_digits=9, decimal_places=4, min_value=Decimal(0))
+
+
+class RuleSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=PlanRule.Type.choices)
+    symbol = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
+    symbol_group = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
+    account_group = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
+    rate = ExactDecimalField(max_digits=18, decimal_places=6, min_value=Decimal(0), required=False, allow_null=True)
+    pct = ExactDecimalField(
+        max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
+    )
+    priority = serializers.IntegerField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if attrs.get("symbol") and attrs.get("symbol_group"):
+            raise serializers.ValidationError({"symbol_group": "Give a symbol or a symbol group, not both."})
+        if attrs["type"] in ("per_lot", "per_million") and attrs.get("rate") is None:
+            raise serializers.ValidationError({"rate": "Required for per_lot and per_million rules."})
+        if attrs["type"] in ("spread_share", "commission_share") and attrs.get("pct") is None:
+            raise serializers.ValidationError({"pct": "Required for spread_share and commission_share rules."})
+        return attrs
+
+
+class PlanInputSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
+    both_legs = serializers.BooleanField(default=False)
+    min_hold_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    min_points = ExactDecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    )
+    tier_mode = serializers.ChoiceField(choices=Plan.TierMode.choices, default=Plan.TierMode.RETROACTIVE)
+    tiers = TierSerializer(many=True, default=list)
+    rules = RuleSerializer(many=True, default=list)
+
+    def validate_tiers(self, tiers):
+        starts = sorted(t["from_lots"] for t in tiers)
+        if tiers and starts[0] != 0:
+            raise serializers.ValidationError("The first tier must start at 0 lots.")
+        if len(set(starts)) != len(starts):
+            raise serializers.ValidationError("Two tiers start at the same volume.")
+        return tiers
+
+
+class PlanOutputSerializer(serializers.ModelSerializer):
+    tiers = serializers.SerializerMethodField()
+    rules = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Plan
+        fields = [
+            "code",
+            "name",
+            "currency",
+            "both_legs",
+            "min_hold_seconds",
+            "min_points",
+            "tier_mode",
+            "tiers",
+            "rules",
+        ]
+
+    def get_tiers(self, plan) -> list[dict]:
+        return [{"from_lots": str(t.from_lots), "multiplier": str(t.multiplier)} for t in plan.tiers.all()]
+
+    def get_rules(self, plan) -> list[dict]:
+        return [
+            {
+                "type": r.type,
+                "symbol": r.instrument.symbol if r.instrument_id else None,
+                "symbol_group": r.symbol_group or None,
+                "account_group": r.account_group or None,
+                "rate": None if r.rate is None else str(r.rate),
+                "pct": None if r.pct is None else str(r.pct),
+                "priority": r.priority,
+            }
+            for r in plan.rules.all()
+            if r.active
+        ]
+
+
+def _plans():
+    return Plan.objects.prefetch_related("tiers", "rules__instrument").order_by("code")
+
+
+class PlanListCreateView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: PlanOutputSerializer(many=True)})
+    def get(self, request):
+        return Response(PlanOutputSerializer(_plans(), many=True).data)
+
+    @extend_schema(request=PlanInputSerializer, responses={201: PlanOutputSerializer, 200: PlanOutputSerializer})
+    def post(self, request):
+        data = PlanInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        existed = Plan.objects.filter(code=data.validated_data["code"]).exists()
+        plan = plan_upsert(**data.validated_data)
+        plan = _plans().get(pk=plan.pk)
+        return Response(PlanOutputSerializer(plan).data, status=status.HTTP_200_OK if existed else 201)
+
+
+class PlanDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsStaff]
+    serializer_class = PlanOutputSerializer
+    lookup_field = "code"
+
+    def get_queryset(self):
+        return _plans()
+
+
+class AccountKeySerializer(serializers.Serializer):
+    server = serializers.CharField(max_length=64)
+    login = serializers.IntegerField()
+
+
+class RebateInputSerializer(serializers.Serializer):
+    partner = serializers.SlugRelatedField(slug_field="code", queryset=Partner.objects.all())
+    account = AccountKeySerializer(required=False, allow_null=True, help_text="omit for all the partner's clients")
+    pct = ExactDecimalField(
+        max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
+    )
+    per_lot = ExactDecimalField(max_digits=18, decimal_places=6, min_value=Decimal(0), required=False, allow_null=True)
+    effective_from = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        if attrs.get("pct") is not None and attrs.get("per_lot") is not None:
+            raise serializers.ValidationError({"pct": "Give pct or per_lot, not both."})
+        key = attrs.get("account")
+        if key:
+            account = ClientAccount.objects.filter(server=key["server"], login=key["login"]).first()
+            if account is None:
+                raise serializers.ValidationError({"account": "Unknown account."})
+            attrs["account"] = account
+        return attrs
+
+
+class RebateOutputSerializer(serializers.ModelSerializer):
+    partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    account = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rebate
+        fields = ["partner", "account", "pct", "per_lot", "valid_from", "valid_to"]
+
+    def get_account(self, rebate) -> dict | None:
+        if rebate.account_id is None:
+            return None
+        return {"server": rebate.account.server, "login": rebate.account.login}
+
+
+class RebateView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: RebateOutputSerializer(many=True)})
+    def get(self, request):
+        rebates = Rebate.objects.select_related("partner", "account").filter(valid_to__isnull=True)
+        return Response(RebateOutputSerializer(rebates, many=True).data)
+
+    @extend_schema(request=RebateInputSerializer, responses={201: RebateOutputSerializer, 200: None})
+    def post(self, request):
+        data = RebateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rebate = rebate_set(**data.validated_data)
+        if rebate is None:
+            return Response({"detail": "Rebate ended."}, status=status.HTTP_200_OK)
+        return Response(RebateOutputSerializer(rebate).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,177 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q, Value
+from django.db.models.functions import Cast, Coalesce
+
+from partners.models import ClientAccount, Partner
+
+from .plans import PlanRule
+from .trades import Trade
+
+LIVE_STATUSES = ("queued", "running", "computed", "approved")
+
+
+class Run(models.Model):
+    """One computation of commissions (or fees) for one period, with a state machine:
+    ``queued → running → computed → approved``, or ``failed``; recomputing a computed run marks it
+    ``superseded``. At most one live run per (kind, period), enforced by a partial unique index."""
+
+    class Kind(models.TextChoices):
+        COMMISSIONS = "commissions", "Commissions"
+        FEES = "fees", "Fees"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPUTED = "computed", "Computed"
+        APPROVED = "approved", "Approved"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    period = models.CharField(max_length=7, help_text="YYYY-MM in the server time zone")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True, help_text="kind → amount (USD, 6 dp, as text)")
+    error = models.TextField(blank=True)
+    supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "period"], condition=Q(status__in=LIVE_STATUSES), name="run_one_live_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period} #{self.pk} ({self.status})"
+
+
+class RunChunk(models.Model):
+    """A slice of a run's accounts that one worker claims under a lease, computes and writes in one transaction."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Claimed"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    account_ids = models.JSONField(default=list, help_text="client account ids in this chunk")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lines_written = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="runchunk_unique_index")]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} chunk {self.index} ({self.status})"
+
+
+class AttributionLine(models.Model):
+    """One immutable attribution: what ``partner`` (or, for a client rebate, ``beneficiary_account``) earned on one
+    trade version, by kind and level, with the base, rate, tier and rule that produced it. Amounts are stored as
+    integer micro-units (fast COPY) with ``amount`` the exact 6-dp NUMERIC that PostgreSQL derives from them."""
+
+    class Kind(models.TextChoices):
+        VOLUME = "volume", "Volume"
+        SPREAD = "spread", "Spread"
+        OVERRIDE = "override", "Override"
+        REBATE = "rebate", "Client rebate"
+        REBATE_FUNDING = "rebate_funding", "Rebate funding"
+        MANAGEMENT_FEE = "management_fee", "Management fee"
+        PERFORMANCE_FEE = "performance_fee", "Performance fee"
+        FEE_SHARE = "fee_share", "Fee share"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REVERSAL = "reversal", "Reversal"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lines")
+    period = models.CharField(max_length=7)
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(ClientAccount, null=True, on_delete=models.PROTECT, related_name="lines")
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+    beneficiary_account = models.ForeignKey(
+        ClientAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="rebate_lines"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    level = models.PositiveSmallIntegerField()
+    rule = models.ForeignKey(PlanRule, null=True, blank=True, on_delete=models.PROTECT)
+    base = models.DecimalField(max_digits=24, decimal_places=6)
+    rate = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    tier = models.SmallIntegerField(null=True, blank=True)
+    multiplier = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    amount_micros = models.BigIntegerField()
+    amount = models.GeneratedField(
+        expression=Cast(F("amount_micros"), models.DecimalField(max_digits=24, decimal_places=0))
+        / Value(Decimal(1_000_000)),
+        output_field=models.DecimalField(max_digits=20, decimal_places=6),
+        db_persist=True,
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    reason = models.CharField(max_length=32, blank=True)
+    adjusts_period = models.CharField(max_length=7, blank=True, help_text="for adjustments: the locked period")
+
+    class Meta:
+        ordering = ["run_id", "trade_id", "level", "kind"]
+        indexes = [
+            models.Index(fields=["partner", "period"]),
+            models.Index(fields=["account", "period"]),
+            models.Index(fields=["trade"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                F("run"),
+                F("trade"),
+                Coalesce(F("partner"), Value(0)),
+                Coalesce(F("beneficiary_account"), Value(0)),
+                F("kind"),
+                F("level"),
+                name="line_natural_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.trade_id}/{self.kind}/L{self.level}"
+
+
+class RunTierVolume(models.Model):
+    """A run's tier context: each partner's direct tier-eligible trades in the period with running volume, computed
+    once when the run starts so every chunk (on any worker) prices tiers identically. Lots are integer 1/10 000."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    partner_id = models.BigIntegerField()
+    trade_id = models.BigIntegerField()
+    ticket = models.BigIntegerField()
+    close_ns = models.BigIntegerField()
+    lots = models.BigIntegerField()
+    cum_lots = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "partner_id"])]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} partner {self.partner_id} trade {self.trade_id}"

@@ -1,0 +1,257 @@
+"""Commission runs: request, chunking, leased chunk processing, completion and the lease sweeper.
+
+The database, not the message broker, is the truth (ARCHITECTURE.md "Runs are safe to repeat"):
+- one live run per (kind, period): a partial unique index plus a transaction-level advisory lock around the check;
+- a chunk is processed only by the worker holding its lease (a conditional UPDATE claims it); its lines are
+  written with COPY into a temporary table and moved with ``INSERT … ON CONFLICT DO NOTHING`` on the lines'
+  natural key, and the chunk is marked done in the same transaction, so a chunk delivered twice adds nothing;
+- a run is finished by counting its done chunk rows (no chord callback); the sweeper re-queues expired leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.api.errors import Conflict
+from core.periods import server_period
+from core.pgcopy import copy_frame
+
+from ..models import Run, RunChunk
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 300
+
+# Staging columns (engine output in integer micro-units) and how each becomes a line column.
+STAGE_COLUMNS = {
+    "run_id": "bigint",
+    "period": "varchar(7)",
+    "trade_id": "bigint",
+    "account_id": "bigint",
+    "partner_id": "bigint",
+    "beneficiary_account_id": "bigint",
+    "kind": "varchar(16)",
+    "level": "smallint",
+    "rule_id": "bigint",
+    "base_micros": "bigint",
+    "rate_micros": "bigint",
+    "tier": "smallint",
+    "multiplier_micros": "bigint",
+    "amount_micros": "bigint",
+    "currency": "varchar(3)",
+    "reason": "varchar(32)",
+    "adjusts_period": "varchar(7)",
+}
+_MICROS_TO_NUMERIC = {"base": "base_micros", "rate": "rate_micros", "multiplier": "multiplier_micros"}
+
+
+@dataclass(frozen=True)
+class RunRequestResult:
+    run: Run
+    created: bool
+
+
+def _advisory_lock(*keys: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["|".join(keys)])
+
+
+def run_request(*, kind: str, period: str, user=None, recompute: bool = False) -> RunRequestResult:
+    """Return the live run of (kind, period), creating and queueing one if there is none.
+
+    Asking again for a queued, running or computed run returns it (so ten concurrent requests make one run);
+    ``recompute=True`` supersedes a computed, unapproved run with a new one. An approved run locks its period.
+    """
+    bounds = server_period(period)
+    with transaction.atomic():
+        _advisory_lock("run", kind, bounds.label)
+        live = (
+            Run.objects.select_for_update()
+            .filter(kind=kind, period=bounds.label, status__in=["queued", "running", "computed", "approved"])
+            .first()
+        )
+        if live is not None:
+            if live.status == Run.Status.APPROVED:
+                if recompute:
+                    raise Conflict(f"period {bounds.label} is approved and locked; later changes become adjustments")
+                return RunRequestResult(live, False)
+            if not recompute or live.status != Run.Status.COMPUTED:
+                return RunRequestResult(live, False)
+            live.status = Run.Status.SUPERSEDED
+            live.save(update_fields=["status"])
+        run = Run.objects.create(
+            kind=kind,
+            period=bounds.label,
+            period_start=bounds.start,
+            period_end=bounds.end,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            supersedes=live,
+        )
+        from .run_inputs import plan_chunks
+
+        account_groups = plan_chunks(run=run, target_trades=settings.IBEX_RUN_CHUNK_TRADES)
+        RunChunk.objects.bulk_create(
+            RunChunk(run=run, index=i, account_ids=ids) for i, ids in enumerate(account_groups)
+        )
+        run.chunks_total = len(account_groups)
+        run.save(update_fields=["chunks_total"])
+        transaction.on_commit(lambda: _enqueue_start(run.pk))
+    return RunRequestResult(run, True)
+
+
+def _enqueue_start(run_id: int) -> None:
+    from ..tasks import run_start
+
+    run_start.delay(run_id)
+
+
+def run_start(*, run_id: int, enqueue: Callable[[int, int], None]) -> None:
+    """Mark the run running, prepare its period-wide context, and enqueue every unfinished chunk."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.status not in (Run.Status.QUEUED, Run.Status.RUNNING):
+            return
+        if run.status == Run.Status.QUEUED:
+            run.status = Run.Status.RUNNING
+            run.started_at = timezone.now()
+            run.save(update_fields=["status", "started_at"])
+            from .run_inputs import prepare_run_context
+
+            try:
+                prepare_run_context(run=run)
+            except Exception as exc:  # a missing rate, an inconsistent plan: the run fails with the reason
+                run_fail(run_id=run.pk, error=str(exc))
+                return
+    pending = list(run.chunks.exclude(status=RunChunk.Status.DONE).values_list("index", flat=True))
+    if not pending:
+        run_check_finished(run_id=run.pk)
+    for index in pending:
+        enqueue(run.pk, index)
+
+
+def run_fail(*, run_id: int, error: str) -> None:
+    Run.objects.filter(pk=run_id).exclude(status__in=["approved", "superseded"]).update(
+        status=Run.Status.FAILED, error=error[:10_000]
+    )
+
+
+def chunk_claim(*, run_id: int, index: int, worker: str, lease_seconds: int = DEFAULT_LEASE_SECONDS) -> bool:
+    """Claim a chunk if it is pending or its lease expired. Returns whether this worker now holds it."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE commissions_runchunk c
+               SET status = 'claimed', lease_expires_at = %s, claimed_by = %s, attempts = c.attempts + 1
+              FROM commissions_run r
+             WHERE c.run_id = r.id AND c.run_id = %s AND c.index = %s AND r.status = 'running'
+               AND (c.status = 'pending' OR (c.status = 'claimed' AND c.lease_expires_at < %s))
+            """,
+            [now + timedelta(seconds=lease_seconds), worker, run_id, index, now],
+        )
+        return cursor.rowcount == 1
+
+
+def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_seconds: int = DEFAULT_LEASE_SECONDS):
+    """Claim, compute and write one chunk; a chunk that is done, or leased by another worker, is left alone."""
+    worker = worker or f"{socket.gethostname()}:{id(object())}"
+    if not chunk_claim(run_id=run_id, index=index, worker=worker, lease_seconds=lease_seconds):
+        return 0
+    chunk = RunChunk.objects.select_related("run").get(run_id=run_id, index=index)
+    from .run_inputs import compute_chunk_lines
+
+    try:
+        lines = compute_chunk_lines(run=chunk.run, account_ids=chunk.account_ids)
+    except Exception as exc:
+        logger.exception("run %s chunk %s failed", run_id, index)
+        RunChunk.objects.filter(pk=chunk.pk).update(status=RunChunk.Status.FAILED, error=str(exc)[:10_000])
+        run_fail(run_id=run_id, error=f"chunk {index}: {exc}")
+        raise
+    written = 0
+    with transaction.atomic():
+        # Only the current lease holder may finish the chunk; a late duplicate finds it done and writes nothing.
+        locked = (
+            RunChunk.objects.select_for_update()
+            .filter(pk=chunk.pk, status=RunChunk.Status.CLAIMED, claimed_by=worker)
+            .first()
+        )
+        if locked is None:
+            return 0
+        written = lines_write(lines=lines)
+        locked.status = RunChunk.Status.DONE
+        locked.lines_written = written
+        locked.done_at = timezone.now()
+        locked.save(update_fields=["status", "lines_written", "done_at"])
+    run_check_finished(run_id=run_id)
+    return written
+
+
+def lines_write(*, lines) -> int:
+    """COPY lines (integers) into a temporary table, then insert them, skipping any whose natural key exists."""
+    if lines.empty:
+        return 0
+    stage_cols = ", ".join(f"{name} {kind}" for name, kind in STAGE_COLUMNS.items())
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS line_stage ({stage_cols}) ON COMMIT DELETE ROWS")
+    copy_frame("line_stage", lines[list(STAGE_COLUMNS)])
+    plain = [c for c in STAGE_COLUMNS if c not in _MICROS_TO_NUMERIC.values()]
+    numeric = list(_MICROS_TO_NUMERIC)
+    select = plain + [f"{micros}::numeric / 1000000" for micros in _MICROS_TO_NUMERIC.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO commissions_attributionline ({', '.join(plain + numeric)}) "
+            f"SELECT {', '.join(select)} FROM line_stage ON CONFLICT DO NOTHING"
+        )
+        count = cursor.rowcount
+        cursor.execute("TRUNCATE line_stage")
+    return count
+
+
+def run_check_finished(*, run_id: int) -> Run:
+    """Count done chunks; when all are done, total the lines and mark the run computed."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        done = run.chunks.filter(status=RunChunk.Status.DONE).count()
+        fields = []
+        if done != run.chunks_done:
+            run.chunks_done = done
+            fields.append("chunks_done")
+        if run.status == Run.Status.RUNNING and done == run.chunks_total:
+            from ..selectors import run_totals
+
+            run.totals = {kind: str(amount) for kind, amount in run_totals(run_id=run.pk).items()}
+            run.status = Run.Status.COMPUTED
+            run.computed_at = timezone.now()
+            fields += ["totals", "status", "computed_at"]
+        if fields:
+            run.save(update_fields=fields)
+    return run
+
+
+def runs_sweep_expired_leases(
+    *, enqueue: Callable[[int, int], None], lease_seconds: int = DEFAULT_LEASE_SECONDS
+) -> list[tuple[int, int]]:
+    """Re-queue chunks of running runs whose lease expired (a worker died) or that were never claimed."""
+    now = timezone.now()
+    # Pending chunks are re-sent only once their run has been running for a lease period (their first message
+    # may simply still be in the queue); claimed chunks once their lease has expired.
+    stale = list(
+        RunChunk.objects.filter(run__status=Run.Status.RUNNING)
+        .filter(
+            Q(status=RunChunk.Status.PENDING, run__started_at__lt=now - timedelta(seconds=lease_seconds))
+            | Q(status=RunChunk.Status.CLAIMED, lease_expires_at__lt=now)
+        )
+        .values_list("run_id", "index")
+    )
+    for run_id, index in stale:
+        enqueue(run_id, index)
+    return stale
