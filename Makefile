@@ -38,8 +38,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks empty their tables, so they run in their own database (embedded, or BENCH_DATABASE_URL).
 bench: install
-	$(BIN)/python manage.py bench $(BENCH)
+	EMBEDDED_DB_NAME=ibex_bench DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
+	EMBEDDED_DB_NAME=ibex_bench DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench $(BENCH)
 
 clean-db:
 	-$(BIN)/python manage.py embedded_db stop

@@ -25,3 +25,11 @@ def test_models_and_migrations_are_in_sync():
 
 def test_system_checks_pass():
     call_command("check", fail_level="WARNING")
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    for path in ("/api/v1/trades/", "/api/v1/partners/{code}/move/", "/api/v1/runs/", "/api/v1/lines/"):
+        assert path in text

@@ -129,6 +129,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TradeStatusEnum": "commissions.models.trades.Trade.Status",
+        "TradeImportStatusEnum": "commissions.models.trades.TradeImport.Status",
+        "PartnerStatusEnum": "partners.models.network.Partner.Status",
+        "RunStatusEnum": "commissions.models.runs.Run.Status",
+        "RunChunkStatusEnum": "commissions.models.runs.RunChunk.Status",
+    },
 }
 
 REDIS_URL = env("REDIS_URL", default="")
