@@ -120,7 +120,7 @@ class AttributionLine(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     level = models.PositiveSmallIntegerField()
     rule = models.ForeignKey(PlanRule, null=True, blank=True, on_delete=models.PROTECT)
-    base = models.DecimalField(max_digits=24, decimal_places=6)
+    base = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
     rate = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     tier = models.SmallIntegerField(null=True, blank=True)
     multiplier = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)

@@ -37,14 +37,20 @@ SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."gr
   FROM commissions_trade t
   LEFT JOIN partners_clientaccount a ON a.server = t.server AND a.login = t.login
   LEFT JOIN commissions_instrument i ON i.id = t.instrument_id
- WHERE t.is_current AND t.close_time >= %(start)s AND t.close_time < %(end)s AND {account_filter}
+ WHERE t.close_time >= %(start)s AND t.close_time < %(end)s AND {account_filter}
+   AND (t.is_current OR %(ids)s::bigint[] IS NOT NULL AND t.id = ANY(%(ids)s::bigint[]))
  ORDER BY t.id
 """
 
 
+# The chunk that carries reversals and adjustments for trades changed after their period was approved.
+ADJUSTMENTS_CHUNK = ["adjustments"]
+
+
 def plan_chunks(*, run: Run, target_trades: int) -> list[list[int]]:
     """Split the period's accounts into chunks of about ``target_trades`` trades (accounts are never split, so
-    a chunk holds every trade of its accounts). Trades without an account row form a final chunk ``[]``."""
+    a chunk holds every trade of its accounts). Trades without an account row form a chunk ``[]``; changes to
+    trades of locked periods (see ``adjustments``) a last chunk ``ADJUSTMENTS_CHUNK``."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -74,13 +80,24 @@ def plan_chunks(*, run: Run, target_trades: int) -> list[list[int]]:
         chunks.append(current)
     if orphans:
         chunks.append([])
+    from .adjustments import has_pending_adjustments
+
+    if has_pending_adjustments(run=run):
+        chunks.append(ADJUSTMENTS_CHUNK)
     return chunks
 
 
-def load_trades(*, run: Run, account_ids: Iterable[int] | None) -> pd.DataFrame:
-    """The period's current trade versions for ``account_ids`` (None: all; empty: those without an account)."""
-    if account_ids is None:
-        account_filter, ids = "TRUE", None
+def load_trades(
+    *, run: Run, account_ids: Iterable[int] | None, trade_ids: Iterable[int] | None = None
+) -> pd.DataFrame:
+    """The period's current trade versions for ``account_ids`` (None: all; empty: those without an account), or
+    exactly the versions ``trade_ids`` when given (adjustments)."""
+    ids = None
+    if trade_ids is not None:
+        ids = sorted(int(i) for i in trade_ids)
+        account_filter = "t.id = ANY(%(ids)s::bigint[])"
+    elif account_ids is None:
+        account_filter = "TRUE"
     else:
         ids = sorted(int(i) for i in account_ids)
         account_filter = "a.id = ANY(%(ids)s::bigint[])" if ids else "a.id IS NULL"
@@ -263,6 +280,10 @@ def load_tier_context(*, run: Run, partner_ids: Iterable[int]) -> TierContext:
 
 def compute_chunk_lines(*, run: Run, account_ids: list[int]) -> pd.DataFrame:
     """Load one chunk, run the engine, and shape its lines as rows of ``commissions_attributionline``."""
+    if account_ids == ADJUSTMENTS_CHUNK:
+        from .adjustments import compute_adjustment_lines
+
+        return compute_adjustment_lines(run=run)
     inputs, trades = load_inputs(run=run, account_ids=account_ids)
     if trades.empty:
         return pd.DataFrame()

@@ -186,11 +186,22 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
         )
         if locked is None:
             return 0
-        written = lines_write(lines=lines)
-        locked.status = RunChunk.Status.DONE
-        locked.lines_written = written
-        locked.done_at = timezone.now()
-        locked.save(update_fields=["status", "lines_written", "done_at"])
+        try:
+            written = lines_write(lines=lines)
+        except Exception as exc:  # a write the database refuses fails the run with the reason, not silently
+            transaction.set_rollback(True)
+            failure = exc
+        else:
+            failure = None
+            locked.status = RunChunk.Status.DONE
+            locked.lines_written = written
+            locked.done_at = timezone.now()
+            locked.save(update_fields=["status", "lines_written", "done_at"])
+    if failure is not None:
+        logger.error("run %s chunk %s could not be written: %s", run_id, index, failure)
+        RunChunk.objects.filter(pk=chunk.pk).update(status=RunChunk.Status.FAILED, error=str(failure)[:10_000])
+        run_fail(run_id=run_id, error=f"chunk {index}: {failure}")
+        raise failure
     run_check_finished(run_id=run_id)
     return written
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class Conflict(exceptions.APIException):
@@ -24,6 +28,7 @@ def exception_handler(exc, context):
         else:
             exc = exceptions.ValidationError({"detail": exc.messages})
     elif isinstance(exc, IntegrityError):
+        logger.warning("integrity error answered with 409: %s", exc)
         exc = Conflict(detail="The request conflicts with existing data.")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
