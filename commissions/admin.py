@@ -15,9 +15,9 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,11 +25,43 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import get_valid_filename
 
-from partners.admin import MAX_ID_DIGITS, SERVICE_FORM_TEMPLATE, ServiceSavesMixin, adopt_saved
-from partners.models import ClientAccount
+from core.api.errors import Conflict
+from partners.admin import (
+    MAX_ID_DIGITS,
+    SERVICE_FORM_TEMPLATE,
+    PartnerAdmin,
+    ReadOnlyHistoryMixin,
+    ServiceSavesMixin,
+    add_service_errors,
+    adopt_saved,
+    effective_from_field,
+    ids_url,
+    selected_ids,
+)
+from partners.models import ClientAccount, Partner
 
-from .models import ConversionRate, Instrument, InstrumentAlias, Mt5OpenDeal, SymbolSuffix, Trade, TradeImport
+from .models import (
+    AttributionLine,
+    ConversionRate,
+    Instrument,
+    InstrumentAlias,
+    JournalEntry,
+    JournalTransaction,
+    LedgerAccount,
+    Mt5OpenDeal,
+    PartnerPlan,
+    Plan,
+    PlanRule,
+    PlanTier,
+    Rebate,
+    Run,
+    RunChunk,
+    SymbolSuffix,
+    Trade,
+    TradeImport,
+)
 from .models.trades import Mt5Deal
+from .services.plans import partner_plan_assign, plan_upsert, rebate_set
 from .services.reference_data import instruments_upsert, rates_upsert, suffixes_upsert
 
 REPORT_ROWS = 50  # rejections shown on an import's page; the stored report keeps up to 1000
@@ -586,3 +618,648 @@ def _describe_errors(errors) -> str:
     if isinstance(errors, list):
         return "; ".join(map(str, errors))
     return str(errors)
+
+
+# --- plans, assignments and rebates -------------------------------------------------------------------------------
+# Plans are saved through ``plan_upsert`` (rules referenced by lines are retired, never deleted), assignments through
+# ``partner_plan_assign`` and rebates through ``rebate_set``: effective-dated history is never edited here.
+
+
+class PlanTierInline(admin.TabularInline):
+    model = PlanTier
+    fields = ("from_lots", "multiplier")
+    extra = 0
+    verbose_name_plural = "volume tiers (on the partner's direct period lots)"
+
+
+class PlanRuleInline(admin.TabularInline):
+    """The plan's active rules; a changed or removed rule that lines refer to is retired by ``plan_upsert``."""
+
+    model = PlanRule
+    fields = ("type", "instrument", "symbol_group", "account_group", "rate", "pct", "priority")
+    extra = 0
+    verbose_name_plural = "rules (the most specific matching rule of each kind prices a trade)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(active=True).select_related("instrument")
+
+
+class RetiredPlanRuleInline(admin.TabularInline):
+    """Rules retired because posted lines refer to them: kept so every line keeps its explanation."""
+
+    model = PlanRule
+    fields = ("type", "instrument", "symbol_group", "account_group", "rate", "pct", "priority")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "retired rules (read-only: lines refer to them)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(active=False).select_related("instrument")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _kept_rows(formset) -> list[dict]:
+    """The cleaned rows an inline formset keeps: not marked for deletion, not an untouched extra form."""
+    rows = []
+    for form in formset.forms:
+        if not hasattr(form, "cleaned_data") or formset._should_delete_form(form):
+            continue
+        if form.instance.pk is None and not form.has_changed():
+            continue
+        rows.append(form.cleaned_data)
+    return rows
+
+
+@admin.register(Plan)
+class PlanAdmin(ServiceSavesMixin, admin.ModelAdmin):
+    list_display = ("code", "name", "currency", "tier_mode", "both_legs", "min_hold_seconds", "min_points", "rules")
+    list_filter = ("currency", "tier_mode")
+    search_fields = ("code", "name")
+    inlines = (PlanTierInline, PlanRuleInline, RetiredPlanRuleInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Plan]:
+        return super().get_queryset(request).annotate(active_rules=Count("rules", filter=Q(rules__active=True)))
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is the plan's natural key (URLs, assignments): a different code is a different plan.
+        return ("code",) if obj else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Assignments and lines refer to plans: a plan no longer used is simply not assigned.
+        return False
+
+    @admin.display(description="active rules", ordering="active_rules")
+    def rules(self, obj: Plan) -> int:
+        return obj.active_rules
+
+    def save_model(self, request, obj: Plan, form, change) -> None:
+        # Saved with its tiers and rules in save_related: plan_upsert needs all three at once.
+        pass
+
+    def save_related(self, request, form, formsets, change) -> None:
+        obj: Plan = form.instance
+        tiers: list[dict] = []
+        rules: list[dict] = []
+        for formset in formsets:
+            # The service saved the rows, not the formsets: the admin's change message lists no inline objects.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            if formset.model is PlanTier:
+                tiers += [
+                    {"from_lots": row["from_lots"], "multiplier": row["multiplier"]} for row in _kept_rows(formset)
+                ]
+            elif formset.model is PlanRule and "type" in formset.form.base_fields:  # not the read-only retired rules
+                rules += [
+                    {
+                        "type": row["type"],
+                        "symbol": row["instrument"].symbol if row.get("instrument") else None,
+                        "symbol_group": row.get("symbol_group") or "",
+                        "account_group": row.get("account_group") or "",
+                        "rate": row.get("rate"),
+                        "pct": row.get("pct"),
+                        "priority": row.get("priority"),
+                    }
+                    for row in _kept_rows(formset)
+                ]
+        saved = plan_upsert(
+            code=obj.code,
+            name=obj.name,
+            currency=obj.currency,
+            both_legs=obj.both_legs,
+            min_hold_seconds=obj.min_hold_seconds,
+            min_points=obj.min_points,
+            tier_mode=obj.tier_mode,
+            tiers=tiers,
+            rules=rules,
+        )
+        adopt_saved(obj, saved)
+
+
+class PlanAssignForm(forms.Form):
+    plan = forms.ModelChoiceField(Plan.objects.all(), to_field_name="code")
+    effective_from = effective_from_field(
+        "Trades closed from this instant on are priced with the new plan; earlier ones keep the old one. It must be "
+        "after the start of each partner's current assignment."
+    )
+
+
+class PartnerWithPlansAdmin(PartnerAdmin):
+    """The partners admin (partners app) plus plan history and an “Assign plan…” form. Registered from here because
+    the partners app never imports commissions."""
+
+    actions = (*PartnerAdmin.actions, "assign_plan_selected")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        # A read-only field, not an inline: the partner form posts no extra formset for history it cannot change.
+        return [*fieldsets, ("Plans (effective-dated; use “Assign a plan…” to change)", {"fields": ("plan_history",)})]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "plan_history") if obj else readonly
+
+    @admin.display(description="plan history")
+    def plan_history(self, obj: Partner) -> str:
+        assignments = PartnerPlan.objects.filter(partner=obj).select_related("plan").order_by("valid_from")
+        if not assignments:
+            return "no plan: this partner earns nothing until one is assigned"
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:commissions_plan_change", args=[a.plan_id]),
+                    a.plan.code,
+                    f"{a.valid_from:%Y-%m-%d %H:%M}",
+                    f"{a.valid_to:%Y-%m-%d %H:%M}" if a.valid_to else "—",
+                )
+                for a in assignments
+            ),
+        )
+        return format_html(
+            '<table class="plan-history"><thead><tr><th>plan</th><th>from (UTC)</th><th>to (UTC)</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "assign-plan/",
+                self.admin_site.admin_view(self.assign_plan_view),
+                name="{}_{}_assign_plan".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Assign a plan to selected partners…")
+    def assign_plan_selected(self, request: HttpRequest, queryset: QuerySet[Partner]) -> HttpResponse:
+        return HttpResponseRedirect(
+            ids_url("admin:partners_partner_assign_plan", queryset.values_list("pk", flat=True))
+        )
+
+    def assign_plan_view(self, request: HttpRequest) -> HttpResponse:
+        """Put the partners in ``?ids=`` on a plan through ``partner_plan_assign``: all of them or none."""
+        if not request.user.has_perm("commissions.add_partnerplan"):
+            raise PermissionDenied
+        partners = list(Partner.objects.filter(pk__in=selected_ids(request)).order_by("code"))
+        changelist_url = reverse("admin:partners_partner_changelist")
+        if not partners:
+            self.message_user(request, "Select the partners first.", messages.WARNING)
+            return HttpResponseRedirect(changelist_url)
+        form = PlanAssignForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            plan = form.cleaned_data["plan"]
+            effective_from = form.cleaned_data["effective_from"]
+            try:
+                with transaction.atomic():
+                    for partner in partners:
+                        partner_plan_assign(partner=partner, plan=plan, effective_from=effective_from)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                for partner in partners:
+                    self.log_change(request, partner, f"Put on plan {plan.code} from {effective_from.isoformat()}.")
+                codes = ", ".join(p.code for p in partners)
+                self.message_user(request, f"{codes} on plan {plan.code} from {effective_from:%Y-%m-%d %H:%M} UTC.")
+                if len(partners) == 1:
+                    return HttpResponseRedirect(reverse("admin:partners_partner_change", args=[partners[0].pk]))
+                return HttpResponseRedirect(changelist_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Assign plan" if len(partners) > 1 else f"Assign a plan to {partners[0].code}",
+            "intro": "Assigning never rewrites history: each partner's current plan ends at the instant given and the "
+            "new one starts there.",
+            "objects": [f"{p.code} — {p.name}" for p in partners],
+            "form": form,
+            "submit_label": "Assign plan",
+            "cancel_url": changelist_url,
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+
+admin.site.unregister(Partner)
+admin.site.register(Partner, PartnerWithPlansAdmin)
+
+
+@admin.register(PartnerPlan)
+class PartnerPlanAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+    list_display = ("partner", "plan", "valid_from", "valid_to")
+    list_select_related = ("partner", "plan")
+    list_filter = (("valid_to", admin.EmptyFieldListFilter), "plan")
+    search_fields = ("partner__code", "plan__code")
+    date_hierarchy = "valid_from"
+    list_per_page = 100
+
+
+class RebateForm(forms.ModelForm):
+    """A new rebate stretch; it closes the partner's current rebate to the same account (or to all clients)."""
+
+    valid_from = effective_from_field("The rebate applies to trades closed from this instant on.")
+
+    class Meta:
+        model = Rebate
+        fields = ("partner", "account", "pct", "per_lot", "valid_from")
+        help_texts = {
+            "account": "Leave empty for a rebate to all the partner's clients.",
+            "pct": "Percent of what the IB earned on the trade (30 means 30 %).",
+            "per_lot": "A fixed amount per lot, capped at what the IB earned.",
+        }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("pct") is None and data.get("per_lot") is None:
+            raise forms.ValidationError("Give a percent or an amount per lot.")
+        return data
+
+
+@admin.register(Rebate)
+class RebateAdmin(ServiceSavesMixin, admin.ModelAdmin):
+    form = RebateForm
+    list_display = ("partner", "account", "pct", "per_lot", "valid_from", "valid_to")
+    list_select_related = ("partner", "account")
+    list_filter = (("valid_to", admin.EmptyFieldListFilter), ("account", admin.EmptyFieldListFilter))
+    search_fields = ("partner__code",)
+    autocomplete_fields = ("partner", "account")
+    date_hierarchy = "valid_from"
+    list_per_page = 100
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # History: a new rebate (added here) ends the current one; stored stretches are never edited.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj: Rebate, form, change) -> None:
+        saved = rebate_set(
+            partner=obj.partner,
+            account=obj.account,
+            pct=obj.pct,
+            per_lot=obj.per_lot,
+            effective_from=obj.valid_from,
+        )
+        adopt_saved(obj, saved)
+
+
+# --- runs -----------------------------------------------------------------------------------------------------------
+
+
+def _totals_text(totals: dict) -> str:
+    return ", ".join(f"{kind} {_plain(Decimal(amount))}" for kind, amount in sorted((totals or {}).items())) or "—"
+
+
+class RunChunkInline(admin.TabularInline):
+    model = RunChunk
+    fields = ("index", "status", "account_count", "attempts", "lines_written", "claimed_by", "done_at", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="accounts")
+    def account_count(self, obj: RunChunk) -> int:
+        return len(obj.account_ids or [])
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ComputePeriodForm(forms.Form):
+    kind = forms.ChoiceField(choices=Run.Kind.choices)
+    period = forms.CharField(max_length=7, help_text="YYYY-MM, in the server time zone.")
+    recompute = forms.BooleanField(
+        required=False, help_text="Replace a computed, unapproved run with a new one (an approved period is locked)."
+    )
+
+    def clean_period(self) -> str:
+        from core.periods import server_period
+
+        try:
+            return server_period(self.cleaned_data["period"]).label
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+RUN_FIELDS = (
+    "kind",
+    "period",
+    "status",
+    "progress",
+    "totals_text",
+    "period_start",
+    "period_end",
+    "supersedes",
+    "created_by",
+    "created_at",
+    "started_at",
+    "computed_at",
+    "approved_by",
+    "approved_at",
+    "error",
+    "lines_link",
+)
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """Runs are requested (“Compute period…”, “Recompute”) and approved through the services; rows are never edited."""
+
+    list_display = ("id", "kind", "period", "status", "progress", "totals_text", "created_at", "approved_at")
+    list_filter = ("kind", "status")
+    search_fields = ("=period",)
+    list_per_page = 100
+    actions = ("recompute_selected", "approve_selected")
+    fields = RUN_FIELDS
+    readonly_fields = RUN_FIELDS
+    inlines = (RunChunkInline,)
+    change_list_template = "admin/commissions/run/change_list.html"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # runs are requested through “Compute period…”
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The changelist (and its actions) need it; a run's own page is view-only.
+        return obj is None and request.user.has_perm("commissions.change_run")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_compute_permission(self, request) -> bool:
+        return request.user.has_perm("commissions.add_run")
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("commissions.change_run")
+
+    @admin.display(description="progress")
+    def progress(self, obj: Run) -> str:
+        return format_html(
+            '<progress value="{}" max="{}" style="width:6em"></progress> {}/{}',
+            obj.chunks_done,
+            obj.chunks_total or 1,
+            obj.chunks_done,
+            obj.chunks_total,
+        )
+
+    @admin.display(description="totals (USD)")
+    def totals_text(self, obj: Run) -> str:
+        return _totals_text(obj.totals)
+
+    @admin.display(description="lines")
+    def lines_link(self, obj: Run) -> str:
+        url = reverse("admin:commissions_attributionline_changelist")
+        return format_html('<a href="{}?run__id__exact={}">Attribution lines of this run</a>', url, obj.pk)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_compute": self.has_compute_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("compute/", self.admin_site.admin_view(self.compute_view), name="{}_{}_compute".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def _request(self, request: HttpRequest, *, kind: str, period: str, recompute: bool) -> Run | None:
+        from .services.runs import run_request
+
+        try:
+            result = run_request(kind=kind, period=period, user=request.user, recompute=recompute)
+        except Conflict as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return None
+        run = Run.objects.get(pk=result.run.pk)  # with eager tasks the run is computed by now
+        verb = "Requested" if result.created else "Already live:"
+        self.message_user(request, f"{verb} {run} — {run.chunks_done}/{run.chunks_total} chunks.")
+        return run
+
+    def compute_view(self, request: HttpRequest) -> HttpResponse:
+        """Ask for a (kind, period) run through ``run_request``; asking again returns the live run."""
+        if not self.has_compute_permission(request):
+            raise PermissionDenied
+        form = ComputePeriodForm(request.POST or None, initial={"kind": Run.Kind.COMMISSIONS})
+        if request.method == "POST" and form.is_valid():
+            run = self._request(request, **form.cleaned_data)
+            if run is not None:
+                return HttpResponseRedirect(reverse("admin:commissions_run_change", args=[run.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Compute a period",
+            "intro": "A run computes every trade closed in the period. Asking for a period that already has a live "
+            "run shows that run; an approved period is locked (later changes become adjustments).",
+            "form": form,
+            "submit_label": "Compute",
+            "cancel_url": reverse("admin:commissions_run_changelist"),
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+    @admin.action(
+        description="Recompute selected periods (replaces computed, unapproved runs)", permissions=["compute"]
+    )
+    def recompute_selected(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        for kind, period in sorted(set(queryset.values_list("kind", "period"))):
+            self._request(request, kind=kind, period=period, recompute=True)
+
+    @admin.action(
+        description="Approve selected runs (posts them to the journal and locks the period)", permissions=["approve"]
+    )
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        from .services.journal import run_approve
+
+        approved = 0
+        for run in queryset.order_by("period", "pk"):
+            try:
+                run_approve(run_id=run.pk, user=request.user)
+            except Conflict as exc:
+                self.message_user(request, str(exc.detail), messages.ERROR)
+            else:
+                approved += 1
+        if approved:
+            self.message_user(request, f"{approved} run(s) approved and posted to the journal.", messages.SUCCESS)
+
+
+@admin.register(RunChunk)
+class RunChunkAdmin(ReadOnlyAdmin):
+    list_display = ("run", "index", "status", "attempts", "lines_written", "claimed_by", "lease_expires_at", "done_at")
+    list_select_related = ("run",)
+    list_filter = ("status",)
+    list_per_page = 100
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """The periods that have runs (read from the small runs table, not the lines)."""
+
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        periods = Run.objects.order_by("-period").values_list("period", flat=True).distinct()
+        return [(p, p) for p in periods]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(period=self.value()) if self.value() else queryset
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    """Why a line carries no amount (the engine's fixed list of reasons)."""
+
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        from .engine.schema import REASONS
+
+        return [("none", "(none: paid)"), *((r, r.replace("_", " ")) for r in REASONS)]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(reason="")
+        return queryset.filter(reason=self.value()) if self.value() else queryset
+
+
+class LevelFilter(admin.SimpleListFilter):
+    title = "level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [(str(level), f"L{level}") for level in range(0, 11)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(level=int(self.value())) if self.value() else queryset
+
+
+LINE_FIELDS = (
+    "run",
+    "period",
+    "trade",
+    "account",
+    "partner",
+    "beneficiary_account",
+    "kind",
+    "level",
+    "rule",
+    "base",
+    "rate",
+    "tier",
+    "multiplier",
+    "amount",
+    "currency",
+    "reason",
+    "adjusts_period",
+)
+
+
+@admin.register(AttributionLine)
+class AttributionLineAdmin(ReadOnlyAdmin):
+    list_display = (
+        "run",
+        "period",
+        "trade",
+        "partner",
+        "beneficiary_account",
+        "kind",
+        "level",
+        "base",
+        "rate",
+        "tier",
+        "multiplier",
+        "amount",
+        "reason",
+    )
+    list_select_related = ("run", "trade", "partner", "beneficiary_account")
+    list_filter = ("kind", LevelFilter, ReasonFilter, PeriodFilter)
+    search_fields = ("partner__code",)
+    search_help_text = "A ticket (exact) or a partner code (exact)."
+    show_full_result_count = False
+    list_per_page = 100
+    fields = LINE_FIELDS
+    readonly_fields = LINE_FIELDS
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(partner__code=term)
+        number = _number(term)
+        if number is not None:
+            match |= Q(trade__ticket=number)
+        return queryset.filter(match), False
+
+
+# --- journal (posted money: read-only) -----------------------------------------------------------------------------
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ("name", "type", "currency", "partner", "client_account", "balance")
+    list_select_related = ("partner", "client_account")
+    list_filter = ("type", "currency")
+    search_fields = ("partner__code", "name")
+    list_per_page = 100
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
+        return super().get_queryset(request).annotate(posted=Sum("entries__amount"))
+
+    @admin.display(description="balance (debit > 0)", ordering="posted")
+    def balance(self, obj: LedgerAccount) -> str:
+        return _plain(obj.posted) if obj.posted is not None else "0"
+
+
+class JournalEntryInline(admin.TabularInline):
+    model = JournalEntry
+    fields = ("account", "amount", "currency")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(JournalTransaction)
+class JournalTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "posted_at", "period", "kind", "partner", "client_account", "currency", "run", "memo")
+    list_select_related = ("partner", "client_account", "run")
+    list_filter = ("kind", "currency")
+    search_fields = ("partner__code", "=period")
+    date_hierarchy = "posted_at"
+    show_full_result_count = False
+    list_per_page = 100
+    inlines = (JournalEntryInline,)
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ("transaction", "account", "amount", "currency")
+    list_select_related = ("transaction", "account")
+    list_filter = ("currency", "account__type")
+    search_fields = ("account__partner__code",)
+    show_full_result_count = False
+    list_per_page = 100

@@ -32,9 +32,11 @@ from partners.services.partners import partner_create, partner_issue_token, part
 from partners.services.programs import program_upsert
 
 from ..models import ConversionRate, Instrument, InstrumentAlias, SymbolSuffix, Trade, TradeImport
+from ..selectors import partner_statement
 from ..services.reference_data import instruments_upsert, rates_upsert, suffixes_upsert
 from . import generator
 from .generator import DemoConfig, DemoData
+from .plans import DemoRunSummary, demo_busy_partner, demo_periods, demo_runs, demo_terms_load
 
 # Apps whose tables ``reset`` empties (those installed); users only partners log in with go too.
 DOMAIN_APPS = ("partners", "commissions", "mam", "reporting")
@@ -62,6 +64,9 @@ class DemoResult:
     partner_code: str
     partner_token: str
     counts: dict[str, Any] = field(default_factory=dict)
+    terms: dict[str, int] = field(default_factory=dict)
+    runs: list[DemoRunSummary] = field(default_factory=list)
+    statement: dict[str, Any] | None = None
 
 
 def demo_file_stem(config: DemoConfig) -> str:
@@ -112,6 +117,16 @@ def demo_seed(
         _load_network(data)
         _import(trades_csv, "Importing trades", len(data.trades), progress)
         _import(amendments_csv, "Importing amendments", len(data.amendments), progress)
+        terms = demo_terms_load(epoch=data.epoch)
+    else:
+        terms = {}
+    # Computing is idempotent (a live run is returned, approving twice posts nothing), so a re-run finishes the
+    # months a previous, interrupted seeding left.
+    complete, _current = demo_periods(config.today)
+    with progress("Computing and approving months", len(complete) + 1, "months") as update:
+        runs = demo_runs(today=config.today, progress=lambda period: update(1))
+    busy = demo_busy_partner(period=complete[-1])
+    statement = partner_statement(partner=busy, period=complete[-1]) if busy else None
 
     admin_user = _ensure_admin(password=admin_password)
     token_partner = _token_partner()
@@ -126,6 +141,9 @@ def demo_seed(
         partner_code=token_partner.code,
         partner_token=token,
         counts=demo_counts(),
+        terms=terms,
+        runs=runs,
+        statement=statement,
     )
 
 
@@ -292,9 +310,9 @@ def demo_counts() -> dict[str, Any]:
 
 
 def demo_digest() -> str:
-    """A fingerprint of the seeded partners, tree, accounts, trades and rates by natural keys (not ids): equal
-    digests mean the same demo. Hashed inside PostgreSQL (Django's connections use UTC, so times hash alike), so it
-    is quick even for the full-size demo."""
+    """A fingerprint of the seeded partners, tree, accounts, trades, rates, plans and rebates by natural keys (not
+    ids): equal digests mean the same demo. Hashed inside PostgreSQL (Django's connections use UTC, so times hash
+    alike), so it is quick even for the full-size demo."""
     queries = [
         """SELECT p.code, p.name, p.status, g.code, p.payout_currency, p.payout_method, p.payout_account
              FROM partners_partner p JOIN partners_program g ON g.id = p.program_id""",
@@ -308,6 +326,15 @@ def demo_digest() -> str:
                   close_price, profit, swap, commission, spread_pips, status, instrument_id IS NULL
              FROM commissions_trade""",
         """SELECT currency, day, usd_rate FROM commissions_conversionrate""",
+        """SELECT p.code, r.type, i.symbol, r.symbol_group, r.account_group, r.rate, r.pct, r.priority, r.active
+             FROM commissions_planrule r JOIN commissions_plan p ON p.id = r.plan_id
+             LEFT JOIN commissions_instrument i ON i.id = r.instrument_id""",
+        """SELECT p.code, l.code, a.valid_from, a.valid_to
+             FROM commissions_partnerplan a JOIN partners_partner p ON p.id = a.partner_id
+             JOIN commissions_plan l ON l.id = a.plan_id""",
+        """SELECT p.code, c.server, c.login, r.pct, r.per_lot, r.valid_from, r.valid_to
+             FROM commissions_rebate r JOIN partners_partner p ON p.id = r.partner_id
+             LEFT JOIN partners_clientaccount c ON c.id = r.account_id""",
     ]
     parts = []
     with connection.cursor() as cursor:

@@ -245,3 +245,53 @@ def test_seed_demo_refuses_foreign_data_and_reset_without_debug(demo_settings, t
 def test_demo_config_rejects_impossible_sizes():
     with pytest.raises(ValueError):
         config(partners=2)
+
+
+@pytest.mark.django_db
+def test_seed_demo_puts_partners_on_plans_and_computes_the_months(demo_settings, tmp_path):
+    from commissions.models import AttributionLine, JournalTransaction, PartnerPlan, Plan, Rebate, Run
+    from commissions.selectors import partner_statement, run_totals
+
+    output = seed(tmp_path)
+
+    # Every partner is on a plan from before the first trade; the plans cover the rule types the demo promises.
+    assert Plan.objects.count() == 4
+    assert set(Plan.objects.values_list("rules__type", flat=True)) == {
+        "per_lot",
+        "per_million",
+        "spread_share",
+        "commission_share",
+    }
+    assert Plan.objects.filter(tiers__isnull=False).distinct().count() == 1
+    assert PartnerPlan.objects.filter(valid_to__isnull=True).count() == Partner.objects.count()
+    assert not PartnerPlan.objects.filter(valid_from__gte=WINDOW_START).exists()
+    assert Rebate.objects.exists() and not Rebate.objects.filter(valid_from__gte=WINDOW_START).exists()
+
+    # The three complete months are approved and posted; this month is computed, waiting for review.
+    runs = {run.period: run for run in Run.objects.all()}
+    assert {p: r.status for p, r in runs.items()} == {
+        "2025-08": "approved",
+        "2025-09": "approved",
+        "2025-10": "approved",
+        "2025-11": "computed",
+    }
+    for period, run in runs.items():
+        assert run.chunks_done == run.chunks_total >= 1
+        assert AttributionLine.objects.filter(run=run, amount__gt=0).exists(), period
+        assert {k: Decimal(v) for k, v in run.totals.items()} == run_totals(run_id=run.pk)
+        posted = JournalTransaction.objects.filter(run=run)
+        assert posted.exists() == (run.status == "approved"), period
+    assert {"volume", "spread", "rebate"} <= set(runs["2025-10"].totals)
+
+    # The summary prints each run and a statement that matches the selector.
+    assert "run 2025-08" in output and "run 2025-11" in output and ": computed," in output
+    busy = output.split("statement of ", 1)[1].split(" ", 1)[0]
+    statement = partner_statement(partner=Partner.objects.get(code=busy), period="2025-10")
+    assert statement["earned"] > 0
+    assert f"closing balance {statement['closing_balance']:,.2f}" in output
+
+    # Seeding again reports the demo and posts nothing more.
+    journal = JournalTransaction.objects.count()
+    again = seed(tmp_path)
+    assert "already seeded" in again
+    assert JournalTransaction.objects.count() == journal and Run.objects.count() == 4

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -21,8 +22,9 @@ from commissions.demo.seed import DemoError, DemoResult, demo_digest, demo_seed
 class Command(BaseCommand):
     help = (
         "Seed a demo broker: instruments, rates, programs, a multi-level IB network, client accounts and trades "
-        "over the last three complete months plus this one, imported through the real ingest path. Deterministic "
-        "for a given seed, sizes and day. Re-running with the same options reports the demo and skips it."
+        "over the last three complete months plus this one, imported through the real ingest path; then plans, "
+        "rebates and a commission run per month (complete months approved, this one computed for review). "
+        "Deterministic for a given seed, sizes and day. Re-running with the same options reports the demo and skips it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -101,6 +103,23 @@ class Command(BaseCommand):
                 f"{report['updated']}, unchanged {report['unchanged']}, skipped {report['skipped']}, rejected "
                 f"{report['rejected']}, unresolved {report['unresolved']}" + (f" ({symbols}, …)" if symbols else "")
             )
+        if result.terms:
+            t = result.terms
+            out(f"  plans {t['plans']}; partners on a plan {t['assigned']}; rebates {t['rebates']}")
+        for run in result.runs:
+            totals = ", ".join(f"{kind} {Decimal(amount):,.2f}" for kind, amount in sorted(run.totals.items()))
+            out(
+                f"  run {run.period} #{run.run_id}: {run.status}, {run.chunks} chunk(s), {run.seconds:.1f}s"
+                + (f" — {totals} USD" if totals else "")
+            )
+        if result.statement:
+            s = result.statement
+            out(f"  statement of {s['partner']} for {s['period']} ({s['currency']}):")
+            out(f"    opening balance {s['opening_balance']:,.2f}")
+            for kind, amount in s["totals"].items():
+                out(f"    {kind:<15} {amount:,.2f}")
+            out(f"    earned {s['earned']:,.2f}, payouts {s['payouts']:,.2f}")
+            out(f"    closing balance {s['closing_balance']:,.2f}")
         out(f"  files: {result.trades_csv}, {result.amendments_csv}")
         out(f"  digest: {demo_digest()[:16]}")
         out("")
