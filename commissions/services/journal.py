@@ -50,7 +50,10 @@ def _ledger_accounts(keys: set[tuple[str, str, int | None, int | None]]) -> dict
 
 
 def run_approve(*, run_id: int, user=None) -> Run:
-    """Post the run's lines to the journal and lock its period. Approving twice posts nothing more."""
+    """Post the run's lines to the journal and lock its period. Approving twice posts nothing more.
+
+    The beneficiary is the partner, or for a client rebate the client account (a partner's rebate funding lines
+    name the rebated account too, but the partner is who pays, so they post to the partner)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.status == Run.Status.APPROVED:
@@ -60,12 +63,13 @@ def run_approve(*, run_id: int, user=None) -> Run:
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                SELECT partner_id, beneficiary_account_id, kind, currency, SUM(amount)
+                SELECT partner_id, CASE WHEN partner_id IS NULL THEN beneficiary_account_id END AS client,
+                       kind, currency, SUM(amount)
                   FROM commissions_attributionline
                  WHERE run_id = %s
-                 GROUP BY partner_id, beneficiary_account_id, kind, currency
+                 GROUP BY partner_id, client, kind, currency
                 HAVING SUM(amount) <> 0
-                 ORDER BY partner_id NULLS LAST, beneficiary_account_id NULLS LAST, kind, currency
+                 ORDER BY partner_id NULLS LAST, client NULLS LAST, kind, currency
                 """,
                 [run.pk],
             )

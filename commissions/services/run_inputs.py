@@ -87,9 +87,7 @@ def plan_chunks(*, run: Run, target_trades: int) -> list[list[int]]:
     return chunks
 
 
-def load_trades(
-    *, run: Run, account_ids: Iterable[int] | None, trade_ids: Iterable[int] | None = None
-) -> pd.DataFrame:
+def load_trades(*, run: Run, account_ids: Iterable[int] | None, trade_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """The period's current trade versions for ``account_ids`` (None: all; empty: those without an account), or
     exactly the versions ``trade_ids`` when given (adjustments)."""
     ids = None
@@ -203,7 +201,12 @@ def _configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> d
         ["plan_id", "currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode", "tiers"],
     )
     plans["tiers"] = plans["tiers"].map(lambda rows: tuple((row[0], row[1]) for row in rows or ()))
-    plans["min_hold_seconds"] = plans["min_hold_seconds"].astype(object).where(plans["min_hold_seconds"].notna(), None)
+    # Built from Python ints: a column mixing ints and NULLs would otherwise become float in pandas.
+    plans["min_hold_seconds"] = pd.Series(
+        [None if value is None or pd.isna(value) else int(value) for value in plans["min_hold_seconds"]],
+        index=plans.index,
+        dtype=object,
+    )
     rules = _fetch_frame(
         """
         SELECT id, plan_id, type, instrument_id, NULLIF(symbol_group, ''), NULLIF(account_group, ''), rate, pct,

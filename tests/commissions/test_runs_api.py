@@ -132,3 +132,32 @@ def test_bad_input_is_400_with_field_errors(staff_client, path, body):
 )
 def test_non_staff_tokens_are_forbidden(plain_client, method, path):
     assert getattr(plain_client, method)(path, {}, format="json").status_code == 403
+
+
+def test_rebate_to_all_clients_posts_one_funding_transaction_per_partner(staff_client):
+    setup_reference(staff_client)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(
+        staff_client,
+        "/api/v1/accounts/",
+        [
+            {
+                "server": "live1",
+                "login": 1002,
+                "currency": "USD",
+                "group": "standard",
+                "partner": "sub",
+                "earns_commission": True,
+                "effective_from": "2026-01-01T00:00:00Z",
+            }
+        ],
+    )
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10", "effective_from": "2026-02-01T00:00:00Z"})
+    post_ok(staff_client, "/api/v1/trades/", [trade(1, login=1001), trade(2, login=1002)])
+    _run_and_approve(staff_client)
+    sub = staff_client.get("/api/v1/partners/sub/statement/?period=2026-03").json()
+    # The sub earns 5 per lot on each client and funds a 10 % rebate (0.50) to each.
+    assert Decimal(sub["totals"]["volume"]) == Decimal(10)
+    assert Decimal(sub["totals"]["rebate_funding"]) == Decimal("-1.00")
+    client_payables = JournalEntry.objects.filter(account__type="client_payable").values_list("amount", flat=True)
+    assert sorted(client_payables) == [Decimal("-0.50"), Decimal("-0.50")]
