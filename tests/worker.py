@@ -24,8 +24,10 @@ def test_database_url() -> str:
     db = settings.DATABASES["default"]
     user = quote(db.get("USER") or "postgres")
     password = quote(db.get("PASSWORD") or "")
-    host = db.get("HOST") or ""
-    port = db.get("PORT") or ""
+    # The embedded server is reached through a socket directory given in OPTIONS, not HOST.
+    options = db.get("OPTIONS") or {}
+    host = db.get("HOST") or options.get("host") or ""
+    port = db.get("PORT") or options.get("port") or ""
     name = db["NAME"]
     if host.startswith("/"):
         return f"postgresql://{user}:{password}@/{name}?host={quote(host)}" + (f"&port={port}" if port else "")

@@ -53,7 +53,7 @@ def load_benches() -> dict[str, Bench]:
     """Import every installed app's ``bench`` module so its benchmarks register themselves."""
     from django.utils.module_loading import autodiscover_modules
 
-    from . import ingest  # noqa: F401  (registers "ingest")
+    from . import commissions, ingest  # noqa: F401  (register "commissions" and "ingest")
 
     autodiscover_modules("bench")
     return BENCHES
