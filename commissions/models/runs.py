@@ -109,17 +109,40 @@ class AttributionLine(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
         REVERSAL = "reversal", "Reversal"
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lines")
+    # Lines are written by COPY in sets of hundreds of thousands with ids taken from the database itself, so the
+    # foreign keys carry no database constraint (a deferred check per row per key doubled the write time) and no
+    # extra index (the composite indexes below serve every query); deletes are still refused by Django (PROTECT).
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lines", db_constraint=False, db_index=False)
     period = models.CharField(max_length=7)
-    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="lines")
-    account = models.ForeignKey(ClientAccount, null=True, on_delete=models.PROTECT, related_name="lines")
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+    trade = models.ForeignKey(
+        Trade, on_delete=models.PROTECT, related_name="lines", db_constraint=False, db_index=False
+    )
+    account = models.ForeignKey(
+        ClientAccount, null=True, on_delete=models.PROTECT, related_name="lines", db_constraint=False, db_index=False
+    )
+    partner = models.ForeignKey(
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="lines",
+        db_constraint=False,
+        db_index=False,
+    )
     beneficiary_account = models.ForeignKey(
-        ClientAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="rebate_lines"
+        ClientAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rebate_lines",
+        db_constraint=False,
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     level = models.PositiveSmallIntegerField()
-    rule = models.ForeignKey(PlanRule, null=True, blank=True, on_delete=models.PROTECT)
+    rule = models.ForeignKey(
+        PlanRule, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, db_index=False
+    )
     base = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
     rate = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     tier = models.SmallIntegerField(null=True, blank=True)
