@@ -25,12 +25,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import get_valid_filename
 
+from core.admin_mixins import ReadOnlyHistoryMixin
 from core.api.errors import Conflict
 from partners.admin import (
     MAX_ID_DIGITS,
     SERVICE_FORM_TEMPLATE,
     PartnerAdmin,
-    ReadOnlyHistoryMixin,
     ServiceSavesMixin,
     add_service_errors,
     adopt_saved,
@@ -76,17 +76,8 @@ def _number(term: str) -> int | None:
     return int(term) if term.isdigit() and len(term) <= MAX_ID_DIGITS else None
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
     """Rows written only by services (the trade feed): viewable, never added, edited or deleted here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- reference data ---------------------------------------------------------------------------------------------
@@ -644,7 +635,7 @@ class PlanRuleInline(admin.TabularInline):
         return super().get_queryset(request).filter(active=True).select_related("instrument")
 
 
-class RetiredPlanRuleInline(admin.TabularInline):
+class RetiredPlanRuleInline(ReadOnlyHistoryMixin, admin.TabularInline):
     """Rules retired because posted lines refer to them: kept so every line keeps its explanation."""
 
     model = PlanRule
@@ -655,15 +646,6 @@ class RetiredPlanRuleInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(active=False).select_related("instrument")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _kept_rows(formset) -> list[dict]:
@@ -920,7 +902,7 @@ def _totals_text(totals: dict) -> str:
     return ", ".join(f"{kind} {_plain(Decimal(amount))}" for kind, amount in sorted((totals or {}).items())) or "—"
 
 
-class RunChunkInline(admin.TabularInline):
+class RunChunkInline(ReadOnlyHistoryMixin, admin.TabularInline):
     model = RunChunk
     fields = ("index", "status", "account_count", "attempts", "lines_written", "claimed_by", "done_at", "error")
     readonly_fields = fields
@@ -930,15 +912,6 @@ class RunChunkInline(admin.TabularInline):
     @admin.display(description="accounts")
     def account_count(self, obj: RunChunk) -> int:
         return len(obj.account_ids or [])
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ComputePeriodForm(forms.Form):
@@ -1223,7 +1196,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return _plain(obj.posted) if obj.posted is not None else "0"
 
 
-class JournalEntryInline(admin.TabularInline):
+class JournalEntryInline(ReadOnlyHistoryMixin, admin.TabularInline):
     model = JournalEntry
     fields = ("account", "amount", "currency")
     readonly_fields = fields
@@ -1232,15 +1205,6 @@ class JournalEntryInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(JournalTransaction)

@@ -23,6 +23,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin_mixins import ReadOnlyHistoryMixin
+
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from .selectors import account_latest_attribution, partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, accounts_upsert
@@ -84,19 +86,6 @@ class ServiceSavesMixin:
         except ValidationError as exc:
             self.message_user(request, "Not saved: " + " ".join(exc.messages), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-
-
-class ReadOnlyHistoryMixin:
-    """History rows (effective-dated stretches) are written by services only: view them, never edit them."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def partner_autocomplete() -> AutocompleteSelect:
@@ -217,7 +206,7 @@ class DownlineFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=[p.pk for p, _ in partner_downline_at(partner=partner)])
 
 
-class PartnerLinkInline(admin.TabularInline):
+class PartnerLinkInline(ReadOnlyHistoryMixin, admin.TabularInline):
     """The partner's parent history, oldest first. Read-only: moves go through the Move form."""
 
     model = PartnerLink
@@ -231,15 +220,6 @@ class PartnerLinkInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("parent")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class PartnerAddForm(forms.ModelForm):
@@ -536,7 +516,7 @@ class CurrentIBFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AccountAttributionInline(admin.TabularInline):
+class AccountAttributionInline(ReadOnlyHistoryMixin, admin.TabularInline):
     """The account's IB history, oldest first. Read-only: IB changes go through the “Change IB…” form."""
 
     model = AccountAttribution
@@ -549,15 +529,6 @@ class AccountAttributionInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("partner")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ClientAccountAddForm(forms.ModelForm):

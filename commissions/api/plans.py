@@ -9,8 +9,8 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import ExactDecimalField
 from core.api.permissions import IsStaff
-from partners.api.fields import ExactDecimalField
 from partners.models import ClientAccount, Partner
 
 from ..models import Plan, PlanRule, Rebate

@@ -14,9 +14,9 @@ from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.fields import ExactDecimalField
 from core.api.permissions import IsStaff
 from partners.api.bulk import RowsInvalid, validated_rows
-from partners.api.fields import ExactDecimalField
 from partners.api.serializers import RowErrorsOutputSerializer
 from partners.services.errors import RowErrors
 

@@ -7,9 +7,10 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.fields import ExactDecimalField
+
 from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from ..selectors import TreeStats
-from .fields import ExactDecimalField
 
 _CURRENCY = r"^[A-Z]{3}$"
 
