@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo --trades $(TRADES) --seed $(SEED)
+	DEMO_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo --trades $(TRADES) --seed $(SEED)
 	$(BIN)/python manage.py collectstatic --no-input -v 0
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -11,8 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
 from commissions.demo.generator import DemoConfig
@@ -123,11 +125,17 @@ class Command(BaseCommand):
         out(f"  files: {result.trades_csv}, {result.amendments_csv}")
         out(f"  digest: {demo_digest()[:16]}")
         out("")
-        out("  Admin:    http://127.0.0.1:8000/admin/")
+        base = os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+        admin_user = get_user_model().objects.get(username=result.admin_username)
+        staff_token = Token.objects.get_or_create(user=admin_user)[0].key
+        out(f"  Admin:    {base}/admin/")
         out(f"            user {result.admin_username!r}, password {result.admin_password!r}")
-        out("  API docs: http://127.0.0.1:8000/api/docs/  (schema: http://127.0.0.1:8000/api/schema/)")
+        out(f"  API docs: {base}/api/docs/  (schema: {base}/api/schema/)")
+        out(f"  Staff API token ({result.admin_username}): {staff_token}")
+        statement = f"{base}/api/v1/partners/{result.partner_code}/statement/?period=YYYY-MM"
+        out(f'            curl -H "Authorization: Token {staff_token}" "{statement}"')
         out(f"  Partner {result.partner_code} API token: {result.partner_token}")
-        out(f'            curl -H "Authorization: Token {result.partner_token}" http://127.0.0.1:8000/api/v1/me/')
+        out("            (for the partner's own API, /api/v1/me/, which the portal issue adds)")
 
 
 def _server_tz():
