@@ -508,8 +508,8 @@ def _naive(shape: BrokerShape, write) -> Measurement:
                     kind="volume",
                     level=level,
                     rule=rule,
-                    base=trade.lots,
-                    rate=rate,
+                    base_micros=int(trade.lots * 1_000_000),
+                    rate_micros=int(rate * 1_000_000),
                     amount_micros=int(amount * 1_000_000),
                 ).save()
                 saved += 1

@@ -92,6 +92,14 @@ class RunChunk(models.Model):
         return f"run {self.run_id} chunk {self.index} ({self.status})"
 
 
+def _micros_to_decimal(source: str, digits: int) -> models.GeneratedField:
+    return models.GeneratedField(
+        expression=Cast(F(source), models.DecimalField(max_digits=24, decimal_places=0)) / Value(Decimal(1_000_000)),
+        output_field=models.DecimalField(max_digits=digits, decimal_places=6),
+        db_persist=True,
+    )
+
+
 class AttributionLine(models.Model):
     """One immutable attribution: what ``partner`` (or, for a client rebate, ``beneficiary_account``) earned on one
     trade version, by kind and level, with the base, rate, tier and rule that produced it. Amounts are stored as
@@ -143,17 +151,17 @@ class AttributionLine(models.Model):
     rule = models.ForeignKey(
         PlanRule, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, db_index=False
     )
-    base = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
-    rate = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
-    tier = models.SmallIntegerField(null=True, blank=True)
-    multiplier = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    # Numbers are stored as integer micro-units (written by COPY without any decimal formatting); the NUMERIC
+    # columns that reports read are generated from them by PostgreSQL, exactly.
+    base_micros = models.BigIntegerField(null=True, blank=True)
+    rate_micros = models.BigIntegerField(null=True, blank=True)
+    multiplier_micros = models.BigIntegerField(null=True, blank=True)
     amount_micros = models.BigIntegerField()
-    amount = models.GeneratedField(
-        expression=Cast(F("amount_micros"), models.DecimalField(max_digits=24, decimal_places=0))
-        / Value(Decimal(1_000_000)),
-        output_field=models.DecimalField(max_digits=20, decimal_places=6),
-        db_persist=True,
-    )
+    base = _micros_to_decimal("base_micros", 24)
+    rate = _micros_to_decimal("rate_micros", 18)
+    multiplier = _micros_to_decimal("multiplier_micros", 12)
+    amount = _micros_to_decimal("amount_micros", 20)
+    tier = models.SmallIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     reason = models.CharField(max_length=32, blank=True)
     adjusts_period = models.CharField(max_length=7, blank=True, help_text="for adjustments: the locked period")

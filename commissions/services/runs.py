@@ -25,13 +25,13 @@ from core.api.errors import Conflict
 from core.periods import server_period
 from core.pgcopy import copy_frame
 
-from ..models import Run, RunChunk
+from ..models import AttributionLine, Run, RunChunk
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 300
 
-# Staging columns (engine output in integer micro-units) and how each becomes a line column.
+# The line columns a chunk writes (engine output in integer micro-units).
 STAGE_COLUMNS = {
     "run_id": "bigint",
     "period": "varchar(7)",
@@ -51,7 +51,6 @@ STAGE_COLUMNS = {
     "reason": "varchar(32)",
     "adjusts_period": "varchar(7)",
 }
-_MICROS_TO_NUMERIC = {"base": "base_micros", "rate": "rate_micros", "multiplier": "multiplier_micros"}
 
 
 @dataclass(frozen=True)
@@ -207,24 +206,13 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
 
 
 def lines_write(*, lines) -> int:
-    """COPY lines (integers) into a temporary table, then insert them, skipping any whose natural key exists."""
+    """COPY lines straight into the lines table (integer columns only; NUMERIC ones are generated).
+
+    Callers hold the chunk's row lock and mark it done in the same transaction, so a chunk's lines are written at
+    most once; the natural-key unique index turns any slip into an error rather than a duplicate."""
     if lines.empty:
         return 0
-    stage_cols = ", ".join(f"{name} {kind}" for name, kind in STAGE_COLUMNS.items())
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS line_stage ({stage_cols}) ON COMMIT DELETE ROWS")
-    copy_frame("line_stage", lines[list(STAGE_COLUMNS)])
-    plain = [c for c in STAGE_COLUMNS if c not in _MICROS_TO_NUMERIC.values()]
-    numeric = list(_MICROS_TO_NUMERIC)
-    select = plain + [f"{micros}::numeric / 1000000" for micros in _MICROS_TO_NUMERIC.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO commissions_attributionline ({', '.join(plain + numeric)}) "
-            f"SELECT {', '.join(select)} FROM line_stage ON CONFLICT DO NOTHING"
-        )
-        count = cursor.rowcount
-        cursor.execute("TRUNCATE line_stage")
-    return count
+    return copy_frame(AttributionLine._meta.db_table, lines[list(STAGE_COLUMNS)])
 
 
 def run_check_finished(*, run_id: int) -> Run:
