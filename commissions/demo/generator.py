@@ -503,7 +503,7 @@ def _trades(
     ).astype(np.int64)
     step = np.array([specs[i].step_hundredths for i in inst])
     lots_c = np.maximum(step, -(-lots_c // step) * step)
-    vmax = np.array([round(float(specs[i].volume_max) * 100) for i in inst])
+    vmax = np.array([int(Decimal(specs[i].volume_max) * 100) for i in inst])
     lots_c = np.minimum(lots_c, vmax)
 
     # Prices: the close-day level with intraday noise; the open walks back by the holding time.

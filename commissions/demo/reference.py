@@ -8,6 +8,7 @@ conversion rates agree with each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 # Currencies with a daily USD rate: every quote currency of an instrument and every account currency.
 CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP", "JPY", "CHF", "AUD", "CAD", "NZD")
@@ -59,7 +60,7 @@ class InstrumentSpec:
 
     @property
     def step_hundredths(self) -> int:
-        return round(float(self.volume_step) * 100)
+        return int(Decimal(self.volume_step) * 100)  # exact: lot steps are whole hundredths
 
 
 def _fx(symbol: str, group: str, weight: float, markup: float, swap: float) -> InstrumentSpec:
