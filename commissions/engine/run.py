@@ -39,6 +39,14 @@ from .schema import EngineInputs, validate_inputs
 from .tiers import TierContext
 
 
+def _by_program(table: np.ndarray, program: np.ndarray, has_chain: np.ndarray, missing: int) -> np.ndarray:
+    """A program attribute per trade, ``missing`` for trades without a chain (a chunk of such trades has no program
+    at all, so the table may be empty)."""
+    if not len(table):
+        return np.full(len(program), missing, dtype=np.int64)
+    return np.where(has_chain, table[np.maximum(program, 0)], missing)
+
+
 def compute_lines(inputs: EngineInputs, tier_context: TierContext, *, with_decimals: bool = True) -> pd.DataFrame:
     """Attribution lines for one chunk (see the module docstring).
 
@@ -63,10 +71,10 @@ def compute_lines(inputs: EngineInputs, tier_context: TierContext, *, with_decim
     partner1 = np.full(n, NA_ID, dtype=np.int64)
     partner1[chains.trade[first]] = chains.partner_id[first]
     length = np.bincount(chains.trade, minlength=n).astype(np.int64)
-    model = np.where(has_chain, programs.model[np.maximum(program, 0)], NA)
-    depth = np.minimum(length, np.where(has_chain, programs.max_depth[np.maximum(program, 0)], 0))
+    model = _by_program(programs.model, program, has_chain, NA)
+    depth = np.minimum(length, _by_program(programs.max_depth, program, has_chain, 0))
     is_override = model == MODEL_CODE["override"]
-    depth = np.where(is_override, np.minimum(depth, 1 + programs.n_override[np.maximum(program, 0)]), depth)
+    depth = np.where(is_override, np.minimum(depth, 1 + _by_program(programs.n_override, program, has_chain, 0)), depth)
 
     participating = chains.level <= depth[chains.trade]
     active = partners.active[chains.partner]

@@ -120,6 +120,7 @@ class AttributionLine(models.Model):
     # Lines are written by COPY in sets of hundreds of thousands with ids taken from the database itself, so the
     # foreign keys carry no database constraint (a deferred check per row per key doubled the write time) and no
     # extra index (the composite indexes below serve every query); deletes are still refused by Django (PROTECT).
+    # The table is partitioned by run (migration 0004, ``services.run_lines``): its primary key is (id, run_id).
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lines", db_constraint=False, db_index=False)
     period = models.CharField(max_length=7)
     trade = models.ForeignKey(
@@ -171,12 +172,12 @@ class AttributionLine(models.Model):
         indexes = [
             models.Index(fields=["partner", "period"]),
             models.Index(fields=["account", "period"]),
-            models.Index(fields=["trade"]),
         ]
         constraints = [
+            # Trade first: inside a run's partition (run_id is constant there) it also serves "lines of a trade".
             models.UniqueConstraint(
-                F("run"),
                 F("trade"),
+                F("run"),
                 Coalesce(F("partner"), Value(0)),
                 Coalesce(F("beneficiary_account"), Value(0)),
                 F("kind"),

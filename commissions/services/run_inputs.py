@@ -14,13 +14,15 @@ Decisions recorded here (the spec is silent):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from django.conf import settings
 from django.db import connection
 
-from core.pgcopy import copy_frame
+from core.pgcopy import copy_frame, copy_out_frame
 from partners.selectors import chains_frame
 
 from ..engine import compute_lines, tier_context
@@ -28,12 +30,16 @@ from ..engine.schema import EngineInputs, empty_frame
 from ..engine.tiers import TierContext
 from ..models import Run, RunTierVolume
 
+# Times come as exact epoch microseconds and days as day numbers, so no Python datetime is built per row.
 TRADE_SQL = """
 SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."group", '') AS account_group,
        COALESCE(a.currency, 'USD') AS account_currency, COALESCE(a.earns_commission, false) AS earns_commission,
        t.status, t.instrument_id, i."group" AS symbol_group, i.base, i.quote, i.contract_size, i.pip_size,
-       t.lots, t.open_time, t.close_time, t.open_price, t.close_price, t.commission, t.spread_pips,
-       (t.open_time AT TIME ZONE %(tz)s)::date AS open_day, (t.close_time AT TIME ZONE %(tz)s)::date AS close_day
+       t.lots, (EXTRACT(EPOCH FROM t.open_time) * 1000000)::bigint AS open_time,
+       (EXTRACT(EPOCH FROM t.close_time) * 1000000)::bigint AS close_time,
+       t.open_price, t.close_price, t.commission, t.spread_pips,
+       (t.open_time AT TIME ZONE %(tz)s)::date - DATE '1970-01-01' AS open_day,
+       (t.close_time AT TIME ZONE %(tz)s)::date - DATE '1970-01-01' AS close_day
   FROM commissions_trade t
   LEFT JOIN partners_clientaccount a ON a.server = t.server AND a.login = t.login
   LEFT JOIN commissions_instrument i ON i.id = t.instrument_id
@@ -41,6 +47,14 @@ SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."gr
    AND (t.is_current OR %(ids)s::bigint[] IS NOT NULL AND t.id = ANY(%(ids)s::bigint[]))
  ORDER BY t.id
 """
+_TEXT = ("account_group", "account_currency", "status", "symbol_group", "base", "quote")
+_DECIMALS = ("contract_size", "pip_size", "lots", "open_price", "close_price", "commission", "spread_pips")
+_INTS = ("trade_id", "ticket", "account_id", "instrument_id", "open_time", "close_time", "open_day", "close_day")
+TRADE_TYPES = {
+    **dict.fromkeys(_INTS, pa.int64()),
+    **dict.fromkeys(_TEXT + _DECIMALS, pa.string()),
+    "earns_commission": pa.bool_(),
+}
 
 
 # The chunk that carries reversals and adjustments for trades changed after their period was approved.
@@ -100,19 +114,29 @@ def load_trades(*, run: Run, account_ids: Iterable[int] | None, trade_ids: Itera
         ids = sorted(int(i) for i in account_ids)
         account_filter = "a.id = ANY(%(ids)s::bigint[])" if ids else "a.id IS NULL"
     params = {"tz": settings.IBEX_SERVER_TIME_ZONE, "start": run.period_start, "end": run.period_end, "ids": ids}
-    with connection.cursor() as cursor:
-        cursor.execute(TRADE_SQL.format(account_filter=account_filter), params)
-        columns = [c.name for c in cursor.description]
-        rows = cursor.fetchall()
-    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame = copy_out_frame(TRADE_SQL.format(account_filter=account_filter), params, TRADE_TYPES)
     if frame.empty:
         return empty_frame("trades")
-    for column in ("instrument_id",):
-        frame[column] = frame[column].astype("Int64")
+    for column in ("trade_id", "ticket", "account_id"):
+        frame[column] = frame[column].to_numpy(dtype=np.int64)
     for column in ("open_time", "close_time"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    frame["spread_pips"] = frame["spread_pips"].astype(object).where(frame["spread_pips"].notna(), None)
+        frame[column] = pd.to_datetime(frame[column].to_numpy(dtype=np.int64), unit="us", utc=True)
+    for column in ("open_day", "close_day"):
+        frame[column] = pd.to_datetime(frame[column].to_numpy(dtype=np.int64), unit="D")
+    for column in _TEXT:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    for column in _DECIMALS:
+        frame[column] = _decimals(frame[column])
     return frame
+
+
+def _decimals(text: pd.Series) -> np.ndarray:
+    """NUMERIC text as ``Decimal`` objects (None for NULL), parsing each distinct value once."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    values = np.empty(len(uniques) + 1, dtype=object)
+    values[:-1] = [Decimal(value) for value in uniques]
+    values[-1] = None
+    return values[codes]
 
 
 def _trade_chains(*, run: Run, trades: pd.DataFrame) -> pd.DataFrame:

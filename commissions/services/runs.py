@@ -3,9 +3,11 @@
 The database, not the message broker, is the truth (ARCHITECTURE.md "Runs are safe to repeat"):
 - one live run per (kind, period): a partial unique index plus a transaction-level advisory lock around the check;
 - a chunk is processed only by the worker holding its lease (a conditional UPDATE claims it); its lines are
-  written with COPY into a temporary table and moved with ``INSERT … ON CONFLICT DO NOTHING`` on the lines'
-  natural key, and the chunk is marked done in the same transaction, so a chunk delivered twice adds nothing;
-- a run is finished by counting its done chunk rows (no chord callback); the sweeper re-queues expired leases.
+  COPYed into the run's own lines table (``run_lines``) and the chunk is marked done in the same transaction, so a
+  chunk delivered twice, or finished late by a worker whose lease expired, adds nothing;
+- a run is finished by counting its done chunk rows (no chord callback); the transaction that marks it computed
+  indexes its lines (the natural key included) and attaches them as the run's partition of the lines table;
+- the sweeper re-queues expired leases.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from core.api.errors import Conflict
 from core.periods import server_period
-from core.pgcopy import copy_frame
 
-from ..models import AttributionLine, Run, RunChunk
+from ..models import Run, RunChunk
+from .run_lines import run_lines_discard, run_lines_prepare, run_lines_publish, run_lines_write
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,7 @@ def run_start(*, run_id: int, enqueue: Callable[[int, int], None]) -> None:
             run.status = Run.Status.RUNNING
             run.started_at = timezone.now()
             run.save(update_fields=["status", "started_at"])
+            run_lines_prepare(run_id=run.pk)
             from .run_inputs import prepare_run_context
 
             try:
@@ -138,9 +141,15 @@ def run_start(*, run_id: int, enqueue: Callable[[int, int], None]) -> None:
 
 
 def run_fail(*, run_id: int, error: str) -> None:
-    Run.objects.filter(pk=run_id).exclude(status__in=["approved", "superseded"]).update(
-        status=Run.Status.FAILED, error=error[:10_000]
-    )
+    """Mark the run failed with the reason; a failed run keeps no lines."""
+    with transaction.atomic():
+        failed = (
+            Run.objects.filter(pk=run_id)
+            .exclude(status__in=["approved", "superseded", "computed"])
+            .update(status=Run.Status.FAILED, error=error[:10_000])
+        )
+        if failed:
+            run_lines_discard(run_id=run_id)
 
 
 def chunk_claim(*, run_id: int, index: int, worker: str, lease_seconds: int = DEFAULT_LEASE_SECONDS) -> bool:
@@ -186,7 +195,7 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
         if locked is None:
             return 0
         try:
-            written = lines_write(lines=lines)
+            written = lines_write(run_id=run_id, lines=lines)
         except Exception as exc:  # a write the database refuses fails the run with the reason, not silently
             transaction.set_rollback(True)
             failure = exc
@@ -205,18 +214,21 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
     return written
 
 
-def lines_write(*, lines) -> int:
-    """COPY lines straight into the lines table (integer columns only; NUMERIC ones are generated).
+def lines_write(*, run_id: int, lines) -> int:
+    """COPY a chunk's lines into the run's lines table (integer columns only; NUMERIC ones are generated).
 
     Callers hold the chunk's row lock and mark it done in the same transaction, so a chunk's lines are written at
-    most once; the natural-key unique index turns any slip into an error rather than a duplicate."""
+    most once; the natural-key unique index, built when the run finishes, turns any slip into a failed run."""
     if lines.empty:
         return 0
-    return copy_frame(AttributionLine._meta.db_table, lines[list(STAGE_COLUMNS)])
+    return run_lines_write(run_id=run_id, lines=lines[list(STAGE_COLUMNS)])
 
 
 def run_check_finished(*, run_id: int) -> Run:
-    """Count done chunks; when all are done, total the lines and mark the run computed."""
+    """Count done chunks; when all are done, publish and total the lines and mark the run computed.
+
+    Publishing can fail only if the lines break an index (a duplicate natural key): the run then fails with the
+    database's message and keeps no lines."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         done = run.chunks.filter(status=RunChunk.Status.DONE).count()
@@ -227,10 +239,20 @@ def run_check_finished(*, run_id: int) -> Run:
         if run.status == Run.Status.RUNNING and done == run.chunks_total:
             from ..selectors import run_totals
 
-            run.totals = {kind: str(amount) for kind, amount in run_totals(run_id=run.pk).items()}
-            run.status = Run.Status.COMPUTED
-            run.computed_at = timezone.now()
-            fields += ["totals", "status", "computed_at"]
+            try:
+                with transaction.atomic():
+                    run_lines_publish(run_id=run.pk)
+            except DatabaseError as exc:
+                logger.error("run %s: its lines could not be published: %s", run_id, exc)
+                run_lines_discard(run_id=run.pk)
+                run.status = Run.Status.FAILED
+                run.error = f"lines rejected by the database: {exc}"[:10_000]
+                fields += ["status", "error"]
+            else:
+                run.totals = {kind: str(amount) for kind, amount in run_totals(run_id=run.pk).items()}
+                run.status = Run.Status.COMPUTED
+                run.computed_at = timezone.now()
+                fields += ["totals", "status", "computed_at"]
         if fields:
             run.save(update_fields=fields)
     return run

@@ -165,6 +165,8 @@ LOGGING = {
 # sweeper re-queues chunks whose worker died.
 IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
 IBEX_RUN_LEASE_SECONDS = env.int("IBEX_RUN_LEASE_SECONDS", default=300)
+# Sort memory for building a finished run's line indexes (PostgreSQL maintenance_work_mem, for that transaction).
+IBEX_RUN_INDEX_BUILD_MEMORY = env.str("IBEX_RUN_INDEX_BUILD_MEMORY", default="256MB")
 CELERY_BEAT_SCHEDULE = {
     "sweep-run-leases": {
         "task": "commissions.sweep_run_leases",

@@ -340,6 +340,13 @@ def test_no_ib_is_one_line_without_partner():
     assert reasons(lines) == {(None, "volume", 1): "no_ib"}
 
 
+def test_trades_without_any_ib_need_no_program_at_all():
+    """A run's chunk of trades whose login has no account: no chain, so no partner, program or plan is loaded."""
+    lines = run(b.make_inputs(trades=[b.trade(1), b.trade(2)]))
+    assert sorted(lines["trade_id"].tolist()) == [1, 2]
+    assert set(lines["reason"]) == {"no_ib"} and set(lines["amount"]) == {D(0)}
+
+
 def test_no_plan_and_no_rule():
     assert reasons(reasons_for(b.trade(1), chain=((10, None),))) == {(10, "volume", 1): "no_plan"}
     assert reasons(reasons_for(b.trade(1), rules=[b.rule(1, 1, rate=5, instrument_id=2)])) == {

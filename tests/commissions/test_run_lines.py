@@ -1,0 +1,114 @@
+"""A run's lines live in its own partition: written index-free while the run computes, indexed and attached when it
+is computed, dropped when it fails (``commissions.services.run_lines``)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from commissions.models import AttributionLine, Run, RunChunk
+from commissions.services.run_lines import LINES_TABLE, run_lines_table
+from commissions.services.runs import chunk_process, run_request, run_start
+
+from .runs_support import post_ok, setup_chain, setup_reference, trade
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def started_run(staff_client, monkeypatch):
+    """A running March run with two chunks (account 1001's trades; a trade of an unknown login) not yet processed."""
+    setup_reference(staff_client)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/trades/", [trade(1), trade(2, lots="2.50"), trade(3, login=4242)])
+    monkeypatch.setattr("commissions.services.runs._enqueue_start", lambda run_id: None)
+    run = run_request(kind="commissions", period="2026-03").run
+    run_start(run_id=run.pk, enqueue=lambda run_id, index: None)
+    run.refresh_from_db()
+    assert run.status == Run.Status.RUNNING and run.chunks_total == 2
+    return run
+
+
+def _scalar(query: str, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchone()[0]
+
+
+def _attached(table: str) -> bool | None:
+    return _scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid) FROM pg_class c "
+        "WHERE c.relname = %s UNION ALL SELECT NULL LIMIT 1",
+        [table],
+    )
+
+
+def test_lines_appear_all_at_once_when_the_run_is_computed(started_run):
+    table = run_lines_table(started_run.pk)
+    chunk_process(run_id=started_run.pk, index=0)
+    written = RunChunk.objects.get(run=started_run, index=0).lines_written
+    assert written > 0
+    assert _scalar(f'SELECT COUNT(*) FROM "{table}"') == written
+    assert _attached(table) is False
+    assert not AttributionLine.objects.filter(run=started_run).exists()  # invisible while the run computes
+    assert Run.objects.get(pk=started_run.pk).status == Run.Status.RUNNING
+
+    chunk_process(run_id=started_run.pk, index=1)
+    run = Run.objects.get(pk=started_run.pk)
+    assert run.status == Run.Status.COMPUTED
+    assert _attached(table) is True
+    total = sum(RunChunk.objects.filter(run=run).values_list("lines_written", flat=True))
+    assert AttributionLine.objects.filter(run=run).count() == total
+    assert {line.run_id for line in AttributionLine.objects.filter(run=run)} == {run.pk}
+
+
+def test_the_partition_adopts_the_parent_indexes_without_building_more(started_run):
+    for index in (0, 1):
+        chunk_process(run_id=started_run.pk, index=index)
+    table = run_lines_table(started_run.pk)
+    parent_indexes = _scalar("SELECT COUNT(*) FROM pg_index WHERE indrelid = %s::regclass", [LINES_TABLE])
+    partition_indexes = _scalar("SELECT COUNT(*) FROM pg_index WHERE indrelid = %s::regclass", [table])
+    attached_indexes = _scalar(
+        "SELECT COUNT(*) FROM pg_index i JOIN pg_inherits h ON h.inhrelid = i.indexrelid "
+        "WHERE i.indrelid = %s::regclass",
+        [table],
+    )
+    assert parent_indexes == 4  # primary key, natural key, partner and account indexes
+    assert partition_indexes == attached_indexes == parent_indexes
+
+
+def test_a_duplicate_line_fails_the_run_when_its_lines_are_indexed(started_run):
+    chunk_process(run_id=started_run.pk, index=0)
+    table = run_lines_table(started_run.pk)
+    with connection.cursor() as cursor:  # a slip the lease protocol prevents: the same line written twice
+        cursor.execute(
+            f'INSERT INTO "{table}" (run_id, period, trade_id, account_id, partner_id, kind, level, amount_micros, '
+            "currency, reason, adjusts_period) SELECT run_id, period, trade_id, account_id, partner_id, kind, level, "
+            f'amount_micros, currency, reason, adjusts_period FROM "{table}" ORDER BY id LIMIT 1'
+        )
+    chunk_process(run_id=started_run.pk, index=1)
+    run = Run.objects.get(pk=started_run.pk)
+    assert run.status == Run.Status.FAILED
+    assert "could not create unique index" in run.error and "duplicated" in run.error
+    assert _attached(table) is None  # dropped: a failed run keeps no lines
+    assert not AttributionLine.objects.filter(run=run).exists()
+
+
+def test_a_failed_chunk_drops_the_runs_lines(started_run, monkeypatch):
+    chunk_process(run_id=started_run.pk, index=0)
+
+    def broken(**kwargs):
+        raise ValueError("no USD rate for XYZ on 2026-03-10")
+
+    monkeypatch.setattr("commissions.services.run_inputs.compute_chunk_lines", broken)
+    with pytest.raises(ValueError):
+        chunk_process(run_id=started_run.pk, index=1)
+    run = Run.objects.get(pk=started_run.pk)
+    assert run.status == Run.Status.FAILED and "no USD rate" in run.error
+    assert _attached(run_lines_table(run.pk)) is None
+
+
+def test_a_late_chunk_of_a_failed_run_writes_nothing(started_run):
+    Run.objects.filter(pk=started_run.pk).update(status=Run.Status.FAILED)
+    assert chunk_process(run_id=started_run.pk, index=0) == 0
+    assert _scalar(f'SELECT COUNT(*) FROM "{run_lines_table(started_run.pk)}"') == 0
