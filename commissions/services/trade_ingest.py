@@ -16,7 +16,7 @@ The write path is set-based and PostgreSQL-only; no trade is ever saved through 
    marked ``is_current = false, superseded_at = now()``; new rows are inserted as version 1 and changed ones as
    version + 1 with ``INSERT … SELECT … ON CONFLICT (server, ticket) WHERE is_current DO NOTHING``. A cancelled
    trade is simply a changed version with status ``cancelled``. A bulk load into an (almost) empty table rebuilds
-   the plain indexes once instead of maintaining them row by row (see :func:`_bulk_candidate`).
+   its indexes once instead of maintaining them row by row (see :func:`_bulk_candidate`).
 3. The import's report (rows read, created, updated, unchanged, skipped with reasons, rejected with line numbers,
    unresolved symbols) is stored on the :class:`TradeImport` row in the same transaction.
 
@@ -562,7 +562,6 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
     report.timings["classify"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    rebuild = _drop_secondary_indexes(cursor, inserting=changes) if bulk else []
     cursor.execute(
         f"""
         UPDATE commissions_trade t SET is_current = false, superseded_at = now()
@@ -570,6 +569,10 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
          WHERE t.id = c.current_id
         """
     )
+    rebuild = _drop_indexes_for_bulk(cursor, inserting=changes) if bulk else _Rebuild()
+    # Without the unique indexes (a bulk load under the exclusive lock) no conflict can arise: the staged rows are
+    # unique per (server, ticket) and were classified against this very table; rebuilding the indexes re-checks it.
+    on_conflict = "" if rebuild.unique_dropped else "ON CONFLICT (server, ticket) WHERE is_current DO NOTHING"
     cursor.execute(
         f"""
         WITH inserted AS (
@@ -581,7 +584,7 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
               FROM "{names.changes}" c
               JOIN "{stage}" s ON s.seq = c.seq
               LEFT JOIN "{names.symbols}" y ON y.symbol = s.symbol
-            ON CONFLICT (server, ticket) WHERE is_current DO NOTHING
+            {on_conflict}
             RETURNING version
         )
         SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM inserted
@@ -590,7 +593,7 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
     )
     created, updated = cursor.fetchone()
     report.timings["insert"] = time.perf_counter() - started
-    _rebuild_indexes(cursor, rebuild)
+    _rebuild_indexes(cursor, rebuild.statements)
     if created + updated != changes:
         # Only a writer that bypasses this service's advisory lock can cause this; never leave a trade without a
         # current version behind.
@@ -614,7 +617,7 @@ def _table_holds_fewer_than(cursor, rows: int) -> bool:
 def _bulk_candidate(cursor, *, staged: int) -> bool:
     """Bulk load (a first load, a backfill into an almost empty table): when an import stages at least
     ``IBEX_INGEST_BULK_ROWS`` trades and more than the table holds, lock the table exclusively *before* reading it,
-    so the plain indexes can be dropped after classification and rebuilt after the insert — one sort per index is far
+    so its indexes can be dropped after classification and rebuilt after the insert — one sort per index is far
     cheaper than a million index insertions. Taking the lock first (after the server locks, before any read) means
     two concurrent bulk imports queue for it instead of deadlocking on a lock upgrade. Readers wait until the import
     commits, which is why ordinary imports never do this."""
@@ -625,25 +628,44 @@ def _bulk_candidate(cursor, *, staged: int) -> bool:
     return True
 
 
-def _drop_secondary_indexes(cursor, *, inserting: int) -> list[str]:
+@dataclass(frozen=True)
+class _Rebuild:
+    statements: list[str] = field(default_factory=list)
+    unique_dropped: bool = False
+
+
+def _drop_indexes_for_bulk(cursor, *, inserting: int) -> _Rebuild:
     """Under the bulk lock, if this import really inserts at least the threshold and more than the table holds, drop
-    the trade table's plain (non-unique, non-constraint) indexes; the unique ones stay, so ON CONFLICT and every
-    constraint keep working. Returns the definitions to recreate (same names: the migration state is untouched)."""
+    the trade table's indexes and return the statements that recreate them (same names and definitions, constraints
+    as constraints: the migration state is untouched). The unique ones, the primary key included, go too unless a
+    foreign key references the table; rebuilding them checks uniqueness over every row, so a violation still fails
+    the import as a whole."""
     if inserting < _bulk_threshold() or not _table_holds_fewer_than(cursor, inserting):
-        return []
+        return _Rebuild()
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = 'commissions_trade'::regclass)")
+    referenced = cursor.fetchone()[0]
     cursor.execute(
         """
-        SELECT i.relname, pg_get_indexdef(x.indexrelid)
+        SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique, c.conname, pg_get_constraintdef(c.oid)
           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-         WHERE x.indrelid = 'commissions_trade'::regclass AND NOT x.indisunique AND NOT x.indisprimary
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-         ORDER BY i.relname
+          LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
+         WHERE x.indrelid = 'commissions_trade'::regclass
+         ORDER BY x.indisprimary DESC, i.relname
         """
     )
-    indexes = cursor.fetchall()
-    for name, _ in indexes:
-        cursor.execute(f'DROP INDEX "{name}"')
-    return [definition for _, definition in indexes]
+    statements: list[str] = []
+    unique_dropped = False
+    for name, index_def, unique, constraint, constraint_def in cursor.fetchall():
+        if referenced and (unique or constraint):
+            continue
+        if constraint:
+            cursor.execute(f'ALTER TABLE commissions_trade DROP CONSTRAINT "{constraint}"')
+            statements.append(f'ALTER TABLE commissions_trade ADD CONSTRAINT "{constraint}" {constraint_def}')
+        else:
+            cursor.execute(f'DROP INDEX "{name}"')
+            statements.append(index_def)
+        unique_dropped = unique_dropped or unique
+    return _Rebuild(statements=statements, unique_dropped=unique_dropped)
 
 
 def _rebuild_indexes(cursor, definitions: list[str]) -> None:

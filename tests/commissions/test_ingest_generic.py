@@ -269,24 +269,46 @@ def test_a_bulk_load_rebuilds_the_same_indexes_and_an_ordinary_import_keeps_them
     before = _trade_indexes()
     plain = {name for name, definition in before.items() if "UNIQUE" not in definition}
     assert {"trade_close_time", "trade_account_close", "trade_unresolved"} < plain
+    constraints = {"commissions_trade_pkey", "trade_version_unique"}
     path = write_csv(tmp_path / "a.csv", [trade_row(ticket=n) for n in range(1, 301)])
     with CaptureQueriesContext(connection) as bulk:
         first = trades_import_file(path=path, fmt="generic")
     assert first.created == 300
-    dropped = {q["sql"] for q in bulk.captured_queries if q["sql"].startswith("DROP INDEX")}
-    assert dropped == {f'DROP INDEX "{name}"' for name in plain}
+    dropped = {q["sql"] for q in bulk.captured_queries if q["sql"].startswith(("DROP INDEX", "ALTER TABLE"))}
+    dropped -= {q for q in dropped if " ADD CONSTRAINT " in q}
+    assert dropped == {f'DROP INDEX "{name}"' for name in set(before) - constraints} | {
+        f'ALTER TABLE commissions_trade DROP CONSTRAINT "{name}"' for name in constraints
+    }
     assert _trade_indexes() == before
     # 300 stored and 300 to write: not more than the table holds, so the indexes are maintained row by row.
     rows = [trade_row(ticket=n, profit="1") for n in range(151, 451)]
     with CaptureQueriesContext(connection) as ordinary:
         second = trades_import_file(path=write_csv(tmp_path / "b.csv", rows), fmt="generic")
     assert (second.created, second.updated) == (150, 150)
-    assert not [q for q in ordinary.captured_queries if q["sql"].startswith("DROP INDEX")]
+    assert not [q for q in ordinary.captured_queries if q["sql"].startswith(("DROP INDEX", "ALTER TABLE"))]
     assert _trade_indexes() == before
     assert Trade.objects.filter(is_current=True).count() == 450
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM commissions_trade WHERE is_current AND close_time > '2000-01-01'")
         assert cursor.fetchone()[0] == 450
+
+
+def test_a_bulk_load_over_stored_trades_versions_the_changed_ones(tmp_path, settings):
+    """Bulk mode drops even the unique indexes: the stored trades it changes still get exactly one current version."""
+    settings.IBEX_INGEST_BULK_ROWS = 100
+    before = _trade_indexes()
+    trades_import_file(path=write_csv(tmp_path / "a.csv", [trade_row(ticket=n) for n in range(1, 51)]), fmt="generic")
+    rows = [trade_row(ticket=n, profit="2") for n in range(26, 326)]  # 25 stored ones change, 275 are new
+    with CaptureQueriesContext(connection) as bulk:
+        second = trades_import_file(path=write_csv(tmp_path / "b.csv", rows), fmt="generic")
+    assert any(q["sql"].endswith('DROP CONSTRAINT "trade_version_unique"') for q in bulk.captured_queries)
+    assert (second.created, second.updated, second.unchanged) == (275, 25, 0)
+    assert _trade_indexes() == before
+    assert Trade.objects.filter(is_current=True).count() == 325
+    assert Trade.objects.filter(version=2).count() == 25 and Trade.objects.count() == 350
+    assert set(Trade.objects.filter(ticket__in=range(26, 51), is_current=False).values_list("version", flat=True)) == {
+        1
+    }
 
 
 def test_a_frame_of_python_values_goes_through_the_same_path():
