@@ -84,6 +84,9 @@ class LineSerializer(serializers.ModelSerializer):
     symbol = serializers.CharField(source="trade.symbol", read_only=True)
     login = serializers.IntegerField(source="trade.login", read_only=True)
     beneficiary_login = serializers.IntegerField(source="beneficiary_account.login", read_only=True, default=None)
+    base = serializers.DecimalField(max_digits=24, decimal_places=6, read_only=True)
+    rate = serializers.DecimalField(max_digits=18, decimal_places=6, read_only=True)
+    multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True)
 
     class Meta:
         model = AttributionLine

@@ -615,14 +615,23 @@ def _table_holds_fewer_than(cursor, rows: int) -> bool:
 
 
 def _bulk_candidate(cursor, *, staged: int) -> bool:
-    """Bulk load (a first load, a backfill into an almost empty table): when an import stages at least
-    ``IBEX_INGEST_BULK_ROWS`` trades and more than the table holds, lock the table exclusively *before* reading it,
-    so its indexes can be dropped after classification and rebuilt after the insert — one sort per index is far
-    cheaper than a million index insertions. Taking the lock first (after the server locks, before any read) means
-    two concurrent bulk imports queue for it instead of deadlocking on a lock upgrade. Readers wait until the import
-    commits, which is why ordinary imports never do this."""
+    """Take this import's lock on the trades table before anything reads it, and say whether it is a bulk load.
+
+    Bulk load (a first load, a backfill into an almost empty table): when an import stages at least
+    ``IBEX_INGEST_BULK_ROWS`` trades and more than the table holds, it locks the table exclusively, so its indexes
+    can be dropped after classification and rebuilt after the insert — one sort per index is far cheaper than a
+    million index insertions. Readers wait until the import commits, which is why ordinary imports never do this.
+
+    Lock order, so that no two imports deadlock: an import too small to be a bulk load takes ROW EXCLUSIVE at once
+    (the lock its writes need anyway); a large one first takes SHARE ROW EXCLUSIVE, which queues it behind every
+    writer and every other large import but not behind readers, counts the table, and only then upgrades to ACCESS
+    EXCLUSIVE. No import reads the table before it holds its first lock."""
     threshold = _bulk_threshold()
-    if not threshold or staged < threshold or not _table_holds_fewer_than(cursor, staged):
+    if not threshold or staged < threshold:
+        cursor.execute("LOCK TABLE commissions_trade IN ROW EXCLUSIVE MODE")
+        return False
+    cursor.execute("LOCK TABLE commissions_trade IN SHARE ROW EXCLUSIVE MODE")
+    if not _table_holds_fewer_than(cursor, staged):
         return False
     cursor.execute("LOCK TABLE commissions_trade IN ACCESS EXCLUSIVE MODE")
     return True

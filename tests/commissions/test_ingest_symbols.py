@@ -166,9 +166,10 @@ def test_amounts_keep_every_digit(tmp_path):
 def test_concurrent_bulk_loads_queue_for_the_table_instead_of_deadlocking(tmp_path, settings):
     settings.IBEX_INGEST_BULK_ROWS = 50
     make_instrument("EURUSD")
+    sizes = {"Live-A": 200, "Live-B": 200, "Live-C": 200, "Live-D": 20}  # three bulk loads and an ordinary import
     files = {
-        server: write_csv(tmp_path / f"{server}.csv", [trade_row(server=server, ticket=n) for n in range(1, 201)])
-        for server in ("Live-A", "Live-B", "Live-C")
+        server: write_csv(tmp_path / f"{server}.csv", [trade_row(server=server, ticket=n) for n in range(1, size + 1)])
+        for server, size in sizes.items()
     }
     results: dict[str, object] = {}
     errors: list[BaseException] = []
@@ -189,8 +190,8 @@ def test_concurrent_bulk_loads_queue_for_the_table_instead_of_deadlocking(tmp_pa
     for t in threads:
         t.join()
     assert not errors
-    assert {s: (r.status, r.created) for s, r in results.items()} == {s: ("done", 200) for s in files}
-    assert Trade.objects.count() == 600
+    assert {s: (r.status, r.created) for s, r in results.items()} == {s: ("done", n) for s, n in sizes.items()}
+    assert Trade.objects.count() == sum(sizes.values())
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'commissions_trade'")
         assert cursor.fetchone()[0] == 7
