@@ -52,18 +52,20 @@ def _is_attached(cursor, table: str) -> bool | None:
 
 
 def run_lines_prepare(*, run_id: int) -> None:
-    """Create the run's stand-alone, index-free lines table (idempotent while the run is being computed)."""
+    """Create the run's stand-alone, index-free lines table when the run starts (called once per run).
+
+    A table of that name can only be a leftover of an earlier life of the same run id (ids restart after
+    ``manage.py flush``): a stand-alone one never held published lines and goes; an attached, empty partition goes;
+    an attached partition with lines stops the run rather than mixing them."""
     table = run_lines_table(run_id)
     with connection.cursor() as cursor:
         attached = _is_attached(cursor, table)
         if attached:
-            # Only possible if run ids were reused (a sequence reset after deleting runs): an empty leftover goes.
             cursor.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table)))
             if cursor.fetchone()[0]:
                 raise RunLinesError(f"lines of another run with id {run_id} are still stored in {table}")
+        if attached is not None:
             cursor.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
-        elif attached is False:
-            return
         cursor.execute(
             sql.SQL(
                 "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS, "

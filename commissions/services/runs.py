@@ -141,12 +141,11 @@ def run_start(*, run_id: int, enqueue: Callable[[int, int], None]) -> None:
 
 
 def run_fail(*, run_id: int, error: str) -> None:
-    """Mark the run failed with the reason; a failed run keeps no lines."""
+    """Mark a queued or running run failed with the reason (the first failure's reason is kept: a later one is
+    usually its consequence); a failed run keeps no lines."""
     with transaction.atomic():
-        failed = (
-            Run.objects.filter(pk=run_id)
-            .exclude(status__in=["approved", "superseded", "computed"])
-            .update(status=Run.Status.FAILED, error=error[:10_000])
+        failed = Run.objects.filter(pk=run_id, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).update(
+            status=Run.Status.FAILED, error=error[:10_000]
         )
         if failed:
             run_lines_discard(run_id=run_id)

@@ -8,7 +8,7 @@ from django.db import connection
 
 from commissions.models import AttributionLine, Run, RunChunk
 from commissions.services.run_lines import LINES_TABLE, run_lines_table
-from commissions.services.runs import chunk_process, run_request, run_start
+from commissions.services.runs import chunk_process, run_fail, run_request, run_start
 
 from .runs_support import post_ok, setup_chain, setup_reference, trade
 
@@ -106,6 +106,33 @@ def test_a_failed_chunk_drops_the_runs_lines(started_run, monkeypatch):
     run = Run.objects.get(pk=started_run.pk)
     assert run.status == Run.Status.FAILED and "no USD rate" in run.error
     assert _attached(run_lines_table(run.pk)) is None
+
+
+def test_the_first_failure_is_the_reason_kept(started_run):
+    run_fail(run_id=started_run.pk, error="chunk 0: no USD rate for XYZ on 2026-03-10")
+    run_fail(run_id=started_run.pk, error='chunk 1: relation "commissions_attributionline_r1" does not exist')
+    assert Run.objects.get(pk=started_run.pk).error == "chunk 0: no USD rate for XYZ on 2026-03-10"
+
+
+def test_a_leftover_table_of_a_reused_run_id_is_replaced(staff_client, monkeypatch):
+    """Run ids restart after ``manage.py flush``: an unpublished table of an earlier run with the same id goes."""
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [trade(1)])
+    monkeypatch.setattr("commissions.services.runs._enqueue_start", lambda run_id: None)
+    run = run_request(kind="commissions", period="2026-03").run
+    table = run_lines_table(run.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE TABLE "{table}" (LIKE "{LINES_TABLE}" INCLUDING DEFAULTS INCLUDING GENERATED)')
+        cursor.execute(
+            f'INSERT INTO "{table}" (run_id, period, trade_id, kind, level, amount_micros, currency, reason, '
+            f"adjusts_period) VALUES ({run.pk}, '2026-03', 999999, 'volume', 1, 123000000, 'USD', '', '')"
+        )
+    run_start(run_id=run.pk, enqueue=lambda run_id, index: chunk_process(run_id=run_id, index=index))
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPUTED
+    assert not AttributionLine.objects.filter(run=run, trade_id=999999).exists()
+    assert AttributionLine.objects.filter(run=run).count() == RunChunk.objects.get(run=run).lines_written
 
 
 def test_a_late_chunk_of_a_failed_run_writes_nothing(started_run):
