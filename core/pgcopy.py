@@ -38,10 +38,11 @@ def copy_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_000) ->
     """COPY a DataFrame into ``table``; return the number of rows written.
 
     Columns may be integers (nullable ``Int64`` too), booleans, text (decimals already normalised as text by the
-    caller) or ``Decimal`` objects; NA becomes NULL. Arrow's CSV writer renders each block in C++ (about seven times
-    faster than ``DataFrame.to_csv``): it quotes every text value, so ``""`` is an empty string and only an unquoted
-    empty field, which PostgreSQL's CSV format reads as NULL, is missing. Float columns are refused: a float never
-    reaches a money column.
+    caller) or ``Decimal`` objects (written as exact plain text; NaN and infinities refused); NA becomes NULL.
+    Arrow's CSV writer renders each block in C++ (about seven times faster than ``DataFrame.to_csv``); its
+    ``needed`` quoting style quotes every string value, so ``""`` is an empty string and only an unquoted empty
+    field, which PostgreSQL's CSV format reads as NULL, is missing. Floats are refused, as a column dtype or as
+    Python objects: a float never reaches a money column.
     """
     if frame.empty:
         return 0
@@ -67,10 +68,15 @@ def _arrow_table(frame: pd.DataFrame) -> pa.Table:
     for name in frame.columns:
         column = frame[name]
         try:
-            arrays.append(pa.array(column, from_pandas=True))
+            array = pa.array(column, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            # Mixed Python objects (e.g. Decimals of differing precision): exact text instead, which COPY parses.
-            arrays.append(pa.array([_exact_text(value, name) for value in column], type=pa.string()))
+            array = None  # mixed Python objects, e.g. Decimals of differing precision
+        if array is not None and pa.types.is_floating(array.type):
+            raise TypeError(f"copy_frame: column {name!r} holds floats: use Decimal, text or integers")
+        if array is None or pa.types.is_decimal(array.type):
+            # Decimals as exact plain text (Arrow would write 1E-10 and turn NaN into NULL), which COPY parses.
+            array = pa.array([_exact_text(value, name) for value in column], type=pa.string())
+        arrays.append(array)
     return pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
 
 
@@ -80,6 +86,8 @@ def _exact_text(value: Any, column: object) -> str | None:
     if isinstance(value, float):
         raise TypeError(f"copy_frame: column {column!r} holds a float ({value!r}): use Decimal, text or integers")
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"copy_frame: column {column!r} holds {value!r}, which is not a number")
         return format(value, "f")  # plain notation: never an exponent, which integer columns would refuse
     return str(value)
 
@@ -99,6 +107,9 @@ def copy_out_frame(query: str, params: Sequence[Any] | Mapping[str, Any], types:
             buffer.write(block)
     table = pa_csv.read_csv(
         pa.py_buffer(buffer.getbuffer()),
+        # Quoted values may hold line breaks (names typed in the admin); Arrow's parallel reader splits blocks at
+        # line ends unless told otherwise.
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
             column_types=dict(types),
             null_values=[""],

@@ -1,14 +1,15 @@
 """Attribution lines become a table partitioned by run (``LIST (run_id)``), one partition per run.
 
 A run's chunks COPY into the run's own table while it has no index at all, and the table is indexed and attached
-as the run's partition when the run finishes (``commissions.services.run_lines``): building five indexes once is
+as the run's partition when the run finishes (``commissions.services.run_lines``): building the indexes once is
 several times cheaper than maintaining them row by row while millions of lines arrive. The natural key now leads
 with the trade (within a partition it also serves lookups by trade), replacing the separate trade index.
 
 Consequences the model cannot express (Django's state is unchanged): the primary key is ``(id, run_id)`` because
 a partitioned table's unique keys must contain the partition key (``id`` stays unique: every partition takes it
 from one shared sequence); ``id`` has a sequence default instead of an identity (PostgreSQL before 17 has no
-identity on partitioned tables). Existing lines move into one partition per run.
+identity on partitioned tables). Existing lines move into one partition per run. Reversing it fails the runs that
+are computing (their stand-alone tables are dropped); they are requested again.
 """
 
 import django.db.models.functions.comparison
@@ -65,6 +66,20 @@ def partition(apps, schema_editor) -> None:
 
 def unpartition(apps, schema_editor) -> None:
     with schema_editor.connection.cursor() as cursor:
+        # Runs computing now write into stand-alone tables the unpartitioned layout has no place for: they fail and
+        # are requested again.
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+            "AND c.relnamespace = current_schema()::regnamespace AND c.relname ~ %s "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
+            [rf"^{TABLE}_r[0-9]+$"],
+        )
+        for (standalone,) in cursor.fetchall():
+            cursor.execute(f'DROP TABLE "{standalone}"')
+        cursor.execute(
+            "UPDATE commissions_run SET status = 'failed', error = 'interrupted by a database migration: request "
+            "the run again' WHERE status IN ('queued', 'running')"
+        )
         indexes = _secondary_indexes(cursor, TABLE)
         columns = _stored_columns(cursor, TABLE)
         next_id = _max_id(cursor, TABLE) + 1

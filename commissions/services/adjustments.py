@@ -7,7 +7,9 @@ first open period after the locked one carries, for each such trade:
 - the new version's lines, computed exactly as the locked period's run would have (its chain, plans and tier
   context at close time), with their usual kinds and ``adjusts_period`` set. A cancelled version earns nothing, so
   only the reversal remains.
-A trade is pending while no live run holds lines for its current version.
+A trade is pending while no live run holds lines for its current version. (A queued or running run's lines are not
+visible yet: they attach when it is computed. That leaves no gap: a pending change belongs to exactly one period,
+the first open one after its locked period, and that period has at most one live run.)
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ transaction that marks the run computed. So:
 - a failed run's table is dropped: a failed run has no lines, only its error.
 
 Index builds are bulk sorts (``maintenance_work_mem`` raised for the transaction, PostgreSQL's parallel workers
-allowed); maintaining the same five indexes row by row cost about three times as much as writing the rows.
+allowed); maintaining the same indexes row by row cost about three times as much as writing the rows.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from core.api.errors import Conflict
@@ -172,6 +172,9 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
     """Claim, compute and write one chunk; a chunk that is done, or leased by another worker, is left alone."""
     worker = worker or f"{socket.gethostname()}:{id(object())}"
     if not chunk_claim(run_id=run_id, index=index, worker=worker, lease_seconds=lease_seconds):
+        # Done already (a redelivery, or a retry after the finishing step failed): make sure the run gets finished.
+        if RunChunk.objects.filter(run_id=run_id, index=index, status=RunChunk.Status.DONE).exists():
+            run_check_finished(run_id=run_id)
         return 0
     chunk = RunChunk.objects.select_related("run").get(run_id=run_id, index=index)
     from .run_inputs import compute_chunk_lines
@@ -180,8 +183,7 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
         lines = compute_chunk_lines(run=chunk.run, account_ids=chunk.account_ids)
     except Exception as exc:
         logger.exception("run %s chunk %s failed", run_id, index)
-        RunChunk.objects.filter(pk=chunk.pk).update(status=RunChunk.Status.FAILED, error=str(exc)[:10_000])
-        run_fail(run_id=run_id, error=f"chunk {index}: {exc}")
+        _chunk_failed(chunk, worker=worker, error=exc)
         raise
     written = 0
     with transaction.atomic():
@@ -206,11 +208,20 @@ def chunk_process(*, run_id: int, index: int, worker: str | None = None, lease_s
             locked.save(update_fields=["status", "lines_written", "done_at"])
     if failure is not None:
         logger.error("run %s chunk %s could not be written: %s", run_id, index, failure)
-        RunChunk.objects.filter(pk=chunk.pk).update(status=RunChunk.Status.FAILED, error=str(failure)[:10_000])
-        run_fail(run_id=run_id, error=f"chunk {index}: {failure}")
+        _chunk_failed(chunk, worker=worker, error=failure)
         raise failure
     run_check_finished(run_id=run_id)
     return written
+
+
+def _chunk_failed(chunk: RunChunk, *, worker: str, error: BaseException) -> None:
+    """Fail the chunk and its run, but only while this worker still holds the chunk's lease: a worker whose lease
+    expired (its chunk re-queued, maybe done by now) must not fail a run that is going well."""
+    held = RunChunk.objects.filter(pk=chunk.pk, status=RunChunk.Status.CLAIMED, claimed_by=worker).update(
+        status=RunChunk.Status.FAILED, error=str(error)[:10_000]
+    )
+    if held:
+        run_fail(run_id=chunk.run_id, error=f"chunk {chunk.index}: {error}")
 
 
 def lines_write(*, run_id: int, lines) -> int:
@@ -226,8 +237,10 @@ def lines_write(*, run_id: int, lines) -> int:
 def run_check_finished(*, run_id: int) -> Run:
     """Count done chunks; when all are done, publish and total the lines and mark the run computed.
 
-    Publishing can fail only if the lines break an index (a duplicate natural key): the run then fails with the
-    database's message and keeps no lines."""
+    If the lines themselves are refused (a duplicate natural key, a table that no longer matches the lines table),
+    the run fails with the database's message and keeps no lines. A transient error (a deadlock, a lock timeout, a
+    lost connection) propagates with the run still running and every chunk done: the task's retry, a redelivered
+    chunk or the sweeper calls this again."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         done = run.chunks.filter(status=RunChunk.Status.DONE).count()
@@ -241,7 +254,7 @@ def run_check_finished(*, run_id: int) -> Run:
             try:
                 with transaction.atomic():
                     run_lines_publish(run_id=run.pk)
-            except DatabaseError as exc:
+            except (IntegrityError, ProgrammingError, DataError) as exc:
                 logger.error("run %s: its lines could not be published: %s", run_id, exc)
                 run_lines_discard(run_id=run.pk)
                 run.status = Run.Status.FAILED
@@ -260,7 +273,8 @@ def run_check_finished(*, run_id: int) -> Run:
 def runs_sweep_expired_leases(
     *, enqueue: Callable[[int, int], None], lease_seconds: int = DEFAULT_LEASE_SECONDS
 ) -> list[tuple[int, int]]:
-    """Re-queue chunks of running runs whose lease expired (a worker died) or that were never claimed."""
+    """Re-queue chunks of running runs whose lease expired (a worker died) or that were never claimed, and finish
+    runs whose chunks are all done but that are still running."""
     now = timezone.now()
     # Pending chunks are re-sent only once their run has been running for a lease period (their first message
     # may simply still be in the queue); claimed chunks once their lease has expired.
@@ -274,4 +288,10 @@ def runs_sweep_expired_leases(
     )
     for run_id, index in stale:
         enqueue(run_id, index)
+    # Runs whose chunks are all done but whose finishing step did not complete (its worker died while indexing).
+    finished = Run.objects.filter(status=Run.Status.RUNNING).annotate(
+        done=Count("chunks", filter=Q(chunks__status=RunChunk.Status.DONE))
+    )
+    for run in finished.filter(done=F("chunks_total")).only("pk"):
+        run_check_finished(run_id=run.pk)
     return stale

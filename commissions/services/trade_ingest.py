@@ -63,6 +63,8 @@ MAX_STORED_REJECTIONS = 1000
 DUPLICATE_IN_FILE = "duplicate in file"
 # First key of the two-int advisory lock that serialises ingests touching the same server (second key: its hash).
 ADVISORY_LOCK_CLASS = 0x1BE7
+# The advisory lock (this class, 0) that imports large enough to be bulk loads take one at a time.
+ADVISORY_BULK_CLASS = 0x1BE8
 _MT5_FETCH = 20_000
 _SERVER_RULE = text_rule(64)
 
@@ -622,16 +624,17 @@ def _bulk_candidate(cursor, *, staged: int) -> bool:
     can be dropped after classification and rebuilt after the insert — one sort per index is far cheaper than a
     million index insertions. Readers wait until the import commits, which is why ordinary imports never do this.
 
-    Lock order, so that no two imports deadlock: an import too small to be a bulk load takes ROW EXCLUSIVE at once
-    (the lock its writes need anyway); a large one first takes SHARE ROW EXCLUSIVE, which queues it behind every
-    writer and every other large import but not behind readers, counts the table, and only then upgrades to ACCESS
-    EXCLUSIVE. No import reads the table before it holds its first lock."""
+    Lock order, so that no two imports deadlock: every import takes ROW EXCLUSIVE (the lock its writes need anyway)
+    before it reads the table; an import large enough to be a bulk load first takes a transaction-level advisory
+    lock that large imports share, so at most one of them can be counting the table and upgrading to ACCESS
+    EXCLUSIVE at a time (two upgrading at once would deadlock). A large import into a large table then proceeds
+    as an ordinary one, blocking neither readers nor other writers."""
     threshold = _bulk_threshold()
-    if not threshold or staged < threshold:
-        cursor.execute("LOCK TABLE commissions_trade IN ROW EXCLUSIVE MODE")
-        return False
-    cursor.execute("LOCK TABLE commissions_trade IN SHARE ROW EXCLUSIVE MODE")
-    if not _table_holds_fewer_than(cursor, staged):
+    large = bool(threshold) and staged >= threshold
+    if large:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [ADVISORY_BULK_CLASS])
+    cursor.execute("LOCK TABLE commissions_trade IN ROW EXCLUSIVE MODE")
+    if not large or not _table_holds_fewer_than(cursor, staged):
         return False
     cursor.execute("LOCK TABLE commissions_trade IN ACCESS EXCLUSIVE MODE")
     return True

@@ -139,3 +139,64 @@ def test_a_late_chunk_of_a_failed_run_writes_nothing(started_run):
     Run.objects.filter(pk=started_run.pk).update(status=Run.Status.FAILED)
     assert chunk_process(run_id=started_run.pk, index=0) == 0
     assert _scalar(f'SELECT COUNT(*) FROM "{run_lines_table(started_run.pk)}"') == 0
+
+
+def test_a_worker_still_computing_when_the_run_fails_writes_nothing(started_run, monkeypatch):
+    from commissions.services import run_inputs
+
+    compute = run_inputs.compute_chunk_lines
+
+    def another_worker_fails_the_run_meanwhile(**kwargs):
+        lines = compute(**kwargs)
+        run_fail(run_id=started_run.pk, error="chunk 1: no USD rate for XYZ on 2026-03-10")
+        return lines
+
+    monkeypatch.setattr(run_inputs, "compute_chunk_lines", another_worker_fails_the_run_meanwhile)
+    with pytest.raises(Exception, match="does not exist"):
+        chunk_process(run_id=started_run.pk, index=0)
+    run = Run.objects.get(pk=started_run.pk)
+    assert run.status == Run.Status.FAILED and run.error == "chunk 1: no USD rate for XYZ on 2026-03-10"
+    assert RunChunk.objects.get(run=run, index=0).status == RunChunk.Status.FAILED
+    assert _attached(run_lines_table(run.pk)) is None
+
+
+def test_a_worker_whose_lease_expired_does_not_fail_the_run(started_run, monkeypatch):
+    def lease_lost_then_broken(**kwargs):
+        RunChunk.objects.filter(run=started_run, index=0).update(claimed_by="another-worker")  # re-queued meanwhile
+        raise ValueError("worker ran out of memory")
+
+    monkeypatch.setattr("commissions.services.run_inputs.compute_chunk_lines", lease_lost_then_broken)
+    with pytest.raises(ValueError):
+        chunk_process(run_id=started_run.pk, index=0, worker="slow-worker")
+    assert Run.objects.get(pk=started_run.pk).status == Run.Status.RUNNING
+    chunk = RunChunk.objects.get(run=started_run, index=0)
+    assert (chunk.status, chunk.claimed_by) == (RunChunk.Status.CLAIMED, "another-worker")
+
+
+@pytest.mark.parametrize("recovery", ["redelivery", "sweeper"])
+def test_a_transient_error_while_publishing_leaves_the_run_to_be_finished_later(started_run, monkeypatch, recovery):
+    from django.db import OperationalError
+
+    from commissions.services import runs
+
+    publish = runs.run_lines_publish
+
+    def lock_timeout(**kwargs):
+        raise OperationalError("canceling statement due to lock timeout")
+
+    chunk_process(run_id=started_run.pk, index=0)
+    monkeypatch.setattr(runs, "run_lines_publish", lock_timeout)
+    with pytest.raises(OperationalError):
+        chunk_process(run_id=started_run.pk, index=1)
+    run = Run.objects.get(pk=started_run.pk)
+    assert run.status == Run.Status.RUNNING and run.chunks.filter(status=RunChunk.Status.DONE).count() == 2
+    assert _attached(run_lines_table(run.pk)) is False  # the lines are kept for the next attempt
+
+    monkeypatch.setattr(runs, "run_lines_publish", publish)
+    if recovery == "redelivery":
+        assert chunk_process(run_id=run.pk, index=1) == 0
+    else:
+        assert runs.runs_sweep_expired_leases(enqueue=lambda run_id, index: None) == []
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPUTED
+    assert AttributionLine.objects.filter(run=run).count() == sum(run.chunks.values_list("lines_written", flat=True))

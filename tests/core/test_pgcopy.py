@@ -69,12 +69,29 @@ def test_nullable_integers_and_decimals_of_mixed_precision_are_exact(scratch):
     assert sorted(Decimal(v) for v in back["d"].dropna()) == sorted(d for d in decimals if d is not None)
 
 
-def test_floats_never_reach_the_database(scratch):
+def test_floats_and_non_numbers_never_reach_the_database(scratch):
     with pytest.raises(TypeError, match="float"):
         copy_frame(scratch, pd.DataFrame({"d": [1.1, 2.2]}))
     with pytest.raises(TypeError, match="float"):
         copy_frame(scratch, pd.DataFrame({"d": pd.Series([Decimal("1"), 2.5], dtype=object)}))
+    with pytest.raises(TypeError, match="float"):
+        copy_frame(scratch, pd.DataFrame({"d": pd.Series([0.1, 0.2], dtype=object)}))
+    with pytest.raises(ValueError, match="not a number"):
+        copy_frame(scratch, pd.DataFrame({"d": pd.Series([Decimal("1"), Decimal("NaN")], dtype=object)}))
     assert _rows("SELECT COUNT(*) FROM scratch") == [(0,)]
+
+
+def test_tiny_decimals_are_written_in_plain_notation(scratch):
+    copy_frame(scratch, pd.DataFrame({"n": [1], "t": pd.Series([Decimal("1E-10")], dtype=object)}))
+    assert _rows("SELECT t FROM scratch") == [("0.0000000001",)]
+
+
+def test_line_breaks_inside_values_survive_a_multi_megabyte_read(scratch):
+    rows = 60_000  # several MB of CSV: Arrow reads it in parallel blocks
+    texts = [f"group {i}\nsecond line, with a comma" if i % 7 == 0 else f"group {i}" for i in range(rows)]
+    copy_frame(scratch, pd.DataFrame({"n": range(rows), "t": texts}))
+    back = copy_out_frame("SELECT n, t FROM scratch ORDER BY n", [], {"n": pa.int64(), "t": pa.string()})
+    assert len(back) == rows and back["t"].tolist() == texts
 
 
 def test_parameters_are_bound_in_a_copied_query(scratch):
