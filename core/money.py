@@ -56,6 +56,12 @@ def round_minor(amount: Decimal, currency: str) -> Decimal:
     return quantize(amount, minor_unit(currency))
 
 
+def from_micros(micros: int | None) -> Decimal | None:
+    """Integer micro-units (how lines store amounts, rates and bases) as the exact 6-dp Decimal; None stays None.
+    Exact, not rounded: a bigint has at most 19 digits, within the default context's 28."""
+    return None if micros is None else Decimal(int(micros)).scaleb(-LINE_PLACES)
+
+
 def parse_decimal(text: str | int | Decimal) -> Decimal:
     """Parse an exact decimal from text; reject NaN, infinities and anything that is not a number."""
     if isinstance(text, Decimal):

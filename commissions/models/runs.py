@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Coalesce
 
-from core.money import LINE_PLACES
+from core.money import from_micros
 from partners.models import ClientAccount, Partner
 
 from .plans import PlanRule
@@ -91,11 +91,6 @@ class RunChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} chunk {self.index} ({self.status})"
-
-
-def micros_to_decimal(micros: int | None) -> Decimal | None:
-    """Integer micro-units as the exact 6-dp Decimal (None stays None)."""
-    return None if micros is None else Decimal(int(micros)).scaleb(-LINE_PLACES)
 
 
 def _micros_to_decimal(source: str, digits: int) -> models.GeneratedField:
@@ -194,15 +189,15 @@ class AttributionLine(models.Model):
 
     @property
     def base(self) -> Decimal | None:
-        return micros_to_decimal(self.base_micros)
+        return from_micros(self.base_micros)
 
     @property
     def rate(self) -> Decimal | None:
-        return micros_to_decimal(self.rate_micros)
+        return from_micros(self.rate_micros)
 
     @property
     def multiplier(self) -> Decimal | None:
-        return micros_to_decimal(self.multiplier_micros)
+        return from_micros(self.multiplier_micros)
 
 
 class RunTierVolume(models.Model):

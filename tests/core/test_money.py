@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import MoneyError, minor_unit, parse_decimal, quantize, round_line, round_minor
+from core.money import MoneyError, from_micros, minor_unit, parse_decimal, quantize, round_line, round_minor
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,13 @@ def test_round_minor_matches_postgres_style_rounding(value):
     if frac >= Decimal("0.5"):
         whole += 1 if value > 0 else -1
     assert round_minor(value, "USD") == Decimal(whole) / 100
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_from_micros_is_exact_over_the_whole_bigint_range(micros):
+    value = from_micros(micros)
+    assert value * 1_000_000 == micros and value.as_tuple().exponent == -6
+
+
+def test_from_micros_keeps_none():
+    assert from_micros(None) is None
