@@ -996,6 +996,10 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="lines")
     def lines_link(self, obj: Run) -> str:
+        if obj.status in (Run.Status.QUEUED, Run.Status.RUNNING):
+            return "The lines appear, all at once, when the run is computed."
+        if obj.status == Run.Status.FAILED:
+            return "A failed run keeps no lines: see its error."
         url = reverse("admin:commissions_attributionline_changelist")
         return format_html('<a href="{}?run__id__exact={}">Attribution lines of this run</a>', url, obj.pk)
 

@@ -227,6 +227,15 @@ def test_run_page_is_read_only_with_its_chunks(admin_client, broker):
     assert admin_client.get(reverse("admin:commissions_run_add")).status_code == 403
 
 
+def test_run_page_says_where_the_lines_are(admin_client, broker):
+    march = broker["march"]
+    url = reverse("admin:commissions_run_change", args=[march.pk])
+    assert f"?run__id__exact={march.pk}" in admin_client.get(url).content.decode()
+    Run.objects.filter(pk=march.pk).update(status=Run.Status.RUNNING)
+    html = admin_client.get(url).content.decode()
+    assert "appear, all at once, when the run is computed" in html and "run__id__exact" not in html
+
+
 def test_lines_filter_and_search(admin_client, broker):
     url = reverse("admin:commissions_attributionline_changelist")
     by_ticket = admin_client.get(url, {"q": "3"}).context["cl"].result_list
