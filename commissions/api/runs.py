@@ -128,6 +128,11 @@ class LineFilter(django_filters.FilterSet):
 
 
 class LineListView(generics.ListAPIView):
+    """Attribution lines, filterable by run, period, partner, account login, server, kind, level and symbol.
+
+    A run's lines appear all at once when it is computed: a queued or running run has none yet, a failed one none
+    at all. Amounts are USD at 6 decimal places."""
+
     permission_classes = [IsStaff]
     serializer_class = LineSerializer
     filterset_class = LineFilter
