@@ -36,7 +36,12 @@ from core.periods import server_period
 from core.pgcopy import copy_frame
 
 from ..models import AttributionLine, Instrument, Run, Trade
-from ..services.run_lines import LINES_TABLE, partition_index_statements, run_lines_prepare, run_lines_publish
+from ..services.run_lines import (
+    partition_index_statements,
+    run_lines_prepare,
+    run_lines_publish,
+    run_lines_tables,
+)
 from . import Measurement, register
 from .generate import INSTRUMENTS
 
@@ -362,13 +367,7 @@ def _check_database(force: bool) -> None:
 
 def _truncate() -> None:
     with connection.cursor() as cursor:
-        # Every run's lines table (attached partition or not) goes with the runs.
-        cursor.execute(
-            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname ~ %s "
-            "AND relnamespace = current_schema()::regnamespace",
-            [rf"^{LINES_TABLE}_r[0-9]+$"],
-        )
-        for (table,) in cursor.fetchall():
+        for table in run_lines_tables():  # every run's lines table (attached or not) goes with the runs
             cursor.execute(f'DROP TABLE "{table}"')
         cursor.execute(
             "TRUNCATE commissions_attributionline, commissions_runtiervolume, commissions_runchunk, "

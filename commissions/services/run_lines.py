@@ -40,6 +40,17 @@ def run_lines_table(run_id: int) -> str:
     return f"{LINES_TABLE}_r{int(run_id)}"
 
 
+def run_lines_tables() -> list[str]:
+    """Every run's lines table, attached as a partition or still stand-alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace "
+            "AND relname ~ %s ORDER BY relname",
+            [rf"^{LINES_TABLE}_r[0-9]+$"],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
 def _is_attached(cursor, table: str) -> bool | None:
     """True if ``table`` is a partition of the lines table, False if it stands alone, None if it does not exist."""
     cursor.execute(

@@ -7,7 +7,8 @@ The database, not the message broker, is the truth (ARCHITECTURE.md "Runs are sa
   chunk delivered twice, or finished late by a worker whose lease expired, adds nothing;
 - a run is finished by counting its done chunk rows (no chord callback); the transaction that marks it computed
   indexes its lines (the natural key included) and attaches them as the run's partition of the lines table;
-- the sweeper re-queues expired leases.
+- the sweeper re-queues expired leases and finishes runs whose chunks are all done but whose finishing step
+  did not complete.
 """
 
 from __future__ import annotations
