@@ -38,11 +38,19 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Benchmarks empty their tables, so they run in their own database (embedded, or BENCH_DATABASE_URL).
+# Each benchmark creates, migrates and drops a scratch database of its own on the configured server.
 bench: install
-	EMBEDDED_DB_NAME=ibex_bench DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
-	EMBEDDED_DB_NAME=ibex_bench DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench $(BENCH)
+	$(BIN)/python manage.py bench $(BENCH) $(BENCH_ARGS)
 
+# Stop the embedded server before deleting its data directory, never delete it under a running one. The dummy
+# DATABASE_URL keeps settings from starting the server just to stop it; the fallback needs no Django settings.
 clean-db:
-	-$(BIN)/python manage.py embedded_db stop
+	@if [ -d var/postgres ]; then \
+	  DATABASE_URL=postgres://unused/unused $(BIN)/python manage.py embedded_db stop \
+	  || $(BIN)/python -c 'import core.embedded_db as e; print("embedded PostgreSQL", "stopped" if e.stop_embedded_database("var/postgres") else "was not running")'; \
+	  if ! $(BIN)/python -c 'import core.embedded_db as e; raise SystemExit(e.running_postmaster_pid("var/postgres") is not None)'; then \
+	    echo "clean-db: the embedded PostgreSQL under var/postgres is still running (or could not be checked); not deleting it" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 	rm -rf var/postgres

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# Each app serves its own routes; none shadows another's (upper apps extend lower ones through extension points).
 api_v1 = [
-    # commissions first: it serves /partners/ and /partners/{code}/ with the partner's plan (see partner_plans.py)
-    path("", include("commissions.api.urls")),
     path("", include("partners.api.urls")),
+    path("", include("ledger.api.urls")),
+    path("", include("runs.api.urls")),
+    path("", include("commissions.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,10 +1,29 @@
 """Abstract model pieces shared by the apps (core itself has no domain models)."""
 
+from decimal import Decimal
+from typing import Any
+
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
+
+from core.money import MoneyError, parse_decimal
+
+
+def exact_decimal_for(model: type[models.Model], name: str, raw: Any) -> Decimal:
+    """Parse ``raw`` exactly and check it fits ``model.name``'s NUMERIC column without rounding (raises
+    ``MoneyError`` naming the limit): a value with more places or digits than the column holds is refused, never
+    rounded."""
+    value = parse_decimal(raw)
+    field = model._meta.get_field(name)
+    _, digits, exponent = value.normalize().as_tuple()
+    if -exponent > field.decimal_places:
+        raise MoneyError(f"at most {field.decimal_places} decimal places, got {raw}")
+    if len(digits) + exponent > field.max_digits - field.decimal_places:
+        raise MoneyError(f"too large: {raw}")
+    return value
 
 
 class TimeStamped(models.Model):
@@ -18,6 +37,13 @@ class TimeStamped(models.Model):
 class TstzRange(Func):
     function = "TSTZRANGE"
     output_field = models.DateTimeField()
+
+
+def in_force(at, prefix: str = "") -> Q:
+    """Rows of an effective-dated table in force at ``at``: ``valid_from <= at < valid_to`` (NULL = open)."""
+    return Q(**{f"{prefix}valid_from__lte": at}) & (
+        Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gt": at})
+    )
 
 
 def effective_dated_constraints(owner: str, name: str) -> list:

@@ -7,96 +7,41 @@ rewrite the past. Changelists compute tree positions once per page (``partner_tr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.widgets import AdminSplitDateTime, AutocompleteSelect
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin_mixins import ReadOnlyHistoryMixin
+from core.admin_helpers import (
+    MAX_ID_DIGITS,
+    BulkServiceForm,
+    ReadOnlyHistoryMixin,
+    ServiceSavesMixin,
+    adopt_saved,
+    bulk_service_form_view,
+    effective_from_field,
+    ids_url,
+)
+from core.models import in_force
 
+from .extensions import PARTNER_ADMIN_ACTIONS, PARTNER_PANELS, PartnerPanel
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from .selectors import account_latest_attribution, partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
 from .services.programs import program_upsert
 
-SERVICE_FORM_TEMPLATE = "admin/ibex/service_form.html"
-# Logins and tickets are bigint columns: a longer number in a search box is "no match", not a database error.
-MAX_ID_DIGITS = 18
-
-
-# --- helpers shared by the admins of this app ------------------------------------------------------------------------
-
-
-def in_force(at: datetime, prefix: str = "") -> Q:
-    """Rows of an effective-dated table in force at ``at``: ``valid_from <= at < valid_to`` (NULL = open)."""
-    return Q(**{f"{prefix}valid_from__lte": at}) & (
-        Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gt": at})
-    )
-
-
-def adopt_saved(obj: models.Model, saved: models.Model) -> None:
-    """Make the admin's unsaved ``obj`` stand for the row a service saved, so the admin's redirect and log use it."""
-    for field in obj._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
-    obj._state.db = saved._state.db
-
-
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: under its field when the form has it, else at the top."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for field, errors in exc.message_dict.items():
-        if field in form.fields:
-            form.add_error(field, errors)
-        else:
-            form.add_error(None, [f"{field}: {message}" for message in errors])
-
-
-def selected_ids(request: HttpRequest) -> list[int]:
-    """The ``ids`` query parameter (comma-separated primary keys) of a service form opened from an action."""
-    raw = request.GET.get("ids", "")
-    return sorted({int(part) for part in raw.split(",") if part.strip().isdigit()})
-
-
-def ids_url(url_name: str, ids: Iterable[int]) -> str:
-    return f"{reverse(url_name)}?ids={','.join(str(pk) for pk in ids)}"
-
-
-class ServiceSavesMixin:
-    """For admins whose saves call a service: a ValidationError the form did not catch is shown as a message
-    (the admin's transaction is rolled back) instead of a server error."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            self.message_user(request, "Not saved: " + " ".join(exc.messages), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
 
 def partner_autocomplete() -> AutocompleteSelect:
     """A searchable partner picker (the partner list can be long); searches the partner admin's search fields."""
     return AutocompleteSelect(PartnerLink._meta.get_field("parent"), admin.site)
-
-
-def effective_from_field(help_text: str, *, required: bool = True) -> forms.SplitDateTimeField:
-    return forms.SplitDateTimeField(
-        label="Effective from (UTC)", widget=AdminSplitDateTime, required=required, help_text=help_text
-    )
 
 
 # --- programs ---------------------------------------------------------------------------------------------------
@@ -257,6 +202,25 @@ class PartnerMoveForm(forms.Form):
     )
 
 
+_PANEL_FIELDS: dict[str, object] = {}
+
+
+def _panel_field(panel: PartnerPanel):
+    """A read-only admin field showing an extension's panel (one callable per panel, so the field is stable)."""
+    if panel.title not in _PANEL_FIELDS:
+
+        def render(obj: Partner) -> str:
+            return panel.render(obj)
+
+        render.short_description = panel.title
+        render.__name__ = "panel_" + "".join(c if c.isalnum() else "_" for c in panel.title.lower())
+        _PANEL_FIELDS[panel.title] = render
+    return _PANEL_FIELDS[panel.title]
+
+
+BASE_PARTNER_ACTIONS = ("move_selected", "suspend_selected", "activate_selected")
+
+
 @admin.register(Partner)
 class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
     list_display = (
@@ -274,8 +238,12 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
     search_fields = ("code", "name", "email")
     list_per_page = 100
     inlines = (PartnerLinkInline,)
-    actions = ("move_selected", "suspend_selected", "activate_selected")
     change_form_template = "admin/partners/partner/change_form.html"
+
+    @property
+    def actions(self):
+        # This app's actions and those other apps registered (``partners.extensions``), read when a page is built.
+        return (*BASE_PARTNER_ACTIONS, *PARTNER_ADMIN_ACTIONS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Partner]:
         now = timezone.now()
@@ -316,10 +284,13 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
             (None, {"fields": ("code", "name", "email", "program", "status", "user")}),
             ("Tree and clients", {"fields": ("tree_position", "attribution_counts")}),
             ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
+            *((panel.title, {"fields": (_panel_field(panel),)}) for panel in PARTNER_PANELS),
         ]
 
     def get_readonly_fields(self, request, obj=None):
-        return ("code", "user", "tree_position", "attribution_counts") if obj else ()
+        if obj is None:
+            return ()
+        return ("code", "user", "tree_position", "attribution_counts", *(_panel_field(p) for p in PARTNER_PANELS))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A partner carries history (links, attributions, earnings): suspend it instead of deleting it.
@@ -445,42 +416,36 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
         """Re-parent the partners in ``?ids=`` through ``partner_move``: all of them or none."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        partners = list(Partner.objects.filter(pk__in=selected_ids(request)).order_by("code"))
-        changelist_url = reverse("admin:partners_partner_changelist")
-        if not partners:
-            self.message_user(request, "Select the partners to move first.", messages.WARNING)
-            return HttpResponseRedirect(changelist_url)
-        form = PartnerMoveForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            parent = form.cleaned_data["parent"]
-            effective_from = form.cleaned_data["effective_from"]
-            try:
-                with transaction.atomic():
-                    for partner in partners:
-                        partner_move(partner=partner, parent=parent, effective_from=effective_from)
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            else:
-                where = parent.code if parent else "the top of the tree"
-                for partner in partners:
-                    self.log_change(request, partner, f"Moved under {where} from {effective_from.isoformat()}.")
-                codes = ", ".join(p.code for p in partners)
-                self.message_user(request, f"Moved {codes} under {where} from {effective_from:%Y-%m-%d %H:%M} UTC.")
-                if len(partners) == 1:
-                    return HttpResponseRedirect(reverse("admin:partners_partner_change", args=[partners[0].pk]))
-                return HttpResponseRedirect(changelist_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Move partners" if len(partners) > 1 else f"Move {partners[0].code}",
-            "intro": "Moving never rewrites history: each partner's current parent link is closed at the instant "
-            "given and a new one starts there.",
-            "objects": [f"{p.code} — {p.name}" for p in partners],
-            "form": form,
-            "submit_label": "Move",
-            "cancel_url": changelist_url,
-        }
-        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+        return bulk_service_form_view(
+            self,
+            request,
+            spec=MOVE_FORM,
+            queryset=Partner.objects.order_by("code"),
+            changelist_url=reverse("admin:partners_partner_changelist"),
+        )
+
+
+def _where(data: dict) -> str:
+    return data["parent"].code if data["parent"] else "the top of the tree"
+
+
+MOVE_FORM = BulkServiceForm(
+    form_class=PartnerMoveForm,
+    apply=lambda partner, data: partner_move(
+        partner=partner, parent=data["parent"], effective_from=data["effective_from"]
+    ),
+    title=lambda partners: "Move partners" if len(partners) > 1 else f"Move {partners[0].code}",
+    intro="Moving never rewrites history: each partner's current parent link is closed at the instant given and a "
+    "new one starts there.",
+    submit_label="Move",
+    describe=lambda p: f"{p.code} — {p.name}",
+    log_message=lambda data: f"Moved under {_where(data)} from {data['effective_from'].isoformat()}.",
+    done_message=lambda partners, data: (
+        f"Moved {', '.join(p.code for p in partners)} under {_where(data)} from "
+        f"{data['effective_from']:%Y-%m-%d %H:%M} UTC."
+    ),
+    change_url=lambda partner: reverse("admin:partners_partner_change", args=[partner.pk]),
+)
 
 
 @admin.register(PartnerLink)
@@ -658,43 +623,35 @@ class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
         """Attribute the accounts in ``?ids=`` to a partner through ``account_attribute``: all of them or none."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        accounts = list(ClientAccount.objects.filter(pk__in=selected_ids(request)).order_by("server", "login"))
-        changelist_url = reverse("admin:partners_clientaccount_changelist")
-        if not accounts:
-            self.message_user(request, "Select the accounts first.", messages.WARNING)
-            return HttpResponseRedirect(changelist_url)
-        form = AccountAttributeForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            partner = form.cleaned_data["partner"]
-            effective_from = form.cleaned_data["effective_from"]
-            try:
-                with transaction.atomic():
-                    for account in accounts:
-                        account_attribute(account=account, partner=partner, effective_from=effective_from)
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            else:
-                who = partner.code if partner else "no IB"
-                for account in accounts:
-                    self.log_change(request, account, f"Attributed to {who} from {effective_from.isoformat()}.")
-                self.message_user(
-                    request, f"{len(accounts)} account(s) attributed to {who} from {effective_from:%Y-%m-%d %H:%M} UTC."
-                )
-                if len(accounts) == 1:
-                    return HttpResponseRedirect(reverse("admin:partners_clientaccount_change", args=[accounts[0].pk]))
-                return HttpResponseRedirect(changelist_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Change IB" if len(accounts) > 1 else f"Change the IB of {accounts[0]}",
-            "intro": "An IB change never rewrites history: each account's current attribution is closed at the "
-            "instant given and a new one starts there.",
-            "objects": [str(a) for a in accounts],
-            "form": form,
-            "submit_label": "Change IB",
-            "cancel_url": changelist_url,
-        }
-        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+        return bulk_service_form_view(
+            self,
+            request,
+            spec=ATTRIBUTE_FORM,
+            queryset=ClientAccount.objects.order_by("server", "login"),
+            changelist_url=reverse("admin:partners_clientaccount_changelist"),
+        )
+
+
+def _who(data: dict) -> str:
+    return data["partner"].code if data["partner"] else "no IB"
+
+
+ATTRIBUTE_FORM = BulkServiceForm(
+    form_class=AccountAttributeForm,
+    apply=lambda account, data: account_attribute(
+        account=account, partner=data["partner"], effective_from=data["effective_from"]
+    ),
+    title=lambda accounts: "Change IB" if len(accounts) > 1 else f"Change the IB of {accounts[0]}",
+    intro="An IB change never rewrites history: each account's current attribution is closed at the instant given "
+    "and a new one starts there.",
+    submit_label="Change IB",
+    describe=str,
+    log_message=lambda data: f"Attributed to {_who(data)} from {data['effective_from'].isoformat()}.",
+    done_message=lambda accounts, data: (
+        f"{len(accounts)} account(s) attributed to {_who(data)} from {data['effective_from']:%Y-%m-%d %H:%M} UTC."
+    ),
+    change_url=lambda account: reverse("admin:partners_clientaccount_change", args=[account.pk]),
+)
 
 
 @admin.register(AccountAttribution)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .exact import div_round, mul, mul_all, pow10, reduce_scale, rescale, to_int64
+from core.exact import div_round, mul, mul_all, pow10, reduce_scale, rescale, to_int64
+
 from .prepare import NA, NA_ID, REASON_CODE, RULE_TYPE_CODE, Prepared, day_to_date, distinct_positions, plan_failures
 from .rules import select_rules, trade_classes
 from .schema import CONFIG_PLACES, LOTS_PLACES, MissingRates

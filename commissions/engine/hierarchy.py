@@ -42,8 +42,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.exact import div_round, mul, pow10, to_int64
+
 from .amounts import Evaluation
-from .exact import div_round, mul, pow10, to_int64
 from .output import KIND_CODE, LineBlock, block
 from .prepare import NA, NA_ID, REASON_CODE, Prepared
 

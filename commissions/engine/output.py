@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .exact import ints_to_decimals
+from core.exact import ints_to_decimals
+
 from .prepare import NA, NA_ID
 from .schema import CURRENCY, KINDS, LINE_COLUMNS, REASONS
 

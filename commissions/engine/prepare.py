@@ -20,7 +20,8 @@ from decimal import Decimal, Inexact, InvalidOperation, localcontext
 import numpy as np
 import pandas as pd
 
-from .exact import INT64_MAX, ExactValueError, as_big, decimals_to_ints, mul, pow10, reduce_scale
+from core.exact import INT64_MAX, ExactValueError, as_big, decimals_to_ints, mul, pow10, reduce_scale
+
 from .schema import (
     CONFIG_PLACES,
     CURRENCY,

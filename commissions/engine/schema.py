@@ -25,38 +25,43 @@ from decimal import Decimal, InvalidOperation, localcontext
 import numpy as np
 import pandas as pd
 
-from .exact import ExactValueError, decimals_to_ints
+from core.exact import ExactValueError, decimals_to_ints
+from core.vocabulary import HierarchyModel, LineKind
+
+from ..vocabulary import Reason, RuleType, TierMode, TradeStatus
 
 CURRENCY = "USD"
 
-# Trade status, hierarchy models, tier modes and rule types as the adapters spell them.
-STATUS_CLOSED = "closed"
-STATUS_CANCELLED = "cancelled"
-STATUSES = (STATUS_CLOSED, STATUS_CANCELLED)
+# Trade status, hierarchy models, tier modes, rule types, line kinds and reasons: plain-string aliases of the one
+# vocabulary (``commissions.vocabulary``, ``core.vocabulary``) that the models use too.
+STATUS_CLOSED = TradeStatus.CLOSED.value
+STATUS_CANCELLED = TradeStatus.CANCELLED.value
+STATUSES = tuple(TradeStatus.values)
 
-MODEL_DIFFERENTIAL = "differential"
-MODEL_CASCADE = "cascade"
-MODEL_OVERRIDE = "override"
-MODELS = (MODEL_DIFFERENTIAL, MODEL_CASCADE, MODEL_OVERRIDE)
+MODEL_DIFFERENTIAL = HierarchyModel.DIFFERENTIAL.value
+MODEL_CASCADE = HierarchyModel.CASCADE.value
+MODEL_OVERRIDE = HierarchyModel.OVERRIDE.value
+MODELS = tuple(HierarchyModel.values)
 
-TIER_RETROACTIVE = "retroactive"
-TIER_MARGINAL = "marginal"
-TIER_MODES = (TIER_RETROACTIVE, TIER_MARGINAL)
+TIER_RETROACTIVE = TierMode.RETROACTIVE.value
+TIER_MARGINAL = TierMode.MARGINAL.value
+TIER_MODES = tuple(TierMode.values)
 
-RULE_PER_LOT = "per_lot"
-RULE_PER_MILLION = "per_million"
-RULE_SPREAD_SHARE = "spread_share"
-RULE_COMMISSION_SHARE = "commission_share"
-RULE_TYPES = (RULE_PER_LOT, RULE_PER_MILLION, RULE_SPREAD_SHARE, RULE_COMMISSION_SHARE)
+RULE_PER_LOT = RuleType.PER_LOT.value
+RULE_PER_MILLION = RuleType.PER_MILLION.value
+RULE_SPREAD_SHARE = RuleType.SPREAD_SHARE.value
+RULE_COMMISSION_SHARE = RuleType.COMMISSION_SHARE.value
+RULE_TYPES = tuple(RuleType.values)
 RATE_RULE_TYPES = (RULE_PER_LOT, RULE_PER_MILLION)
 SHARE_RULE_TYPES = (RULE_SPREAD_SHARE, RULE_COMMISSION_SHARE)
 
-# Line kinds. A rule's kind: per_lot, per_million and commission_share are "volume"; spread_share is "spread".
-KIND_VOLUME = "volume"
-KIND_SPREAD = "spread"
-KIND_OVERRIDE = "override"
-KIND_REBATE = "rebate"
-KIND_REBATE_FUNDING = "rebate_funding"
+# The line kinds the engine writes. A rule's kind: per_lot, per_million and commission_share are "volume";
+# spread_share is "spread".
+KIND_VOLUME = LineKind.VOLUME.value
+KIND_SPREAD = LineKind.SPREAD.value
+KIND_OVERRIDE = LineKind.OVERRIDE.value
+KIND_REBATE = LineKind.REBATE.value
+KIND_REBATE_FUNDING = LineKind.REBATE_FUNDING.value
 KINDS = (KIND_VOLUME, KIND_SPREAD, KIND_OVERRIDE, KIND_REBATE, KIND_REBATE_FUNDING)
 RULE_KIND = {
     RULE_PER_LOT: KIND_VOLUME,
@@ -65,32 +70,18 @@ RULE_KIND = {
     RULE_SPREAD_SHARE: KIND_SPREAD,
 }
 
-# Reasons a line carries amount 0. "beyond_max_depth" is never emitted: levels deeper than the program's max_depth
-# get no line at all (the code is listed so readers of old lines and of the docs find it).
-REASON_CANCELLED = "cancelled"
-REASON_UNRESOLVED_SYMBOL = "unresolved_symbol"
-REASON_ACCOUNT_NOT_EARNING = "account_not_earning"
-REASON_NO_IB = "no_ib"
-REASON_NO_PLAN = "no_plan"
-REASON_NO_RULE = "no_rule"
-REASON_MIN_HOLD = "min_hold"
-REASON_MIN_POINTS = "min_points"
-REASON_SUSPENDED = "suspended"
-REASON_NO_SPREAD = "no_spread"
-REASON_BEYOND_MAX_DEPTH = "beyond_max_depth"
-REASONS = (
-    REASON_CANCELLED,
-    REASON_UNRESOLVED_SYMBOL,
-    REASON_ACCOUNT_NOT_EARNING,
-    REASON_NO_IB,
-    REASON_NO_PLAN,
-    REASON_MIN_HOLD,
-    REASON_MIN_POINTS,
-    REASON_NO_RULE,
-    REASON_SUSPENDED,
-    REASON_NO_SPREAD,
-    REASON_BEYOND_MAX_DEPTH,
-)
+REASON_CANCELLED = Reason.CANCELLED.value
+REASON_UNRESOLVED_SYMBOL = Reason.UNRESOLVED_SYMBOL.value
+REASON_ACCOUNT_NOT_EARNING = Reason.ACCOUNT_NOT_EARNING.value
+REASON_NO_IB = Reason.NO_IB.value
+REASON_NO_PLAN = Reason.NO_PLAN.value
+REASON_NO_RULE = Reason.NO_RULE.value
+REASON_MIN_HOLD = Reason.MIN_HOLD.value
+REASON_MIN_POINTS = Reason.MIN_POINTS.value
+REASON_SUSPENDED = Reason.SUSPENDED.value
+REASON_NO_SPREAD = Reason.NO_SPREAD.value
+REASON_BEYOND_MAX_DEPTH = Reason.BEYOND_MAX_DEPTH.value
+REASONS = tuple(Reason.values)
 
 # Decimal places allowed per number (see the module docstring).
 LOTS_PLACES = 4

@@ -32,7 +32,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .exact import INT64_MAX, ExactValueError, add, div_round, max_abs, mul, pow10
+from core.exact import INT64_MAX, ExactValueError, add, div_round, max_abs, mul, pow10
+
 from .prepare import (
     NA,
     PlanArrays,

@@ -1,25 +1,19 @@
-from .instruments import ConversionRate, Instrument, InstrumentAlias, SymbolSuffix
-from .ledger import JournalEntry, JournalTransaction, LedgerAccount
+from .instruments import Instrument, InstrumentAlias, SymbolSuffix
 from .plans import PartnerPlan, Plan, PlanRule, PlanTier, Rebate
-from .runs import AttributionLine, Run, RunChunk, RunTierVolume
-from .trades import Mt5OpenDeal, Trade, TradeImport
+from .runs import AttributionLine, RunTierVolume
+from .trades import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
 
 __all__ = [
     "AttributionLine",
-    "ConversionRate",
     "Instrument",
     "InstrumentAlias",
-    "JournalEntry",
-    "JournalTransaction",
-    "LedgerAccount",
+    "Mt5Deal",
     "Mt5OpenDeal",
     "PartnerPlan",
     "Plan",
     "PlanRule",
     "PlanTier",
     "Rebate",
-    "Run",
-    "RunChunk",
     "RunTierVolume",
     "SymbolSuffix",
     "Trade",

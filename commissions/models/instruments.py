@@ -58,21 +58,3 @@ class SymbolSuffix(models.Model):
 
     def __str__(self) -> str:
         return self.suffix
-
-
-class ConversionRate(models.Model):
-    """USD value of one unit of ``currency`` on ``day``: X→Y on day d is ``amount × rate(X,d) / rate(Y,d)``."""
-
-    currency = models.CharField(max_length=8)
-    day = models.DateField()
-    usd_rate = models.DecimalField(max_digits=24, decimal_places=12)
-
-    class Meta:
-        ordering = ["currency", "day"]
-        constraints = [
-            models.UniqueConstraint(fields=["currency", "day"], name="rate_currency_day_unique"),
-            models.CheckConstraint(condition=Q(usd_rate__gt=0), name="rate_positive"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.currency} {self.day} {self.usd_rate}"

@@ -4,6 +4,7 @@ from django.db.models import Q
 from core.models import TimeStamped, effective_dated_constraints
 from partners.models import ClientAccount, Partner
 
+from ..vocabulary import RuleType, TierMode
 from .instruments import Instrument
 
 
@@ -13,9 +14,7 @@ class Plan(TimeStamped):
     Rates are in ``currency``; line amounts are in USD (converted on the trade's close day).
     """
 
-    class TierMode(models.TextChoices):
-        RETROACTIVE = "retroactive", "Retroactive"
-        MARGINAL = "marginal", "Marginal"
+    TierMode = TierMode
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -23,7 +22,7 @@ class Plan(TimeStamped):
     both_legs = models.BooleanField(default=False, help_text="per_million counts the open leg's notional too")
     min_hold_seconds = models.PositiveIntegerField(null=True, blank=True)
     min_points = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    tier_mode = models.CharField(max_length=12, choices=TierMode.choices, default=TierMode.RETROACTIVE)
+    tier_mode = models.CharField(max_length=12, choices=TierMode.choices, default=TierMode.RETROACTIVE.value)
 
     class Meta:
         ordering = ["code"]
@@ -53,14 +52,10 @@ class PlanTier(models.Model):
 class PlanRule(models.Model):
     """One pricing rule of a plan; the most specific matching rule of each kind prices a trade (DOMAIN.md 4.1)."""
 
-    class Type(models.TextChoices):
-        PER_LOT = "per_lot", "Per lot"
-        PER_MILLION = "per_million", "Per million USD notional"
-        SPREAD_SHARE = "spread_share", "Spread share"
-        COMMISSION_SHARE = "commission_share", "Client commission share"
+    Type = RuleType
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="rules")
-    type = models.CharField(max_length=20, choices=Type.choices)
+    type = models.CharField(max_length=20, choices=RuleType.choices)
     instrument = models.ForeignKey(Instrument, null=True, blank=True, on_delete=models.PROTECT)
     symbol_group = models.CharField(max_length=32, blank=True)
     account_group = models.CharField(max_length=64, blank=True)

@@ -1,96 +1,16 @@
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
-from django.db.models import F, Q, Value
+from django.db.models import F, Value
 from django.db.models.functions import Cast, Coalesce
 
 from core.money import from_micros
+from core.vocabulary import LineKind
 from partners.models import ClientAccount, Partner
+from runs.models import Run
 
 from .plans import PlanRule
 from .trades import Trade
-
-LIVE_STATUSES = ("queued", "running", "computed", "approved")
-
-
-class Run(models.Model):
-    """One computation of commissions (or fees) for one period, with a state machine:
-    ``queued → running → computed → approved``, or ``failed``; recomputing a computed run marks it
-    ``superseded``. At most one live run per (kind, period), enforced by a partial unique index."""
-
-    class Kind(models.TextChoices):
-        COMMISSIONS = "commissions", "Commissions"
-        FEES = "fees", "Fees"
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        COMPUTED = "computed", "Computed"
-        APPROVED = "approved", "Approved"
-        FAILED = "failed", "Failed"
-        SUPERSEDED = "superseded", "Superseded"
-
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    period = models.CharField(max_length=7, help_text="YYYY-MM in the server time zone")
-    period_start = models.DateTimeField()
-    period_end = models.DateTimeField()
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    chunks_total = models.PositiveIntegerField(default=0)
-    chunks_done = models.PositiveIntegerField(default=0)
-    totals = models.JSONField(default=dict, blank=True, help_text="kind → amount (USD, 6 dp, as text)")
-    error = models.TextField(blank=True)
-    supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    computed_at = models.DateTimeField(null=True, blank=True)
-    approved_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "period"], condition=Q(status__in=LIVE_STATUSES), name="run_one_live_per_period"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.period} #{self.pk} ({self.status})"
-
-
-class RunChunk(models.Model):
-    """A slice of a run's accounts that one worker claims under a lease, computes and writes in one transaction."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        CLAIMED = "claimed", "Claimed"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="chunks")
-    index = models.PositiveIntegerField()
-    account_ids = models.JSONField(default=list, help_text="client account ids in this chunk")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=200, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    lines_written = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    done_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["run_id", "index"]
-        constraints = [models.UniqueConstraint(fields=["run", "index"], name="runchunk_unique_index")]
-        indexes = [models.Index(fields=["status", "lease_expires_at"])]
-
-    def __str__(self) -> str:
-        return f"run {self.run_id} chunk {self.index} ({self.status})"
 
 
 def _micros_to_decimal(source: str, digits: int) -> models.GeneratedField:
@@ -106,22 +26,12 @@ class AttributionLine(models.Model):
     trade version, by kind and level, with the base, rate, tier and rule that produced it. Amounts are stored as
     integer micro-units (fast COPY) with ``amount`` the exact 6-dp NUMERIC that PostgreSQL derives from them."""
 
-    class Kind(models.TextChoices):
-        VOLUME = "volume", "Volume"
-        SPREAD = "spread", "Spread"
-        OVERRIDE = "override", "Override"
-        REBATE = "rebate", "Client rebate"
-        REBATE_FUNDING = "rebate_funding", "Rebate funding"
-        MANAGEMENT_FEE = "management_fee", "Management fee"
-        PERFORMANCE_FEE = "performance_fee", "Performance fee"
-        FEE_SHARE = "fee_share", "Fee share"
-        ADJUSTMENT = "adjustment", "Adjustment"
-        REVERSAL = "reversal", "Reversal"
+    Kind = LineKind
 
     # Lines are written by COPY in sets of hundreds of thousands with ids taken from the database itself, so the
     # foreign keys carry no database constraint (a deferred check per row per key doubled the write time) and no
     # extra index (the composite indexes below serve every query); deletes are still refused by Django (PROTECT).
-    # The table is partitioned by run (migration 0004, ``services.run_lines``): its primary key is (id, run_id).
+    # The table is partitioned by run (migration 0004, ``runs.line_store``): its primary key is (id, run_id).
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lines", db_constraint=False, db_index=False)
     period = models.CharField(max_length=7)
     trade = models.ForeignKey(
@@ -148,7 +58,7 @@ class AttributionLine(models.Model):
         db_constraint=False,
         db_index=False,
     )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=LineKind.choices)
     level = models.PositiveSmallIntegerField()
     rule = models.ForeignKey(
         PlanRule, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, db_index=False

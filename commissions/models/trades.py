@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from ..vocabulary import TradeStatus
 from .instruments import Instrument
 
 
@@ -58,9 +59,7 @@ class Trade(models.Model):
         BUY = 1, "buy"
         SELL = -1, "sell"
 
-    class Status(models.TextChoices):
-        CLOSED = "closed", "Closed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = TradeStatus
 
     server = models.CharField(max_length=64)
     ticket = models.BigIntegerField()
@@ -86,7 +85,7 @@ class Trade(models.Model):
     commission = models.DecimalField(max_digits=20, decimal_places=6, default=0)
     spread_pips = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     master_ticket = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLOSED)
+    status = models.CharField(max_length=10, choices=TradeStatus.choices, default=TradeStatus.CLOSED.value)
     content_hash = models.CharField(max_length=32, help_text="md5 of the normalised trade fields")
     # Indexed (import ids only grow, so the index is appended to): "what did this import write" stays cheap.
     trade_import = models.ForeignKey(TradeImport, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)

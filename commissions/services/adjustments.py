@@ -7,9 +7,9 @@ first open period after the locked one carries, for each such trade:
 - the new version's lines, computed exactly as the locked period's run would have (its chain, plans and tier
   context at close time), with their usual kinds and ``adjusts_period`` set. A cancelled version earns nothing, so
   only the reversal remains.
-A trade is pending while no live run holds lines for its current version. (A queued or running run's lines are not
-visible yet: they attach when it is computed. That leaves no gap: a pending change belongs to exactly one period,
-the first open one after its locked period, and that period has at most one live run.)
+A trade is pending while no live run holds lines for its current version (as of the run's snapshot). A queued or
+running run's lines are not visible yet: they attach when it is computed. That leaves no gap: a pending change belongs
+to exactly one period, the first open one after its locked period, and that period has at most one live run.
 """
 
 from __future__ import annotations
@@ -19,24 +19,29 @@ from collections import defaultdict
 import pandas as pd
 from django.db import connection
 
-from ..engine import compute_lines
-from ..engine.schema import EngineInputs, empty_frame
-from ..models import Run
-from . import run_inputs
+from ledger.selectors import locked_periods
+from runs.models import LIVE_STATUSES, Run
 
-PENDING_SQL = """
+from ..adapters import TRADES, Snapshot, as_of_snapshot, compute_trades, load_trades
+from ..models import AttributionLine
+
+KIND = "commissions"
+LINES = AttributionLine._meta.db_table
+RUNS = Run._meta.db_table
+
+PENDING_SQL = f"""
 SELECT t.id, l.id AS locked_run_id, l.period
-  FROM commissions_trade t
-  JOIN commissions_run l ON l.kind = 'commissions' AND l.status = 'approved'
-                        AND t.close_time >= l.period_start AND t.close_time < l.period_end
- WHERE t.is_current AND t.version > 1 AND t.close_time < %(start)s
+  FROM {TRADES} t
+  JOIN {RUNS} l ON l.kind = %(kind)s AND l.status = 'approved'
+               AND t.close_time >= l.period_start AND t.close_time < l.period_end
+ WHERE {as_of_snapshot("t")} AND t.version > 1 AND t.close_time < %(start)s
    AND NOT EXISTS (
-        SELECT 1 FROM commissions_attributionline x JOIN commissions_run r ON r.id = x.run_id
-         WHERE x.trade_id = t.id AND r.status IN ('queued', 'running', 'computed', 'approved') AND r.id <> %(run)s)
+        SELECT 1 FROM {LINES} x JOIN {RUNS} r ON r.id = x.run_id
+         WHERE x.trade_id = t.id AND r.status = ANY(%(live)s) AND r.id <> %(run)s)
    AND EXISTS (
-        SELECT 1 FROM commissions_trade o
-          JOIN commissions_attributionline x ON x.trade_id = o.id
-          JOIN commissions_run r ON r.id = x.run_id AND r.status = 'approved'
+        SELECT 1 FROM {TRADES} o
+          JOIN {LINES} x ON x.trade_id = o.id
+          JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
          WHERE o.server = t.server AND o.ticket = t.ticket AND o.id <> t.id)
  ORDER BY t.id
 """
@@ -52,13 +57,16 @@ def _next_open_period(period: str, locked: set[str]) -> str:
 
 
 def pending_adjustments(*, run: Run) -> dict[int, list[int]]:
-    """Current trade versions whose changes belong to ``run``: locked run id → trade ids."""
+    """Current trade versions (as of the run's snapshot) whose changes belong to ``run``: locked run id → trade
+    ids."""
+    params = {"kind": KIND, "start": run.period_start, "run": run.pk, "live": list(LIVE_STATUSES)}
+    params.update(Snapshot.of(run).params())
     with connection.cursor() as cursor:
-        cursor.execute(PENDING_SQL, {"start": run.period_start, "run": run.pk})
+        cursor.execute(PENDING_SQL, params)
         rows = cursor.fetchall()
     if not rows:
         return {}
-    locked = set(Run.objects.filter(kind=run.kind, status=Run.Status.APPROVED).values_list("period", flat=True))
+    locked = locked_periods(kind=KIND)
     pending: dict[int, list[int]] = defaultdict(list)
     for trade_id, locked_run_id, period in rows:
         if _next_open_period(period, locked) == run.period:
@@ -70,19 +78,19 @@ def _reversal_lines(*, run: Run, trade_ids: list[int], locked_period: str) -> pd
     """Negate, per beneficiary and level, the lines of the last posted version of each trade."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            WITH current AS (SELECT server, ticket FROM commissions_trade WHERE id = ANY(%(ids)s::bigint[])),
+            f"""
+            WITH current AS (SELECT server, ticket FROM {TRADES} WHERE id = ANY(%(ids)s::bigint[])),
             posted AS (
                 SELECT DISTINCT ON (o.server, o.ticket) o.id
-                  FROM commissions_trade o JOIN current c ON c.server = o.server AND c.ticket = o.ticket
-                  JOIN commissions_attributionline x ON x.trade_id = o.id AND x.kind <> 'reversal'
-                  JOIN commissions_run r ON r.id = x.run_id AND r.status = 'approved'
+                  FROM {TRADES} o JOIN current c ON c.server = o.server AND c.ticket = o.ticket
+                  JOIN {LINES} x ON x.trade_id = o.id AND x.kind <> 'reversal'
+                  JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
                  ORDER BY o.server, o.ticket, o.version DESC)
             SELECT x.trade_id, x.account_id, x.partner_id, x.beneficiary_account_id, x.level,
                    -SUM(x.amount_micros), MIN(x.currency)
-              FROM commissions_attributionline x
+              FROM {LINES} x
               JOIN posted p ON p.id = x.trade_id
-              JOIN commissions_run r ON r.id = x.run_id AND r.status = 'approved'
+              JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
              WHERE x.kind <> 'reversal'
              GROUP BY x.trade_id, x.account_id, x.partner_id, x.beneficiary_account_id, x.level
             HAVING SUM(x.amount_micros) <> 0
@@ -112,21 +120,15 @@ def _reversal_lines(*, run: Run, trade_ids: list[int], locked_period: str) -> pd
 
 
 def _recomputed_lines(*, run: Run, locked_run: Run, trade_ids: list[int]) -> pd.DataFrame:
-    trades = run_inputs.load_trades(run=locked_run, account_ids=None, trade_ids=trade_ids)
+    trades = load_trades(run=locked_run, trade_ids=trade_ids, snapshot=Snapshot.of(run))
     if trades.empty:
         return pd.DataFrame()
-    chains = run_inputs._trade_chains(run=locked_run, trades=trades)
-    config = run_inputs._configuration(run=locked_run, trades=trades, chains=chains)
-    frames = {name: (frame if len(frame) else empty_frame(name)) for name, frame in config.items()}
-    inputs = EngineInputs(trades=trades, trade_chains=chains, **frames)
-    context = run_inputs.load_tier_context(run=locked_run, partner_ids=chains["partner_id"].tolist())
-    lines = compute_lines(inputs, context, with_decimals=False)
-    shaped = run_inputs.shape_lines(run=run, lines=lines, trades=trades)
+    shaped = compute_trades(run=run, trades=trades, context_run=locked_run)
     shaped["adjusts_period"] = locked_run.period
     return shaped
 
 
-def compute_adjustment_lines(*, run: Run) -> pd.DataFrame:
+def adjustment_lines(*, run: Run) -> pd.DataFrame:
     """All reversal and adjustment lines that ``run`` carries for changes to locked periods."""
     frames = []
     for locked_run_id, trade_ids in sorted(pending_adjustments(run=run).items()):

@@ -1,4 +1,4 @@
-"""Reference data upserts: instruments and their aliases, broker symbol suffixes, daily USD conversion rates.
+"""Reference data upserts: instruments and their aliases, broker symbol suffixes (daily rates live in ``ledger``).
 
 Each upsert is set-based (one lookup query per table, bulk writes) and returns ``created``/``updated``/
 ``unchanged`` counts. Input is checked in full before anything is written: a bad row raises ``RowErrors``
@@ -8,9 +8,7 @@ symbol was unknown (DOMAIN.md section 2: such trades earn once their alias exist
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,34 +16,20 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.money import MoneyError, parse_decimal
-from partners.services.errors import RowErrors
+from core.exceptions import RowErrors
+from core.models import exact_decimal_for
+from core.money import MoneyError
 
-from ..models import ConversionRate, Instrument, InstrumentAlias, SymbolSuffix
+from ..models import Instrument, InstrumentAlias, SymbolSuffix
+from .symbols import trades_resolve_unresolved
 
-_CURRENCY_RE = re.compile(r"^[A-Z][A-Z0-9]{2,7}$")
 _INSTRUMENT_DECIMALS = ("contract_size", "pip_size", "volume_step", "volume_min", "volume_max")
 _INSTRUMENT_FIELDS = ("group", "base", "quote", *_INSTRUMENT_DECIMALS)
 _INSTRUMENT_DEFAULTS = {"volume_step": Decimal("0.01"), "volume_min": Decimal("0.01"), "volume_max": Decimal(100)}
 
 
 def _resolve_unresolved_trades() -> int:
-    # Imported here: the symbols module belongs to the ingest side and must not be needed to import this one.
-    from commissions.services.symbols import trades_resolve_unresolved
-
     return trades_resolve_unresolved()
-
-
-def _decimal_field(model: type, name: str, raw: Any) -> Decimal:
-    """Parse ``raw`` exactly and check it fits the model column without rounding."""
-    value = parse_decimal(raw)
-    field = model._meta.get_field(name)
-    _, digits, exponent = value.normalize().as_tuple()
-    if -exponent > field.decimal_places:
-        raise MoneyError(f"at most {field.decimal_places} decimal places, got {raw}")
-    if len(digits) + exponent > field.max_digits - field.decimal_places:
-        raise MoneyError(f"too large: {raw}")
-    return value
 
 
 def _text(row: Mapping[str, Any], name: str, max_length: int, errors: dict[str, list[str]]) -> str:
@@ -73,7 +57,7 @@ def _clean_instrument(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
             errors[name] = ["This field is required."]
             continue
         try:
-            values[name] = _decimal_field(Instrument, name, raw)
+            values[name] = exact_decimal_for(Instrument, name, raw)
         except MoneyError as exc:
             errors[name] = [str(exc)]
             continue
@@ -184,65 +168,3 @@ def suffixes_upsert(*, suffixes: Iterable[str]) -> dict[str, int]:
         SymbolSuffix.objects.bulk_create(missing, ignore_conflicts=True)
         resolved = _resolve_unresolved_trades() if missing else 0
     return {"created": len(missing), "unchanged": len(wanted) - len(missing), "trades_resolved": resolved}
-
-
-def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Create or update daily USD rates, keyed by ``(currency, day)``. Row: ``currency``, ``day`` (date),
-    ``usd_rate`` (> 0, the USD value of one unit of the currency, at most 12 decimal places)."""
-    errors: dict[int, dict[str, list[str]]] = {}
-    cleaned: list[tuple[str, date, Decimal]] = []
-    seen: dict[tuple[str, date], int] = {}
-    for index, row in enumerate(rows):
-        row_errors: dict[str, list[str]] = {}
-        currency = row.get("currency")
-        if not isinstance(currency, str) or not _CURRENCY_RE.match(currency.strip().upper()):
-            row_errors["currency"] = ["A currency code of 3 to 8 letters or digits."]
-            currency = ""
-        currency = currency.strip().upper()
-        day = row.get("day")
-        if not isinstance(day, date):
-            row_errors["day"] = ["A date is required."]
-        try:
-            usd_rate = _decimal_field(ConversionRate, "usd_rate", row.get("usd_rate"))
-            if usd_rate <= 0:
-                row_errors["usd_rate"] = ["Must be greater than zero."]
-        except MoneyError as exc:
-            row_errors["usd_rate"] = [str(exc)]
-        if not row_errors:
-            if (currency, day) in seen:
-                row_errors["day"] = [f"Duplicate of row {seen[currency, day]}."]
-            seen[currency, day] = index
-            cleaned.append((currency, day, usd_rate))
-        if row_errors:
-            errors[index] = row_errors
-    if errors:
-        raise RowErrors(errors)
-
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    if not cleaned:
-        return counts
-    with transaction.atomic():
-        table = ConversionRate._meta.db_table
-        sql = f"""
-            SELECT r.* FROM {table} r
-            JOIN unnest(%s::text[], %s::date[]) AS k(currency, day) ON k.currency = r.currency AND k.day = r.day
-            FOR UPDATE OF r
-        """
-        params = [[c for c, _, _ in cleaned], [d for _, d, _ in cleaned]]
-        existing = {(r.currency, r.day): r for r in ConversionRate.objects.raw(sql, params)}
-        to_create: list[ConversionRate] = []
-        to_update: list[ConversionRate] = []
-        for currency, day, usd_rate in cleaned:
-            rate = existing.get((currency, day))
-            if rate is None:
-                to_create.append(ConversionRate(currency=currency, day=day, usd_rate=usd_rate))
-            elif rate.usd_rate != usd_rate:
-                rate.usd_rate = usd_rate
-                to_update.append(rate)
-        ConversionRate.objects.bulk_create(to_create, batch_size=5000)
-        if to_update:
-            ConversionRate.objects.bulk_update(to_update, ["usd_rate"], batch_size=5000)
-        counts["created"] = len(to_create)
-        counts["updated"] = len(to_update)
-        counts["unchanged"] = len(cleaned) - len(to_create) - len(to_update)
-    return counts

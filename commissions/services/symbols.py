@@ -15,29 +15,39 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 
+from ..models import Instrument, InstrumentAlias, SymbolSuffix, Trade
+
+TABLES = {
+    "INSTRUMENTS": Instrument._meta.db_table,
+    "ALIASES": InstrumentAlias._meta.db_table,
+    "SUFFIXES": SymbolSuffix._meta.db_table,
+    "TRADES": Trade._meta.db_table,
+}
+TRADES = TABLES["TRADES"]
+
 # ``{symbols}`` is a query yielding one column ``symbol``; the result has (symbol, instrument_id) per resolved symbol.
 _RESOLVE = """
 WITH y AS ({symbols}),
 cand AS (
     SELECT y.symbol, 0 AS stage, 0 AS suffix_len, 0 AS kind, i.id AS instrument_id
-    FROM y JOIN commissions_instrument i ON upper(i.symbol) = upper(y.symbol)
+    FROM y JOIN {INSTRUMENTS} i ON upper(i.symbol) = upper(y.symbol)
     UNION ALL
     SELECT y.symbol, 1, 0, 1, a.instrument_id
-    FROM y JOIN commissions_instrumentalias a ON upper(a.alias) = upper(y.symbol)
+    FROM y JOIN {ALIASES} a ON upper(a.alias) = upper(y.symbol)
     UNION ALL
     SELECT y.symbol, 2, length(x.suffix), 0, i.id
     FROM y
-    JOIN commissions_symbolsuffix x
+    JOIN {SUFFIXES} x
       ON length(x.suffix) > 0 AND length(y.symbol) > length(x.suffix)
      AND upper(right(y.symbol, length(x.suffix))) = upper(x.suffix)
-    JOIN commissions_instrument i ON upper(i.symbol) = upper(left(y.symbol, length(y.symbol) - length(x.suffix)))
+    JOIN {INSTRUMENTS} i ON upper(i.symbol) = upper(left(y.symbol, length(y.symbol) - length(x.suffix)))
     UNION ALL
     SELECT y.symbol, 2, length(x.suffix), 1, a.instrument_id
     FROM y
-    JOIN commissions_symbolsuffix x
+    JOIN {SUFFIXES} x
       ON length(x.suffix) > 0 AND length(y.symbol) > length(x.suffix)
      AND upper(right(y.symbol, length(x.suffix))) = upper(x.suffix)
-    JOIN commissions_instrumentalias a
+    JOIN {ALIASES} a
       ON upper(a.alias) = upper(left(y.symbol, length(y.symbol) - length(x.suffix)))
 )
 SELECT DISTINCT ON (symbol) symbol, instrument_id
@@ -51,7 +61,7 @@ def symbols_resolve(*, symbols: Iterable[str]) -> dict[str, int | None]:
     wanted = sorted(set(symbols))
     if not wanted:
         return {}
-    query = _RESOLVE.format(symbols="SELECT DISTINCT unnest(%s::text[]) AS symbol")
+    query = _RESOLVE.format(symbols="SELECT DISTINCT unnest(%s::text[]) AS symbol", **TABLES)
     with connection.cursor() as cursor:
         cursor.execute(query, [wanted])
         found = dict(cursor.fetchall())
@@ -66,13 +76,14 @@ def trades_resolve_unresolved() -> int:
     which no version changes.
     """
     query = _RESOLVE.format(
-        symbols="SELECT DISTINCT symbol::text AS symbol FROM commissions_trade WHERE instrument_id IS NULL"
+        symbols=f"SELECT DISTINCT symbol::text AS symbol FROM {TRADES} WHERE instrument_id IS NULL",
+        **TABLES,
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH resolved AS ({query})
-            UPDATE commissions_trade t
+            UPDATE {TRADES} t
                SET instrument_id = r.instrument_id
               FROM resolved r
              WHERE t.instrument_id IS NULL AND t.symbol = r.symbol

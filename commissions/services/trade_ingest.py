@@ -46,6 +46,7 @@ from typing import IO, Any
 
 import pandas as pd
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -53,7 +54,7 @@ from commissions.ingest import FORMATS, GENERIC, GENERIC_COLUMNS, MT4, MT5, Form
 from commissions.ingest.formats import text_rule
 from commissions.ingest.mt5 import Mt5DealRow, PairedTrade, pair_position
 from commissions.ingest.parser import TradeFileParser
-from commissions.models import Mt5OpenDeal, Trade, TradeImport
+from commissions.models import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
 from commissions.services.symbols import symbols_resolve
 from core.pgcopy import copy_in, copy_rows
 
@@ -61,6 +62,10 @@ logger = logging.getLogger(__name__)
 
 MAX_STORED_REJECTIONS = 1000
 DUPLICATE_IN_FILE = "duplicate in file"
+TRADES = Trade._meta.db_table
+MT5_DEALS = Mt5Deal._meta.db_table
+MT5_OPEN = Mt5OpenDeal._meta.db_table
+
 # First key of the two-int advisory lock that serialises ingests touching the same server (second key: its hash).
 ADVISORY_LOCK_CLASS = 0x1BE7
 # The advisory lock (this class, 0) that imports large enough to be bulk loads take one at a time.
@@ -141,17 +146,55 @@ def trades_import_file(
     progress: Progress | None = None,
     tz: str | None = None,
 ) -> TradeImport:
-    """Import a trades file (``fmt``: generic, mt4 or mt5) and return its :class:`TradeImport` with the report.
-
-    ``server`` names the trading server of an MT4/MT5 export (a generic CSV names it per row). ``tz`` is the time
-    zone of MT4/MT5 server times (default UTC). ``progress`` is called with the number of rows read since its last
-    call (an increment, as ``tqdm.update`` takes it). A fatal error returns the import with status failed and the
-    reason in ``error``; nothing is written then.
-    """
+    """Import a trades file from a local path (``manage.py import_trades``); see :func:`trades_import_stored`."""
     path = Path(path)
+    return _import_opened(
+        lambda: path.open("rb"),
+        name=path.name,
+        fmt=fmt,
+        server=server,
+        user=user,
+        source_name=source_name,
+        progress=progress,
+        tz=tz,
+    )
+
+
+def trades_import_stored(
+    *,
+    storage_name: str,
+    fmt: str,
+    server: str | None = None,
+    user=None,
+    source_name: str | None = None,
+    progress: Progress | None = None,
+    tz: str | None = None,
+) -> TradeImport:
+    """Import a trades file kept in Django's default storage (an admin upload): a worker on any machine reads it
+    through the storage API (a shared volume or object storage), never through a local path.
+
+    ``fmt``: generic, mt4 or mt5. ``server`` names the trading server of an MT4/MT5 export (a generic CSV names it
+    per row). ``tz`` is the time zone of MT4/MT5 server times (default UTC). ``progress`` is called with the number
+    of rows read since its last call (an increment, as ``tqdm.update`` takes it). A fatal error returns the import
+    with status failed and the reason in ``error``; nothing is written then."""
+    return _import_opened(
+        lambda: default_storage.open(storage_name, "rb"),
+        name=Path(storage_name).name,
+        fmt=fmt,
+        server=server,
+        user=user,
+        source_name=source_name,
+        progress=progress,
+        tz=tz,
+    )
+
+
+def _import_opened(
+    opener, *, name: str, fmt: str, server, user, source_name, progress: Progress | None, tz: str | None
+) -> TradeImport:
     trade_import = _import_start(
         fmt=fmt if fmt in FORMATS else TradeImport.Format.GENERIC,
-        source_name=source_name or path.name,
+        source_name=source_name or name,
         server=server,
         user=user,
     )
@@ -160,12 +203,12 @@ def trades_import_file(
         if spec is None:
             raise ImportFatalError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
         server, tz = _check_options(spec, server, tz)
-        with path.open("rb") as stream:
+        with opener() as stream:
             _ingest_stream(trade_import, spec=spec, stream=stream, server=server, tz=tz, progress=progress)
     except ImportFatalError as exc:
         _import_failed(trade_import, str(exc))
     except OSError as exc:
-        _import_failed(trade_import, f"Cannot read the file {path.name}: {exc.strerror or exc}.")
+        _import_failed(trade_import, f"Cannot read the file {name}: {getattr(exc, 'strerror', None) or exc}.")
     except Exception as exc:
         _import_failed(trade_import, f"Internal error: {exc}")
         raise
@@ -381,7 +424,7 @@ def _stage_mt5(cursor, names: _TempNames, report: _Report, *, server: str, tz: s
     _lock_servers(cursor, [server])
     cursor.execute(
         f"""
-        INSERT INTO commissions_mt5deal AS d (server, deal, position_id, login, symbol, side, entry, time, price,
+        INSERT INTO {MT5_DEALS} AS d (server, deal, position_id, login, symbol, side, entry, time, price,
                                               lots, profit, swap, commission, trade_import_id)
         SELECT %(server)s, deal, positionid, login, symbol, CASE action WHEN 0 THEN 1 ELSE -1 END, entry,
                time AT TIME ZONE %(tz)s, price, volume / 10000.0, profit, storage, commission, %(import)s
@@ -404,8 +447,7 @@ def _stage_mt5(cursor, names: _TempNames, report: _Report, *, server: str, tz: s
         f'FROM "{native}"'
     )
     cursor.execute(
-        "DELETE FROM commissions_mt5opendeal WHERE server = %s AND position_id IN "
-        f'(SELECT position_id FROM "{names.positions}")',
+        f'DELETE FROM {MT5_OPEN} WHERE server = %s AND position_id IN (SELECT position_id FROM "{names.positions}")',
         [server],
     )
     trades: list[tuple] = []
@@ -434,7 +476,7 @@ def _positions(*, server: str, names: _TempNames) -> Iterable[list[Mt5DealRow]]:
     query = f"""
         SELECT d.deal, d.position_id, d.login, d.symbol, d.side, d.entry, d.time, d.price, d.lots, d.profit,
                d.swap, d.commission, (f.deal IS NOT NULL) AS in_file
-          FROM commissions_mt5deal d
+          FROM {MT5_DEALS} d
           JOIN "{names.positions}" p ON p.position_id = d.position_id
           LEFT JOIN "{names.native}" f ON f.deal = d.deal
          WHERE d.server = %s
@@ -552,7 +594,7 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
         CREATE TEMP TABLE "{names.changes}" ON COMMIT DROP AS
         SELECT s.seq, s.content_hash, t.id AS current_id, t.version AS current_version
           FROM (SELECT seq, server, ticket, {_HASH_SQL} AS content_hash FROM "{stage}") s
-          LEFT JOIN commissions_trade t ON t.server = s.server AND t.ticket = s.ticket AND t.is_current
+          LEFT JOIN {TRADES} t ON t.server = s.server AND t.ticket = s.ticket AND t.is_current
          WHERE t.id IS NULL OR t.content_hash <> s.content_hash
         """
     )
@@ -566,7 +608,7 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
     started = time.perf_counter()
     cursor.execute(
         f"""
-        UPDATE commissions_trade t SET is_current = false, superseded_at = now()
+        UPDATE {TRADES} t SET is_current = false, superseded_at = now()
           FROM "{names.changes}" c
          WHERE t.id = c.current_id
         """
@@ -578,7 +620,7 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
     cursor.execute(
         f"""
         WITH inserted AS (
-            INSERT INTO commissions_trade ({_TRADE_COLUMNS})
+            INSERT INTO {TRADES} ({_TRADE_COLUMNS})
             SELECT s.server, s.ticket, coalesce(c.current_version, 0) + 1, true, s.login, s.symbol, y.instrument_id,
                    CASE lower(s.side) WHEN 'buy' THEN 1 ELSE -1 END, s.lots, s.open_time, s.open_price,
                    s.close_time, s.close_price, s.profit, s.swap, s.commission, s.spread_pips, s.master_ticket,
@@ -612,7 +654,7 @@ def _bulk_threshold() -> int:
 
 
 def _table_holds_fewer_than(cursor, rows: int) -> bool:
-    cursor.execute("SELECT count(*) FROM (SELECT 1 FROM commissions_trade LIMIT %s) t", [rows])
+    cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {TRADES} LIMIT %s) t", [rows])
     return cursor.fetchone()[0] < rows
 
 
@@ -633,10 +675,10 @@ def _bulk_candidate(cursor, *, staged: int) -> bool:
     large = bool(threshold) and staged >= threshold
     if large:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [ADVISORY_BULK_CLASS])
-    cursor.execute("LOCK TABLE commissions_trade IN ROW EXCLUSIVE MODE")
+    cursor.execute(f"LOCK TABLE {TRADES} IN ROW EXCLUSIVE MODE")
     if not large or not _table_holds_fewer_than(cursor, staged):
         return False
-    cursor.execute("LOCK TABLE commissions_trade IN ACCESS EXCLUSIVE MODE")
+    cursor.execute(f"LOCK TABLE {TRADES} IN ACCESS EXCLUSIVE MODE")
     return True
 
 
@@ -654,14 +696,14 @@ def _drop_indexes_for_bulk(cursor, *, inserting: int) -> _Rebuild:
     the import as a whole."""
     if inserting < _bulk_threshold() or not _table_holds_fewer_than(cursor, inserting):
         return _Rebuild()
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = 'commissions_trade'::regclass)")
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = '{TRADES}'::regclass)")
     referenced = cursor.fetchone()[0]
     cursor.execute(
-        """
+        f"""
         SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique, c.conname, pg_get_constraintdef(c.oid)
           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
           LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
-         WHERE x.indrelid = 'commissions_trade'::regclass
+         WHERE x.indrelid = '{TRADES}'::regclass
          ORDER BY x.indisprimary DESC, i.relname
         """
     )
@@ -671,8 +713,8 @@ def _drop_indexes_for_bulk(cursor, *, inserting: int) -> _Rebuild:
         if referenced and (unique or constraint):
             continue
         if constraint:
-            cursor.execute(f'ALTER TABLE commissions_trade DROP CONSTRAINT "{constraint}"')
-            statements.append(f'ALTER TABLE commissions_trade ADD CONSTRAINT "{constraint}" {constraint_def}')
+            cursor.execute(f'ALTER TABLE {TRADES} DROP CONSTRAINT "{constraint}"')
+            statements.append(f'ALTER TABLE {TRADES} ADD CONSTRAINT "{constraint}" {constraint_def}')
         else:
             cursor.execute(f'DROP INDEX "{name}"')
             statements.append(index_def)

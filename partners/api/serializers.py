@@ -9,8 +9,31 @@ from rest_framework import serializers
 
 from core.api.fields import ExactDecimalField
 
+from ..extensions import PARTNER_FIELDS, partner_field_values
 from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from ..selectors import TreeStats
+
+EXTENSION_ATTRIBUTE = "extension_{}"
+
+
+class WithPartnerFields:
+    """Adds the fields upper apps registered (``partners.extensions``) to a partner input serializer."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, field in PARTNER_FIELDS.items():
+            fields[name] = field.input_field()
+        return fields
+
+
+def attach_extension_values(partners: list[Partner]) -> list[Partner]:
+    """Read the registered fields' current values for a page of partners at once (never one query per row)."""
+    values = partner_field_values(partners)
+    for partner in partners:
+        for name, by_partner in values.items():
+            setattr(partner, EXTENSION_ATTRIBUTE.format(name), by_partner.get(partner.pk))
+    return partners
+
 
 _CURRENCY = r"^[A-Z]{3}$"
 
@@ -56,7 +79,7 @@ class ProgramOutputSerializer(serializers.ModelSerializer):
 # --- partners -----------------------------------------------------------------------------------------------------
 
 
-class PartnerCreateSerializer(serializers.Serializer):
+class PartnerCreateSerializer(WithPartnerFields, serializers.Serializer):
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
@@ -76,7 +99,7 @@ class PartnerCreateSerializer(serializers.Serializer):
         return value
 
 
-class PartnerPatchSerializer(serializers.Serializer):
+class PartnerPatchSerializer(WithPartnerFields, serializers.Serializer):
     """Partial update. A changed ``parent`` is a move effective now; dated moves go through ``move/``."""
 
     code = serializers.SlugField(max_length=64, required=False, help_text="Must equal the URL's code if given.")
@@ -120,6 +143,19 @@ class PartnerOutputSerializer(serializers.ModelSerializer):
             "downline_size",
             "created_at",
         ]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, field in PARTNER_FIELDS.items():
+            output = field.output_field()
+            output.source = EXTENSION_ATTRIBUTE.format(name)
+            fields[name] = output
+        return fields
+
+    def to_representation(self, instance: Partner):
+        if PARTNER_FIELDS and not hasattr(instance, EXTENSION_ATTRIBUTE.format(next(iter(PARTNER_FIELDS)))):
+            attach_extension_values([instance])
+        return super().to_representation(instance)
 
     def _stats(self, partner: Partner) -> TreeStats | None:
         return self.context.get("tree_stats", {}).get(partner.pk)
@@ -204,15 +240,6 @@ class UpsertCountsSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-
-
-class RowErrorSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class RowErrorsOutputSerializer(serializers.Serializer):
-    rows = RowErrorSerializer(many=True)
 
 
 class AttributionOutputSerializer(serializers.ModelSerializer):

@@ -4,6 +4,7 @@ service and selector calls; objects are addressed by natural keys (program/partn
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -13,8 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
 from core.api.permissions import IsStaff
+from core.exceptions import RowErrors
 
+from ..extensions import PARTNER_FIELDS, apply_partner_fields
 from ..models import ClientAccount, Partner
 from ..selectors import (
     AccountFilter,
@@ -31,13 +35,11 @@ from ..selectors import (
     program_list,
 )
 from ..services.accounts import account_attribute, accounts_upsert
-from ..services.errors import RowErrors
 from ..services.partners import partner_create, partner_edit, partner_issue_token, partner_move
 from ..services.programs import program_upsert
 from . import serializers as s
-from .bulk import RowsInvalid, validated_rows
 
-ROWS_INVALID = {400: s.RowErrorsOutputSerializer}
+ROWS_INVALID = {400: RowErrorsOutputSerializer}
 
 
 def _partner_or_404(code: str) -> Partner:
@@ -49,7 +51,14 @@ def _partner_or_404(code: str) -> Partner:
 
 def _partner_output(partner: Partner) -> dict:
     stats = partner_tree_stats(partner_ids=[partner.pk], at=timezone.now())
+    s.attach_extension_values([partner])
     return s.PartnerOutputSerializer(partner, context={"tree_stats": stats}).data
+
+
+def _split_extension_fields(data: dict) -> tuple[dict, dict]:
+    """The partner's own fields, and those of the registered extensions (``partners.extensions``)."""
+    own = {k: v for k, v in data.items() if k not in PARTNER_FIELDS}
+    return own, {k: v for k, v in data.items() if k in PARTNER_FIELDS}
 
 
 def _at(request: Request) -> timezone.datetime:
@@ -117,8 +126,9 @@ class PartnerListApi(generics.ListAPIView):
         return partner_list()
 
     def list(self, request: Request, *args, **kwargs) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
         stats = partner_tree_stats(partner_ids=[p.pk for p in page], at=timezone.now())
+        s.attach_extension_values(page)
         output = s.PartnerOutputSerializer(page, many=True, context={"tree_stats": stats})
         return self.get_paginated_response(output.data)
 
@@ -126,7 +136,11 @@ class PartnerListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = s.PartnerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        partner = partner_create(**data.validated_data)
+        fields, extensions = _split_extension_fields(data.validated_data)
+        with transaction.atomic():
+            partner = partner_create(**fields)
+            first_link = partner.links.order_by("valid_from").first()
+            apply_partner_fields(partner=partner, data=extensions, created=True, effective_from=first_link.valid_from)
         return Response(_partner_output(partner), status=status.HTTP_201_CREATED)
 
 
@@ -144,8 +158,11 @@ class PartnerDetailApi(APIView):
         partner = _partner_or_404(code)
         data = s.PartnerPatchSerializer(data=request.data, partial=True, context={"partner": partner})
         data.is_valid(raise_exception=True)
-        changes = {k: v for k, v in data.validated_data.items() if k != "code"}
-        partner = partner_edit(partner=partner, changes=changes)
+        fields, extensions = _split_extension_fields(data.validated_data)
+        changes = {k: v for k, v in fields.items() if k != "code"}
+        with transaction.atomic():
+            partner = partner_edit(partner=partner, changes=changes)
+            apply_partner_fields(partner=partner, data=extensions, created=False, effective_from=None)
         return Response(_partner_output(partner))
 
 

@@ -4,19 +4,17 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.models import TimeStamped, effective_dated_constraints
+from core.vocabulary import HierarchyModel
 
 
 class Program(TimeStamped):
     """A partner program: the hierarchy model, its depth and shares, and the payout threshold."""
 
-    class Model(models.TextChoices):
-        DIFFERENTIAL = "differential", "Differential"
-        CASCADE = "cascade", "Cascade"
-        OVERRIDE = "override", "Override"
+    Model = HierarchyModel
 
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    model = models.CharField(max_length=16, choices=Model.choices, default=Model.DIFFERENTIAL)
+    model = models.CharField(max_length=16, choices=HierarchyModel.choices, default=HierarchyModel.DIFFERENTIAL.value)
     max_depth = models.PositiveSmallIntegerField(default=10)
     # Percentages, e.g. 30 for 30 %: cascade pass-up shares per level, override percentages per upline level.
     shares = ArrayField(models.DecimalField(max_digits=9, decimal_places=4), default=list, blank=True)

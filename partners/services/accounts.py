@@ -15,8 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.exceptions import RowErrors
+
 from ..models import AccountAttribution, ClientAccount, Partner
-from .errors import RowErrors
 
 # Serialises bulk upserts so two CRM syncs cannot both decide to create the same account.
 ACCOUNTS_LOCK_KEY = 0x1BE7_0002

@@ -11,7 +11,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from commissions.models import (
-    ConversionRate,
     Instrument,
     InstrumentAlias,
     Mt5OpenDeal,
@@ -20,6 +19,7 @@ from commissions.models import (
     TradeImport,
 )
 from commissions.models.trades import Mt5Deal
+from ledger.models import ConversionRate
 
 pytestmark = pytest.mark.django_db
 
@@ -182,7 +182,7 @@ GENERIC_CSV = (
 def test_upload_page_imports_a_generic_csv_and_shows_its_report(
     admin_client, admin_user, settings, tmp_path, django_capture_on_commit_callbacks
 ):
-    settings.IBEX_VAR_DIR = tmp_path
+    settings.MEDIA_ROOT = tmp_path
     make_instrument("EURUSD")
     url = reverse("admin:commissions_tradeimport_upload")
     page = admin_client.get(url)
@@ -213,6 +213,30 @@ def test_upload_page_imports_a_generic_csv_and_shows_its_report(
     assert "<td>5</td>" in report  # the rejected row's line number (header = line 1)
 
 
+def test_uploads_go_through_the_storage_api_and_workers_get_a_storage_name(
+    admin_client, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """No local path is handed to a worker: with an in-memory storage (no file on any disk) the import still works."""
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    make_instrument("EURUSD")
+    sent = []
+    monkeypatch.setattr("commissions.admin.imports.import_trades_file.delay", lambda *args: sent.append(args) or None)
+    upload = SimpleUploadedFile("march.csv", GENERIC_CSV.encode(), content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:commissions_tradeimport_upload"), {"file": upload, "format": "generic"})
+    ((storage_name, fmt, server, user_id, source_name),) = sent
+    assert storage_name.startswith("uploads/") and storage_name.endswith("-march.csv") and fmt == "generic"
+    assert not Path(storage_name).is_absolute()
+
+    from django.core.files.storage import default_storage
+
+    from commissions.tasks import import_trades_file
+
+    assert default_storage.exists(storage_name)
+    trade_import = TradeImport.objects.get(pk=import_trades_file(storage_name, fmt, server, user_id, source_name))
+    assert (trade_import.status, trade_import.created) == (TradeImport.Status.DONE, 3)
+
+
 def test_upload_status_page_waits_until_the_import_exists(admin_client):
     response = admin_client.get(reverse("admin:commissions_tradeimport_upload_status", args=["0123456789abcdef"]))
     assert response.status_code == 200
@@ -220,7 +244,7 @@ def test_upload_status_page_waits_until_the_import_exists(admin_client):
 
 
 def test_upload_needs_a_server_for_mt4_and_mt5(admin_client, settings, tmp_path):
-    settings.IBEX_VAR_DIR = tmp_path
+    settings.MEDIA_ROOT = tmp_path
     upload = SimpleUploadedFile("mt4.csv", b"TICKET,LOGIN\n", content_type="text/csv")
     response = admin_client.post(
         reverse("admin:commissions_tradeimport_upload"), {"file": upload, "format": "mt4", "server": ""}
@@ -255,9 +279,15 @@ def test_reference_changelists_render_in_bounded_queries(admin_client, django_as
             **deal, deal=1000 + i, price=Decimal("1.1"), lots=Decimal(1), remaining_lots=Decimal("0.5")
         )
         Mt5Deal.objects.create(**deal, deal=2000 + i, entry=0, price=Decimal("1.1"), lots=Decimal(1))
-    for name in ("instrument", "conversionrate", "symbolsuffix", "mt5opendeal", "mt5deal"):
+    for name in (
+        "commissions_instrument",
+        "ledger_conversionrate",
+        "commissions_symbolsuffix",
+        "commissions_mt5opendeal",
+        "commissions_mt5deal",
+    ):
         with django_assert_max_num_queries(CHANGELIST_QUERY_BUDGET):
-            response = admin_client.get(reverse(f"admin:commissions_{name}_changelist"))
+            response = admin_client.get(reverse(f"admin:{name}_changelist"))
         assert response.status_code == 200, name
         assert len(response.context["cl"].result_list) == 60, name
     html = admin_client.get(reverse("admin:commissions_instrument_changelist")).content.decode()
@@ -325,12 +355,12 @@ def test_suffix_added_in_the_admin_resolves_waiting_trades(admin_client):
 
 def test_rate_admin_saves_through_the_service(admin_client):
     response = admin_client.post(
-        reverse("admin:commissions_conversionrate_add"), {"currency": "JPY", "day": "2025-03-03", "usd_rate": "0.0067"}
+        reverse("admin:ledger_conversionrate_add"), {"currency": "JPY", "day": "2025-03-03", "usd_rate": "0.0067"}
     )
     assert response.status_code == 302
     rate = ConversionRate.objects.get(currency="JPY")
     assert rate.usd_rate == Decimal("0.0067")
-    change = reverse("admin:commissions_conversionrate_change", args=[rate.pk])
+    change = reverse("admin:ledger_conversionrate_change", args=[rate.pk])
     assert admin_client.post(change, {"usd_rate": "0.0068"}).status_code == 302
     rate.refresh_from_db()
     assert (rate.currency, rate.day, rate.usd_rate) == ("JPY", date(2025, 3, 3), Decimal("0.0068"))
@@ -339,7 +369,7 @@ def test_rate_admin_saves_through_the_service(admin_client):
 def test_upload_paths_stay_inside_the_uploads_folder(
     admin_client, settings, tmp_path, django_capture_on_commit_callbacks
 ):
-    settings.IBEX_VAR_DIR = tmp_path
+    settings.MEDIA_ROOT = tmp_path
     upload = SimpleUploadedFile("../../etc/passwd", b"x\n", content_type="text/csv")
     with django_capture_on_commit_callbacks(execute=False):
         response = admin_client.post(

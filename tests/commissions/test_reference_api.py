@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date
 from decimal import Decimal
 
@@ -13,9 +11,11 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from commissions.models import ConversionRate, Instrument, InstrumentAlias, SymbolSuffix
-from commissions.services.reference_data import instruments_upsert, rates_upsert, suffixes_upsert
-from partners.services.errors import RowErrors
+from commissions.models import Instrument, InstrumentAlias, SymbolSuffix
+from commissions.services.reference_data import instruments_upsert, suffixes_upsert
+from core.exceptions import RowErrors
+from ledger.models import ConversionRate
+from ledger.services.rates import rates_upsert
 
 pytestmark = pytest.mark.django_db
 
@@ -24,17 +24,15 @@ API = "/api/v1"
 
 @pytest.fixture(autouse=True)
 def resolver(monkeypatch):
-    """Stand-in for ``commissions.services.symbols`` (the ingest side's module): records each call and reports a
-    fixed number of resolved trades, so these tests do not depend on that module."""
+    """Stand-in for the resolution of stored trades (``commissions.services.symbols``): records each call and reports
+    a fixed number of resolved trades, so these tests do not depend on the trade feed."""
     calls: list[int] = []
 
     def trades_resolve_unresolved() -> int:
         calls.append(Instrument.objects.count())
         return 3
 
-    module = types.ModuleType("commissions.services.symbols")
-    module.trades_resolve_unresolved = trades_resolve_unresolved
-    monkeypatch.setitem(sys.modules, "commissions.services.symbols", module)
+    monkeypatch.setattr("commissions.services.reference_data.trades_resolve_unresolved", trades_resolve_unresolved)
     return calls
 
 
@@ -293,7 +291,9 @@ def test_bad_input_is_400_with_field_errors(staff_client, method, url, body, fie
 
 def test_schema_for_reference_views_has_no_warnings():
     GENERATOR_STATS.reset()
-    generator = SchemaGenerator(patterns=[path("api/v1/", include("commissions.api.reference_urls"))])
+    generator = SchemaGenerator(
+        patterns=[path("api/v1/", include("commissions.api.urls")), path("api/v1/", include("ledger.api.urls"))]
+    )
     schema = generator.get_schema(request=None, public=True)
     assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache, dict(GENERATOR_STATS._warn_cache)
     assert {"/api/v1/instruments/", "/api/v1/rates/", "/api/v1/symbol-suffixes/"} <= set(schema["paths"])

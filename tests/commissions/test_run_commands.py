@@ -1,4 +1,5 @@
-"""``manage.py run_commissions``: requests, follows and approves a period's run through the services."""
+"""``manage.py run_commissions`` and ``run_period``: request, follow and approve a period's run through the run
+framework; a kind no app registers is refused."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from commissions.models import JournalEntry, JournalTransaction, LedgerAccount, Run
+from commissions.services.run_kind import CommissionRunKind
+from ledger.models import JournalEntry, JournalTransaction
+from runs.models import Run
 
 from .runs_support import post_ok, setup_chain, setup_reference, trade
 
@@ -38,7 +41,7 @@ def test_computes_and_prints_progress_and_totals(broker):
     assert f"Requested commissions 2026-03 run #{run.pk}" in output
     assert f"Run #{run.pk}: computed, chunks {run.chunks_done}/{run.chunks_total}" in output
     assert run.chunks_total >= 1 and run.chunks_done == run.chunks_total
-    assert "volume" in output and "21.000000 USD" in output  # 3 lots × the master's 7 USD
+    assert "volume" in output and "21.000000" in output  # 3 lots × the master's 7 USD
     assert not JournalTransaction.objects.exists()
 
     # Asking again shows the live run; nothing new is made.
@@ -51,9 +54,9 @@ def test_approve_posts_the_journal_and_locks_the_period(broker):
     output = run_command("--period", "2026-03", "--approve")
     run = Run.objects.get(period="2026-03")
     assert run.status == Run.Status.APPROVED
-    posted = JournalTransaction.objects.filter(run=run).count()
+    posted = JournalTransaction.objects.filter(source_key__startswith=f"run:{run.pk}:").count()
     assert posted >= 2 and f"approved: {posted} journal transaction(s) posted" in output
-    payable = JournalEntry.objects.filter(account__type=LedgerAccount.Type.PARTNER_PAYABLE)
+    payable = JournalEntry.objects.filter(account__purpose="partner_payable")
     assert sum(e.amount for e in payable) == -Decimal(21)
 
     with pytest.raises(CommandError, match="locked"):
@@ -80,10 +83,10 @@ def test_bad_period_exits_non_zero(broker, period):
 
 
 def test_a_failed_run_exits_non_zero_with_the_reason(broker, monkeypatch):
-    def broken(*, run, **kwargs):
+    def broken(self, run):
         raise ValueError("no USD rate for XYZ on 2026-03-10")
 
-    monkeypatch.setattr("commissions.services.run_inputs.prepare_run_context", broken)
+    monkeypatch.setattr(CommissionRunKind, "prepare", broken)
     with pytest.raises(CommandError, match="failed: no USD rate for XYZ"):
         run_command("--period", "2026-03", "--approve")
     assert Run.objects.get().status == Run.Status.FAILED
@@ -92,23 +95,39 @@ def test_a_failed_run_exits_non_zero_with_the_reason(broker, monkeypatch):
 
 def test_follows_a_run_the_workers_compute(broker, monkeypatch):
     """With a broker the request only queues the run: the command polls the run row until it is computed."""
-    from commissions import tasks
+    from runs import tasks
 
-    monkeypatch.setattr("commissions.services.runs._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.services.requests.dispatch_start", lambda run_id: None)
     polls = []
 
     def worker_runs_meanwhile(seconds):  # the first poll finds a worker has started and finished the run
         polls.append(seconds)
         if len(polls) == 1:
-            tasks.run_start(Run.objects.get().pk)
+            tasks.start(Run.objects.get().pk)
 
-    monkeypatch.setattr("commissions.management.commands.run_commissions.time.sleep", worker_runs_meanwhile)
+    monkeypatch.setattr("runs.management.base.time.sleep", worker_runs_meanwhile)
     output = run_command("--period", "2026-03", "--poll", "0.5")
     assert polls == [0.5]
     assert Run.objects.get().status == Run.Status.COMPUTED and "computed" in output and "21.000000" in output
 
 
 def test_gives_up_when_no_worker_picks_the_run_up(broker, monkeypatch):
-    monkeypatch.setattr("commissions.services.runs._enqueue_start", lambda run_id: None)
+    monkeypatch.setattr("runs.services.requests.dispatch_start", lambda run_id: None)
     with pytest.raises(CommandError, match=r"still queued .* are the Celery workers running"):
         run_command("--period", "2026-03", "--timeout", "0.05", "--poll", "0.01")
+
+
+def test_run_commissions_computes_commissions_only(broker):
+    """The live bug: ``run_commissions --kind fees`` made a "fees" run of commissions. The command has no kind."""
+    with pytest.raises(CommandError, match="unrecognized arguments: --kind"):
+        call_command("run_commissions", "--period", "2026-03", "--kind", "fees", stdout=StringIO())
+    assert not Run.objects.exists()
+
+
+def test_run_period_offers_only_registered_kinds(broker):
+    with pytest.raises(CommandError, match=r"invalid choice: 'fees' \(choose from '?commissions'?\)"):
+        call_command("run_period", "--kind", "fees", "--period", "2026-03", stdout=StringIO())
+    assert not Run.objects.exists()
+    out = StringIO()
+    call_command("run_period", "--kind", "commissions", "--period", "2026-03", stdout=out, verbosity=0)
+    assert Run.objects.get().status == Run.Status.COMPUTED and "21.000000" in out.getvalue()

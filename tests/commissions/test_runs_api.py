@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from commissions.models import AttributionLine, JournalEntry, Run
+from commissions.models import AttributionLine
+from ledger.models import JournalEntry
+from runs.models import Run
 
 from .runs_support import post_ok, setup_chain, setup_reference, trade
 
@@ -67,7 +69,7 @@ def test_rounding_goes_once_to_the_rounding_account(staff_client):
     _run_and_approve(staff_client)
     sub = staff_client.get("/api/v1/partners/sub/statement/?period=2026-03").json()
     assert Decimal(sub["earned"]) == Decimal("1.00")
-    rounding = JournalEntry.objects.filter(account__type="rounding").values_list("amount", flat=True)
+    rounding = JournalEntry.objects.filter(account__purpose="rounding").values_list("amount", flat=True)
     assert list(rounding) == [Decimal("0.000001")]
 
 
@@ -79,9 +81,14 @@ def test_run_requests_are_idempotent_and_approval_locks(staff_client):
     again = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
     assert first["id"] == again["id"]
     lines_before = set(AttributionLine.objects.values_list("trade_id", "partner_id", "kind", "level", "amount"))
+    listed_before = staff_client.get("/api/v1/lines/").json()["count"]
     recomputed = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03", "recompute": True})
     assert recomputed["id"] != first["id"]
     assert Run.objects.get(pk=first["id"]).status == "superseded"
+    # The superseded run's lines are no longer current: the lines of record show the period once.
+    assert staff_client.get("/api/v1/lines/").json()["count"] == listed_before
+    assert {line["run"] for line in staff_client.get("/api/v1/lines/").json()["results"]} == {recomputed["id"]}
+    assert staff_client.get(f"/api/v1/lines/?run={first['id']}").json()["count"] == listed_before
     lines_after = set(
         AttributionLine.objects.filter(run_id=recomputed["id"]).values_list(
             "trade_id", "partner_id", "kind", "level", "amount"
@@ -104,6 +111,7 @@ def test_run_requests_are_idempotent_and_approval_locks(staff_client):
     [
         ("/api/v1/runs/", {"kind": "commissions", "period": "2026-13"}),
         ("/api/v1/runs/", {"kind": "bogus", "period": "2026-03"}),
+        ("/api/v1/runs/", {"kind": "fees", "period": "2026-03"}),  # offered before any app implemented it
         ("/api/v1/plans/", {"code": "x", "name": "x", "rules": [{"type": "per_lot"}]}),
         ("/api/v1/plans/", {"code": "x", "name": "x", "rules": [{"type": "per_lot", "rate": 1.5}]}),
         ("/api/v1/plans/", {"code": "x", "name": "x", "tiers": [{"from_lots": "10", "multiplier": "1.2"}]}),
@@ -159,5 +167,5 @@ def test_rebate_to_all_clients_posts_one_funding_transaction_per_partner(staff_c
     # The sub earns 5 per lot on each client and funds a 10 % rebate (0.50) to each.
     assert Decimal(sub["totals"]["volume"]) == Decimal(10)
     assert Decimal(sub["totals"]["rebate_funding"]) == Decimal("-1.00")
-    client_payables = JournalEntry.objects.filter(account__type="client_payable").values_list("amount", flat=True)
+    client_payables = JournalEntry.objects.filter(account__purpose="client_payable").values_list("amount", flat=True)
     assert sorted(client_payables) == [Decimal("-0.50"), Decimal("-0.50")]

@@ -203,7 +203,7 @@ def test_schema_documents_the_trade_endpoints(staff_client):
 
 def test_the_trade_endpoints_schema_generates_without_warnings():
     GENERATOR_STATS.reset()
-    generator = SchemaGenerator(patterns=[path("api/v1/", include("commissions.api.trade_urls"))])
+    generator = SchemaGenerator(patterns=[path("api/v1/", include("commissions.api.urls"))])
     schema = generator.get_schema(request=None, public=True)
     assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache, dict(GENERATOR_STATS._warn_cache)
     assert "/api/v1/trades/{server}/{ticket}/" in schema["paths"]

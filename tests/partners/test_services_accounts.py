@@ -10,10 +10,10 @@ from django.db import transaction
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
+from core.exceptions import RowErrors
 from partners.models import AccountAttribution, ClientAccount
 from partners.selectors import account_chain_at, account_partner_at
 from partners.services.accounts import account_attribute, accounts_upsert
-from partners.services.errors import RowErrors
 
 from .conftest import T0, at
 

@@ -1,9 +1,15 @@
-"""``manage.py embedded_db status|stop|url``: look after the project's own PostgreSQL under ./var/."""
+"""``manage.py embedded_db status|stop|url``: look after the project's own PostgreSQL under ./var/.
+
+``stop`` needs nothing from the database settings, so it can run with any ``DATABASE_URL`` (``make clean-db`` sets a
+dummy one so that loading settings does not first start the server it is about to stop).
+"""
+
+from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from core.embedded_db import stop_embedded_database
+from core.embedded_db import running_postmaster_pid, stop_embedded_database
 
 
 class Command(BaseCommand):
@@ -18,8 +24,15 @@ class Command(BaseCommand):
         if action == "url":
             self.stdout.write(f"host={db.get('HOST')} dbname={db.get('NAME')} user={db.get('USER')}")
         elif action == "status":
-            self.stdout.write(f"data directory: {pgdata}  database: {db.get('NAME')}  host: {db.get('HOST')}")
-        elif stop_embedded_database(pgdata):
-            self.stdout.write("embedded PostgreSQL stopped")
+            pid = running_postmaster_pid(pgdata)
+            state = f"running (pid {pid})" if pid else "not running"
+            self.stdout.write(f"data directory: {pgdata} ({state})  database: {db.get('NAME')}  host: {db.get('HOST')}")
         else:
-            self.stdout.write("embedded PostgreSQL was not running")
+            self._stop(pgdata)
+
+    def _stop(self, pgdata: Path) -> None:
+        try:
+            was_running = stop_embedded_database(pgdata)
+        except Exception as exc:  # report it as a command failure (exit 1, one line) so callers can fall back
+            raise CommandError(f"could not stop the embedded PostgreSQL under {pgdata}: {exc}") from exc
+        self.stdout.write("embedded PostgreSQL stopped" if was_running else "embedded PostgreSQL was not running")

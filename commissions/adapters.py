@@ -1,0 +1,396 @@
+"""Adapters between the database and the commission engine: the only place rows become DataFrames and back.
+
+Units: money never passes through a float: numerics arrive as exact decimal text (COPY) or ``Decimal`` (psycopg) and
+the engine's integer micro-units go back as integers (``amount`` is derived from ``amount_micros`` by PostgreSQL).
+
+Snapshot: a commission run reads the trades and client accounts as they were when it started
+(``trades_snapshot_take``): trade versions with an id up to the snapshot's, each the newest such version of its
+ticket, and accounts with an id up to the snapshot's. Rows written later (a trade ingested or corrected, an account
+created mid-run) go to the next run or adjustment, never half into this one.
+
+Decisions recorded here (the spec is silent):
+- A trade is computed with the chain and the partners' plans in force at its close time (effective-dated), but
+  with each partner's *current* status (a suspended partner earns nothing in any run computed while suspended).
+- Rebates in force at the end of the period apply to the whole period.
+- Trades whose login has no client account row (as of the snapshot) are computed in a chunk of their own and earn
+  nothing (reason ``no_ib``); their lines have no account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from django.conf import settings
+from django.db import connection
+
+from core.pgcopy import copy_frame, copy_out_frame
+from ledger.models import ConversionRate
+from partners.models import ClientAccount, Partner, Program
+from partners.selectors import chains_frame
+from runs.models import Run
+
+from .engine import compute_lines, tier_context
+from .engine.schema import EngineInputs, empty_frame
+from .engine.tiers import TierContext
+from .models import PartnerPlan, Plan, PlanRule, PlanTier, Rebate, RunTierVolume, Trade
+from .models.instruments import Instrument
+
+TRADES = Trade._meta.db_table
+ACCOUNTS = ClientAccount._meta.db_table
+INSTRUMENTS = Instrument._meta.db_table
+# The largest bigint: the bound of a run that started before snapshots existed (it reads everything).
+UNBOUNDED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a commission run reads: trade and account rows with ids up to these (fixed when the run starts)."""
+
+    trade_max_id: int = UNBOUNDED
+    account_max_id: int = UNBOUNDED
+
+    @classmethod
+    def of(cls, run: Run) -> Snapshot:
+        data = run.snapshot or {}
+        return cls(
+            trade_max_id=int(data.get("trade_max_id", UNBOUNDED)),
+            account_max_id=int(data.get("account_max_id", UNBOUNDED)),
+        )
+
+    def params(self) -> dict[str, int]:
+        return {"trade_max": self.trade_max_id, "account_max": self.account_max_id}
+
+
+def trades_snapshot_take() -> Snapshot:
+    """Wait for every trade and account write in flight to commit, then note the largest ids.
+
+    A SHARE lock conflicts with the ROW EXCLUSIVE lock every ingest and account upsert takes, so it is granted once
+    the writers in flight have committed; ids are drawn from sequences, so every row written after it has a larger
+    id. The lock lasts only for the caller's short transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {TRADES}, {ACCOUNTS} IN SHARE MODE")
+        cursor.execute(
+            f"SELECT (SELECT COALESCE(MAX(id), 0) FROM {TRADES}), (SELECT COALESCE(MAX(id), 0) FROM {ACCOUNTS})"
+        )
+        trade_max, account_max = cursor.fetchone()
+    return Snapshot(trade_max_id=int(trade_max), account_max_id=int(account_max))
+
+
+def as_of_snapshot(alias: str) -> str:
+    """SQL condition: the trade version ``alias`` is the newest version of its ticket within the snapshot."""
+    return (
+        f"{alias}.id <= %(trade_max)s AND ({alias}.is_current OR NOT EXISTS ("
+        f"SELECT 1 FROM {TRADES} n WHERE n.server = {alias}.server AND n.ticket = {alias}.ticket "
+        f"AND n.version > {alias}.version AND n.id <= %(trade_max)s))"
+    )
+
+
+def account_join(alias: str = "t") -> str:
+    """SQL join of the trade ``alias`` to its client account as of the snapshot (``a``; NULL when none)."""
+    return (
+        f"LEFT JOIN {ACCOUNTS} a ON a.server = {alias}.server AND a.login = {alias}.login AND a.id <= %(account_max)s"
+    )
+
+
+# Times come as exact epoch microseconds and days as day numbers, so no Python datetime is built per row.
+TRADE_SQL = f"""
+SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."group", '') AS account_group,
+       COALESCE(a.currency, 'USD') AS account_currency, COALESCE(a.earns_commission, false) AS earns_commission,
+       t.status, t.instrument_id, i."group" AS symbol_group, i.base, i.quote, i.contract_size, i.pip_size,
+       t.lots, (EXTRACT(EPOCH FROM t.open_time) * 1000000)::bigint AS open_time,
+       (EXTRACT(EPOCH FROM t.close_time) * 1000000)::bigint AS close_time,
+       t.open_price, t.close_price, t.commission, t.spread_pips,
+       (t.open_time AT TIME ZONE %(tz)s)::date - DATE '1970-01-01' AS open_day,
+       (t.close_time AT TIME ZONE %(tz)s)::date - DATE '1970-01-01' AS close_day
+  FROM {TRADES} t
+  {account_join("t")}
+  LEFT JOIN {INSTRUMENTS} i ON i.id = t.instrument_id
+ WHERE t.close_time >= %(start)s AND t.close_time < %(end)s AND {{selection}}
+ ORDER BY t.id
+"""
+_TEXT = ("account_group", "account_currency", "status", "symbol_group", "base", "quote")
+_DECIMALS = ("contract_size", "pip_size", "lots", "open_price", "close_price", "commission", "spread_pips")
+_INTS = ("trade_id", "ticket", "account_id", "instrument_id", "open_time", "close_time", "open_day", "close_day")
+TRADE_TYPES = {
+    **dict.fromkeys(_INTS, pa.int64()),
+    **dict.fromkeys(_TEXT + _DECIMALS, pa.string()),
+    "earns_commission": pa.bool_(),
+}
+
+
+def account_trade_counts(*, run: Run) -> list[tuple[int | None, int]]:
+    """(account id or None for trades without an account, trade count) of the run's period, as of its snapshot."""
+    params = {"start": run.period_start, "end": run.period_end, **Snapshot.of(run).params()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT a.id, COUNT(*)
+              FROM {TRADES} t
+              {account_join("t")}
+             WHERE t.close_time >= %(start)s AND t.close_time < %(end)s AND {as_of_snapshot("t")}
+             GROUP BY a.id ORDER BY a.id NULLS LAST
+            """,
+            params,
+        )
+        return cursor.fetchall()
+
+
+def load_trades(
+    *,
+    run: Run,
+    account_ids: Iterable[int] | None = None,
+    without_account: bool = False,
+    trade_ids: Iterable[int] | None = None,
+    snapshot: Snapshot | None = None,
+) -> pd.DataFrame:
+    """The trade versions one computation reads, as of the run's snapshot (or ``snapshot``): those of
+    ``account_ids``, or the ones without an account (``without_account``), or every trade of the period (neither),
+    or exactly the versions ``trade_ids`` (adjustments: ``run`` is then the locked period's run, whose terms price
+    them, and ``snapshot`` the adjusting run's)."""
+    params = {"tz": settings.IBEX_SERVER_TIME_ZONE, "start": run.period_start, "end": run.period_end, "ids": None}
+    params.update((snapshot or Snapshot.of(run)).params())
+    if trade_ids is not None:
+        params["ids"] = sorted(int(i) for i in trade_ids)
+        selection = "t.id = ANY(%(ids)s::bigint[])"
+    else:
+        selection = as_of_snapshot("t")
+        if without_account:
+            selection += " AND a.id IS NULL"
+        elif account_ids is not None:
+            params["ids"] = sorted(int(i) for i in account_ids)
+            selection += " AND a.id = ANY(%(ids)s::bigint[])"
+    frame = copy_out_frame(TRADE_SQL.format(selection=selection), params, TRADE_TYPES)
+    if frame.empty:
+        return empty_frame("trades")
+    for column in ("trade_id", "ticket", "account_id"):
+        frame[column] = frame[column].to_numpy(dtype=np.int64)
+    for column in ("open_time", "close_time"):
+        frame[column] = pd.to_datetime(frame[column].to_numpy(dtype=np.int64), unit="us", utc=True)
+    for column in ("open_day", "close_day"):
+        frame[column] = pd.to_datetime(frame[column].to_numpy(dtype=np.int64), unit="D")
+    for column in _TEXT:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    for column in _DECIMALS:
+        frame[column] = _decimals(frame[column])
+    return frame
+
+
+def _decimals(text: pd.Series) -> np.ndarray:
+    """NUMERIC text as ``Decimal`` objects (None for NULL), parsing each distinct value once."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    values = np.empty(len(uniques) + 1, dtype=object)
+    values[:-1] = [Decimal(value) for value in uniques]
+    values[-1] = None
+    return values[codes]
+
+
+def trade_chains(*, run: Run, trades: pd.DataFrame) -> pd.DataFrame:
+    """Each trade's chain at its close time, with each level's plan at that time."""
+    if trades.empty:
+        return empty_frame("trade_chains")
+    start = min(run.period_start, trades["close_time"].min().to_pydatetime())
+    end = max(run.period_end, trades["close_time"].max().to_pydatetime() + pd.Timedelta(microseconds=1))
+    stretches = chains_frame(account_ids=trades["account_id"].unique().tolist(), start=start, end=end)
+    if stretches.empty:
+        return empty_frame("trade_chains")
+    merged = trades[["trade_id", "account_id", "close_time"]].merge(stretches, on="account_id")
+    merged = merged[(merged["valid_from"] <= merged["close_time"]) & (merged["close_time"] < merged["valid_to"])]
+    merged = merged[["trade_id", "level", "partner_id", "close_time"]]
+    plans = _plan_stretches(partner_ids=merged["partner_id"].unique().tolist(), start=start, end=end)
+    with_plan = merged.merge(plans, on="partner_id", how="left")
+    in_force = (with_plan["valid_from"] <= with_plan["close_time"]) & (
+        with_plan["valid_to"].isna() | (with_plan["close_time"] < with_plan["valid_to"])
+    )
+    with_plan = with_plan[in_force]
+    chains = merged.merge(with_plan[["trade_id", "level", "plan_id"]], on=["trade_id", "level"], how="left")
+    chains["plan_id"] = chains["plan_id"].astype("Int64")
+    return (
+        chains[["trade_id", "level", "partner_id", "plan_id"]].sort_values(["trade_id", "level"]).reset_index(drop=True)
+    )
+
+
+def _plan_stretches(*, partner_ids: list[int], start, end) -> pd.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT partner_id, plan_id, valid_from, valid_to FROM {PartnerPlan._meta.db_table}
+             WHERE partner_id = ANY(%s::bigint[]) AND valid_from < %s AND (valid_to IS NULL OR valid_to > %s)
+            """,
+            [partner_ids, end, start],
+        )
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=["partner_id", "plan_id", "valid_from", "valid_to"])
+    for column in ("valid_from", "valid_to"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _fetch_frame(sql: str, params, columns: list[str]) -> pd.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Partners, programs, plans, rules, rates and rebates the computation of ``trades`` needs."""
+    rebates = _fetch_frame(
+        f"""
+        SELECT r.partner_id, r.account_id, r.pct, r.per_lot FROM {Rebate._meta.db_table} r
+         WHERE r.valid_from < %(end)s AND (r.valid_to IS NULL OR r.valid_to >= %(end)s)
+           AND r.partner_id = ANY(%(partners)s::bigint[])
+        """,
+        {"end": run.period_end, "partners": chains["partner_id"].unique().tolist()},
+        ["partner_id", "account_id", "pct", "per_lot"],
+    )
+    rebates["account_id"] = rebates["account_id"].astype("Int64")
+    partner_ids = sorted(set(chains["partner_id"].tolist()))
+    partners = _fetch_frame(
+        f"SELECT id, status = 'active', program_id FROM {Partner._meta.db_table} WHERE id = ANY(%s::bigint[])",
+        [partner_ids],
+        ["partner_id", "active", "program_id"],
+    )
+    programs = _fetch_frame(
+        f"SELECT id, model, max_depth, shares, override_pct FROM {Program._meta.db_table} WHERE id = ANY(%s::bigint[])",
+        [partners["program_id"].unique().tolist()],
+        ["program_id", "model", "max_depth", "shares", "override_pct"],
+    )
+    for column in ("shares", "override_pct"):
+        programs[column] = programs[column].map(lambda values: tuple(values or ()))
+    plan_ids = sorted({int(p) for p in chains["plan_id"].dropna().tolist()})
+    plans = _fetch_frame(
+        f"""
+        SELECT p.id, p.currency, p.both_legs, p.min_hold_seconds, p.min_points, p.tier_mode,
+               COALESCE(array_agg(ARRAY[t.from_lots, t.multiplier] ORDER BY t.from_lots)
+                        FILTER (WHERE t.id IS NOT NULL), '{{}}')
+          FROM {Plan._meta.db_table} p LEFT JOIN {PlanTier._meta.db_table} t ON t.plan_id = p.id
+         WHERE p.id = ANY(%s::bigint[]) GROUP BY p.id
+        """,
+        [plan_ids],
+        ["plan_id", "currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode", "tiers"],
+    )
+    plans["tiers"] = plans["tiers"].map(lambda rows: tuple((row[0], row[1]) for row in rows or ()))
+    # Built from Python ints: a column mixing ints and NULLs would otherwise become float in pandas.
+    plans["min_hold_seconds"] = pd.Series(
+        [None if value is None or pd.isna(value) else int(value) for value in plans["min_hold_seconds"]],
+        index=plans.index,
+        dtype=object,
+    )
+    rules = _fetch_frame(
+        f"""
+        SELECT id, plan_id, type, instrument_id, NULLIF(symbol_group, ''), NULLIF(account_group, ''), rate, pct,
+               priority
+          FROM {PlanRule._meta.db_table} WHERE active AND plan_id = ANY(%s::bigint[])
+        """,
+        [plan_ids],
+        ["rule_id", "plan_id", "type", "instrument_id", "symbol_group", "account_group", "rate", "pct", "priority"],
+    )
+    rules["instrument_id"] = rules["instrument_id"].astype("Int64")
+    first_day = min(trades["open_day"].min(), trades["close_day"].min()) if len(trades) else None
+    last_day = trades["close_day"].max() if len(trades) else None
+    rates = _fetch_frame(
+        f"SELECT currency, day, usd_rate FROM {ConversionRate._meta.db_table} WHERE day BETWEEN %s AND %s",
+        [first_day, last_day],
+        ["currency", "day", "usd_rate"],
+    )
+    return {
+        "partners": partners,
+        "programs": programs,
+        "plans": plans,
+        "rules": rules,
+        "rates": rates,
+        "rebates": rebates,
+    }
+
+
+def engine_inputs(*, run: Run, trades: pd.DataFrame) -> EngineInputs:
+    """Everything the engine needs to compute ``trades`` (loaded by ``load_trades``) under ``run``'s period terms."""
+    chains = trade_chains(run=run, trades=trades)
+    config = configuration(run=run, trades=trades, chains=chains)
+    frames = {name: (frame if len(frame) else empty_frame(name)) for name, frame in config.items()}
+    return EngineInputs(trades=trades, trade_chains=chains, **frames)
+
+
+def tier_volumes_store(*, run: Run) -> None:
+    """Compute the period's tier context once and store it, so every chunk prices tiers on the same volumes."""
+    RunTierVolume.objects.filter(run=run).delete()
+    if not _any_tiers_in_use(run=run):
+        return
+    trades = load_trades(run=run)
+    inputs = engine_inputs(run=run, trades=trades)
+    context = tier_context(inputs.trades, inputs.trade_chains, inputs.plans)
+    direct = context.direct.assign(run_id=run.pk)
+    columns = ["run_id", "partner_id", "trade_id", "ticket", "close_ns", "lots", "cum_lots"]
+    copy_frame(RunTierVolume._meta.db_table, direct[columns])
+
+
+def tier_volumes_discard(*, run: Run) -> None:
+    RunTierVolume.objects.filter(run=run).delete()
+
+
+def _any_tiers_in_use(*, run: Run) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT EXISTS (
+                SELECT 1 FROM {PartnerPlan._meta.db_table} pp JOIN {PlanTier._meta.db_table} t ON t.plan_id = pp.plan_id
+                 WHERE pp.valid_from < %s AND (pp.valid_to IS NULL OR pp.valid_to > %s))
+            """,
+            [run.period_end, run.period_start],
+        )
+        return cursor.fetchone()[0]
+
+
+def load_tier_context(*, run: Run, partner_ids: Iterable[int]) -> TierContext:
+    columns = ["partner_id", "trade_id", "ticket", "close_ns", "lots", "cum_lots"]
+    ids = sorted({int(p) for p in partner_ids})
+    frame = _fetch_frame(
+        f"SELECT {', '.join(columns)} FROM {RunTierVolume._meta.db_table} WHERE run_id = %s AND partner_id = ANY(%s) "
+        "ORDER BY partner_id, close_ns, ticket, trade_id",
+        [run.pk, ids],
+        columns,
+    )
+    frame = frame.astype(dict.fromkeys(columns, np.int64))
+    return TierContext(direct=frame)
+
+
+def compute_trades(*, run: Run, trades: pd.DataFrame, context_run: Run | None = None) -> pd.DataFrame:
+    """Run the engine over ``trades`` with the terms and tier context of ``context_run`` (default ``run``) and shape
+    the lines as rows of ``run``'s line table."""
+    terms = context_run or run
+    inputs = engine_inputs(run=terms, trades=trades)
+    context = load_tier_context(run=terms, partner_ids=inputs.trade_chains["partner_id"].tolist())
+    lines = compute_lines(inputs, context, with_decimals=False)
+    return shape_lines(run=run, lines=lines, trades=trades)
+
+
+def shape_lines(*, run: Run, lines: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
+    """Engine lines (integer micro-units) as staging rows; PostgreSQL turns micros into NUMERIC on insert."""
+    account_of_trade = trades.set_index("trade_id")["account_id"]
+    trade_account = lines["trade_id"].map(account_of_trade)
+    return pd.DataFrame(
+        {
+            "run_id": run.pk,
+            "period": run.period,
+            "trade_id": lines["trade_id"].to_numpy(),
+            "account_id": trade_account.where(trade_account != 0).astype("Int64").array,
+            "partner_id": lines["partner_id"].astype("Int64").array,
+            "beneficiary_account_id": lines["account_id"].astype("Int64").array,
+            "kind": lines["kind"].astype(object).to_numpy(),
+            "level": lines["level"].to_numpy(),
+            "rule_id": lines["rule_id"].astype("Int64").array,
+            "base_micros": lines["base_micros"].astype("Int64").array,
+            "rate_micros": lines["rate_micros"].astype("Int64").array,
+            "tier": lines["tier"].astype("Int64").array,
+            "multiplier_micros": lines["multiplier_micros"].astype("Int64").array,
+            "amount_micros": lines["amount_micros"].astype(np.int64).to_numpy(),
+            "currency": lines["currency"].astype(object).to_numpy(),
+            "reason": lines["reason"].astype(object).fillna("").to_numpy(),
+            "adjusts_period": "",
+        }
+    )

@@ -1,0 +1,110 @@
+"""Admin for attribution lines (read-only: posted money and its explanation)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q
+
+from core.admin_helpers import ReadOnlyAdmin, number_term
+from runs.models import Run
+
+from ..models import AttributionLine
+from ..vocabulary import Reason
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """The periods that have runs (read from the small runs table, not the lines)."""
+
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        periods = Run.objects.order_by("-period").values_list("period", flat=True).distinct()
+        return [(p, p) for p in periods]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(period=self.value()) if self.value() else queryset
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    """Why a line carries no amount (the engine's fixed list of reasons)."""
+
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        return [("none", "(none: paid)"), *Reason.choices]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(reason="")
+        return queryset.filter(reason=self.value()) if self.value() else queryset
+
+
+class LevelFilter(admin.SimpleListFilter):
+    title = "level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [(str(level), f"L{level}") for level in range(0, 11)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(level=int(self.value())) if self.value() else queryset
+
+
+LINE_FIELDS = (
+    "run",
+    "period",
+    "trade",
+    "account",
+    "partner",
+    "beneficiary_account",
+    "kind",
+    "level",
+    "rule",
+    "base",
+    "rate",
+    "tier",
+    "multiplier",
+    "amount",
+    "currency",
+    "reason",
+    "adjusts_period",
+)
+
+
+@admin.register(AttributionLine)
+class AttributionLineAdmin(ReadOnlyAdmin):
+    list_display = (
+        "run",
+        "period",
+        "trade",
+        "partner",
+        "beneficiary_account",
+        "kind",
+        "level",
+        "base",
+        "rate",
+        "tier",
+        "multiplier",
+        "amount",
+        "reason",
+    )
+    list_select_related = ("run", "trade", "partner", "beneficiary_account")
+    list_filter = ("kind", LevelFilter, ReasonFilter, PeriodFilter)
+    search_fields = ("partner__code",)
+    search_help_text = "A ticket (exact) or a partner code (exact)."
+    show_full_result_count = False
+    list_per_page = 100
+    fields = LINE_FIELDS
+    readonly_fields = LINE_FIELDS
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(partner__code=term)
+        number = number_term(term)
+        if number is not None:
+            match |= Q(trade__ticket=number)
+        return queryset.filter(match), False

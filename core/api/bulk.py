@@ -1,0 +1,48 @@
+"""Bulk (list) upsert plumbing shared by every list endpoint: a list body is validated row by row, errors name each
+bad row's index, and the 400 body has one documented shape (``RowErrorsOutputSerializer``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, serializers, status
+
+MAX_ROWS = 10_000
+
+
+class RowErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class RowErrorsOutputSerializer(serializers.Serializer):
+    rows = RowErrorSerializer(many=True)
+
+
+class RowsInvalid(exceptions.APIException):
+    """400 ``{"rows": [{"index", "errors": {field: [messages]}}]}``, the shape trade rejections use."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        # Set directly: APIException would turn the integer indexes into strings.
+        self.detail = {"rows": rows}
+
+
+def validated_rows(serializer_class: type[serializers.Serializer], data: Any, *, max_rows: int = MAX_ROWS) -> list:
+    """Validate a JSON list body with ``serializer_class`` per row; raise 400 for anything else."""
+    if not isinstance(data, list):
+        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON list of objects."]})
+    if len(data) > max_rows:
+        raise exceptions.ValidationError({"non_field_errors": [f"At most {max_rows} rows per request."]})
+    serializer = serializer_class(data=data, many=True)
+    if not serializer.is_valid():
+        errors = serializer.errors
+        # DRF reports per-row errors either as a list aligned with the rows or as a dict keyed by row index.
+        if isinstance(errors, list):
+            errors = dict(enumerate(errors))
+        if not all(isinstance(key, int) for key in errors):
+            raise exceptions.ValidationError(errors)
+        raise RowsInvalid([{"index": i, "errors": e} for i, e in sorted(errors.items()) if e])
+    return serializer.validated_data

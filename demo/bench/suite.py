@@ -1,0 +1,12 @@
+"""The benchmarks ``manage.py bench`` knows: importing their modules registers them."""
+
+from __future__ import annotations
+
+from . import commissions, ingest
+from .registry import BENCHES, Bench
+
+__all__ = ["commissions", "ingest"]
+
+
+def load_benches() -> dict[str, Bench]:
+    return BENCHES

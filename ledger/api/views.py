@@ -1,0 +1,113 @@
+"""Ledger API (staff): daily USD rates, and a partner's statement from the posted journal."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
+from core.api.fields import ExactDecimalField, positive
+from core.api.permissions import IsStaff
+from core.exceptions import RowErrors
+from partners.models import Partner
+
+from ..models import ConversionRate
+from ..selectors import partner_statement
+from ..services.rates import rates_upsert
+
+PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class RateRowSerializer(serializers.Serializer):
+    currency = serializers.RegexField(r"^[A-Z][A-Z0-9]{2,7}$")
+    day = serializers.DateField()
+    usd_rate = ExactDecimalField(max_digits=24, decimal_places=12, validators=[positive])
+
+
+class RateOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConversionRate
+        fields = ["currency", "day", "usd_rate"]
+
+
+class RateFilter(django_filters.FilterSet):
+    currency = django_filters.CharFilter()
+    day = django_filters.DateFilter()
+    day_from = django_filters.DateFilter(field_name="day", lookup_expr="gte")
+    day_to = django_filters.DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = ConversionRate
+        fields = ["currency", "day", "day_from", "day_to"]
+
+
+class RateListApi(generics.ListAPIView):
+    """``GET`` lists rates (filters ``currency``, ``day``, ``day_from``, ``day_to``, inclusive); ``POST`` upserts
+    a list of ``{currency, day, usd_rate}`` on ``(currency, day)``."""
+
+    permission_classes = [IsStaff]
+    serializer_class = RateOutputSerializer
+    filterset_class = RateFilter
+
+    def get_queryset(self) -> QuerySet[ConversionRate]:
+        return ConversionRate.objects.order_by("currency", "day")
+
+    @extend_schema(
+        request=RateRowSerializer(many=True),
+        responses={
+            200: inline_serializer(
+                "RateUpsertOutput",
+                {
+                    "created": serializers.IntegerField(),
+                    "updated": serializers.IntegerField(),
+                    "unchanged": serializers.IntegerField(),
+                },
+            ),
+            400: RowErrorsOutputSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        rows = validated_rows(RateRowSerializer, request.data)
+        try:
+            return Response(rates_upsert(rows=rows))
+        except RowErrors as exc:
+            raise RowsInvalid(exc.as_list()) from exc
+
+
+class StatementSerializer(serializers.Serializer):
+    partner = serializers.CharField()
+    period = serializers.CharField()
+    currency = serializers.CharField()
+    opening_balance = serializers.DecimalField(max_digits=24, decimal_places=2)
+    totals = serializers.DictField(child=serializers.DecimalField(max_digits=24, decimal_places=2))
+    earned = serializers.DecimalField(max_digits=24, decimal_places=2)
+    payouts = serializers.DecimalField(max_digits=24, decimal_places=2)
+    closing_balance = serializers.DecimalField(max_digits=24, decimal_places=2)
+
+
+class PeriodQuerySerializer(serializers.Serializer):
+    period = serializers.RegexField(PERIOD_RE, error_messages={"invalid": "Use YYYY-MM."})
+
+
+class PartnerStatementView(APIView):
+    """A partner's statement for one period from posted (approved) journal rows: opening balance, totals by kind,
+    earned (their sum), payouts and closing balance."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("period", str, required=True, description="YYYY-MM")],
+        responses={200: StatementSerializer},
+    )
+    def get(self, request, code: str):
+        partner = get_object_or_404(Partner, code=code)
+        query = PeriodQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        statement = partner_statement(partner=partner, period=query.validated_data["period"])
+        return Response(StatementSerializer(statement).data)

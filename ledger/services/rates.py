@@ -1,0 +1,86 @@
+"""Daily USD conversion rates (DOMAIN.md 2): ``currency → USD`` per server-time-zone day, data of their day.
+
+Each upsert is set-based (one locking lookup, bulk writes) and returns ``created``/``updated``/``unchanged`` counts.
+Input is checked in full before anything is written: a bad row raises ``RowErrors`` (keyed by its index) and writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from core.exceptions import RowErrors
+from core.models import exact_decimal_for
+from core.money import MoneyError
+
+from ..models import ConversionRate
+
+_CURRENCY_RE = re.compile(r"^[A-Z][A-Z0-9]{2,7}$")
+
+
+def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Create or update daily USD rates, keyed by ``(currency, day)``. Row: ``currency``, ``day`` (date),
+    ``usd_rate`` (> 0, the USD value of one unit of the currency, at most 12 decimal places)."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    cleaned: list[tuple[str, date, Decimal]] = []
+    seen: dict[tuple[str, date], int] = {}
+    for index, row in enumerate(rows):
+        row_errors: dict[str, list[str]] = {}
+        currency = row.get("currency")
+        if not isinstance(currency, str) or not _CURRENCY_RE.match(currency.strip().upper()):
+            row_errors["currency"] = ["A currency code of 3 to 8 letters or digits."]
+            currency = ""
+        currency = currency.strip().upper()
+        day = row.get("day")
+        if not isinstance(day, date):
+            row_errors["day"] = ["A date is required."]
+        try:
+            usd_rate = exact_decimal_for(ConversionRate, "usd_rate", row.get("usd_rate"))
+            if usd_rate <= 0:
+                row_errors["usd_rate"] = ["Must be greater than zero."]
+        except MoneyError as exc:
+            row_errors["usd_rate"] = [str(exc)]
+        if not row_errors:
+            if (currency, day) in seen:
+                row_errors["day"] = [f"Duplicate of row {seen[currency, day]}."]
+            seen[currency, day] = index
+            cleaned.append((currency, day, usd_rate))
+        if row_errors:
+            errors[index] = row_errors
+    if errors:
+        raise RowErrors(errors)
+
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    if not cleaned:
+        return counts
+    with transaction.atomic():
+        table = ConversionRate._meta.db_table
+        sql = f"""
+            SELECT r.* FROM {table} r
+            JOIN unnest(%s::text[], %s::date[]) AS k(currency, day) ON k.currency = r.currency AND k.day = r.day
+            FOR UPDATE OF r
+        """
+        params = [[c for c, _, _ in cleaned], [d for _, d, _ in cleaned]]
+        existing = {(r.currency, r.day): r for r in ConversionRate.objects.raw(sql, params)}
+        to_create: list[ConversionRate] = []
+        to_update: list[ConversionRate] = []
+        for currency, day, usd_rate in cleaned:
+            rate = existing.get((currency, day))
+            if rate is None:
+                to_create.append(ConversionRate(currency=currency, day=day, usd_rate=usd_rate))
+            elif rate.usd_rate != usd_rate:
+                rate.usd_rate = usd_rate
+                to_update.append(rate)
+        ConversionRate.objects.bulk_create(to_create, batch_size=5000)
+        if to_update:
+            ConversionRate.objects.bulk_update(to_update, ["usd_rate"], batch_size=5000)
+        counts["created"] = len(to_create)
+        counts["updated"] = len(to_update)
+        counts["unchanged"] = len(cleaned) - len(to_create) - len(to_update)
+    return counts

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import Run
+from ..registry import kind_choices
+
+PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class KindField(serializers.ChoiceField):
+    """A registered run kind; the choices are read when the serializer is built, so the schema and validation offer
+    exactly the kinds the installed apps register."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=kind_choices(), **kwargs)
+
+
+class RunCreateSerializer(serializers.Serializer):
+    kind = KindField()
+    period = serializers.RegexField(PERIOD_RE, error_messages={"invalid": "Use YYYY-MM."})
+    scope = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+    recompute = serializers.BooleanField(default=False, help_text="Supersede a computed, unapproved run")
+
+
+class RunSerializer(serializers.ModelSerializer):
+    totals = serializers.DictField(child=serializers.CharField(), help_text="line kind → amount (exact decimal text)")
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "kind",
+            "period",
+            "scope",
+            "status",
+            "chunks_done",
+            "chunks_total",
+            "totals",
+            "error",
+            "created_at",
+            "computed_at",
+            "approved_at",
+        ]

@@ -1,0 +1,53 @@
+"""Runs API (staff): request a run of a registered kind, follow it, approve it. Thin views over the services."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.idempotency import idempotent
+from core.api.permissions import IsStaff
+
+from ..models import Run
+from ..services.approve import run_approve
+from ..services.requests import run_request
+from .serializers import RunCreateSerializer, RunSerializer
+
+
+class RunCreateView(APIView):
+    """Request the run of (kind, period[, scope]): 202 with a new run, 200 with the live one. Honours
+    ``Idempotency-Key``."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer, 200: RunSerializer})
+    @idempotent
+    def post(self, request):
+        data = RunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = run_request(user=request.user, **data.validated_data)
+        result.run.refresh_from_db()
+        code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
+        return Response(RunSerializer(result.run).data, status=code)
+
+
+class RunDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsStaff]
+    serializer_class = RunSerializer
+    queryset = Run.objects.all()
+
+
+class RunApproveView(APIView):
+    """Post the run's money through the ledger and lock its period for its kind (409 unless it is computed)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={200: RunSerializer})
+    @idempotent
+    def post(self, request, pk: int):
+        run = get_object_or_404(Run, pk=pk)
+        run = run_approve(run_id=run.pk, user=request.user)
+        return Response(RunSerializer(run).data)

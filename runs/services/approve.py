@@ -1,0 +1,39 @@
+"""Approving a computed run: one transaction posts the kind's money through the ledger's posting API, locks the
+period for the kind, and makes the run's lines the period's lines of record. Approving twice posts nothing more
+(the postings' source keys collide; the run is already approved)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.functions import Now
+
+from core.exceptions import Conflict
+from ledger.services.locks import period_lock
+from ledger.services.posting import journal_post
+
+from ..models import Run
+from ..registry import UnknownRunKind, get_kind
+from ..signals import run_approved
+
+
+def run_approve(*, run_id: int, user=None) -> Run:
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.status == Run.Status.APPROVED:
+            return run
+        if run.status != Run.Status.COMPUTED:
+            raise Conflict(f"run {run.pk} is {run.status}; only a computed run can be approved")
+        try:
+            kind = get_kind(run.kind)
+        except UnknownRunKind as exc:
+            raise Conflict(f"run {run.pk} cannot be approved: {exc}") from exc
+        journal_post(postings=kind.postings(run), user=user)
+        if not period_lock(kind=run.kind, period=run.period, scope=run.scope, source_key=f"run:{run.pk}", user=user):
+            raise Conflict(f"{run.kind} {run.period} is already locked by another approval")
+        run.status = Run.Status.APPROVED
+        run.approved_by = user if getattr(user, "is_authenticated", False) else None
+        run.approved_at = Now()
+        run.save(update_fields=["status", "approved_by", "approved_at"])
+        transaction.on_commit(lambda: run_approved.send(sender=Run, run_id=run_id, kind=run.kind))
+    run.refresh_from_db()
+    return run

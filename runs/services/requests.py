@@ -1,0 +1,78 @@
+"""Requesting a run: one live run per (kind, period, scope), whatever the number of callers.
+
+Ten concurrent requests make one run: a transaction-level advisory lock on (kind, period, scope) serialises the
+check-then-create, and a partial unique index backs it. Asking again for a queued, running or computed run returns
+it; ``recompute`` supersedes a computed, unapproved run. An approved run's period is locked for its kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models.functions import Now
+
+from core.exceptions import Conflict
+from core.periods import server_period
+from ledger.selectors import period_is_locked
+
+from ..dispatch import dispatch_start
+from ..models import LIVE_STATUSES, Run
+from ..registry import get_kind
+
+
+@dataclass(frozen=True)
+class RunRequestResult:
+    run: Run
+    created: bool
+
+
+def advisory_lock(*keys: str) -> None:
+    """A transaction-level advisory lock on ``keys`` (released at commit or rollback)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["|".join(keys)])
+
+
+def run_request(*, kind: str, period: str, scope: str = "", user=None, recompute: bool = False) -> RunRequestResult:
+    """Return the live run of (kind, period, scope), creating and queueing one if there is none.
+
+    Refused: an unknown kind (``UnknownRunKind``), a malformed period (``ValidationError``), a recompute of an
+    approved run or any new run of a locked period (``Conflict``)."""
+    get_kind(kind)
+    try:
+        bounds = server_period(period)
+    except ValueError as exc:
+        raise ValidationError({"period": [str(exc)]}) from exc
+    with transaction.atomic():
+        advisory_lock("run", kind, bounds.label, scope)
+        live = (
+            Run.objects.select_for_update()
+            .filter(kind=kind, period=bounds.label, scope=scope, status__in=LIVE_STATUSES)
+            .first()
+        )
+        if live is not None:
+            if live.status == Run.Status.APPROVED:
+                if recompute:
+                    raise Conflict(f"{kind} {bounds.label} is approved and locked; later changes become adjustments")
+                return RunRequestResult(live, False)
+            if not recompute or live.status != Run.Status.COMPUTED:
+                return RunRequestResult(live, False)
+        if period_is_locked(kind=kind, period=bounds.label, scope=scope):
+            raise Conflict(f"{kind} {bounds.label} is locked: its money is posted; later changes become adjustments")
+        if live is not None:
+            live.status = Run.Status.SUPERSEDED
+            live.save(update_fields=["status"])
+            get_kind(kind).discard(live)
+        run = Run.objects.create(
+            kind=kind,
+            period=bounds.label,
+            scope=scope,
+            period_start=bounds.start,
+            period_end=bounds.end,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            supersedes=live,
+            start_dispatched_at=Now(),
+        )
+        dispatch_start(run.pk)
+    return RunRequestResult(Run.objects.get(pk=run.pk), True)

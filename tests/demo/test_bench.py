@@ -1,0 +1,61 @@
+"""``manage.py bench``: the generated files, and a benchmark run end to end in its own scratch database."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from commissions.ingest import GENERIC, GENERIC_COLUMNS, TradeFileParser
+from commissions.models import Trade
+from demo.bench.generate import INSTRUMENTS, write_trades_csv
+from tests.commissions.ingest_support import trade_row
+
+
+def test_the_generated_bench_file_is_valid_deterministic_and_realistic(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_trades_csv(a, rows=3_000, seed=5, chunk=1_000)
+    write_trades_csv(b, rows=3_000, seed=5, chunk=1_000)
+    assert a.read_bytes() == b.read_bytes()
+    with a.open("rb") as handle:
+        parser = TradeFileParser(GENERIC, handle)
+        assert parser.read_header() == list(GENERIC_COLUMNS)
+        blocks = list(parser.blocks())
+    assert sum(b.accepted for b in blocks) == 3_000 and not any(b.rejections for b in blocks)
+    rows = list(csv.DictReader(a.open()))
+    assert len({r["login"] for r in rows}) > 100
+    assert {r["symbol"].removesuffix(".m") for r in rows} - {"GOLD"} <= {i[0] for i in INSTRUMENTS}
+    assert any(r["symbol"].endswith(".m") for r in rows) and any(r["symbol"] == "GOLD" for r in rows)
+    closes = [r["close_time"] for r in rows]
+    assert closes == sorted(closes)
+    assert all(Decimal(r["lots"]) > 0 for r in rows)
+
+
+def test_bench_unknown_names_are_refused(tmp_path):
+    with pytest.raises(CommandError, match="Unknown benchmark"):
+        call_command("bench", "nope", verbosity=0, stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_ingest_runs_end_to_end_in_a_database_of_its_own(tmp_path):
+    from commissions.services.trade_ingest import trades_ingest_records
+
+    trades_ingest_records(records=[trade_row()])  # data of the configured database, which the bench must not touch
+    before = list(Trade.objects.values_list("id", "server", "ticket", "version"))
+    out = io.StringIO()
+    call_command("bench", "ingest", "--rows", "3000", "--dir", str(tmp_path), stdout=out, verbosity=0)
+    text = out.getvalue()
+    for label in ("COPY path, fresh load", "COPY path, re-import", "ORM bulk_create", "ORM create per row"):
+        assert label in text
+    assert '"created": 3000' in text and '"unchanged": 3000' in text
+    assert "test_ibex_bench_ingest" in text or "_bench_ingest" in text
+    assert list(Trade.objects.values_list("id", "server", "ticket", "version")) == before
+    assert (tmp_path / "trades-3000-seed7.csv").exists()
+    with connection.cursor() as cursor:  # the scratch database is dropped afterwards
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", ["%_bench_ingest"])
+        assert cursor.fetchone()[0] == 0

@@ -1,0 +1,308 @@
+"""seed_demo: a realistic broker, deterministic for a seed, loaded through the services and the real ingest path."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count, Min
+from rest_framework.authtoken.models import Token
+
+from commissions.models import Instrument, Trade, TradeImport
+from demo.seed.generator import DemoConfig, generate
+from demo.seed.seed import demo_digest
+from ledger.models import ConversionRate
+from partners.models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
+from partners.selectors import partner_tree_stats
+
+TODAY = date(2025, 11, 23)
+OPTIONS = {"trades": 2_000, "partners": 40, "accounts": 300, "seed": 11, "today": TODAY}
+SERVER_TZ = ZoneInfo("Etc/GMT-2")
+WINDOW_START = datetime(2025, 8, 1, tzinfo=SERVER_TZ)  # the first of the three complete months before TODAY
+WINDOW_END = datetime(2025, 11, 23, tzinfo=SERVER_TZ)
+
+
+def seed(tmp_path, **overrides) -> str:
+    out = StringIO()
+    call_command("seed_demo", out_dir=tmp_path, stdout=out, **{**OPTIONS, **overrides})
+    return out.getvalue()
+
+
+@pytest.fixture
+def demo_settings(settings):
+    settings.IBEX_SERVER_TIME_ZONE = "Etc/GMT-2"
+    settings.DEBUG = True  # --reset is allowed on demo (DEBUG) databases only
+    return settings
+
+
+# --- the generator alone (no database) ------------------------------------------------------------------------------
+
+
+def config(**overrides) -> DemoConfig:
+    values = {"seed": 3, "trades": 3_000, "partners": 60, "accounts": 400, "today": TODAY, "tz": "Etc/GMT-2"}
+    return DemoConfig(**{**values, **overrides})
+
+
+def test_generator_is_deterministic_and_each_part_has_its_own_stream():
+    first, again = generate(config()), generate(config())
+    pd.testing.assert_frame_equal(first.trades, again.trades)
+    pd.testing.assert_frame_equal(first.amendments, again.amendments)
+    assert first.partners == again.partners and first.accounts == again.accounts
+    assert first.partner_moves == again.partner_moves and first.rates == again.rates
+
+    other_seed = generate(config(seed=4))
+    assert not other_seed.trades["ticket"].equals(first.trades["ticket"])
+    assert other_seed.partners != first.partners
+
+    more_trades = generate(config(trades=4_000))  # a different trade count keeps the same network and accounts
+    assert more_trades.partners == first.partners and more_trades.accounts == first.accounts
+
+
+def test_generated_trades_are_plausible():
+    data = generate(config(trades=5_000))
+    trades = data.trades
+    assert not trades.duplicated(["server", "ticket"]).any()
+    lots = trades["lots"].map(Decimal)
+    assert (lots > 0).all() and (lots <= 100).all()
+    assert (lots < 1).mean() > 0.6  # mostly micro and mini lots
+    hold = pd.to_datetime(trades["close_time"]) - pd.to_datetime(trades["open_time"])
+    assert (hold < pd.Timedelta(minutes=1)).any() and (hold > pd.Timedelta(days=1)).any()
+    assert (hold >= pd.Timedelta(0)).all()
+    close = pd.to_datetime(trades["close_time"])
+    assert close.min() >= WINDOW_START and close.max() < WINDOW_END
+    assert sorted(close.dt.tz_convert(SERVER_TZ).dt.month.unique()) == [8, 9, 10, 11]
+    assert {"EURUSD", "XAUUSD", "US30", "GER40", "BTCUSD"} <= {row["symbol"] for row in data.instruments}
+    assert data.max_level == 5
+    # FX prices come from the same daily rates that are stored: EURUSD trades sit near that day's EUR rate.
+    eur = {row["day"]: Decimal(row["usd_rate"]) for row in data.rates if row["currency"] == "EUR"}
+    eurusd = trades[trades["symbol"].str.upper().str.startswith("EURUSD")]
+    for _, row in eurusd.head(200).iterrows():
+        day = datetime.fromisoformat(row["close_time"]).astimezone(SERVER_TZ).date()
+        assert abs(Decimal(row["close_price"]) / eur[day] - 1) < Decimal("0.05")
+
+
+# --- seeding through the services -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
+    output = seed(tmp_path)
+
+    assert Program.objects.count() == 3
+    assert set(Program.objects.values_list("model", flat=True)) == {"differential", "cascade", "override"}
+    assert Partner.objects.count() == 40 and ClientAccount.objects.count() == 300
+    assert Instrument.objects.filter(symbol__in=["EURUSD", "USDJPY", "XAUUSD", "XAGUSD", "US30", "NAS100"]).count() == 6
+    jpy_pairs = Instrument.objects.filter(quote="JPY", group__startswith="forex")
+    assert jpy_pairs.exists() and set(jpy_pairs.values_list("pip_size", flat=True)) == {Decimal("0.01")}
+    assert Instrument.objects.get(symbol="XAUUSD").contract_size == 100
+
+    # Daily rates for every currency the trades need, every day of the window.
+    days = (WINDOW_END.date() - WINDOW_START.date()).days
+    for currency in ("USD", "EUR", "GBP", "JPY", "CHF", "AUD", "CAD", "NZD"):
+        in_window = ConversionRate.objects.filter(currency=currency, day__gte=WINDOW_START.date(), day__lt=TODAY)
+        assert in_window.count() == days, currency
+
+    # The tree reaches five levels now, and some sub-IBs and accounts moved inside the window.
+    stats = partner_tree_stats(partner_ids=Partner.objects.values_list("pk", flat=True))
+    assert max(s.level for s in stats.values()) == 5
+    moved = PartnerLink.objects.filter(valid_to__isnull=False)
+    assert moved.exists()
+    assert all(WINDOW_START <= link.valid_to < WINDOW_END for link in moved)
+    assert AccountAttribution.objects.filter(valid_to__isnull=False).exists()
+
+    # Accounts: several currencies and groups, some not earning, some with no IB.
+    assert {"USD", "EUR", "GBP", "JPY"} <= set(ClientAccount.objects.values_list("currency", flat=True))
+    assert set(ClientAccount.objects.values_list("group", flat=True)) == {"standard", "ecn", "pro"}
+    assert ClientAccount.objects.filter(earns_commission=False).exists()
+    assert ClientAccount.objects.exclude(attributions__partner__isnull=False).exists()
+
+    # Trades: all 2 000 landed through the import, inside the window; some cancelled or corrected (version 2);
+    # unknown suffixes are stored unresolved and reported.
+    current = Trade.objects.filter(is_current=True)
+    assert current.count() == 2_000
+    assert current.filter(status="cancelled", version=2).exists()
+    assert current.filter(status="closed", version=2).exists()
+    assert Trade.objects.filter(is_current=False).count() == current.filter(version=2).count()
+    unresolved = current.filter(instrument__isnull=True)
+    assert unresolved.exists() and all(s.endswith(".x") for s in unresolved.values_list("symbol", flat=True))
+    first = current.aggregate(first=Min("close_time"))["first"]
+    assert first >= WINDOW_START and not current.filter(close_time__gte=WINDOW_END).exists()
+    imports = list(TradeImport.objects.order_by("pk"))
+    assert [ti.source_name for ti in imports] == [
+        "demo-s11-n2000-p40-a300-trades.csv",
+        "demo-s11-n2000-p40-a300-amendments.csv",
+    ]
+    assert (imports[0].created, imports[0].rejected) == (2_000, 0)
+    assert imports[0].unresolved == unresolved.count() and imports[0].unresolved_symbols
+    assert imports[1].updated == current.filter(version=2).count()
+    assert (tmp_path / "demo-s11-n2000-p40-a300-trades.csv").exists()
+
+    # ECN accounts pay commission, others do not.
+    ecn_logins = set(ClientAccount.objects.filter(group="ecn").values_list("login", flat=True))
+    commissions = list(current.values_list("login", "commission"))
+    assert all((c < 0) == (login in ecn_logins) for login, c in commissions)
+
+    # The admin login and the partner token printed in the summary work.
+    user = authenticate(username="admin", password="admin-demo-11")
+    assert user is not None and user.is_superuser
+    token = Token.objects.get(user__partner__code="ib-0001")
+    for text in (
+        "http://127.0.0.1:8000/admin/",
+        "/api/docs/",
+        "/api/schema/",
+        "'admin-demo-11'",
+        token.key,
+        "Demo broker seeded",
+    ):
+        assert text in output
+
+
+@pytest.mark.django_db
+def test_profit_is_consistent_with_prices_in_the_account_currency(demo_settings, tmp_path):
+    seed(tmp_path)
+    accounts = dict(ClientAccount.objects.values_list("login", "currency"))
+    checked = 0
+    for trade in Trade.objects.filter(is_current=True, instrument__quote="USD").select_related("instrument"):
+        if accounts[trade.login] != "USD":
+            continue
+        expected = (
+            trade.side * (trade.close_price - trade.open_price) * trade.lots * trade.instrument.contract_size
+        ).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        assert trade.profit == expected, trade
+        checked += 1
+    assert checked > 200
+    # Other account currencies: converted with the stored close-day rates (within a cent of rounding).
+    rates = {(r.currency, r.day): r.usd_rate for r in ConversionRate.objects.all()}
+    converted = 0
+    for trade in Trade.objects.filter(is_current=True, instrument__quote="USD").select_related("instrument"):
+        currency = accounts[trade.login]
+        if currency not in ("EUR", "GBP"):
+            continue
+        day = trade.close_time.astimezone(SERVER_TZ).date()
+        usd = trade.side * (trade.close_price - trade.open_price) * trade.lots * trade.instrument.contract_size
+        assert abs(usd / rates[currency, day] - trade.profit) <= Decimal("0.005"), trade
+        converted += 1
+    assert converted > 50
+
+
+def table_counts() -> tuple[int, ...]:
+    models = (Partner, PartnerLink, ClientAccount, AccountAttribution, Trade, TradeImport, ConversionRate, Instrument)
+    return tuple(model.objects.count() for model in models)
+
+
+@pytest.mark.django_db
+def test_second_run_does_not_duplicate_and_reset_reproduces_the_same_broker(demo_settings, tmp_path):
+    seed(tmp_path)
+    digest = demo_digest()
+    counts = (
+        Partner.objects.count(),
+        ClientAccount.objects.count(),
+        Trade.objects.count(),
+        TradeImport.objects.count(),
+    )
+
+    again = seed(tmp_path)
+    assert "already seeded" in again
+    assert (
+        Partner.objects.count(),
+        ClientAccount.objects.count(),
+        Trade.objects.count(),
+        TradeImport.objects.count(),
+    ) == counts
+    assert demo_digest() == digest
+
+    # A different seed is refused without --reset; --reset wipes and seeds it.
+    with pytest.raises(CommandError, match="--reset"):
+        seed(tmp_path, seed=12)
+    seed(tmp_path, seed=12, reset=True)
+    assert demo_digest() != digest
+    assert TradeImport.objects.values("source_name").annotate(n=Count("pk")).filter(n__gt=1).count() == 0
+
+    # Back to the first seed: the very same partners, tree, accounts, trade tickets and amounts.
+    seed(tmp_path, reset=True)
+    assert demo_digest() == digest
+    assert Partner.objects.count() == 40
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_foreign_data_and_reset_without_debug(demo_settings, tmp_path):
+    program = Program.objects.create(code="mine", name="Mine")
+    Partner.objects.create(code="real-ib", name="Real", program=program)
+    with pytest.raises(CommandError, match="not a complete demo"):
+        seed(tmp_path)
+    demo_settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        seed(tmp_path, reset=True)
+    assert Partner.objects.filter(code="real-ib").exists()
+
+
+def test_demo_config_rejects_impossible_sizes():
+    with pytest.raises(ValueError):
+        config(partners=2)
+
+
+@pytest.mark.django_db
+def test_seed_demo_puts_partners_on_plans_and_computes_the_months(demo_settings, tmp_path):
+    from django.db.models import Sum
+
+    from commissions.models import AttributionLine, PartnerPlan, Plan, Rebate
+    from ledger.models import JournalTransaction
+    from ledger.selectors import partner_statement, trial_balance, trial_balance_totals
+    from runs.models import Run
+
+    output = seed(tmp_path)
+
+    # Every partner is on a plan from before the first trade; the plans cover the rule types the demo promises.
+    assert Plan.objects.count() == 4
+    assert set(Plan.objects.values_list("rules__type", flat=True)) == {
+        "per_lot",
+        "per_million",
+        "spread_share",
+        "commission_share",
+    }
+    assert Plan.objects.filter(tiers__isnull=False).distinct().count() == 1
+    assert PartnerPlan.objects.filter(valid_to__isnull=True).count() == Partner.objects.count()
+    assert not PartnerPlan.objects.filter(valid_from__gte=WINDOW_START).exists()
+    assert Rebate.objects.exists() and not Rebate.objects.filter(valid_from__gte=WINDOW_START).exists()
+
+    # The three complete months are approved and posted; this month is computed, waiting for review.
+    runs = {run.period: run for run in Run.objects.all()}
+    assert {p: r.status for p, r in runs.items()} == {
+        "2025-08": "approved",
+        "2025-09": "approved",
+        "2025-10": "approved",
+        "2025-11": "computed",
+    }
+    for period, run in runs.items():
+        assert run.chunks_done == run.chunks_total >= 1
+        assert AttributionLine.objects.filter(run=run, amount__gt=0).exists(), period
+        # The run's totals (summed from its chunks' totals) equal the sums of its stored lines.
+        sums = AttributionLine.objects.filter(run=run).values("kind").annotate(total=Sum("amount"))
+        assert {k: Decimal(v) for k, v in run.totals.items()} == {row["kind"]: row["total"] for row in sums}
+        posted = JournalTransaction.objects.filter(source_key__startswith=f"run:{run.pk}:")
+        assert posted.exists() == (run.status == "approved"), period
+    assert {"volume", "spread", "rebate"} <= set(runs["2025-10"].totals)
+
+    # The summary prints each run and a statement that matches the selector.
+    assert "run 2025-08" in output and "run 2025-11" in output and ": computed," in output
+    busy = output.split("statement of ", 1)[1].split(" ", 1)[0]
+    statement = partner_statement(partner=Partner.objects.get(code=busy), period="2025-10")
+    assert statement["earned"] > 0
+    assert f"closing balance {statement['closing_balance']:,.2f}" in output
+
+    # Every currency of the ledger nets to zero after the demo's approvals.
+    totals = trial_balance_totals(trial_balance())
+    assert totals and all(total == 0 for total in totals.values())
+
+    # Seeding again reports the demo and posts nothing more.
+    journal = JournalTransaction.objects.count()
+    again = seed(tmp_path)
+    assert "already seeded" in again
+    assert JournalTransaction.objects.count() == journal and Run.objects.count() == 4

@@ -1,0 +1,145 @@
+"""The journal's guarantees live in PostgreSQL, so they hold for raw SQL too: posted rows are append-only (no UPDATE,
+DELETE or TRUNCATE), and a transaction that is unbalanced, has fewer than two legs or mixes currencies cannot commit
+(deferred constraint triggers). Ledger accounts keep their purpose, nature, currency and owner."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, ProgrammingError, connection, transaction
+
+from ledger.models import Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from ledger.services.accounts import AccountRef, ledger_accounts_ensure
+from ledger.vocabulary import Purpose
+from partners.models import Partner, Program
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ENTRIES = JournalEntry._meta.db_table
+TRANSACTIONS = JournalTransaction._meta.db_table
+ACCOUNTS = LedgerAccount._meta.db_table
+
+
+def _accounts(currency: str = "USD") -> tuple[LedgerAccount, LedgerAccount]:
+    found = ledger_accounts_ensure(
+        refs={AccountRef(Purpose.COMMISSION_EXPENSE, currency), AccountRef(Purpose.ROUNDING, currency)}
+    )
+    return found[AccountRef(Purpose.COMMISSION_EXPENSE, currency)], found[AccountRef(Purpose.ROUNDING, currency)]
+
+
+def _post(legs: list[tuple[LedgerAccount, str]], *, key: str = "test:1", currency: str = "USD") -> JournalTransaction:
+    """Post one transaction with ``legs`` (account, amount) in one database transaction, bypassing the service."""
+    with transaction.atomic():
+        tx = JournalTransaction.objects.create(
+            source_key=key, period="2026-03", kind="adjustment", currency_id=currency
+        )
+        for account, amount in legs:
+            JournalEntry.objects.create(transaction=tx, account=account, amount=Decimal(amount))
+    return tx
+
+
+def _execute(sql: str, params: list | None = None) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+
+
+def test_balanced_transaction_commits():
+    expense, rounding = _accounts()
+    tx = _post([(expense, "10.000001"), (rounding, "-10.000001")])
+    assert sorted(JournalEntry.objects.filter(transaction=tx).values_list("amount", flat=True)) == [
+        Decimal("-10.000001"),
+        Decimal("10.000001"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("legs", "message"),
+    [
+        ([("10.00", "USD"), ("-9.99", "USD")], "unbalanced"),  # off by a cent
+        ([("0", "USD")], "fewer than two legs"),  # a single (even zero) leg
+        ([], "fewer than two legs"),  # an empty transaction
+        ([("10.00", "USD"), ("-10.00", "EUR")], "mixes currencies"),  # sums to zero, but in two currencies
+    ],
+)
+def test_bad_transactions_fail_at_commit(legs, message):
+    usd = _accounts("USD")
+    eur = _accounts("EUR")
+    before = (JournalTransaction.objects.count(), JournalEntry.objects.count())
+    with pytest.raises(IntegrityError, match=message), transaction.atomic():
+        tx = JournalTransaction.objects.create(source_key="bad", period="2026-03", kind="adjustment", currency_id="USD")
+        for i, (amount, currency) in enumerate(legs):
+            account = (usd if currency == "USD" else eur)[i % 2]
+            JournalEntry.objects.create(transaction=tx, account=account, amount=Decimal(amount))
+        # The checks are deferred: inside the transaction the bad legs are still accepted.
+        assert JournalEntry.objects.filter(transaction=tx).count() == len(legs)
+    assert (JournalTransaction.objects.count(), JournalEntry.objects.count()) == before
+
+
+def test_unbalanced_raw_sql_insert_fails_at_commit():
+    expense, rounding = _accounts()
+    tx = _post([(expense, "1"), (rounding, "-1")])
+    with pytest.raises(IntegrityError, match="unbalanced"):
+        _execute(f"INSERT INTO {ENTRIES} (transaction_id, account_id, amount) VALUES (%s, %s, 5)", [tx.pk, expense.pk])
+    assert JournalEntry.objects.filter(transaction=tx).count() == 2
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f"UPDATE {ENTRIES} SET amount = amount * 2 WHERE transaction_id = %s",
+        f"DELETE FROM {ENTRIES} WHERE transaction_id = %s",
+        f"UPDATE {TRANSACTIONS} SET memo = 'edited' WHERE id = %s",
+        f"DELETE FROM {TRANSACTIONS} WHERE id = %s",
+    ],
+)
+def test_raw_update_or_delete_of_posted_rows_is_rejected(sql):
+    expense, rounding = _accounts()
+    tx = _post([(expense, "3.50"), (rounding, "-3.50")])
+    entries_before = sorted(JournalEntry.objects.filter(transaction=tx).values_list("id", "amount"))
+    with pytest.raises(ProgrammingError, match="Cannot update or delete"):
+        _execute(sql, [tx.pk])
+    assert sorted(JournalEntry.objects.filter(transaction=tx).values_list("id", "amount")) == entries_before
+    assert JournalTransaction.objects.get(pk=tx.pk).memo == ""
+
+
+@pytest.mark.parametrize(
+    "table", [ENTRIES, PeriodLock._meta.db_table, f"{ACCOUNTS} CASCADE", f"{TRANSACTIONS} CASCADE"]
+)
+def test_raw_truncate_of_the_ledger_is_rejected(table):
+    expense, rounding = _accounts()
+    _post([(expense, "3.50"), (rounding, "-3.50")])
+    PeriodLock.objects.create(kind="commissions", period="2026-03", source_key="run:1")
+    with pytest.raises(Exception, match="append-only: TRUNCATE is refused"):
+        _execute(f"TRUNCATE {table}")
+    assert JournalEntry.objects.count() == 2 and PeriodLock.objects.count() == 1
+
+
+def test_orm_delete_of_a_posted_transaction_is_rejected():
+    expense, rounding = _accounts()
+    tx = _post([(expense, "1"), (rounding, "-1")])
+    with pytest.raises(ProgrammingError, match="Cannot update or delete"), transaction.atomic():
+        JournalEntry.objects.filter(transaction=tx).delete()
+    assert JournalEntry.objects.filter(transaction=tx).count() == 2
+
+
+def test_a_ledger_account_keeps_its_identity_and_nature():
+    program = Program.objects.create(code="p", name="P")
+    partner = Partner.objects.create(code="ib", name="IB", program=program)
+    other = Partner.objects.create(code="ib2", name="IB 2", program=program)
+    payable = ledger_accounts_ensure(refs={AccountRef(Purpose.PARTNER_PAYABLE, "USD", partner_id=partner.pk)})
+    account = next(iter(payable.values()))
+    assert (account.nature, account.partner_id) == ("liability", partner.pk)
+    with pytest.raises(ProgrammingError, match="Cannot update"):
+        _execute(f"UPDATE {ACCOUNTS} SET partner_id = %s WHERE id = %s", [other.pk, account.pk])
+    _execute(f"UPDATE {ACCOUNTS} SET name = 'Payable of IB' WHERE id = %s", [account.pk])  # a label may change
+    with pytest.raises(IntegrityError, match="ledgeraccount_nature_of_purpose"):
+        _execute(
+            f"INSERT INTO {ACCOUNTS} (purpose, nature, currency, partner_id, name) VALUES "
+            "('partner_payable', 'asset', 'USD', %s, 'wrong nature')",
+            [other.pk],
+        )
+    with pytest.raises(IntegrityError, match="ledgeraccount_owner_of_purpose"):
+        _execute(
+            f"INSERT INTO {ACCOUNTS} (purpose, nature, currency, name) VALUES "
+            "('partner_payable', 'liability', 'USD', 'no owner')"
+        )
+    assert Currency.objects.get(code="USD").minor_unit == 2
