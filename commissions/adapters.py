@@ -100,7 +100,7 @@ def account_join(alias: str = "t") -> str:
 # Times come as exact epoch microseconds and days as day numbers, so no Python datetime is built per row.
 TRADE_SQL = f"""
 SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."group", '') AS account_group,
-       COALESCE(a.currency, 'USD') AS account_currency, COALESCE(a.earns_commission, false) AS earns_commission,
+       COALESCE(a.currency, 'USD') AS account_currency, COALESCE(a.earns_commission, true) AS earns_commission,
        t.status, t.instrument_id, i."group" AS symbol_group, i.base, i.quote, i.contract_size, i.pip_size,
        t.lots, (EXTRACT(EPOCH FROM t.open_time) * 1000000)::bigint AS open_time,
        (EXTRACT(EPOCH FROM t.close_time) * 1000000)::bigint AS close_time,

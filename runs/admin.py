@@ -152,7 +152,7 @@ class RunAdmin(admin.ModelAdmin):
         try:
             opts = get_kind(obj.kind).line_model._meta
             url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-        except (UnknownRunKind, NoReverseMatch):
+        except (UnknownRunKind, NoReverseMatch, AttributeError):
             return "—"
         return format_html('<a href="{}?run__id__exact={}">Lines of this run</a>', url, obj.pk)
 

@@ -7,7 +7,8 @@ A kind supplies the hooks the framework calls; the framework never branches on a
 - ``plan_chunks(run)`` splits the work into typed chunk specs (each with the rows it expects to read);
 - ``prepare(run)`` computes the period-wide context every chunk shares (e.g. tier volumes), when the run starts;
 - ``compute_chunk(run, spec)`` returns one chunk's lines as a DataFrame of ``line_columns`` (stored form), which the
-  framework COPYs into the run's own table of ``line_model`` (``runs.line_store``);
+  framework COPYs into the run's own table of ``line_table`` — by default ``line_model``'s table, partitioned by
+  run (``runs.line_store``);
 - ``chunk_totals(lines)`` sums a chunk's lines by ``total_by`` (the run's totals are the chunks' sums);
 - ``postings(run)`` says what approval posts through the ledger's posting API;
 - ``discard(run)`` drops kind-owned context of a run that failed or was superseded.
@@ -80,6 +81,11 @@ class RunKind(ABC):
     total_column: ClassVar[str] = "amount_micros"
     total_scale: ClassVar[int] = LINE_PLACES
     total_by: ClassVar[str] = "kind"
+
+    @property
+    def line_table(self) -> str:
+        """The partitioned (LIST ``run_id``) table the kind's lines are stored in."""
+        return self.line_model._meta.db_table
 
     def take_snapshot(self, run: Run) -> dict[str, Any]:
         return {}

@@ -208,7 +208,7 @@ def _write(*, chunk: RunChunk, kind: RunKind, worker: str, lines) -> int:
             return 0  # our lease expired and another worker took the chunk: its result counts, not ours
         if not Run.objects.filter(pk=chunk.run_id, status=Run.Status.RUNNING).exists():
             return 0  # the run failed or was superseded meanwhile: its line table is gone
-        written = run_lines_write(parent=kind.line_model._meta.db_table, run_id=chunk.run_id, lines=lines)
+        written = run_lines_write(parent=kind.line_table, run_id=chunk.run_id, lines=lines)
         held.status = RunChunk.Status.DONE
         held.lines_written = written
         held.totals = {key: str(amount) for key, amount in totals.items()}

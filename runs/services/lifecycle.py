@@ -36,7 +36,7 @@ ERROR_LIMIT = 10_000
 
 
 def _parent_table(kind: RunKind) -> str:
-    return kind.line_model._meta.db_table
+    return kind.line_table
 
 
 def run_start(*, run_id: int, enqueue: Callable[[int, int], None] = dispatch_chunk) -> None:
