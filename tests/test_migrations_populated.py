@@ -18,7 +18,9 @@ bug), then migrated to the latest state of every app. Read with today's models a
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -286,7 +288,14 @@ def _old_approve(cursor, *, run_id: int, accounts: Accounts, approved_at: dateti
         if rounded != exact:
             legs.append((accounts.rounding, rounded - exact))
         for account, amount in legs:
-            _insert(cursor, "commissions_journalentry", transaction_id=tx, account_id=account, amount=amount, currency=currency)
+            _insert(
+                cursor,
+                "commissions_journalentry",
+                transaction_id=tx,
+                account_id=account,
+                amount=amount,
+                currency=currency,
+            )
     cursor.execute(
         "UPDATE commissions_run SET status = 'approved', approved_at = %s, approved_by_id = %s WHERE id = %s",
         [approved_at, user, run_id],
@@ -359,7 +368,14 @@ def _populate_old_schema() -> Old:
         )
         partner = {"email": "", "status": "active", "payout_currency": USD, "payout_method": "", "payout_account": ""}
         master = _insert(
-            cursor, "partners_partner", code="master", name="Master IB", program_id=program, user_id=None, **partner, **stamps
+            cursor,
+            "partners_partner",
+            code="master",
+            name="Master IB",
+            program_id=program,
+            user_id=None,
+            **partner,
+            **stamps,
         )
         sub = _insert(
             cursor, "partners_partner", code="sub", name="Sub IB", program_id=program, user_id=None, **partner, **stamps
@@ -377,7 +393,9 @@ def _populate_old_schema() -> Old:
             earns_commission=True,
             **stamps,
         )
-        _insert(cursor, "partners_accountattribution", account_id=account, partner_id=sub, valid_from=since, valid_to=None)
+        _insert(
+            cursor, "partners_accountattribution", account_id=account, partner_id=sub, valid_from=since, valid_to=None
+        )
 
         instrument = _insert(
             cursor,
@@ -421,7 +439,9 @@ def _populate_old_schema() -> Old:
             instrument_id=None,
         )
         for partner_id in (master, sub):
-            _insert(cursor, "commissions_partnerplan", partner_id=partner_id, plan_id=plan, valid_from=since, valid_to=None)
+            _insert(
+                cursor, "commissions_partnerplan", partner_id=partner_id, plan_id=plan, valid_from=since, valid_to=None
+            )
 
         def trade(ticket: int, lots: str, closed: datetime) -> dict:
             trade_id = _insert(
@@ -459,31 +479,52 @@ def _populate_old_schema() -> Old:
         t_mar2 = trade(9002, "1.00", _at("2026-03-20"))
         t_apr = trade(9003, "1.00", _at("2026-04-05"))
 
+        def ledger_account(purpose: str, name: str, *, partner=None, client=None) -> int:
+            return _insert(
+                cursor,
+                "commissions_ledgeraccount",
+                type=purpose,
+                currency=USD,
+                name=name,
+                partner_id=partner,
+                client_account_id=client,
+            )
+
+        # The old journal's accounts, named as its ``_ledger_accounts`` named them.
         accounts = Accounts(
-            expense=_insert(cursor, "commissions_ledgeraccount", type="commission_expense", currency=USD, name="Commission expense USD", partner_id=None, client_account_id=None),
-            rounding=_insert(cursor, "commissions_ledgeraccount", type="rounding", currency=USD, name="Rounding USD", partner_id=None, client_account_id=None),
-            clearing=_insert(cursor, "commissions_ledgeraccount", type="payout_clearing", currency=USD, name="Payout clearing USD", partner_id=None, client_account_id=None),
+            expense=ledger_account("commission_expense", "Commission expense USD"),
+            rounding=ledger_account("rounding", "Rounding USD"),
+            clearing=ledger_account("payout_clearing", "Payout clearing USD"),
             payable={
-                p: _insert(cursor, "commissions_ledgeraccount", type="partner_payable", currency=USD, name=f"Partner payable USD partner {p}", partner_id=p, client_account_id=None)
+                p: ledger_account("partner_payable", f"Partner payable USD partner {p}", partner=p)
                 for p in (master, sub)
             },
             client_payable={
-                account: _insert(cursor, "commissions_ledgeraccount", type="client_payable", currency=USD, name=f"Client rebate payable USD account {account}", partner_id=None, client_account_id=account)
+                account: ledger_account(
+                    "client_payable", f"Client rebate payable USD account {account}", client=account
+                )
             },
-        )  # fmt: skip
+        )
 
         # February: computed and approved (gives the March statement its opening balance).
-        feb = _old_run(cursor, kind="commissions", period="2026-02", status="computed", computed_at=_at("2026-03-01"), user=user)
+        feb = _old_run(
+            cursor, kind="commissions", period="2026-02", status="computed", computed_at=_at("2026-03-01"), user=user
+        )
         _old_run_lines(cursor, run_id=feb, lines=[_line(t_feb, "volume", "2.000000", partner=sub, rule=rule, rate="2")])
         _old_chunks(cursor, run_id=feb, account_ids=[[account]], lines_written=[1], done_at=_at("2026-03-01", 10))
         _old_approve(cursor, run_id=feb, accounts=accounts, approved_at=_at("2026-03-02"), user=user)
 
         # March, first computation: superseded by a recomputation (its lines stay, as the old code left them).
-        superseded = _old_run(cursor, kind="commissions", period="2026-03", status="computed", computed_at=_at("2026-04-01"), user=user)
-        _old_run_lines(cursor, run_id=superseded, lines=[_line(t_mar1, "volume", "7.004000", partner=sub, rule=rule, rate="3.502")])
-        _old_chunks(cursor, run_id=superseded, account_ids=[[account], []], lines_written=[1, 0], done_at=_at("2026-04-01", 10))
+        superseded = _old_run(
+            cursor, kind="commissions", period="2026-03", status="computed", computed_at=_at("2026-04-01"), user=user
+        )
+        _old_run_lines(
+            cursor, run_id=superseded, lines=[_line(t_mar1, "volume", "7.004000", partner=sub, rule=rule, rate="3.502")]
+        )
+        _old_chunks(
+            cursor, run_id=superseded, account_ids=[[account], []], lines_written=[1, 0], done_at=_at("2026-04-01", 10)
+        )
         cursor.execute("UPDATE commissions_run SET status = 'superseded' WHERE id = %s", [superseded])
-        # fmt: on
 
         # March, recomputed and approved: one chunk of each sentinel, amounts that leave rounding legs.
         march = _old_run(
@@ -554,9 +595,15 @@ def _populate_old_schema() -> Old:
             )
 
         # The live bug: a computed run of kind "fees" whose lines are commissions.
-        fees = _old_run(cursor, kind="fees", period="2026-04", status="computed", computed_at=_at("2026-05-01"), user=user)
-        _old_run_lines(cursor, run_id=fees, lines=[_line(t_apr, "volume", "3.502000", partner=sub, rule=rule, rate="3.502")])
-        _old_chunks(cursor, run_id=fees, account_ids=[[account], []], lines_written=[1, 0], done_at=_at("2026-05-01", 10))
+        fees = _old_run(
+            cursor, kind="fees", period="2026-04", status="computed", computed_at=_at("2026-05-01"), user=user
+        )
+        _old_run_lines(
+            cursor, run_id=fees, lines=[_line(t_apr, "volume", "3.502000", partner=sub, rule=rule, rate="3.502")]
+        )
+        _old_chunks(
+            cursor, run_id=fees, account_ids=[[account], []], lines_written=[1, 0], done_at=_at("2026-05-01", 10)
+        )
 
     return Old(
         user=user,
@@ -616,9 +663,13 @@ def _old_statement(cursor, *, partner: int, period: str) -> dict:
     }
 
 
-def _rows(cursor, query: str) -> list[tuple]:
+def _rows(cursor, query: str, *, json_columns: tuple[int, ...] = ()) -> list[tuple]:
+    """The rows of ``query``; ``json_columns`` decoded (Django's connection hands jsonb over as text)."""
     cursor.execute(query)
-    return cursor.fetchall()
+    return [
+        tuple(json.loads(value) if i in json_columns else value for i, value in enumerate(row))
+        for row in cursor.fetchall()
+    ]
 
 
 def _snapshot_old(old: Old) -> dict:
@@ -629,11 +680,13 @@ def _snapshot_old(old: Old) -> dict:
                 cursor,
                 "SELECT id, kind, period, period_start, period_end, status, chunks_total, chunks_done, totals, "
                 "created_at, computed_at, approved_at, approved_by_id, supersedes_id FROM commissions_run ORDER BY id",
+                json_columns=(8,),
             ),
             "chunks": _rows(
                 cursor,
                 "SELECT id, run_id, index, account_ids, status, lines_written, done_at FROM commissions_runchunk "
                 "ORDER BY id",
+                json_columns=(3,),
             ),
             "lines": _rows(cursor, f"SELECT id, run_id, kind, amount_micros, amount FROM {LINES} ORDER BY id"),
             "accounts": _rows(
@@ -782,7 +835,9 @@ def _check_lines(old: Old, before: dict) -> None:
     assert after == before["lines"]
     march = AttributionLine.objects.filter(run_id=old.march_run)
     assert march.count() == 7
-    assert sorted((line.partner_id, line.beneficiary_account_id, line.kind, line.level, line.amount) for line in march) == sorted(
+    assert Counter(
+        (line.partner_id, line.beneficiary_account_id, line.kind, line.level, line.amount) for line in march
+    ) == Counter(
         [
             (old.sub, None, "volume", 0, Decimal("7.004000")),
             (old.sub, None, "volume", 0, Decimal("3.502000")),
@@ -791,9 +846,8 @@ def _check_lines(old: Old, before: dict) -> None:
             (old.sub, None, "spread", 0, Decimal("1.234567")),
             (None, old.account, "rebate", 0, Decimal("0.700400")),
             (old.sub, old.account, "rebate_funding", 0, Decimal("-0.700400")),
-        ],
-        key=repr,
-    )  # fmt: skip
+        ]
+    )
     first = march.filter(kind="volume", level=0).order_by("trade_id").first()
     assert (first.base, first.rate, first.multiplier, first.rule_id) == (
         Decimal(2),
@@ -814,9 +868,7 @@ def _check_lines(old: Old, before: dict) -> None:
 
 
 def _check_journal(old: Old, before: dict) -> None:
-    accounts = {
-        a.pk: a for a in LedgerAccount.objects.all()
-    }
+    accounts = {a.pk: a for a in LedgerAccount.objects.all()}
     assert sorted(accounts) == [row[0] for row in before["accounts"]]
     for pk, old_type, currency, partner_id, client_account_id, name in before["accounts"]:
         account = accounts[pk]
@@ -960,7 +1012,10 @@ def _check_new_writes_take_fresh_ids_and_ledger_stays_append_only(old: Old, befo
         "UPDATE ledger_journaltransaction SET memo = 'edited'",
         "DELETE FROM ledger_journalentry",
     ):
-        with pytest.raises(DatabaseError, match="Cannot update or delete"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        with (
+            pytest.raises(DatabaseError, match="Cannot update or delete"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
     assert JournalEntry.objects.filter(amount=0).count() == 0

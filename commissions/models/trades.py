@@ -96,6 +96,8 @@ class Trade(models.Model):
         ordering = ["server", "ticket", "version"]
         indexes = [
             models.Index(fields=["close_time"], name="trade_close_time", condition=Q(is_current=True)),
+            # Old versions by close time: what a run's snapshot reads of a ticket corrected since it started.
+            models.Index(fields=["close_time"], name="trade_close_time_old", condition=Q(is_current=False)),
             models.Index(fields=["server", "login", "close_time"], name="trade_account_close"),
             models.Index(fields=["symbol"], name="trade_unresolved", condition=Q(instrument__isnull=True)),
         ]

@@ -11,6 +11,7 @@ tests with a few hundred accounts. The benchmark runs in a database of its own (
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import resource
@@ -44,6 +45,9 @@ from runs.line_store import partition_index_statements, run_lines_prepare, run_l
 from runs.models import Run
 from runs.services import chunks as chunks_module
 from runs.services import lifecycle
+from runs.services import requests as requests_module
+from runs.services.chunks import chunk_process
+from runs.services.lifecycle import run_start
 from runs.services.requests import run_request
 
 from .generate import INSTRUMENTS
@@ -344,17 +348,59 @@ def run(
     write: Callable[[str], None],
     progress_factory: Callable[..., object],
 ) -> list[Measurement]:
-    shape = BrokerShape(
-        trades=rows, ibs=min(2_000, max(10, rows // 100)), accounts=min(50_000, max(50, rows // 20)), seed=seed
-    )
+    shape = shape_for(rows, seed)
     write(f"commissions: generating {shape}")
     _load_in_child(shape, write)
 
     measured = _timed_run(shape, write, progress_factory)
     lines = measured.notes["lines_written"]
+    parallel = _parallel_run(shape, write, workers=2, expected=measured.notes["totals"])
     naive = _naive(shape, write)
     floor = _floor(measured.notes["run_id"], lines, shape.trades, write)
-    return [measured, naive, *floor]
+    return [measured, parallel, naive, *floor]
+
+
+def _chunk_worker(queue) -> None:
+    """A worker process, as a Celery worker would be: claim and process chunks until none are left."""
+    while (item := queue.get()) is not None:
+        chunk_process(run_id=item[0], index=item[1], worker=f"bench-worker-{os.getpid()}")
+    connections.close_all()
+
+
+def _parallel_run(shape: BrokerShape, write, *, workers: int, expected: dict) -> Measurement:
+    """Recompute the period with ``workers`` processes sharing its chunks (what ``workers`` Celery workers on this
+    machine do): each claims chunks under the lease protocol; whoever settles the last one publishes the run."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    write(f"commissions: recomputing run {shape.period} with {workers} worker processes …")
+    connections.close_all()
+    started = time.perf_counter()
+    processes = [context.Process(target=_chunk_worker, args=(queue,)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    dispatch = requests_module.dispatch_start
+    requests_module.dispatch_start = lambda run_id: None  # this process starts the run itself, below
+    try:
+        result = run_request(kind="commissions", period=shape.period, recompute=True)
+    finally:
+        requests_module.dispatch_start = dispatch
+    run_start(run_id=result.run.pk, enqueue=lambda run_id, index: queue.put((run_id, index)))
+    for _ in processes:
+        queue.put(None)
+    for process in processes:
+        process.join()
+    run_ = Run.objects.get(pk=result.run.pk)
+    if run_.status != Run.Status.COMPUTED or run_.totals != expected:
+        raise CommandError(f"the parallel run did not compute the same totals: {run_.status} {run_.error}")
+    seconds = time.perf_counter() - started
+    claimed = sorted(set(run_.chunks.values_list("claimed_by", flat=True)))
+    write(f"commissions: {workers} workers computed the run in {seconds:.1f} s")
+    return Measurement(
+        label=f"run ({workers} worker processes sharing the chunks)",
+        rows=shape.trades,
+        seconds=seconds,
+        notes={"run_id": run_.pk, "workers_used": len(claimed), "totals_equal_single_process": True},
+    )
 
 
 def _load_child(shape: BrokerShape) -> None:
@@ -408,10 +454,10 @@ def _phase_timers(timings: dict[str, float]) -> Iterator[None]:
 
 def _timed_run(shape: BrokerShape, write, progress_factory) -> Measurement:
     timings: dict[str, float] = {}
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True  # the whole run in this process: run_request, run_start, every chunk
     write(f"commissions: computing run {shape.period} eagerly …")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         with _phase_timers(timings):
             started = time.perf_counter()
@@ -446,6 +492,71 @@ def _timed_run(shape: BrokerShape, write, progress_factory) -> Measurement:
             "totals": run_.totals,
         },
     )
+
+
+SCALE_SIZES = (250_000, 1_000_000, 2_000_000)
+
+
+def shape_for(rows: int, seed: int) -> BrokerShape:
+    """The benchmark broker for ``rows`` trades: about one IB per 100 trades (2,000 at most), one account per 20."""
+    return BrokerShape(
+        trades=rows, ibs=min(2_000, max(10, rows // 100)), accounts=min(50_000, max(50, rows // 20)), seed=seed
+    )
+
+
+def _scale_child(rows: int, seed: int, out) -> None:
+    """In a forked child of its own (so its peak RSS is the run's alone): time the run of the loaded broker."""
+    measured = _timed_run(shape_for(rows, seed), lambda _: None, None)
+    out.send(
+        {
+            "rows": rows,
+            "run_s": round(measured.seconds, 1),
+            "lines": measured.notes["lines_written"],
+            "chunks": measured.notes["chunks"],
+            "peak_rss_mb": measured.notes["peak_rss_mb"],
+            "phases_s": measured.notes["phases_s"],
+        }
+    )
+
+
+def scale(*, sizes: tuple[int, ...] = SCALE_SIZES, seed: int, run_in_database, write: Callable[[str], None]) -> list:
+    """Time the run at each size, each in a fresh scratch database and a forked process of its own (so each peak
+    RSS is that size's alone); return one dict per size."""
+    results = []
+    for rows in sizes:
+        with run_in_database(f"commissions_scale_{rows}"):
+            write(f"commissions --scale: {rows:,} trades …")
+            _load_in_child(shape_for(rows, seed), write)
+            connections.close_all()
+            parent, child_end = multiprocessing.get_context("fork").Pipe()
+            child = multiprocessing.get_context("fork").Process(target=_scale_child, args=(rows, seed, child_end))
+            child.start()
+            result = parent.recv() if parent.poll(7200) else None
+            child.join()
+            if child.exitcode != 0 or result is None:
+                raise CommandError(f"the {rows:,}-trade run failed (exit code {child.exitcode})")
+            write(
+                f"commissions --scale: {rows:,} trades run in {result['run_s']} s, peak RSS {result['peak_rss_mb']} MB"
+            )
+            results.append(result)
+    return results
+
+
+def format_scale(results: list[dict]) -> str:
+    lines = [
+        "\ncommissions --scale (each size in its own database and process)",
+        f"  {'trades':>11} {'lines':>11} {'chunks':>7} {'run s':>8} {'trades/s':>10} {'s per 1M':>9}"
+        f" {'peak RSS MB':>12}",
+    ]
+    for r in results:
+        per_million = r["run_s"] * 1_000_000 / r["rows"]
+        lines.append(
+            f"  {r['rows']:>11,} {r['lines']:>11,} {r['chunks']:>7} {r['run_s']:>8.1f}"
+            f" {r['rows'] / r['run_s']:>10,.0f} {per_million:>9.1f} {r['peak_rss_mb']:>12,}"
+        )
+    for r in results:
+        lines.append(f"  {r['rows']:,}: {json.dumps(r['phases_s'])}")
+    return "\n".join(lines)
 
 
 def _naive(shape: BrokerShape, write) -> Measurement:

@@ -1,5 +1,6 @@
-"""``manage.py bench [NAME ...] [--rows N] [--seed S] [--dir DIR] [--keep-db]``: run benchmarks of the hot paths
-(``ingest``, ``commissions``) and print each figure beside its naive baseline and the COPY floor.
+"""``manage.py bench [NAME ...] [--rows N] [--seed S] [--dir DIR] [--keep-db] [--scale]``: run benchmarks of the
+hot paths (``ingest``, ``commissions``) and print each figure beside its naive baseline and the COPY floor;
+``--scale`` times the commission run at 250k, 1M and 2M trades with each size's peak RSS.
 
 Each benchmark runs in a scratch database of its own on the configured server (created, migrated, dropped): the
 configured database is never touched, whatever its name."""
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from demo.bench import commissions as commissions_bench
 from demo.bench.database import bench_database
 from demo.bench.registry import Measurement
 from demo.bench.suite import load_benches
@@ -32,6 +34,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--keep-db", action="store_true", help="Keep each benchmark's scratch database afterwards (to inspect it)."
+        )
+        parser.add_argument(
+            "--scale",
+            action="store_true",
+            help="commissions only: time the run at 250k, 1M and 2M trades (seconds and peak RSS per size).",
         )
 
     def handle(self, *args, names: list[str], rows: int, seed: int, dir: Path | None, **options) -> None:
@@ -53,6 +60,18 @@ class Command(BaseCommand):
             with tqdm(total=total, desc=label, unit=" rows", unit_scale=True, disable=quiet, leave=False) as bar:
                 yield bar.update
 
+        if options["scale"]:
+            if names and names != ["commissions"]:
+                raise CommandError("--scale measures the commissions run only.")
+            results = commissions_bench.scale(
+                seed=seed,
+                run_in_database=lambda label: bench_database(
+                    label=label, keep=options["keep_db"], write=self.stdout.write
+                ),
+                write=self.stdout.write,
+            )
+            self.stdout.write(commissions_bench.format_scale(results))
+            return
         for name in names or list(benches):
             with bench_database(label=name, keep=options["keep_db"], write=self.stdout.write):
                 measurements = benches[name].run(
