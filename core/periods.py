@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -60,6 +62,4 @@ def _local_midnight_utc(day: date, tz: str) -> datetime:
 
 def server_period(text: str) -> Period:
     """Parse ``YYYY-MM`` in the configured server time zone."""
-    from django.conf import settings
-
     return Period.parse(text, settings.IBEX_SERVER_TIME_ZONE)

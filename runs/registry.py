@@ -121,10 +121,17 @@ class RunKind(ABC):
         if lines.empty:
             return {}
         values = lines[self.total_column].to_numpy(dtype=np.int64)
+        codes, keys = pd.factorize(lines[self.total_by].to_numpy())
         if max_abs(values) * len(values) > INT64_MAX:
-            values = values.astype(object)  # a sum that could overflow int64 is taken in Python ints
-        sums = pd.Series(values, index=lines[self.total_by].to_numpy()).groupby(level=0).sum()
-        return {str(key): Decimal(int(total)).scaleb(-self.total_scale) for key, total in sorted(sums.items())}
+            sums = np.zeros(len(keys), dtype=object)  # a sum that could overflow int64 is taken in Python ints
+            np.add.at(sums, codes, values.astype(object))
+        else:
+            sums = np.zeros(len(keys), dtype=np.int64)
+            np.add.at(sums, codes, values)
+        return {
+            str(key): Decimal(int(total)).scaleb(-self.total_scale)
+            for key, total in sorted(zip(keys, sums, strict=True))
+        }
 
 
 _KINDS: dict[str, RunKind] = {}

@@ -68,7 +68,7 @@ def _kept_rows(formset) -> list[dict]:
     """The cleaned rows an inline formset keeps: not marked for deletion, not an untouched extra form."""
     rows = []
     for form in formset.forms:
-        if not hasattr(form, "cleaned_data") or formset._should_delete_form(form):
+        if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE", False):
             continue
         if form.instance.pk is None and not form.has_changed():
             continue

@@ -4,6 +4,7 @@ current month left computed for review). Deterministic: assignments follow each 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -161,8 +162,6 @@ def _compute(period: str) -> Run:
 
 def demo_runs(*, today: date, progress: Callable[[str], object] | None = None) -> list[DemoRunSummary]:
     """Compute every month of the demo; approve the complete ones, leave the current one computed."""
-    import time
-
     complete, current = demo_periods(today)
     summaries = []
     for period in [*complete, current]:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -139,8 +140,6 @@ class Command(BaseCommand):
 
 
 def _server_tz():
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(settings.IBEX_SERVER_TIME_ZONE)
 
 
