@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Trading servers date trades from the Unix epoch on; beyond year 2999 is a typing slip, not a period.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +24,13 @@ class Period:
 
     @classmethod
     def parse(cls, text: str, tz: str) -> Period:
-        match = _PERIOD_RE.match(text or "")
+        match = _PERIOD_RE.match(text or "") if isinstance(text, str) else None
         if not match:
             raise ValueError(f"period must look like YYYY-MM, got {text!r}")
-        return cls(int(match.group(1)), int(match.group(2)), tz)
+        year = int(match.group(1))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"period must be between {FIRST_YEAR}-01 and {LAST_YEAR}-12, got {text}")
+        return cls(year, int(match.group(2)), tz)
 
     @property
     def label(self) -> str:

@@ -22,7 +22,10 @@ _ACCOUNTS = LedgerAccount._meta.db_table
 
 
 def period_is_locked(*, kind: str, period: str, scope: str = "") -> bool:
-    return PeriodLock.objects.filter(kind=kind, period=period, scope=scope).exists()
+    """Whether (kind, period, scope) is locked: by a lock of that scope, or of the whole period (scope ""), or — for
+    the whole period — by a lock of any of its scopes."""
+    locks = PeriodLock.objects.filter(kind=kind, period=period)
+    return (locks.filter(scope__in={scope, ""}) if scope else locks).exists()
 
 
 def locked_periods(*, kind: str, scope: str = "") -> set[str]:

@@ -216,8 +216,11 @@ class RunAdmin(admin.ModelAdmin):
         description="Approve selected runs (posts them to the journal and locks the period)", permissions=["approve"]
     )
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
-        approved = 0
+        approved, already = 0, []
         for run in queryset.order_by("period", "pk"):
+            if run.status == Run.Status.APPROVED:
+                already.append(f"#{run.pk}")
+                continue
             try:
                 run_approve(run_id=run.pk, user=request.user)
             except ApplicationError as exc:
@@ -226,6 +229,8 @@ class RunAdmin(admin.ModelAdmin):
                 approved += 1
         if approved:
             self.message_user(request, f"{approved} run(s) approved and posted to the journal.", messages.SUCCESS)
+        if already:
+            self.message_user(request, f"Already approved, nothing posted: {', '.join(already)}.", messages.INFO)
 
 
 @admin.register(RunChunk)

@@ -28,12 +28,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from core.exact import INT64_MAX, max_abs
 from core.exceptions import ApplicationError
 from core.money import LINE_PLACES
-from ledger.services.posting import Posting
+from ledger.postings import Posting
 
 from .models import Run
 
@@ -77,10 +78,18 @@ class RunKind(ABC):
     line_model: ClassVar[type[models.Model]]
     line_columns: ClassVar[tuple[str, ...]]
     spec_types: ClassVar[tuple[type[ChunkSpec], ...]]
+    # Whether the kind computes parts of a period separately (``scope``, e.g. one MAM group). A run of the whole period
+    # (scope "") overlaps every scoped run of it; a kind without scopes refuses any.
+    scoped: ClassVar[bool] = False
     # How chunk totals are summed: integer column at ``total_scale`` decimal places, grouped by ``total_by``.
     total_column: ClassVar[str] = "amount_micros"
     total_scale: ClassVar[int] = LINE_PLACES
     total_by: ClassVar[str] = "kind"
+
+    def check_scope(self, scope: str) -> None:
+        """Refuse a scope the kind does not compute (a kind with scopes checks the value itself)."""
+        if scope and not self.scoped:
+            raise ValidationError({"scope": [f"{self.name} runs cover the whole period: they take no scope"]})
 
     @property
     def line_table(self) -> str:
@@ -100,7 +109,8 @@ class RunKind(ABC):
     def compute_chunk(self, run: Run, spec: ChunkSpec) -> pd.DataFrame: ...
 
     @abstractmethod
-    def postings(self, run: Run) -> list[Posting]: ...
+    def postings(self, run: Run) -> list[Posting]:
+        """The run's money, as ledger postings keyed ``run_source_key(run, ...)`` (approval refuses other keys)."""
 
     def discard(self, run: Run) -> None:
         return None
@@ -135,6 +145,18 @@ class RunKind(ABC):
 
 
 _KINDS: dict[str, RunKind] = {}
+
+
+def run_source_key(run: Run, *parts: object) -> str:
+    """The journal key of one of the run's postings: ``run:{pk}:`` then the kind's parts. The framework owns the
+    prefix, so everything one run posted is found (and only it) by ``run_source_prefix``."""
+    if not parts:
+        raise ValueError("a run's source key needs at least one part after the run")
+    return ":".join([run_source_prefix(run).rstrip(":"), *map(str, parts)])
+
+
+def run_source_prefix(run: Run) -> str:
+    return f"run:{run.pk}:"
 
 
 def register(kind: RunKind) -> RunKind:

@@ -40,9 +40,9 @@ from commissions.models import AttributionLine, RunTierVolume
 from commissions.services.run_kind import AccountsChunk, AdjustmentsChunk, NoAccountChunk
 from core.money import round_minor
 from ledger.models import ConversionRate, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from ledger.postings import AccountRef, Leg, Posting
 from ledger.selectors import locked_periods, partner_statement, period_is_locked, trial_balance, trial_balance_totals
-from ledger.services.accounts import AccountRef
-from ledger.services.posting import Leg, Posting, journal_post
+from ledger.services.posting import journal_post
 from ledger.vocabulary import Purpose
 from partners.models import Partner
 from runs.models import Run, RunChunk

@@ -26,11 +26,10 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 
-from ledger.services.accounts import AccountRef
-from ledger.services.posting import Leg, Posting
+from ledger.postings import AccountRef, Leg, Posting
 from ledger.vocabulary import Purpose
 from runs.models import Run
-from runs.registry import ChunkFailure, ChunkSpec, PlannedChunk, RunKind
+from runs.registry import ChunkFailure, ChunkSpec, PlannedChunk, RunKind, run_source_key
 
 from ..adapters import (
     account_trade_counts,
@@ -168,7 +167,7 @@ def _posting(run: Run, partner_id: int | None, client_id: int | None, kind: str,
         owner = f"client:{client_id}"
         payable = AccountRef(Purpose.CLIENT_PAYABLE, currency, client_account_id=client_id)
     return Posting(
-        source_key=f"run:{run.pk}:{owner}:{kind}:{currency}",
+        source_key=run_source_key(run, owner, kind, currency),
         kind=kind,
         period=run.period,
         currency=currency,

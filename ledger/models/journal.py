@@ -7,28 +7,41 @@ from .accounts import ACCOUNTS_TABLE, LedgerAccount
 from .append_only import append_only
 from .currencies import Currency
 
-# Checked at commit (deferred constraint triggers), so the legs of a transaction may be inserted in any order.
+# A transaction is checked once, at commit (a deferred constraint trigger on its row), so its legs may be inserted in
+# any order: at least two legs, every leg in the transaction's currency, legs summing to zero.
 _TRANSACTION_CHECK = """
-    IF NOT EXISTS (SELECT 1 FROM {entries} WHERE transaction_id = NEW.id OFFSET 1) THEN
+    IF (SELECT COUNT(*) FROM {entries} WHERE transaction_id = NEW.id) < 2 THEN
         RAISE EXCEPTION 'journal transaction % (%) has fewer than two legs', NEW.id, NEW.source_key
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF EXISTS (
+        SELECT 1 FROM {entries} e JOIN {accounts} a ON a.id = e.account_id
+         WHERE e.transaction_id = NEW.id AND a.currency <> NEW.currency
+    ) THEN
+        RAISE EXCEPTION 'journal transaction % (%) mixes currencies: every leg must be in %', NEW.id, NEW.source_key,
+            NEW.currency USING ERRCODE = 'check_violation';
+    END IF;
+    IF (SELECT SUM(amount) FROM {entries} WHERE transaction_id = NEW.id) <> 0 THEN
+        RAISE EXCEPTION 'journal transaction % (%) is unbalanced: its legs must sum to zero', NEW.id, NEW.source_key
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 """
+# A leg joins only a transaction created by the same database transaction: legs can never be added to a posted
+# transaction, balanced or not. The transaction row is visible here and its inserting transaction is still in
+# progress only if that is this transaction (or one of its savepoints): another's uncommitted rows are invisible.
 _ENTRY_CHECK = """
-    IF EXISTS (
-        SELECT 1 FROM {entries} e
-          JOIN {accounts} a ON a.id = e.account_id JOIN {transactions} t ON t.id = e.transaction_id
-         WHERE e.transaction_id = NEW.transaction_id AND a.currency <> t.currency
+    IF NOT EXISTS (
+        SELECT 1 FROM {transactions} t
+         WHERE t.id = NEW.transaction_id
+           AND pg_xact_status(
+                   (((pg_current_xact_id()::text::bigint >> 32) << 32) | t.xmin::text::bigint)::text::xid8
+               ) = 'in progress'
     ) THEN
-        RAISE EXCEPTION 'journal transaction % mixes currencies: every leg must be in the transaction''s currency',
+        RAISE EXCEPTION 'journal transaction % is posted: legs are added only in the transaction that posts it',
             NEW.transaction_id USING ERRCODE = 'check_violation';
     END IF;
-    IF (SELECT SUM(amount) FROM {entries} WHERE transaction_id = NEW.transaction_id) <> 0 THEN
-        RAISE EXCEPTION 'journal transaction % is unbalanced: its legs must sum to zero', NEW.transaction_id
-            USING ERRCODE = 'check_violation';
-    END IF;
-    RETURN NULL;
+    RETURN NEW;
 """
 TRANSACTIONS_TABLE = "ledger_journaltransaction"
 ENTRIES_TABLE = "ledger_journalentry"
@@ -62,7 +75,7 @@ class JournalTransaction(models.Model):
         triggers = [
             *append_only("journaltx"),
             pgtrigger.Trigger(
-                name="journaltx_has_legs",
+                name="journaltx_balanced",
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
@@ -90,10 +103,9 @@ class JournalEntry(models.Model):
         triggers = [
             *append_only("journalentry"),
             pgtrigger.Trigger(
-                name="journalentry_balanced",
-                when=pgtrigger.After,
+                name="journalentry_with_its_transaction",
+                when=pgtrigger.Before,
                 operation=pgtrigger.Insert,
-                timing=pgtrigger.Deferred,
                 func=_ENTRY_CHECK.format(**_TABLES),
             ),
         ]

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..models import LedgerAccount
+from ..postings import AccountRef
 from ..vocabulary import PURPOSE_NATURE, Purpose
 from .currencies import currencies_ensure
-
-
-@dataclass(frozen=True)
-class AccountRef:
-    """Names a ledger account: its purpose, currency and owner (a partner, a client account, or none)."""
-
-    purpose: Purpose
-    currency: str
-    partner_id: int | None = None
-    client_account_id: int | None = None
-
-    def key(self) -> tuple:
-        return (str(self.purpose), self.currency, self.partner_id, self.client_account_id)
-
-    def default_name(self) -> str:
-        owner = ""
-        if self.partner_id is not None:
-            owner = f" partner {self.partner_id}"
-        elif self.client_account_id is not None:
-            owner = f" account {self.client_account_id}"
-        return f"{Purpose(self.purpose).label} {self.currency}{owner}"
 
 
 def ledger_accounts_ensure(*, refs: Iterable[AccountRef]) -> dict[AccountRef, LedgerAccount]:

@@ -32,34 +32,18 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from core.exceptions import ApplicationError, Conflict
+from core.exceptions import ApplicationError, Conflict, NotFound
 from core.money import LINE_PLACES, quantize
 
 from ..models import JournalEntry, JournalTransaction, LedgerAccount
+from ..postings import AccountRef, Posting
 from ..vocabulary import Purpose
-from .accounts import AccountRef, ledger_accounts_ensure
+from .accounts import ledger_accounts_ensure
 from .currencies import currencies_ensure
 
 
 class UnbalancedPosting(ApplicationError):
     """A posting whose legs do not sum to zero before rounding (or that has fewer than two legs)."""
-
-
-@dataclass(frozen=True)
-class Leg:
-    account: AccountRef
-    amount: Decimal
-    exact: bool = False  # keep the amount at up to 6 places instead of rounding it to the minor unit
-
-
-@dataclass(frozen=True)
-class Posting:
-    source_key: str
-    kind: str
-    period: str
-    currency: str
-    legs: tuple[Leg, ...]
-    memo: str = ""
 
 
 @dataclass
@@ -180,16 +164,22 @@ def _check_same_as_posted(
 def journal_reverse(
     *, source_key: str, reversal_key: str | None = None, period: str | None = None, memo: str = "", user=None
 ) -> JournalTransaction:
-    """Post the exact opposite of the transaction ``source_key`` (once: reversing it again returns the reversal)."""
+    """Post the exact opposite of the transaction ``source_key`` (once: reversing it again returns the reversal).
+
+    Refused: an unknown ``source_key`` (``NotFound``), and a ``reversal_key`` another transaction already holds
+    (``Conflict``: a key names one posting forever)."""
+    key = reversal_key or f"reversal:{source_key}"
     with transaction.atomic():
         original = JournalTransaction.objects.select_for_update().filter(source_key=source_key).first()
         if original is None:
-            raise ApplicationError(f"no posted transaction {source_key}")
+            raise NotFound(f"no posted transaction {source_key}")
         existing = JournalTransaction.objects.filter(reverses=original).first()
         if existing is not None:
             return existing
+        if JournalTransaction.objects.filter(source_key=key).exists():
+            raise Conflict(f"{key} is already the key of another posted transaction; choose another reversal key")
         reversal = JournalTransaction.objects.create(
-            source_key=reversal_key or f"reversal:{source_key}",
+            source_key=key,
             kind=original.kind,
             period=period or original.period,
             currency_id=original.currency_id,

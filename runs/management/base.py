@@ -14,7 +14,7 @@ from core.exceptions import ApplicationError
 from ledger.models import JournalTransaction
 
 from ..models import Run
-from ..registry import kind_names
+from ..registry import kind_names, run_source_prefix
 from ..services.approve import run_approve
 from ..services.requests import run_request
 
@@ -58,7 +58,7 @@ class RunCommand(BaseCommand):
                 run = run_approve(run_id=run.pk)
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc
-            posted = JournalTransaction.objects.filter(source_key__startswith=f"run:{run.pk}:").count()
+            posted = JournalTransaction.objects.filter(source_key__startswith=run_source_prefix(run)).count()
             self.stdout.write(self.style.SUCCESS(f"Run #{run.pk} approved: {posted} journal transaction(s) posted."))
 
     def _follow(self, run_id: int, *, timeout: float, poll: float, quiet: bool) -> Run:

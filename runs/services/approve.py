@@ -4,6 +4,7 @@ period for the kind, and makes the run's lines the period's lines of record. App
 
 from __future__ import annotations
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models.functions import Now
 
@@ -12,11 +13,11 @@ from ledger.services.locks import period_lock
 from ledger.services.posting import journal_post
 
 from ..models import Run
-from ..registry import UnknownRunKind, get_kind
+from ..registry import UnknownRunKind, get_kind, run_source_prefix
 from ..signals import run_approved
 
 
-def run_approve(*, run_id: int, user=None) -> Run:
+def run_approve(*, run_id: int, user: AbstractBaseUser | None = None) -> Run:
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.status == Run.Status.APPROVED:
@@ -27,7 +28,12 @@ def run_approve(*, run_id: int, user=None) -> Run:
             kind = get_kind(run.kind)
         except UnknownRunKind as exc:
             raise Conflict(f"run {run.pk} cannot be approved: {exc}") from exc
-        journal_post(postings=kind.postings(run), user=user)
+        postings = kind.postings(run)
+        prefix = run_source_prefix(run)
+        foreign = sorted(p.source_key for p in postings if not p.source_key.startswith(prefix))
+        if foreign:
+            raise Conflict(f"run {run.pk} cannot be approved: postings must be keyed {prefix}…, got {foreign[:3]}")
+        journal_post(postings=postings, user=user)
         if not period_lock(kind=run.kind, period=run.period, scope=run.scope, source_key=f"run:{run.pk}", user=user):
             raise Conflict(f"{run.kind} {run.period} is already locked by another approval")
         run.status = Run.Status.APPROVED

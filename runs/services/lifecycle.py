@@ -24,7 +24,7 @@ from django.db.models.functions import Now
 from core.money import round_line
 
 from ..dispatch import dispatch_chunk
-from ..line_store import run_lines_discard, run_lines_prepare, run_lines_publish
+from ..line_store import RunLinesError, run_lines_discard, run_lines_prepare, run_lines_publish
 from ..models import Run, RunChunk
 from ..registry import RunKind, UnknownRunKind, get_kind
 from ..signals import run_computed
@@ -50,57 +50,71 @@ def run_start(*, run_id: int, enqueue: Callable[[int, int], None] = dispatch_chu
         run_fail(run_id=run_id, error=str(exc))
         return
     if run.status == Run.Status.QUEUED:
-        if not _take_snapshot(run_id=run_id, kind=kind):
-            return
-        if not _plan_and_prepare(run_id=run_id, kind=kind):
-            return
+        try:
+            if not _take_snapshot(run_id=run_id, kind=kind) or not _plan_and_prepare(run_id=run_id, kind=kind):
+                return
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # Left queued for the task's retry or the sweeper; the run says why it waits.
+            Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+                error=f"start interrupted, retried: {exc}"[:ERROR_LIMIT]
+            )
+            raise
     _send_unsent_chunks(run_id=run_id, enqueue=enqueue)
     run_settle(run_id=run_id)
 
 
 def _take_snapshot(*, run_id: int, kind: RunKind) -> bool:
     """Fix what the run reads, in a short transaction (the kind may lock its inputs briefly to do so)."""
-    with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run_id)
-        if run.status != Run.Status.QUEUED:
-            return run.status == Run.Status.RUNNING
+
+    def snapshot(run: Run) -> None:
         if not run.snapshot:
             run.snapshot = kind.take_snapshot(run) or {"taken": True}
             run.save(update_fields=["snapshot"])
-    return True
+
+    return _start_step(run_id=run_id, step=snapshot, failure_prefix="snapshot: ")
 
 
 def _plan_and_prepare(*, run_id: int, kind: RunKind) -> bool:
-    """Plan the chunks, create the run's line table and the kind's period-wide context, and mark it running. A data
-    problem fails the run with its reason; a transient error propagates (the start is retried)."""
+    """Plan the chunks, create the run's line table and the kind's period-wide context, and mark it running."""
+
+    def plan(run: Run) -> None:
+        planned = kind.plan_chunks(run)
+        RunChunk.objects.bulk_create(
+            RunChunk(run=run, index=i, spec_type=p.spec.type, spec=p.spec.to_json(), size=p.size)
+            for i, p in enumerate(planned)
+        )
+        run_lines_prepare(parent=_parent_table(kind), run_id=run.pk)
+        kind.prepare(run)
+        run.status = Run.Status.RUNNING
+        run.chunks_total = len(planned)
+        run.started_at = Now()
+        run.error = ""  # a transient failure of an earlier attempt is history now
+        run.save(update_fields=["status", "chunks_total", "started_at", "error"])
+
+    return _start_step(run_id=run_id, step=plan, failure_prefix="")
+
+
+def _start_step(*, run_id: int, step: Callable[[Run], None], failure_prefix: str) -> bool:
+    """Run one step of a queued run's start under its row lock; whether the start may go on. A data or code problem
+    fails the run with its reason; a transient error propagates (the start is retried)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.status != Run.Status.QUEUED:
             return run.status == Run.Status.RUNNING
         try:
             with transaction.atomic():
-                planned = kind.plan_chunks(run)
-                RunChunk.objects.bulk_create(
-                    RunChunk(run=run, index=i, spec_type=p.spec.type, spec=p.spec.to_json(), size=p.size)
-                    for i, p in enumerate(planned)
-                )
-                run_lines_prepare(parent=_parent_table(kind), run_id=run.pk)
-                kind.prepare(run)
+                step(run)
         except Exception as exc:
             if is_transient(exc):
                 raise
             logger.exception("run %s could not start", run_id)
             failure = exc
         else:
-            failure = None
-            run.status = Run.Status.RUNNING
-            run.chunks_total = len(planned)
-            run.started_at = Now()
-            run.save(update_fields=["status", "chunks_total", "started_at"])
-    if failure is not None:
-        run_fail(run_id=run_id, error=str(failure), details=getattr(failure, "details", None))
-        return False
-    return True
+            return True
+    run_fail(run_id=run_id, error=f"{failure_prefix}{failure}", details=getattr(failure, "details", None))
+    return False
 
 
 def _send_unsent_chunks(*, run_id: int, enqueue: Callable[[int, int], None]) -> None:
@@ -171,6 +185,13 @@ def run_settle(*, run_id: int) -> Run:
         settled = done + counts[RunChunk.Status.FAILED]
         if run.status != Run.Status.RUNNING or settled != run.chunks_total:
             return run
+        try:
+            kind = get_kind(run.kind)
+        except UnknownRunKind as exc:
+            run.status = Run.Status.FAILED
+            run.error = str(exc)
+            run.save(update_fields=["status", "error"])
+            return run
         if counts[RunChunk.Status.FAILED]:
             failed = list(run.chunks.filter(status=RunChunk.Status.FAILED))
             message, details = merged_failure(failed, run.chunks_total)
@@ -180,11 +201,10 @@ def run_settle(*, run_id: int) -> Run:
             run.save(update_fields=["status", "error", "error_details"])
             _discard(run)
             return run
-        kind = get_kind(run.kind)
         try:
             with transaction.atomic():
                 run_lines_publish(parent=_parent_table(kind), run_id=run.pk)
-        except (IntegrityError, ProgrammingError, DataError) as exc:
+        except (IntegrityError, ProgrammingError, DataError, RunLinesError) as exc:
             logger.error("run %s: its lines could not be published: %s", run_id, exc)
             run.status = Run.Status.FAILED
             run.error = f"lines rejected by the database: {exc}"[:ERROR_LIMIT]

@@ -37,20 +37,27 @@ def advisory_lock(*keys: str) -> None:
 def run_request(*, kind: str, period: str, scope: str = "", user=None, recompute: bool = False) -> RunRequestResult:
     """Return the live run of (kind, period, scope), creating and queueing one if there is none.
 
-    Refused: an unknown kind (``UnknownRunKind``), a malformed period (``ValidationError``), a recompute of an
-    approved run or any new run of a locked period (``Conflict``)."""
-    get_kind(kind)
+    Refused: an unknown kind (``UnknownRunKind``), a malformed period or a scope the kind does not take
+    (``ValidationError``), a recompute of an approved run, any new run of a locked period, or a run overlapping a
+    live run of another scope (the whole period and one of its scopes) (``Conflict``)."""
+    run_kind = get_kind(kind)
+    run_kind.check_scope(scope)
     try:
         bounds = server_period(period)
-    except ValueError as exc:
+        start, end = bounds.start, bounds.end
+    except (ValueError, OverflowError) as exc:
         raise ValidationError({"period": [str(exc)]}) from exc
     with transaction.atomic():
-        advisory_lock("run", kind, bounds.label, scope)
-        live = (
-            Run.objects.select_for_update()
-            .filter(kind=kind, period=bounds.label, scope=scope, status__in=LIVE_STATUSES)
-            .first()
-        )
+        advisory_lock("run", kind, bounds.label)  # per period, not per scope: overlapping scopes are checked here
+        candidates = Run.objects.select_for_update().filter(kind=kind, period=bounds.label, status__in=LIVE_STATUSES)
+        overlapping = list(candidates.filter(scope__in=[scope, ""]) if scope else candidates)
+        live = next((r for r in overlapping if r.scope == scope), None)
+        other = next((r for r in overlapping if r.scope != scope), None)
+        if other is not None:
+            raise Conflict(
+                f"{kind} {bounds.label} has a live run of scope {other.scope or '(whole period)'} (#{other.pk}), "
+                f"which overlaps {scope or 'the whole period'}"
+            )
         if live is not None:
             if live.status == Run.Status.APPROVED:
                 if recompute:
@@ -63,13 +70,13 @@ def run_request(*, kind: str, period: str, scope: str = "", user=None, recompute
         if live is not None:
             live.status = Run.Status.SUPERSEDED
             live.save(update_fields=["status"])
-            get_kind(kind).discard(live)
+            run_kind.discard(live)
         run = Run.objects.create(
             kind=kind,
             period=bounds.label,
             scope=scope,
-            period_start=bounds.start,
-            period_end=bounds.end,
+            period_start=start,
+            period_end=end,
             created_by=user if getattr(user, "is_authenticated", False) else None,
             supersedes=live,
             start_dispatched_at=Now(),

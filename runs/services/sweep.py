@@ -10,6 +10,7 @@ Each pass, by the database's clock:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from ..dispatch import dispatch_chunk, dispatch_start_now
 from ..models import Run, RunChunk
 from .chunks import chunks_give_up
 from .lifecycle import run_settle
+
+logger = logging.getLogger(__name__)
 
 _CHUNKS = RunChunk._meta.db_table
 _RUNS = Run._meta.db_table
@@ -85,6 +88,10 @@ def runs_sweep(
         )
         stuck = [run_id for (run_id,) in cursor.fetchall()]
     for run_id in sorted(set(stuck) | set(result.given_up)):
-        run_settle(run_id=run_id)
+        try:
+            run_settle(run_id=run_id)
+        except Exception:  # one run that cannot be settled now must not keep the others waiting
+            logger.exception("sweeper: run %s could not be settled; retried on the next pass", run_id)
+            continue
         result.settled.append(run_id)
     return result

@@ -34,3 +34,14 @@ def test_half_open_interval():
 def test_bad_period_text_is_rejected(text):
     with pytest.raises(ValueError):
         Period.parse(text, "UTC")
+
+
+@pytest.mark.parametrize("text", ["0000-01", "0001-01", "1969-12", "3000-01", "9999-12"])
+def test_periods_outside_the_supported_years_are_refused_with_the_range(text):
+    with pytest.raises(ValueError, match="between 1970-01 and 2999-12"):
+        Period.parse(text, "Etc/GMT-2")
+
+
+def test_the_first_and_last_supported_periods_have_bounds():
+    first, last = Period.parse("1970-01", "Pacific/Kiritimati"), Period.parse("2999-12", "Etc/GMT+12")
+    assert first.start < first.end and last.start < last.end

@@ -8,7 +8,8 @@ import pytest
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from ledger.models import Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
-from ledger.services.accounts import AccountRef, ledger_accounts_ensure
+from ledger.postings import AccountRef
+from ledger.services.accounts import ledger_accounts_ensure
 from ledger.vocabulary import Purpose
 from partners.models import Partner, Program
 
@@ -76,10 +77,31 @@ def test_bad_transactions_fail_at_commit(legs, message):
 
 def test_unbalanced_raw_sql_insert_fails_at_commit():
     expense, rounding = _accounts()
-    tx = _post([(expense, "1"), (rounding, "-1")])
-    with pytest.raises(IntegrityError, match="unbalanced"):
-        _execute(f"INSERT INTO {ENTRIES} (transaction_id, account_id, amount) VALUES (%s, %s, 5)", [tx.pk, expense.pk])
-    assert JournalEntry.objects.filter(transaction=tx).count() == 2
+    with pytest.raises(IntegrityError, match="unbalanced"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TRANSACTIONS} (source_key, kind, period, currency, memo) "
+            "VALUES ('raw', 'volume', '2026-03', 'USD', '') "
+            "RETURNING id"
+        )
+        (tx_id,) = cursor.fetchone()
+        cursor.execute(
+            f"INSERT INTO {ENTRIES} (transaction_id, account_id, amount) VALUES (%s, %s, 5), (%s, %s, -4.99)",
+            [tx_id, expense.pk, tx_id, rounding.pk],
+        )
+    assert not JournalTransaction.objects.filter(source_key="raw").exists()
+
+
+def test_no_leg_can_be_added_to_a_posted_transaction_even_a_balanced_pair():
+    expense, rounding = _accounts()
+    tx = _post([(expense, "5"), (rounding, "-5")])
+    with pytest.raises(IntegrityError, match="is posted: legs are added only in the transaction that posts it"):
+        _execute(
+            f"INSERT INTO {ENTRIES} (transaction_id, account_id, amount) VALUES (%s, %s, 1000), (%s, %s, -1000)",
+            [tx.pk, expense.pk, tx.pk, rounding.pk],
+        )
+    with pytest.raises(IntegrityError, match="is posted"), transaction.atomic():
+        JournalEntry.objects.create(transaction=tx, account=expense, amount=Decimal("0"))
+    assert sorted(JournalEntry.objects.filter(transaction=tx).values_list("amount", flat=True)) == [-5, 5]
 
 
 @pytest.mark.parametrize(

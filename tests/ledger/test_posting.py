@@ -7,12 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.exceptions import Conflict
+from core.exceptions import Conflict, NotFound
 from ledger.models import Currency, JournalEntry, JournalTransaction, PeriodLock
+from ledger.postings import AccountRef, Leg, Posting
 from ledger.selectors import partner_statement, period_is_locked, trial_balance, trial_balance_totals
-from ledger.services.accounts import AccountRef
 from ledger.services.locks import period_lock
-from ledger.services.posting import Leg, Posting, UnbalancedPosting, journal_post, journal_reverse
+from ledger.services.posting import UnbalancedPosting, journal_post, journal_reverse
 from ledger.vocabulary import Purpose
 from partners.models import Partner, Program
 
@@ -135,6 +135,15 @@ def test_a_reversal_negates_every_leg_once(partner):
     assert again.pk == reversal.pk
     assert _legs(reversal.source_key) == {k: -v for k, v in _legs("run:1:partner:ib:volume:USD").items()}
     assert reversal.reverses.source_key == "run:1:partner:ib:volume:USD"
+
+
+def test_reversing_an_unknown_key_or_into_a_taken_key_is_refused(partner):
+    journal_post(postings=[_earning(partner, "10", key="a"), _earning(partner, "3", key="b")])
+    with pytest.raises(NotFound):
+        journal_reverse(source_key="never-posted")
+    with pytest.raises(Conflict):
+        journal_reverse(source_key="a", reversal_key="b")  # "b" names another posting forever
+    assert JournalTransaction.objects.count() == 2 and not JournalTransaction.objects.filter(reverses__isnull=False)
 
 
 def test_statement_and_trial_balance_from_the_posted_journal(partner):

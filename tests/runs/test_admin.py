@@ -185,6 +185,17 @@ def test_approve_action_posts_the_journal(admin_client, broker):
     payable = posted.filter(account__purpose="partner_payable")
     assert sum(e.amount for e in payable) == -Decimal(35)
 
+    # Approving it again posts nothing and says so, instead of counting it as approved now.
+    before = JournalEntry.objects.count()
+    again = admin_client.post(
+        reverse("admin:runs_run_changelist"),
+        {"action": "approve_selected", "_selected_action": [march.pk]},
+        follow=True,
+    )
+    notes = [str(m) for m in again.context["messages"]]  # the first approval's message is shown here too
+    assert notes == ["1 run(s) approved and posted to the journal.", f"Already approved, nothing posted: #{march.pk}."]
+    assert JournalEntry.objects.count() == before
+
     # The approved period is locked: recomputing it is refused with a message, not a new run.
     admin_client.post(
         reverse("admin:runs_run_changelist"), {"action": "recompute_selected", "_selected_action": [march.pk]}

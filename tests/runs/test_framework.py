@@ -14,6 +14,7 @@ from django.db import OperationalError, connection
 from django.urls import reverse
 
 from commissions.models import AttributionLine, RunTierVolume
+from core.exceptions import Conflict
 from ledger.models import JournalEntry, JournalTransaction, PeriodLock
 from runs.models import Run, RunChunk
 from runs.services.approve import run_approve
@@ -316,3 +317,139 @@ def test_leases_are_taken_and_compared_by_the_database_clock(widgets, no_message
         )
         left = cursor.fetchone()[0]
     assert timedelta(seconds=250) < left <= timedelta(seconds=300)
+
+
+def test_a_snapshot_that_cannot_be_taken_fails_the_run_with_its_reason(widgets, no_messages):
+    def broken(run):
+        raise ValueError("accounts table has no column 'login'")
+
+    widgets.take_snapshot = broken
+    run = run_request(kind="widgets", period="2026-03").run
+    run_start(run_id=run.pk, enqueue=lambda run_id, index: None)
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED and run.error == "snapshot: accounts table has no column 'login'"
+    assert not RunChunk.objects.filter(run=run).exists()
+    # A failed run is not live: asking again makes a new run, which computes once the cause is gone.
+    del widgets.take_snapshot
+    again = run_request(kind="widgets", period="2026-03")
+    assert again.created and again.run.pk != run.pk
+
+
+def test_a_transient_error_while_starting_leaves_the_run_queued_saying_why(widgets, no_messages):
+    attempts = []
+
+    def flaky(run):
+        attempts.append(run.pk)
+        if len(attempts) == 1:
+            raise OperationalError("could not serialize access")
+        return {"max_widget": 6}
+
+    widgets.take_snapshot = flaky
+    run = run_request(kind="widgets", period="2026-03").run
+    with pytest.raises(OperationalError):  # the start task's autoretry (or the sweeper) starts it again
+        run_start(run_id=run.pk, enqueue=lambda run_id, index: None)
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED and "could not serialize access" in run.error and not run.snapshot
+    run_start(run_id=run.pk, enqueue=lambda run_id, index: chunk_process(run_id=run_id, index=index))
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPUTED and run.error == "" and run.snapshot == {"max_widget": 6}
+
+
+def test_one_run_the_sweeper_cannot_settle_does_not_hold_up_the_others(widgets, no_messages, monkeypatch):
+    from runs.services import sweep
+
+    first, second = _started("2026-03"), _started("2026-04")
+    for run in (first, second):
+        for index in range(len(CHUNKS)):
+            chunk_process(run_id=run.pk, index=index)
+    # Both runs' chunks are done, but their settling was lost (as if the workers died before it).
+    Run.objects.filter(pk__in=[first.pk, second.pk]).update(status=Run.Status.RUNNING, chunks_done=3)
+    _age(Run._meta.db_table, "start_dispatched_at", "id IN (%s, %s)", [first.pk, second.pk], seconds=3600)
+    real_settle = sweep.run_settle
+
+    def settle(*, run_id):
+        if run_id == first.pk:
+            raise OperationalError("deadlock detected")
+        return real_settle(run_id=run_id)
+
+    monkeypatch.setattr(sweep, "run_settle", settle)
+    result = runs_sweep(enqueue_chunk=lambda run_id, index: None)
+    assert second.pk in result.settled and first.pk not in result.settled
+    assert Run.objects.get(pk=second.pk).status == Run.Status.COMPUTED
+    monkeypatch.setattr(sweep, "run_settle", real_settle)
+    assert first.pk in runs_sweep(enqueue_chunk=lambda run_id, index: None).settled  # the next pass finishes it
+    assert Run.objects.get(pk=first.pk).status == Run.Status.COMPUTED
+
+
+def test_settling_a_run_whose_kind_is_gone_fails_it_instead_of_raising():
+    from runs.services.lifecycle import run_settle
+
+    ghost = Run.objects.create(
+        kind="ghost",
+        period="2026-03",
+        status=Run.Status.RUNNING,
+        chunks_total=0,
+        period_start="2026-02-28T22:00Z",
+        period_end="2026-03-31T22:00Z",
+    )
+    assert run_settle(run_id=ghost.pk).status == Run.Status.FAILED
+    assert "unknown run kind 'ghost'" in Run.objects.get(pk=ghost.pk).error
+
+
+def test_a_scoped_kind_never_has_two_live_runs_that_cover_the_same_money(widgets, no_messages):
+    widgets.scoped = True  # as a kind that computes one MAM group at a time
+    group_a = run_request(kind="widgets", period="2026-03", scope="group-a").run
+    assert run_request(kind="widgets", period="2026-03", scope="group-b").created  # disjoint scopes coexist
+    with pytest.raises(Conflict, match="overlaps the whole period"):
+        run_request(kind="widgets", period="2026-03")  # the whole period would pay group-a again
+    assert run_request(kind="widgets", period="2026-04").created  # another period is another matter
+
+    # Once group-a's run failed (not live), still group-b's blocks the whole period; with none live it may run.
+    Run.objects.filter(period="2026-03").update(status=Run.Status.FAILED)
+    whole = run_request(kind="widgets", period="2026-03").run
+    with pytest.raises(Conflict, match="overlaps group-a"):
+        run_request(kind="widgets", period="2026-03", scope="group-a")
+    assert Run.objects.filter(period="2026-03", status__in=[Run.Status.QUEUED]).get() == whole
+    assert group_a.pk != whole.pk
+
+    # A lock of one scope locks the whole period's runs too, and a whole-period lock every scope.
+    PeriodLock.objects.create(kind="widgets", period="2026-05", scope="group-a", source_key="test:lock")
+    with pytest.raises(Conflict, match="locked"):
+        run_request(kind="widgets", period="2026-05")
+    assert run_request(kind="widgets", period="2026-05", scope="group-b").created
+    PeriodLock.objects.create(kind="widgets", period="2026-06", scope="", source_key="test:lock-whole")
+    with pytest.raises(Conflict, match="locked"):
+        run_request(kind="widgets", period="2026-06", scope="group-b")
+
+
+def test_a_kind_without_scopes_refuses_one_at_every_door(staff_client, admin_client):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    response = staff_client.post("/api/v1/runs/", {"kind": "commissions", "period": "2026-03", "scope": "g1"})
+    assert response.status_code == 400 and "whole period" in str(response.json()["scope"])
+    form = admin_client.post(
+        reverse("admin:runs_run_compute"), {"kind": "commissions", "period": "2026-03", "scope": "g1"}
+    ).context["form"]
+    assert "whole period" in str(form.errors["scope"])
+    with pytest.raises(CommandError, match="whole period"):
+        call_command("run_period", kind="commissions", period="2026-03", scope="g1", stdout=StringIO())
+    assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("period", ["0000-01", "9999-12", "1969-12", "3000-01"])
+def test_a_period_outside_the_years_trades_have_is_a_field_error_at_every_door(staff_client, admin_client, period):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    response = staff_client.post("/api/v1/runs/", {"kind": "commissions", "period": period})
+    assert response.status_code == 400 and "period" in response.json()
+    form = admin_client.post(reverse("admin:runs_run_compute"), {"kind": "commissions", "period": period}).context[
+        "form"
+    ]
+    assert "period" in form.errors
+    with pytest.raises(CommandError, match="between 1970-01 and 2999-12"):
+        call_command("run_period", kind="commissions", period=period, stdout=StringIO())
+    assert not Run.objects.exists()

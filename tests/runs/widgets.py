@@ -19,10 +19,9 @@ from typing import ClassVar
 import pandas as pd
 from django.db import connection
 
-from ledger.services.accounts import AccountRef
-from ledger.services.posting import Leg, Posting
+from ledger.postings import AccountRef, Leg, Posting
 from ledger.vocabulary import Purpose
-from runs.registry import ChunkSpec, PlannedChunk, RunKind, register, unregister
+from runs.registry import ChunkSpec, PlannedChunk, RunKind, register, run_source_key, unregister
 
 WIDGET_LINES = "test_widget_lines"
 PER_WIDGET_MICROS = 1_234_567
@@ -81,7 +80,7 @@ class WidgetKind(RunKind):
         total = Decimal(int(micros or 0)).scaleb(-6)
         return [
             Posting(
-                source_key=f"run:{run.pk}:widgets:USD",
+                source_key=run_source_key(run, "widgets", "USD"),
                 kind="volume",
                 period=run.period,
                 currency="USD",
