@@ -3,11 +3,13 @@
 A scratch database is migrated to the schema of before the move (``commissions`` 0005: runs in ``commissions_run``,
 lines in per-run partitions of ``commissions_attributionline``, the old journal in ``commissions_*``), filled with
 raw SQL the way the old code wrote it (an approved February run, a March run superseded by a recomputed one that
-was approved, its journal posted as the old approval posted it, a payout, and a computed ``fees`` run: the live
-bug), then migrated to the latest state of every app. Read with today's models and selectors, it proves:
+was approved, its journal posted as the old approval posted it, a payout, a computed ``fees`` run — the live bug —
+and an approved one, whose approval posted May's commissions a second time), then migrated to the latest state of
+every app. Read with today's models and selectors, it proves:
 
 - runs and chunks are the same rows (ids, status, period, totals) under ``runs``; chunk sentinels became typed
-  specs the commissions kind decodes; the live ``fees`` run failed with the reason and is no run of record;
+  specs the commissions kind decodes; both ``fees`` runs failed with the reason and are no runs of record, what the
+  approved one posted is reversed leg by leg in its period, and no ``fees`` period is locked;
 - every run's lines are still in its partition, same ids and amounts, readable through ``AttributionLine``;
 - every journal account, transaction and entry kept its id and amount in the ledger, with its ``source_key``,
   purpose and nature; approved periods are locked; statements equal the old statement's figures and figures
@@ -315,6 +317,7 @@ class Old:
     superseded_run: int
     march_run: int
     fees_run: int
+    fees_approved_run: int
     accounts: Accounts
     payout_tx: int
 
@@ -478,6 +481,7 @@ def _populate_old_schema() -> Old:
         t_mar1 = trade(9001, "2.00", _at("2026-03-10"))
         t_mar2 = trade(9002, "1.00", _at("2026-03-20"))
         t_apr = trade(9003, "1.00", _at("2026-04-05"))
+        t_may = trade(9004, "1.00", _at("2026-05-06"))
 
         def ledger_account(purpose: str, name: str, *, partner=None, client=None) -> int:
             return _insert(
@@ -604,6 +608,19 @@ def _populate_old_schema() -> Old:
         _old_chunks(
             cursor, run_id=fees, account_ids=[[account], []], lines_written=[1, 0], done_at=_at("2026-05-01", 10)
         )
+        # Worse: an approved one, whose approval posted the period's commissions a second time.
+        fees_approved = _old_run(
+            cursor, kind="fees", period="2026-05", status="computed", computed_at=_at("2026-06-01"), user=user
+        )
+        _old_run_lines(
+            cursor,
+            run_id=fees_approved,
+            lines=[_line(t_may, "volume", "3.502000", partner=sub, rule=rule, rate="3.502")],
+        )
+        _old_chunks(
+            cursor, run_id=fees_approved, account_ids=[[account]], lines_written=[1], done_at=_at("2026-06-01", 10)
+        )
+        _old_approve(cursor, run_id=fees_approved, accounts=accounts, approved_at=_at("2026-06-02"), user=user)
 
     return Old(
         user=user,
@@ -615,6 +632,7 @@ def _populate_old_schema() -> Old:
         superseded_run=superseded,
         march_run=march,
         fees_run=fees,
+        fees_approved_run=fees_approved,
         accounts=accounts,
         payout_tx=payout_tx,
     )
@@ -776,7 +794,7 @@ def test_migrating_a_populated_database_keeps_runs_lines_journal_and_statements(
 
 def _check_runs_and_chunks(old: Old, before: dict) -> None:
     runs = {run.pk: run for run in Run.objects.all()}
-    assert sorted(runs) == [row[0] for row in before["runs"]] == [40, 41, 42, 43]
+    assert sorted(runs) == [row[0] for row in before["runs"]] == [40, 41, 42, 43, 44]
     for pk, kind, period, start, end, status, total, done, totals, created, computed, approved, by, sup in before[
         "runs"
     ]:
@@ -798,7 +816,7 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
             sup,
         )
         assert run.scope == ""
-    assert [runs[pk].status for pk in sorted(runs)] == ["approved", "superseded", "approved", "failed"]
+    assert [runs[pk].status for pk in sorted(runs)] == ["approved", "superseded", "approved", "failed", "failed"]
     assert runs[old.march_run].totals == {
         "rebate": "0.700400",
         "rebate_funding": "-0.700400",
@@ -807,7 +825,10 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
     }
     fees = runs[old.fees_run]
     assert "fees kind is not implemented" in fees.error and "computed commissions by mistake" in fees.error
-    assert all(run.error == "" for pk, run in runs.items() if pk != old.fees_run)
+    fees_approved = runs[old.fees_approved_run]
+    assert "its approval posted them a second time" in fees_approved.error
+    assert "1 journal transaction(s) were reversed" in fees_approved.error
+    assert all(run.error == "" for pk, run in runs.items() if pk not in (old.fees_run, old.fees_approved_run))
     # Readers of "the lines of record" no longer see the bug's run (nor the superseded one).
     assert set(runs_of_record().values_list("pk", flat=True)) == {old.feb_run, old.march_run}
 
@@ -863,7 +884,9 @@ def _check_lines(old: Old, before: dict) -> None:
             [AttributionLine._meta.db_table],
         )
         partitions = [name for (name,) in cursor.fetchall()]
-    assert partitions == [f"{LINES}_r{pk}" for pk in (40, 41, 42, 43)]
+    # The fees runs' lines too (failed runs whose lines were published stay inspectable with ``run=``, like a
+    # superseded run's); no reader of lines of record or of posted lines sees them.
+    assert partitions == [f"{LINES}_r{pk}" for pk in (40, 41, 42, 43, 44)]
     assert RunTierVolume.objects.filter(run_id=old.march_run).count() == 1
 
 
@@ -881,9 +904,10 @@ def _check_journal(old: Old, before: dict) -> None:
         )
         assert account.nature == PURPOSE_NATURE[old_type]
 
-    transactions = {tx.pk: tx for tx in JournalTransaction.objects.all()}
-    assert sorted(transactions) == [row[0] for row in before["transactions"]]
-    assert len(transactions) == 7  # February's one, March's five, the payout
+    copied = [row[0] for row in before["transactions"]]
+    transactions = {tx.pk: tx for tx in JournalTransaction.objects.filter(pk__in=copied)}
+    assert sorted(transactions) == copied
+    assert len(transactions) == 8  # February's one, March's five, the payout, the approved fees run's one
     for pk, run_id, partner_id, client_id, kind, period, currency, memo, posted_at, posted_by in before["transactions"]:
         tx = transactions[pk]
         if run_id is None:
@@ -899,8 +923,25 @@ def _check_journal(old: Old, before: dict) -> None:
     assert f"run:{old.march_run}:client:{old.account}:rebate:USD" in keys
     assert f"legacy:{old.payout_tx}" in keys
 
-    entries = list(JournalEntry.objects.order_by("id").values_list("id", "transaction_id", "account_id", "amount"))
+    entries = list(
+        JournalEntry.objects.filter(transaction_id__in=copied)
+        .order_by("id")
+        .values_list("id", "transaction_id", "account_id", "amount")
+    )
     assert entries == before["entries"]
+
+    # What the approved fees run posted is reversed, leg by leg, in its period; nothing else is.
+    fees_key = f"run:{old.fees_approved_run}:partner:{old.sub}:volume:USD"
+    reversal = JournalTransaction.objects.exclude(pk__in=copied).get()
+    assert (reversal.source_key, reversal.reverses.source_key) == (f"reversal:{fees_key}", fees_key)
+    assert (reversal.kind, reversal.period, reversal.currency_id) == ("volume", "2026-05", USD)
+    assert sorted(reversal.entries.values_list("account_id", "amount")) == sorted(
+        [
+            (old.accounts.expense, Decimal("-3.502000")),
+            (old.accounts.payable[old.sub], Decimal("3.500000")),
+            (old.accounts.rounding, Decimal("0.002000")),  # the original rounding leg was 3.50 − 3.502
+        ]
+    )
     # The old approval's legs, as posted: sub's March volume is 10.506 exact, 10.51 owed, 0.004 rounding.
     sub_volume = JournalTransaction.objects.get(source_key=f"run:{old.march_run}:partner:{old.sub}:volume:USD")
     assert sorted(sub_volume.entries.values_list("account_id", "amount")) == sorted(
@@ -922,6 +963,7 @@ def _check_journal(old: Old, before: dict) -> None:
     assert locked_periods(kind="commissions") == {"2026-02", "2026-03"}
     assert period_is_locked(kind="commissions", period="2026-03")
     assert not period_is_locked(kind="fees", period="2026-04")
+    assert not period_is_locked(kind="fees", period="2026-05")  # a real fee run of May may still run
 
     rates = list(ConversionRate.objects.order_by("id").values_list("id", "currency", "day", "usd_rate"))
     assert rates == before["rates"]
@@ -934,6 +976,9 @@ def _check_statements_and_balances(old: Old) -> None:
     common = {"period": "2026-03", "currency": USD}
     assert partner_statement(partner=sub, period="2026-03") == {"partner": "sub", **common, **SUB_MARCH}
     assert partner_statement(partner=master, period="2026-03") == {"partner": "master", **common, **MASTER_MARCH}
+    # May: the fees run's double posting and its reversal net to nothing; the balance is March's closing one.
+    may = partner_statement(partner=sub, period="2026-05")
+    assert (may["earned"], may["opening_balance"], may["closing_balance"]) == (0, Decimal("13.04"), Decimal("13.04"))
 
     rows = trial_balance()
     assert trial_balance_totals(rows) == {USD: Decimal(0)}

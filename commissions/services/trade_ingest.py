@@ -46,6 +46,7 @@ from typing import IO, Any
 
 import pandas as pd
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
@@ -209,6 +210,13 @@ def _import_opened(
         _import_failed(trade_import, str(exc))
     except OSError as exc:
         _import_failed(trade_import, f"Cannot read the file {name}: {getattr(exc, 'strerror', None) or exc}.")
+    except SuspiciousFileOperation:
+        # A local path where a storage name belongs: a message queued by a version that passed paths to workers.
+        _import_failed(
+            trade_import,
+            f"{name} is not a file in the upload storage (a path from an import queued before uploads moved to "
+            "storage?): upload the file again.",
+        )
     except Exception as exc:
         _import_failed(trade_import, f"Internal error: {exc}")
         raise

@@ -105,6 +105,9 @@ USE_I18N = True
 USE_TZ = True
 
 # Periods are cut in the broker's trading-server time zone (DOMAIN.md section 1); storage is always UTC.
+# Minor units of currencies the ledger has not used yet, where CLDR's (ISO 4217) or Ibex's crypto units are not the
+# broker's: "USC=2,XBT=8". Fixed per currency at its first posting (ledger.services.currencies).
+IBEX_CURRENCY_MINOR_UNITS = env.dict("IBEX_CURRENCY_MINOR_UNITS", default={})
 IBEX_SERVER_TIME_ZONE = env("IBEX_SERVER_TIME_ZONE", default="Etc/GMT-2")
 # Where uploaded and generated files live; never committed.
 IBEX_VAR_DIR = VAR_DIR

@@ -39,13 +39,15 @@ from commissions.services.run_kind import CommissionRunKind
 from config.celery import app
 from core.periods import server_period
 from core.pgcopy import copy_frame
-from ledger.models import ConversionRate
+from ledger.models import ConversionRate, JournalEntry, JournalTransaction
 from partners.models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from runs.line_store import partition_index_statements, run_lines_prepare, run_lines_publish
 from runs.models import Run
+from runs.registry import run_source_prefix
 from runs.services import chunks as chunks_module
 from runs.services import lifecycle
 from runs.services import requests as requests_module
+from runs.services.approve import run_approve
 from runs.services.chunks import chunk_process
 from runs.services.lifecycle import run_start
 from runs.services.requests import run_request
@@ -357,7 +359,27 @@ def run(
     parallel = _parallel_run(shape, write, workers=2, expected=measured.notes["totals"])
     naive = _naive(shape, write)
     floor = _floor(measured.notes["run_id"], lines, shape.trades, write)
-    return [measured, parallel, naive, *floor]
+    approval = _approval(shape, write)
+    return [measured, parallel, naive, *floor, approval]
+
+
+def _approval(shape: BrokerShape, write) -> Measurement:
+    """Approve the period's computed run: its postings (one per beneficiary, kind and currency, summed from its
+    lines), the journal rows, the period lock — one transaction, timed as finance would wait for it."""
+    run_ = Run.objects.get(kind="commissions", period=shape.period, status=Run.Status.COMPUTED)
+    write(f"commissions: approving run {run_.pk} …")
+    started = time.perf_counter()
+    run_approve(run_id=run_.pk)
+    seconds = time.perf_counter() - started
+    posted = JournalTransaction.objects.filter(source_key__startswith=run_source_prefix(run_))
+    entries = JournalEntry.objects.filter(transaction__in=posted).count()
+    write(f"commissions: approved in {seconds:.1f} s: {posted.count():,} transactions, {entries:,} entries")
+    return Measurement(
+        label="approval (postings from the lines, journal, lock)",
+        rows=shape.trades,
+        seconds=seconds,
+        notes={"run_id": run_.pk, "transactions": posted.count(), "entries": entries},
+    )
 
 
 def _chunk_worker(queue) -> None:

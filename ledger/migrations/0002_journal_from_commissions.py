@@ -1,11 +1,31 @@
 """Carry the journal over from ``commissions`` (its tables are dropped by commissions 0006 after this): every ledger
 account, transaction and entry keeps its id and amounts; transactions get their ``source_key`` (``run:<id>:partner:
 <id>:<kind>:<currency>`` or ``…:client:<id>:…`` for run postings, ``legacy:<id>`` for others), accounts their purpose
-and nature, and every approved run's period its lock. Statements read the same figures before and after."""
+and nature, and every approved run's period its lock (not an approved ``fees`` run's: that kind computed commissions
+by mistake; runs 0001 reverses what it posted, and a lock would refuse the real fee run of its period). Statements read the same figures before and after."""
+
+import json
 
 from django.db import migrations
 
-from core.money import minor_unit
+# The minor units the old journal rounded its postings with (``core.money`` before the ledger, frozen here): every
+# currency found in the copied journal gets the unit its entries were rounded to, so the entries agree with their
+# currency whatever ``core.money`` says of it today (a currency first seen after the upgrade takes today's unit).
+OLD_MINOR_UNITS = {
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "HUF": 2,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+    "BTC": 8,
+    "USDT": 2,
+}
 
 PURPOSE_NATURE = {
     "partner_payable": "liability",
@@ -32,7 +52,7 @@ def copy_journal(apps, schema_editor):
         for (code,) in cursor.fetchall():
             cursor.execute(
                 "INSERT INTO ledger_currency (code, name, minor_unit) VALUES (%s, '', %s) ON CONFLICT DO NOTHING",
-                [code, minor_unit(code)],
+                [code, OLD_MINOR_UNITS.get(code.upper(), 2)],
             )
         cursor.execute(
             """
@@ -41,7 +61,7 @@ def copy_journal(apps, schema_editor):
               FROM commissions_ledgeraccount a
               JOIN (SELECT * FROM jsonb_each_text(%s::jsonb)) AS n(purpose, nature) ON n.purpose = a.type
             """,
-            [__import__("json").dumps(PURPOSE_NATURE)],
+            [json.dumps(PURPOSE_NATURE)],
         )
         cursor.execute(
             """
@@ -64,7 +84,7 @@ def copy_journal(apps, schema_editor):
         cursor.execute(
             "INSERT INTO ledger_periodlock (kind, period, scope, source_key, locked_at, locked_by_id) "
             "SELECT kind, period, '', 'run:' || id, COALESCE(approved_at, now()), approved_by_id "
-            "FROM commissions_run WHERE status = 'approved' ON CONFLICT DO NOTHING"
+            "FROM commissions_run WHERE status = 'approved' AND kind <> 'fees' ON CONFLICT DO NOTHING"
         )
         for table in ("ledger_ledgeraccount", "ledger_journaltransaction", "ledger_journalentry"):
             cursor.execute(

@@ -1,14 +1,13 @@
 from django.db import models
 from django.db.models import Q
 
-from core.money import minor_unit
-
 
 class Currency(models.Model):
     """A currency the ledger posts in, with the minor unit its amounts are rounded to.
 
-    Created on first use from ``core.money.minor_unit`` (babel's CLDR precision, explicit overrides for crypto units)
-    and fixed from then on: every posted amount in it was rounded to this unit.
+    Created on first use by ``ledger.services.currencies`` (the broker's ``IBEX_CURRENCY_MINOR_UNITS``, else
+    ``core.money.minor_unit``: babel's CLDR precision, explicit units for crypto) and fixed from then on: every posted
+    amount in it was rounded to this unit.
     """
 
     code = models.CharField(max_length=8, primary_key=True)
@@ -25,10 +24,6 @@ class Currency(models.Model):
 
     def __str__(self) -> str:
         return self.code
-
-    @classmethod
-    def default_minor_unit(cls, code: str) -> int:
-        return minor_unit(code)
 
 
 class ConversionRate(models.Model):

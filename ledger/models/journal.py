@@ -8,40 +8,44 @@ from .append_only import append_only
 from .currencies import Currency
 
 # A transaction is checked once, at commit (a deferred constraint trigger on its row), so its legs may be inserted in
-# any order: at least two legs, every leg in the transaction's currency, legs summing to zero.
+# any order: at least two legs summing to zero — one index scan of its legs.
 _TRANSACTION_CHECK = """
-    IF (SELECT COUNT(*) FROM {entries} WHERE transaction_id = NEW.id) < 2 THEN
+    SELECT COUNT(*), SUM(e.amount) INTO legs, total FROM {entries} e WHERE e.transaction_id = NEW.id;
+    IF legs < 2 THEN
         RAISE EXCEPTION 'journal transaction % (%) has fewer than two legs', NEW.id, NEW.source_key
             USING ERRCODE = 'check_violation';
     END IF;
-    IF EXISTS (
-        SELECT 1 FROM {entries} e JOIN {accounts} a ON a.id = e.account_id
-         WHERE e.transaction_id = NEW.id AND a.currency <> NEW.currency
-    ) THEN
-        RAISE EXCEPTION 'journal transaction % (%) mixes currencies: every leg must be in %', NEW.id, NEW.source_key,
-            NEW.currency USING ERRCODE = 'check_violation';
-    END IF;
-    IF (SELECT SUM(amount) FROM {entries} WHERE transaction_id = NEW.id) <> 0 THEN
+    IF total <> 0 THEN
         RAISE EXCEPTION 'journal transaction % (%) is unbalanced: its legs must sum to zero', NEW.id, NEW.source_key
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 """
-# A leg joins only a transaction created by the same database transaction: legs can never be added to a posted
-# transaction, balanced or not. The transaction row is visible here and its inserting transaction is still in
-# progress only if that is this transaction (or one of its savepoints): another's uncommitted rows are invisible.
+# Checked once per INSERT statement over the inserted legs (a transition table), not once per leg:
+# - a leg joins only a transaction created by the same database transaction, so legs can never be added to a posted
+#   transaction, balanced or not (the transaction row is visible here and its inserting transaction still in progress
+#   only if that is this transaction or one of its savepoints: another's uncommitted rows are invisible);
+# - a leg's account is in its transaction's currency (an account's currency never changes, so this holds for good).
 _ENTRY_CHECK = """
-    IF NOT EXISTS (
-        SELECT 1 FROM {transactions} t
-         WHERE t.id = NEW.transaction_id
-           AND pg_xact_status(
-                   (((pg_current_xact_id()::text::bigint >> 32) << 32) | t.xmin::text::bigint)::text::xid8
-               ) = 'in progress'
-    ) THEN
+    SELECT n.transaction_id INTO bad
+      FROM new_legs n JOIN {transactions} t ON t.id = n.transaction_id
+     WHERE pg_xact_status(
+               (((pg_current_xact_id()::text::bigint >> 32) << 32) | t.xmin::text::bigint)::text::xid8
+           ) IS DISTINCT FROM 'in progress'
+     LIMIT 1;
+    IF FOUND THEN
         RAISE EXCEPTION 'journal transaction % is posted: legs are added only in the transaction that posts it',
-            NEW.transaction_id USING ERRCODE = 'check_violation';
+            bad USING ERRCODE = 'check_violation';
     END IF;
-    RETURN NEW;
+    SELECT n.transaction_id INTO bad
+      FROM new_legs n JOIN {transactions} t ON t.id = n.transaction_id JOIN {accounts} a ON a.id = n.account_id
+     WHERE a.currency <> t.currency
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'journal transaction % mixes currencies: every leg must be in its currency', bad
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
 """
 TRANSACTIONS_TABLE = "ledger_journaltransaction"
 ENTRIES_TABLE = "ledger_journalentry"
@@ -79,6 +83,7 @@ class JournalTransaction(models.Model):
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
+                declare=[("legs", "bigint"), ("total", "numeric")],
                 func=_TRANSACTION_CHECK.format(**_TABLES),
             ),
         ]
@@ -104,8 +109,11 @@ class JournalEntry(models.Model):
             *append_only("journalentry"),
             pgtrigger.Trigger(
                 name="journalentry_with_its_transaction",
-                when=pgtrigger.Before,
+                when=pgtrigger.After,
                 operation=pgtrigger.Insert,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(new="new_legs"),
+                declare=[("bad", "bigint")],
                 func=_ENTRY_CHECK.format(**_TABLES),
             ),
         ]

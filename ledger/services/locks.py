@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.db import connection
 
+from core.actors import Actor, recorded_user
+
 from ..models import PeriodLock
 
 
-def period_lock(*, kind: str, period: str, source_key: str, scope: str = "", user=None) -> bool:
+def period_lock(*, kind: str, period: str, source_key: str, scope: str = "", user: Actor = None) -> bool:
     """Lock ``period`` for ``kind`` (and ``scope``); return whether this call locked it (False: it already was)."""
     table = PeriodLock._meta.db_table
-    locked_by = user.pk if getattr(user, "is_authenticated", False) else None
+    locked_by = getattr(recorded_user(user), "pk", None)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""

@@ -32,6 +32,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from core.actors import Actor, recorded_user
 from core.exceptions import ApplicationError, Conflict, NotFound
 from core.money import LINE_PLACES, quantize
 
@@ -81,7 +82,7 @@ def _rounded_legs(posting: Posting, minor_units: dict[str, int]) -> list[tuple[A
     return legs
 
 
-def journal_post(*, postings: Sequence[Posting], user=None) -> PostingResult:
+def journal_post(*, postings: Sequence[Posting], user: Actor = None) -> PostingResult:
     """Post each posting as one balanced transaction (see the module docstring); return which keys were posted now
     and which had been posted before. All or nothing: one bad posting posts none of them."""
     keys = [p.source_key for p in postings]
@@ -90,22 +91,20 @@ def journal_post(*, postings: Sequence[Posting], user=None) -> PostingResult:
     result = PostingResult()
     if not postings:
         return result
-    posted_by = user.pk if getattr(user, "is_authenticated", False) else None
+    posted_by = getattr(recorded_user(user), "pk", None)
     with transaction.atomic():
         currencies = currencies_ensure(codes={p.currency for p in postings})
         minor_units = {code: c.minor_unit for code, c in currencies.items()}
         prepared = [(p, _rounded_legs(p, minor_units)) for p in postings]
         accounts = ledger_accounts_ensure(refs={ref for _, legs in prepared for ref, _ in legs})
         inserted = _insert_transactions(postings, posted_by=posted_by)
-        entries = []
-        for posting, legs in prepared:
-            tx_id = inserted.get(posting.source_key)
-            if tx_id is None:
-                continue
-            entries += [
-                JournalEntry(transaction_id=tx_id, account=accounts[ref], amount=amount) for ref, amount in legs
-            ]
-        JournalEntry.objects.bulk_create(entries, batch_size=5000)
+        legs_to_insert = [
+            (inserted[posting.source_key], accounts[ref].pk, amount)
+            for posting, legs in prepared
+            if posting.source_key in inserted
+            for ref, amount in legs
+        ]
+        _insert_entries(legs_to_insert)
         skipped = [(p, legs) for p, legs in prepared if p.source_key not in inserted]
         _check_same_as_posted(skipped, accounts)
     result.posted = [k for k in keys if k in inserted]
@@ -139,6 +138,19 @@ def _insert_transactions(postings: Sequence[Posting], *, posted_by: int | None) 
         return dict(cursor.fetchall())
 
 
+def _insert_entries(legs: list[tuple[int, int, Decimal]]) -> None:
+    """INSERT the legs in one statement (the ledger's leg check then runs once over all of them)."""
+    if not legs:
+        return
+    transaction_ids, account_ids, amounts = (list(column) for column in zip(*legs, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {JournalEntry._meta.db_table} (transaction_id, account_id, amount) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[])",
+            [transaction_ids, account_ids, amounts],
+        )
+
+
 def _check_same_as_posted(
     skipped: Iterable[tuple[Posting, list[tuple[AccountRef, Decimal]]]], accounts: dict[AccountRef, LedgerAccount]
 ) -> None:
@@ -162,7 +174,7 @@ def _check_same_as_posted(
 
 
 def journal_reverse(
-    *, source_key: str, reversal_key: str | None = None, period: str | None = None, memo: str = "", user=None
+    *, source_key: str, reversal_key: str | None = None, period: str | None = None, memo: str = "", user: Actor = None
 ) -> JournalTransaction:
     """Post the exact opposite of the transaction ``source_key`` (once: reversing it again returns the reversal).
 
@@ -185,7 +197,7 @@ def journal_reverse(
             currency_id=original.currency_id,
             memo=(memo or f"reverses {source_key}")[:255],
             reverses=original,
-            posted_by=user if getattr(user, "is_authenticated", False) else None,
+            posted_by=recorded_user(user),
         )
         JournalEntry.objects.bulk_create(
             JournalEntry(transaction=reversal, account_id=e.account_id, amount=-e.amount)

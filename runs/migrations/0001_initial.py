@@ -1,7 +1,8 @@
 """The run framework takes over ``Run`` and ``RunChunk`` from ``commissions`` with their rows: the models are taken
 over as they were (no database change), their tables renamed, then reshaped: a scope, the snapshot, chunk totals,
 typed chunk specs (the old ``account_ids`` sentinels become ``accounts``/``no_account``/``adjustments`` specs),
-dispatch times and heartbeats. Live runs of a kind nothing implements yet (``fees``) fail with the reason."""
+dispatch times and heartbeats. Runs of a kind nothing implements yet (``fees``, which computed commissions) fail
+with the reason; what an approved one posted is reversed (``reverse_approved_fees_runs``)."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -33,11 +34,57 @@ def typed_specs(apps, schema_editor):
             """
         )
         # The bug this issue fixes: a "fees" run computed commissions. None may stay live (approving one posted every
-        # partner's commissions a second time); approved ones are history and stay as they are.
+        # partner's commissions a second time).
         cursor.execute(
             "UPDATE runs_run SET status = 'failed', error = 'the fees kind is not implemented yet; this run computed "
             "commissions by mistake and was stopped when the run framework was installed' "
             "WHERE kind = 'fees' AND status IN ('queued', 'running', 'computed')"
+        )
+        reverse_approved_fees_runs(cursor)
+
+
+def reverse_approved_fees_runs(cursor) -> None:
+    """An approved "fees" run posted its period's commissions a second time. Each of its journal transactions gets
+    its reversal — the opposite legs, same period and kind, keyed ``reversal:<key>`` as ``journal_reverse`` keys
+    them — so every partner's balance and statement count the commissions once again, with both postings kept and
+    explained. In the period of the original, not the month of the upgrade: the money was never owed, and Ibex had
+    no payouts yet that could have paid it out. The run then fails with the reason (its ``approved_at``/``_by`` stay
+    as history; its lines stay readable with ``run=``, like a superseded run's) and locks no ``fees`` period."""
+    cursor.execute("SELECT id FROM runs_run WHERE kind = 'fees' AND status = 'approved' ORDER BY id")
+    for (run_id,) in cursor.fetchall():
+        cursor.execute(
+            """
+            WITH originals AS (
+                SELECT t.* FROM ledger_journaltransaction t
+                 WHERE t.source_key LIKE %(prefix)s
+                   AND NOT EXISTS (SELECT 1 FROM ledger_journaltransaction r WHERE r.reverses_id = t.id)),
+            reversals AS (
+                INSERT INTO ledger_journaltransaction (source_key, kind, period, currency, memo, reverses_id)
+                SELECT 'reversal:' || o.source_key, o.kind, o.period, o.currency,
+                       left('reverses ' || o.source_key || ': fees run ' || %(run)s || ' posted commissions twice',
+                            255),
+                       o.id
+                  FROM originals o ORDER BY o.id
+                RETURNING id, reverses_id)
+            INSERT INTO ledger_journalentry (transaction_id, account_id, amount)
+            SELECT r.id, e.account_id, -e.amount
+              FROM reversals r JOIN ledger_journalentry e ON e.transaction_id = r.reverses_id
+             ORDER BY r.id, e.id
+            """,
+            {"prefix": f"run:{run_id}:%", "run": str(run_id)},
+        )
+        cursor.execute(
+            "SELECT count(*) FROM ledger_journaltransaction WHERE source_key LIKE %s", [f"reversal:run:{run_id}:%"]
+        )
+        (reversed_count,) = cursor.fetchone()
+        cursor.execute(
+            "UPDATE runs_run SET status = 'failed', error = %s WHERE id = %s",
+            [
+                "the fees kind is not implemented yet; this run computed commissions by mistake and its approval "
+                f"posted them a second time: its {reversed_count} journal transaction(s) were reversed "
+                f"(reversal:run:{run_id}:…, same period) when the run framework was installed",
+                run_id,
+            ],
         )
 
 

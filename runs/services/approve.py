@@ -4,10 +4,10 @@ period for the kind, and makes the run's lines the period's lines of record. App
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models.functions import Now
 
+from core.actors import Actor, recorded_user
 from core.exceptions import Conflict
 from ledger.services.locks import period_lock
 from ledger.services.posting import journal_post
@@ -17,7 +17,7 @@ from ..registry import UnknownRunKind, get_kind, run_source_prefix
 from ..signals import run_approved
 
 
-def run_approve(*, run_id: int, user: AbstractBaseUser | None = None) -> Run:
+def run_approve(*, run_id: int, user: Actor = None) -> Run:
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.status == Run.Status.APPROVED:
@@ -37,7 +37,7 @@ def run_approve(*, run_id: int, user: AbstractBaseUser | None = None) -> Run:
         if not period_lock(kind=run.kind, period=run.period, scope=run.scope, source_key=f"run:{run.pk}", user=user):
             raise Conflict(f"{run.kind} {run.period} is already locked by another approval")
         run.status = Run.Status.APPROVED
-        run.approved_by = user if getattr(user, "is_authenticated", False) else None
+        run.approved_by = recorded_user(user)
         run.approved_at = Now()
         run.save(update_fields=["status", "approved_by", "approved_at"])
         transaction.on_commit(lambda: run_approved.send(sender=Run, run_id=run_id, kind=run.kind))

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
+from core.actors import Actor, recorded_user
 from core.exceptions import Conflict
 from core.periods import server_period
 from ledger.selectors import period_is_locked
@@ -34,7 +35,9 @@ def advisory_lock(*keys: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["|".join(keys)])
 
 
-def run_request(*, kind: str, period: str, scope: str = "", user=None, recompute: bool = False) -> RunRequestResult:
+def run_request(
+    *, kind: str, period: str, scope: str = "", user: Actor = None, recompute: bool = False
+) -> RunRequestResult:
     """Return the live run of (kind, period, scope), creating and queueing one if there is none.
 
     Refused: an unknown kind (``UnknownRunKind``), a malformed period or a scope the kind does not take
@@ -77,7 +80,7 @@ def run_request(*, kind: str, period: str, scope: str = "", user=None, recompute
             scope=scope,
             period_start=start,
             period_end=end,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by=recorded_user(user),
             supersedes=live,
             start_dispatched_at=Now(),
         )

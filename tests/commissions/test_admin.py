@@ -388,3 +388,17 @@ def test_import_task_is_registered_under_its_stable_name():
     assert import_trades_file.name == "commissions.import_trades_file"
     registered = app.tasks["commissions.import_trades_file"]
     assert registered.run is import_trades_file.run  # a worker finds this function by that name
+
+
+@pytest.mark.parametrize("queued", ["/var/lib/ibex/imports/march.csv", "../../etc/march.csv"])
+def test_an_import_queued_with_a_local_path_fails_with_a_reason_instead_of_an_internal_error(
+    queued, settings, tmp_path
+):
+    """Messages queued by a version that handed workers local paths: the import fails, saying to upload again."""
+    from commissions.tasks import import_trades_file
+
+    settings.MEDIA_ROOT = tmp_path
+    trade_import = TradeImport.objects.get(pk=import_trades_file(queued, "generic"))
+    assert trade_import.status == TradeImport.Status.FAILED
+    assert "march.csv is not a file in the upload storage" in trade_import.error
+    assert "upload the file again" in trade_import.error and "Internal error" not in trade_import.error

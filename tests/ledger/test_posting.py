@@ -92,6 +92,34 @@ def test_postings_match_the_reference_in_every_precision(partner, micros, curren
     assert sum(_legs(key).values()) == 0
 
 
+def test_a_currency_takes_the_brokers_unit_at_its_first_posting_and_keeps_it(partner, settings):
+    settings.IBEX_CURRENCY_MINOR_UNITS = {"usc": "0", "ETH": "4"}  # env: IBEX_CURRENCY_MINOR_UNITS=usc=0,ETH=4
+    journal_post(postings=[_earning(partner, "1.005", key="cents", currency="USC")])
+    journal_post(postings=[_earning(partner, "0.123456", key="eth", currency="ETH")])
+    journal_post(postings=[_earning(partner, "0.123456", key="ltc", currency="LTC")])  # no override: crypto unit 8
+    assert {c.code: c.minor_unit for c in Currency.objects.filter(code__in=["USC", "ETH", "LTC"])} == {
+        "USC": 0,
+        "ETH": 4,
+        "LTC": 8,
+    }
+    assert _legs("cents")["partner_payable"] == Decimal("-1")
+    assert _legs("eth")["partner_payable"] == Decimal("-0.1235")
+    assert _legs("ltc") == {"commission_expense": Decimal("0.123456"), "partner_payable": Decimal("-0.123456")}
+    # Changing the setting later changes nothing of a currency already posted in.
+    settings.IBEX_CURRENCY_MINOR_UNITS = {"USC": "2"}
+    journal_post(postings=[_earning(partner, "1.005", key="cents-2", currency="USC")])
+    assert _legs("cents-2")["partner_payable"] == Decimal("-1")
+
+
+@pytest.mark.parametrize("places", ["19", "-1", "two"])
+def test_a_minor_unit_setting_out_of_range_is_a_configuration_error(partner, settings, places):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.IBEX_CURRENCY_MINOR_UNITS = {"USC": places}
+    with pytest.raises(ImproperlyConfigured, match="USC"):
+        journal_post(postings=[_earning(partner, "1", key="x", currency="USC")])
+
+
 def test_posting_the_same_source_key_twice_posts_once(partner):
     first = journal_post(postings=[_earning(partner, "5")])
     again = journal_post(postings=[_earning(partner, "5")])
