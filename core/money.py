@@ -21,6 +21,9 @@ from babel.numbers import get_currency_precision
 
 LINE_PLACES = 6
 LINE_QUANTUM = Decimal(1).scaleb(-LINE_PLACES)
+# The journal's places: the finest minor unit a currency may have (a satoshi). Lines keep 6; a payable in BTC
+# converted at a rate is rounded to 8.
+LEDGER_PLACES = 8
 
 # Units babel does not know (CLDR answers 2 for any unknown code). BTC and ETH as wallets and exchanges show them;
 # USDT as trading platforms denominate USDT accounts.

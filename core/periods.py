@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits only: "２０２６-05" is no period
 # Trading servers date trades from the Unix epoch on; beyond year 2999 is a typing slip, not a period.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 

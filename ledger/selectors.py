@@ -11,7 +11,10 @@ from decimal import Decimal
 
 from django.db import connection
 
-from .models import JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from core.money import quantize
+
+from .models import Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from .models.currencies import minor_unit_for
 from .vocabulary import Purpose
 
 PAYOUT_KIND = "payout"
@@ -71,6 +74,9 @@ def partner_statement(*, partner, period: str, currency: str = "USD") -> dict:
             params,
         )
         totals = {kind: Decimal(amount) for kind, amount in cursor.fetchall()}
+    # Payable legs are posted at the currency's minor unit, so these sums are exact at it: shown at it (KWD 3
+    # places, JPY none, BTC 8), never at a fixed two.
+    places = currency_places(currency)
     earned = sum(totals.values(), Decimal(0))
     payouts = -Decimal(payouts_signed)  # a payout debits the payable: it lowers what is owed
     opening = Decimal(opening)
@@ -78,12 +84,19 @@ def partner_statement(*, partner, period: str, currency: str = "USD") -> dict:
         "partner": partner.code,
         "period": period,
         "currency": currency,
-        "opening_balance": opening,
-        "totals": totals,
-        "earned": earned,
-        "payouts": payouts,
-        "closing_balance": opening + earned - payouts,
+        "opening_balance": quantize(opening, places),
+        "totals": {kind: quantize(amount, places) for kind, amount in totals.items()},
+        "earned": quantize(earned, places),
+        "payouts": quantize(payouts, places),
+        "closing_balance": quantize(opening + earned - payouts, places),
     }
+
+
+def currency_places(code: str) -> int:
+    """The minor unit the ledger rounds ``code`` to: its ``Currency`` row's, or the one it would get at its first
+    posting."""
+    stored = Currency.objects.filter(code=code).values_list("minor_unit", flat=True).first()
+    return stored if stored is not None else minor_unit_for(code)
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ Runs are requested and approved through the services; rows are never edited here
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -31,6 +33,8 @@ from .models import Run, RunChunk
 from .registry import UnknownRunKind, get_kind, kind_choices
 from .services.approve import run_approve
 from .services.requests import run_request
+
+logger = logging.getLogger(__name__)
 
 
 def _totals_text(totals: dict) -> str:
@@ -222,11 +226,17 @@ class RunAdmin(admin.ModelAdmin):
                 already.append(f"#{run.pk}")
                 continue
             try:
-                run_approve(run_id=run.pk, user=request.user)
+                result = run_approve(run_id=run.pk, user=request.user)
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
+            except DatabaseError as exc:  # rolled back whole: nothing of this run was posted
+                logger.exception("admin: run %s could not be approved", run.pk)
+                self.message_user(request, f"Run #{run.pk} could not be approved: {exc}", messages.ERROR)
             else:
-                approved += 1
+                if result.approved_by_id not in (None, request.user.pk):
+                    already.append(f"#{run.pk} (by {result.approved_by})")  # another admin, a moment before
+                else:
+                    approved += 1
         if approved:
             self.message_user(request, f"{approved} run(s) approved and posted to the journal.", messages.SUCCESS)
         if already:

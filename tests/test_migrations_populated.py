@@ -131,7 +131,7 @@ def _insert(cursor, table: str, **values) -> int:
 _INDEX_DEF = re.compile(r"^CREATE (?P<unique>UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ (?P<rest>USING .+)$")
 
 
-def _old_run_lines(cursor, *, run_id: int, lines: list[dict]) -> None:
+def _old_run_lines(cursor, *, run_id: int, lines: list[dict], finished: bool = True) -> None:
     """What the old ``commissions.services.run_lines`` did for a run: a stand-alone, index-free table written while
     the run computed, then given the parent's indexes and attached as the run's partition when it finished."""
     table = f"{LINES}_r{int(run_id)}"
@@ -141,6 +141,8 @@ def _old_run_lines(cursor, *, run_id: int, lines: list[dict]) -> None:
     )
     for line in lines:
         _insert(cursor, table, run_id=run_id, **line)
+    if not finished:
+        return
     cursor.execute(
         """
         SELECT pg_get_indexdef(i.indexrelid), con.contype, pg_get_constraintdef(con.oid)
@@ -318,6 +320,7 @@ class Old:
     march_run: int
     fees_run: int
     fees_approved_run: int
+    in_flight_run: int
     accounts: Accounts
     payout_tx: int
 
@@ -622,6 +625,28 @@ def _populate_old_schema() -> Old:
         )
         _old_approve(cursor, run_id=fees_approved, accounts=accounts, approved_at=_at("2026-06-02"), user=user)
 
+        # June, in flight at the upgrade: one chunk done (its lines in the run's unattached table), one pending.
+        in_flight = _old_run(
+            cursor, kind="commissions", period="2026-06", status="running", computed_at=_at("2026-07-01"), user=user
+        )
+        cursor.execute("UPDATE commissions_run SET computed_at = NULL WHERE id = %s", [in_flight])
+        t_jun = trade(9005, "1.00", _at("2026-06-08"))
+        _old_run_lines(
+            cursor,
+            run_id=in_flight,
+            lines=[_line(t_jun, "volume", "3.502000", partner=sub, rule=rule, rate="3.502")],
+            finished=False,
+        )
+        _old_chunks(
+            cursor, run_id=in_flight, account_ids=[[account], []], lines_written=[1, 0], done_at=_at("2026-07-01", 10)
+        )
+        cursor.execute(
+            "UPDATE commissions_runchunk SET status = 'pending', done_at = NULL, attempts = 0, claimed_by = '', "
+            "lines_written = 0 WHERE run_id = %s AND index = 1",
+            [in_flight],
+        )
+        cursor.execute("UPDATE commissions_run SET chunks_done = 1, totals = '{}' WHERE id = %s", [in_flight])
+
     return Old(
         user=user,
         master=master,
@@ -633,6 +658,7 @@ def _populate_old_schema() -> Old:
         march_run=march,
         fees_run=fees,
         fees_approved_run=fees_approved,
+        in_flight_run=in_flight,
         accounts=accounts,
         payout_tx=payout_tx,
     )
@@ -794,12 +820,12 @@ def test_migrating_a_populated_database_keeps_runs_lines_journal_and_statements(
 
 def _check_runs_and_chunks(old: Old, before: dict) -> None:
     runs = {run.pk: run for run in Run.objects.all()}
-    assert sorted(runs) == [row[0] for row in before["runs"]] == [40, 41, 42, 43, 44]
+    assert sorted(runs) == [row[0] for row in before["runs"]] == [40, 41, 42, 43, 44, 45]
     for pk, kind, period, start, end, status, total, done, totals, created, computed, approved, by, sup in before[
         "runs"
     ]:
         run = runs[pk]
-        expected_status = "failed" if kind == "fees" else status
+        expected_status = "failed" if kind == "fees" or status == "running" else status
         assert (run.kind, run.period, run.period_start, run.period_end, run.status) == (
             kind,
             period,
@@ -816,7 +842,8 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
             sup,
         )
         assert run.scope == ""
-    assert [runs[pk].status for pk in sorted(runs)] == ["approved", "superseded", "approved", "failed", "failed"]
+    statuses = [runs[pk].status for pk in sorted(runs)]
+    assert statuses == ["approved", "superseded", "approved", "failed", "failed", "failed"]
     assert runs[old.march_run].totals == {
         "rebate": "0.700400",
         "rebate_funding": "-0.700400",
@@ -828,7 +855,10 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
     fees_approved = runs[old.fees_approved_run]
     assert "its approval posted them a second time" in fees_approved.error
     assert "1 journal transaction(s) were reversed" in fees_approved.error
-    assert all(run.error == "" for pk, run in runs.items() if pk not in (old.fees_run, old.fees_approved_run))
+    # The run in flight could not be finished with right totals: it failed, saying to request the period again.
+    assert runs[old.in_flight_run].error == "in flight when the run framework was installed: request the period again"
+    failed = (old.fees_run, old.fees_approved_run, old.in_flight_run)
+    assert all(run.error == "" for pk, run in runs.items() if pk not in failed)
     # Readers of "the lines of record" no longer see the bug's run (nor the superseded one).
     assert set(runs_of_record().values_list("pk", flat=True)) == {old.feb_run, old.march_run}
 
@@ -887,6 +917,7 @@ def _check_lines(old: Old, before: dict) -> None:
     # The fees runs' lines too (failed runs whose lines were published stay inspectable with ``run=``, like a
     # superseded run's); no reader of lines of record or of posted lines sees them.
     assert partitions == [f"{LINES}_r{pk}" for pk in (40, 41, 42, 43, 44)]
+    assert not _table_exists(f"{LINES}_r{old.in_flight_run}")  # a failed run's unattached table is dropped
     assert RunTierVolume.objects.filter(run_id=old.march_run).count() == 1
 
 

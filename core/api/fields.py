@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from core.periods import Period
 
 
 def positive(value: Decimal) -> Decimal:
@@ -26,3 +31,33 @@ class ExactDecimalField(serializers.DecimalField):
         if isinstance(data, bool):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class PeriodField(serializers.CharField):
+    """A period ``YYYY-MM`` (ASCII digits, 1970-01 to 2999-12), validated by ``core.periods`` like every other door
+    (admin forms, commands), so the API accepts exactly what the services accept."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "YYYY-MM, in the trading server's time zone")
+        super().__init__(min_length=7, max_length=7, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        text = super().to_internal_value(data)
+        try:
+            return Period.parse(text, settings.IBEX_SERVER_TIME_ZONE).label
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+@extend_schema_field(OpenApiTypes.DECIMAL)
+class AmountField(serializers.Field):
+    """An exact amount on the wire as a string, at the scale it was computed at (a statement's amounts at the
+    currency's minor unit: ``"1.234"`` KWD, ``"150"`` JPY, ``"0.00012345"`` BTC) — never re-rounded to a fixed number
+    of places, never a JSON number."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return format(value, "f")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
-from core.api.fields import ExactDecimalField, positive
+from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 from partners.models import Partner
@@ -20,8 +20,6 @@ from partners.models import Partner
 from ..models import ConversionRate
 from ..selectors import partner_statement
 from ..services.rates import rates_upsert
-
-PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 class RateRowSerializer(serializers.Serializer):
@@ -84,30 +82,37 @@ class StatementSerializer(serializers.Serializer):
     partner = serializers.CharField()
     period = serializers.CharField()
     currency = serializers.CharField()
-    opening_balance = serializers.DecimalField(max_digits=24, decimal_places=2)
-    totals = serializers.DictField(child=serializers.DecimalField(max_digits=24, decimal_places=2))
-    earned = serializers.DecimalField(max_digits=24, decimal_places=2)
-    payouts = serializers.DecimalField(max_digits=24, decimal_places=2)
-    closing_balance = serializers.DecimalField(max_digits=24, decimal_places=2)
+    opening_balance = AmountField(help_text="at the currency's minor unit, as are all amounts here")
+    totals = serializers.DictField(child=AmountField())
+    earned = AmountField()
+    payouts = AmountField()
+    closing_balance = AmountField()
 
 
-class PeriodQuerySerializer(serializers.Serializer):
-    period = serializers.RegexField(PERIOD_RE, error_messages={"invalid": "Use YYYY-MM."})
+class StatementQuerySerializer(serializers.Serializer):
+    period = PeriodField()
+    currency = serializers.RegexField(
+        r"^[A-Z][A-Z0-9]{2,7}$", required=False, help_text="Default: the currency of the partner's program"
+    )
 
 
 class PartnerStatementView(APIView):
-    """A partner's statement for one period from posted (approved) journal rows: opening balance, totals by kind,
-    earned (their sum), payouts and closing balance."""
+    """A partner's statement for one period and currency from posted (approved) journal rows: opening balance,
+    totals by kind, earned (their sum), payouts and closing balance, at the currency's minor unit."""
 
     permission_classes = [IsStaff]
 
     @extend_schema(
-        parameters=[OpenApiParameter("period", str, required=True, description="YYYY-MM")],
+        parameters=[StatementQuerySerializer],
         responses={200: StatementSerializer},
     )
     def get(self, request, code: str):
-        partner = get_object_or_404(Partner, code=code)
-        query = PeriodQuerySerializer(data=request.query_params)
+        partner = get_object_or_404(Partner.objects.select_related("program"), code=code)
+        query = StatementQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        statement = partner_statement(partner=partner, period=query.validated_data["period"])
+        statement = partner_statement(
+            partner=partner,
+            period=query.validated_data["period"],
+            currency=query.validated_data.get("currency") or partner.program.currency,
+        )
         return Response(StatementSerializer(statement).data)

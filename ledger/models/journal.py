@@ -3,6 +3,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 
+from core.money import LEDGER_PLACES
+
 from .accounts import ACCOUNTS_TABLE, LedgerAccount
 from .append_only import append_only
 from .currencies import Currency
@@ -22,20 +24,18 @@ _TRANSACTION_CHECK = """
     RETURN NULL;
 """
 # Checked once per INSERT statement over the inserted legs (a transition table), not once per leg:
-# - a leg joins only a transaction created by the same database transaction, so legs can never be added to a posted
-#   transaction, balanced or not (the transaction row is visible here and its inserting transaction still in progress
-#   only if that is this transaction or one of its savepoints: another's uncommitted rows are invisible);
+# - a transaction's legs arrive in one statement: a leg for a transaction that already has legs from an earlier
+#   statement is refused. So no leg is ever added to a posted transaction, nor to one whose balance check already ran
+#   (``SET CONSTRAINTS ALL IMMEDIATE`` fires the deferred check early; a leg added after it would escape it);
 # - a leg's account is in its transaction's currency (an account's currency never changes, so this holds for good).
 _ENTRY_CHECK = """
-    SELECT n.transaction_id INTO bad
-      FROM new_legs n JOIN {transactions} t ON t.id = n.transaction_id
-     WHERE pg_xact_status(
-               (((pg_current_xact_id()::text::bigint >> 32) << 32) | t.xmin::text::bigint)::text::xid8
-           ) IS DISTINCT FROM 'in progress'
+    SELECT m.transaction_id INTO bad
+      FROM (SELECT transaction_id, COUNT(*) AS legs FROM new_legs GROUP BY transaction_id) m
+     WHERE (SELECT COUNT(*) FROM {entries} e WHERE e.transaction_id = m.transaction_id) <> m.legs
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'journal transaction % is posted: legs are added only in the transaction that posts it',
-            bad USING ERRCODE = 'check_violation';
+        RAISE EXCEPTION 'journal transaction % already has its legs: a transaction''s legs are inserted together, '
+            'in one statement, and never added to later', bad USING ERRCODE = 'check_violation';
     END IF;
     SELECT n.transaction_id INTO bad
       FROM new_legs n JOIN {transactions} t ON t.id = n.transaction_id JOIN {accounts} a ON a.id = n.account_id
@@ -99,7 +99,7 @@ class JournalEntry(models.Model):
 
     transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="entries")
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
-    amount = models.DecimalField(max_digits=24, decimal_places=6)
+    amount = models.DecimalField(max_digits=28, decimal_places=LEDGER_PLACES)
 
     class Meta:
         db_table = ENTRIES_TABLE

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.api.fields import PeriodField
+
 from ..models import Run
 from ..registry import kind_choices
-
-PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 class KindField(serializers.ChoiceField):
@@ -18,7 +18,7 @@ class KindField(serializers.ChoiceField):
 
 class RunCreateSerializer(serializers.Serializer):
     kind = KindField()
-    period = serializers.RegexField(PERIOD_RE, error_messages={"invalid": "Use YYYY-MM."})
+    period = PeriodField()
     scope = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
     recompute = serializers.BooleanField(default=False, help_text="Supersede a computed, unapproved run")
 

@@ -2,7 +2,8 @@
 over as they were (no database change), their tables renamed, then reshaped: a scope, the snapshot, chunk totals,
 typed chunk specs (the old ``account_ids`` sentinels become ``accounts``/``no_account``/``adjustments`` specs),
 dispatch times and heartbeats. Runs of a kind nothing implements yet (``fees``, which computed commissions) fail
-with the reason; what an approved one posted is reversed (``reverse_approved_fees_runs``)."""
+with the reason; what an approved one posted is reversed (``reverse_approved_fees_runs``). Runs in flight are
+failed, to be requested again (``restart_runs_in_flight``)."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -41,6 +42,29 @@ def typed_specs(apps, schema_editor):
             "WHERE kind = 'fees' AND status IN ('queued', 'running', 'computed')"
         )
         reverse_approved_fees_runs(cursor)
+        restart_runs_in_flight(cursor)
+
+
+def restart_runs_in_flight(cursor) -> None:
+    """A run still running at the upgrade cannot be finished by the new code: its done chunks carry no totals (the
+    old finishing step rescanned the lines; the new one sums the chunks'), so it would end computed with the totals
+    of its later chunks only. It fails with the reason, and its unattached line table is dropped, as the framework
+    drops a failed run's; asking for the period again computes it anew (a queued run has no chunks and just runs)."""
+    cursor.execute("SELECT id FROM runs_run WHERE status = 'running' ORDER BY id")
+    for (run_id,) in cursor.fetchall():
+        cursor.execute(
+            "UPDATE runs_run SET status = 'failed', error = 'in flight when the run framework was installed: request "
+            "the period again' WHERE id = %s",
+            [run_id],
+        )
+        table = f"commissions_attributionline_r{int(run_id)}"
+        cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = "
+            "to_regclass(%s))",
+            [table, table],
+        )
+        if cursor.fetchone()[0]:
+            cursor.execute(f'DROP TABLE "{table}"')
 
 
 def reverse_approved_fees_runs(cursor) -> None:

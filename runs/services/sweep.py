@@ -6,6 +6,9 @@ Each pass, by the database's clock:
 - re-sends each chunk that is not done, whose lease (if any) has expired and whose last message is older than a
   lease period — only those: a chunk waiting in the queue, or being worked on, is not sent again on every pass;
 - settles running runs none of whose chunks is open (their finishing step failed, or their last chunk failed).
+
+Each message and each run is handled on its own: a message the broker refuses is unmarked (sent on the next pass)
+and a run that cannot be settled now is retried next pass; neither keeps the others waiting.
 """
 
 from __future__ import annotations
@@ -55,9 +58,13 @@ def runs_sweep(
             """,
             [lease],
         )
-        result.starts = sorted(run_id for (run_id,) in cursor.fetchall())
-    for run_id in result.starts:
-        enqueue_start(run_id)
+        marked = sorted(run_id for (run_id,) in cursor.fetchall())
+    result.starts = _send_each(
+        marked,
+        send=lambda run_id: enqueue_start(run_id),
+        unmark=f"UPDATE {_RUNS} SET start_dispatched_at = NULL WHERE id = %s",
+        params=lambda run_id: [run_id],
+    )
 
     result.given_up = chunks_give_up()
 
@@ -73,9 +80,13 @@ def runs_sweep(
             """,
             [lease],
         )
-        result.chunks = sorted(cursor.fetchall())
-    for run_id, index in result.chunks:
-        enqueue_chunk(run_id, index)
+        marked_chunks = sorted(cursor.fetchall())
+    result.chunks = _send_each(
+        marked_chunks,
+        send=lambda key: enqueue_chunk(*key),
+        unmark=f"UPDATE {_CHUNKS} SET dispatched_at = NULL WHERE run_id = %s AND index = %s",
+        params=list,
+    )
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -95,3 +106,19 @@ def runs_sweep(
             continue
         result.settled.append(run_id)
     return result
+
+
+def _send_each(marked: list, *, send: Callable, unmark: str, params: Callable) -> list:
+    """Send each marked message on its own: one the broker refuses is unmarked again (so the next pass sends it,
+    not a lease later) and logged, and the others are still sent. Returns what was sent."""
+    sent = []
+    for key in marked:
+        try:
+            send(key)
+        except Exception:
+            logger.exception("sweeper: could not send %s; sent again on the next pass", key)
+            with connection.cursor() as cursor:
+                cursor.execute(unmark, params(key))
+            continue
+        sent.append(key)
+    return sent

@@ -1,6 +1,7 @@
 """The journal's guarantees live in PostgreSQL, so they hold for raw SQL too: posted rows are append-only (no UPDATE,
-DELETE or TRUNCATE), and a transaction that is unbalanced, has fewer than two legs or mixes currencies cannot commit
-(deferred constraint triggers). Ledger accounts keep their purpose, nature, currency and owner."""
+DELETE or TRUNCATE), a transaction that is unbalanced or has fewer than two legs cannot commit (a deferred constraint
+trigger), and its legs arrive in one statement, in its currency, never added later (a statement trigger). Ledger
+accounts keep their purpose, nature, currency and owner."""
 
 from decimal import Decimal
 
@@ -33,8 +34,9 @@ def _post(legs: list[tuple[LedgerAccount, str]], *, key: str = "test:1", currenc
         tx = JournalTransaction.objects.create(
             source_key=key, period="2026-03", kind="adjustment", currency_id=currency
         )
-        for account, amount in legs:
-            JournalEntry.objects.create(transaction=tx, account=account, amount=Decimal(amount))
+        JournalEntry.objects.bulk_create(
+            JournalEntry(transaction=tx, account=account, amount=Decimal(amount)) for account, amount in legs
+        )
     return tx
 
 
@@ -67,11 +69,13 @@ def test_bad_transactions_fail_at_commit(legs, message):
     before = (JournalTransaction.objects.count(), JournalEntry.objects.count())
     with pytest.raises(IntegrityError, match=message), transaction.atomic():
         tx = JournalTransaction.objects.create(source_key="bad", period="2026-03", kind="adjustment", currency_id="USD")
-        for i, (amount, currency) in enumerate(legs):
-            account = (usd if currency == "USD" else eur)[i % 2]
-            JournalEntry.objects.create(transaction=tx, account=account, amount=Decimal(amount))
-        # The checks are deferred: inside the transaction the bad legs are still accepted.
-        assert JournalEntry.objects.filter(transaction=tx).count() == len(legs)
+        JournalEntry.objects.bulk_create(
+            JournalEntry(transaction=tx, account=(usd if currency == "USD" else eur)[i % 2], amount=Decimal(amount))
+            for i, (amount, currency) in enumerate(legs)
+        )
+        if message != "mixes currencies":  # checked at once, over the statement's legs
+            # The balance checks are deferred: inside the transaction the bad legs are still accepted.
+            assert JournalEntry.objects.filter(transaction=tx).count() == len(legs)
     assert (JournalTransaction.objects.count(), JournalEntry.objects.count()) == before
 
 
@@ -94,14 +98,44 @@ def test_unbalanced_raw_sql_insert_fails_at_commit():
 def test_no_leg_can_be_added_to_a_posted_transaction_even_a_balanced_pair():
     expense, rounding = _accounts()
     tx = _post([(expense, "5"), (rounding, "-5")])
-    with pytest.raises(IntegrityError, match="is posted: legs are added only in the transaction that posts it"):
+    with pytest.raises(IntegrityError, match="already has its legs"):
         _execute(
             f"INSERT INTO {ENTRIES} (transaction_id, account_id, amount) VALUES (%s, %s, 1000), (%s, %s, -1000)",
             [tx.pk, expense.pk, tx.pk, rounding.pk],
         )
-    with pytest.raises(IntegrityError, match="is posted"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="already has its legs"), transaction.atomic():
         JournalEntry.objects.create(transaction=tx, account=expense, amount=Decimal("0"))
     assert sorted(JournalEntry.objects.filter(transaction=tx).values_list("amount", flat=True)) == [-5, 5]
+
+
+def test_legs_added_after_the_balance_check_ran_early_are_refused():
+    """``SET CONSTRAINTS ALL IMMEDIATE`` (as ``loaddata``'s constraint check does) runs the deferred balance check
+    before commit; a leg inserted after it would escape the check, so it is refused."""
+    expense, rounding = _accounts()
+    with pytest.raises(IntegrityError, match="already has its legs"), transaction.atomic():
+        tx = JournalTransaction.objects.create(
+            source_key="early", period="2026-03", kind="adjustment", currency_id="USD"
+        )
+        JournalEntry.objects.bulk_create(
+            [
+                JournalEntry(transaction=tx, account=expense, amount=Decimal(5)),
+                JournalEntry(transaction=tx, account=rounding, amount=Decimal(-5)),
+            ]
+        )
+        connection.check_constraints()  # SET CONSTRAINTS ALL IMMEDIATE, then back to deferred
+        JournalEntry.objects.create(transaction=tx, account=expense, amount=Decimal(1000))
+    assert not JournalTransaction.objects.filter(source_key="early").exists()
+
+
+def test_a_transactions_legs_are_inserted_in_one_statement():
+    expense, rounding = _accounts()
+    with pytest.raises(IntegrityError, match="already has its legs"), transaction.atomic():
+        tx = JournalTransaction.objects.create(
+            source_key="split", period="2026-03", kind="adjustment", currency_id="USD"
+        )
+        JournalEntry.objects.create(transaction=tx, account=expense, amount=Decimal(5))
+        JournalEntry.objects.create(transaction=tx, account=rounding, amount=Decimal(-5))
+    assert not JournalTransaction.objects.filter(source_key="split").exists()
 
 
 @pytest.mark.parametrize(

@@ -111,13 +111,83 @@ def test_a_currency_takes_the_brokers_unit_at_its_first_posting_and_keeps_it(par
     assert _legs("cents-2")["partner_payable"] == Decimal("-1")
 
 
-@pytest.mark.parametrize("places", ["19", "-1", "two"])
+@pytest.mark.parametrize("places", ["9", "19", "-1", "two"])
 def test_a_minor_unit_setting_out_of_range_is_a_configuration_error(partner, settings, places):
     from django.core.exceptions import ImproperlyConfigured
 
     settings.IBEX_CURRENCY_MINOR_UNITS = {"USC": places}
     with pytest.raises(ImproperlyConfigured, match="USC"):
         journal_post(postings=[_earning(partner, "1", key="x", currency="USC")])
+
+
+def test_a_bad_minor_unit_setting_is_reported_by_the_system_checks(settings):
+    from ledger.checks import check_currency_minor_units
+
+    settings.IBEX_CURRENCY_MINOR_UNITS = {"XBT": "12"}
+    [error] = check_currency_minor_units(None)
+    assert error.id == "ledger.E001" and "0 to 8 places" in error.msg
+    settings.IBEX_CURRENCY_MINOR_UNITS = {"XBT": "8"}
+    assert check_currency_minor_units(None) == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    units=st.integers(min_value=-(10**14), max_value=10**14),
+    places=st.integers(min_value=0, max_value=10),
+    currency=st.sampled_from(["USD", "JPY", "KWD", "BTC"]),
+)
+def test_legs_finer_than_the_minor_unit_are_rounded_once_and_stored_as_rounded(partner, units, places, currency):
+    """A conversion (a payout in BTC at a rate) gives legs of any precision: each is rounded once, half-up, to the
+    currency's unit (8 for BTC: the journal keeps 8 places), the rounding account takes the rest, nothing is rounded
+    again on the way into the database."""
+    amount = Decimal(units).scaleb(-places)
+    if amount == 0:
+        return
+    key = f"conv:{currency}:{amount}"
+    journal_post(
+        postings=[
+            Posting(
+                source_key=key,
+                kind="payout",
+                period="2026-03",
+                currency=currency,
+                legs=(
+                    Leg(AccountRef(Purpose.PARTNER_PAYABLE, currency, partner_id=partner.pk), amount),
+                    Leg(AccountRef(Purpose.PAYOUT_CLEARING, currency), -amount),
+                ),
+            )
+        ]
+    )
+    unit = {"USD": 2, "JPY": 0, "KWD": 3, "BTC": 8}[currency]
+    quantum = Decimal(1).scaleb(-unit)
+    payable = (abs(amount).quantize(quantum, rounding=ROUND_HALF_UP)) * (1 if amount > 0 else -1)
+    expected = {"partner_payable": payable, "payout_clearing": -payable}
+    stored = _legs(key)
+    assert {k: v for k, v in stored.items() if k != "rounding"} == expected
+    assert stored.get("rounding", Decimal(0)) == 0  # the two legs round symmetrically: nothing left over
+
+
+def test_the_statement_api_shows_each_currency_at_its_minor_unit(partner, staff_client):
+    journal_post(
+        postings=[
+            _earning(partner, "1.2345", key="kwd", currency="KWD"),
+            _earning(partner, "0.123456", key="btc", currency="BTC"),
+            _earning(partner, "1500.5", key="jpy", currency="JPY"),
+        ]
+    )
+    url = "/api/v1/partners/ib/statement/?period=2026-03"
+    kwd = staff_client.get(f"{url}&currency=KWD").json()
+    assert (kwd["currency"], kwd["totals"], kwd["closing_balance"]) == ("KWD", {"volume": "1.235"}, "1.235")
+    btc = staff_client.get(f"{url}&currency=BTC").json()
+    assert (btc["totals"], btc["opening_balance"]) == ({"volume": "0.12345600"}, "0.00000000")
+    jpy = staff_client.get(f"{url}&currency=JPY").json()
+    assert (jpy["totals"], jpy["earned"]) == ({"volume": "1501"}, "1501")
+    # Without a currency: the partner's program's (USD here, where it earned nothing).
+    usd = staff_client.get(url).json()
+    assert (usd["currency"], usd["totals"], usd["closing_balance"]) == ("USD", {}, "0.00")
+    for bad in ("?period=２０２６-03", "?period=2026-03&currency=usd", "?period=0000-01"):
+        response = staff_client.get(f"/api/v1/partners/ib/statement/{bad}")
+        assert response.status_code == 400, bad
 
 
 def test_posting_the_same_source_key_twice_posts_once(partner):

@@ -438,7 +438,7 @@ def test_a_kind_without_scopes_refuses_one_at_every_door(staff_client, admin_cli
     assert not Run.objects.exists()
 
 
-@pytest.mark.parametrize("period", ["0000-01", "9999-12", "1969-12", "3000-01"])
+@pytest.mark.parametrize("period", ["0000-01", "9999-12", "1969-12", "3000-01", "２０２６-03", "2026-3", "2026-13"])
 def test_a_period_outside_the_years_trades_have_is_a_field_error_at_every_door(staff_client, admin_client, period):
     from io import StringIO
 
@@ -450,6 +450,48 @@ def test_a_period_outside_the_years_trades_have_is_a_field_error_at_every_door(s
         "form"
     ]
     assert "period" in form.errors
-    with pytest.raises(CommandError, match="between 1970-01 and 2999-12"):
+    with pytest.raises(CommandError, match=r"between 1970-01 and 2999-12|must look like YYYY-MM"):
         call_command("run_period", kind="commissions", period=period, stdout=StringIO())
     assert not Run.objects.exists()
+
+
+def test_a_message_the_broker_refuses_is_sent_on_the_next_pass_and_holds_up_no_other(widgets, no_messages):
+    run = _started()
+    _age(RunChunk._meta.db_table, "dispatched_at", "run_id = %s", [run.pk], seconds=3600)
+    sent: list[tuple[int, int]] = []
+
+    def flaky_broker(run_id: int, index: int) -> None:
+        if index == 1:
+            raise ConnectionError("broker unreachable")
+        sent.append((run_id, index))
+
+    result = runs_sweep(enqueue_chunk=flaky_broker)
+    assert result.chunks == [(run.pk, 0), (run.pk, 2)] and sent == [(run.pk, 0), (run.pk, 2)]
+    # The refused one was unmarked: the next pass sends it at once, not a lease later; the sent ones wait.
+    assert runs_sweep(enqueue_chunk=lambda run_id, index: sent.append((run_id, index))).chunks == [(run.pk, 1)]
+    assert sent[-1] == (run.pk, 1)
+
+
+def test_an_approval_another_admin_made_a_moment_before_is_not_counted_as_ours(widgets, admin_client, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from runs.services import approve
+
+    run = run_request(kind="widgets", period="2026-03").run
+    colleague = get_user_model().objects.create_user("colleague", is_staff=True)
+    real = approve.run_approve
+
+    def raced(*, run_id, user=None):
+        real(run_id=run_id, user=colleague)  # the colleague's click lands first
+        return real(run_id=run_id, user=user)
+
+    monkeypatch.setattr("runs.admin.run_approve", raced)
+    response = admin_client.post(
+        reverse("admin:runs_run_changelist"),
+        {"action": "approve_selected", "_selected_action": [run.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Already approved, nothing posted: #{run.pk} (by colleague)."
+    ]
+    assert Run.objects.get(pk=run.pk).approved_by == colleague
