@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-_PERIOD_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits only: "２０２６-05" is no period
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # ASCII digits only: "２０２６-05" is no period
+_PERIOD_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 # Trading servers date trades from the Unix epoch on; beyond year 2999 is a typing slip, not a period.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
 
@@ -24,7 +25,7 @@ class Period:
 
     @classmethod
     def parse(cls, text: str, tz: str) -> Period:
-        match = _PERIOD_RE.match(text or "") if isinstance(text, str) else None
+        match = _PERIOD_RE.fullmatch(text) if isinstance(text, str) else None  # no trailing newline either
         if not match:
             raise ValueError(f"period must look like YYYY-MM, got {text!r}")
         year = int(match.group(1))

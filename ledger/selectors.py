@@ -76,19 +76,22 @@ def partner_statement(*, partner, period: str, currency: str = "USD") -> dict:
         totals = {kind: Decimal(amount) for kind, amount in cursor.fetchall()}
     # Payable legs are posted at the currency's minor unit, so these sums are exact at it: shown at it (KWD 3
     # places, JPY none, BTC 8), never at a fixed two.
+    # earned is the sum of the totals as shown, and the closing balance adds up from the figures shown, by
+    # construction.
     places = currency_places(currency)
-    earned = sum(totals.values(), Decimal(0))
-    payouts = -Decimal(payouts_signed)  # a payout debits the payable: it lowers what is owed
-    opening = Decimal(opening)
+    shown = {kind: quantize(amount, places) for kind, amount in totals.items()}
+    earned = sum(shown.values(), quantize(Decimal(0), places))
+    payouts = quantize(-Decimal(payouts_signed), places)  # a payout debits the payable: it lowers what is owed
+    opening = quantize(Decimal(opening), places)
     return {
         "partner": partner.code,
         "period": period,
         "currency": currency,
-        "opening_balance": quantize(opening, places),
-        "totals": {kind: quantize(amount, places) for kind, amount in totals.items()},
-        "earned": quantize(earned, places),
-        "payouts": quantize(payouts, places),
-        "closing_balance": quantize(opening + earned - payouts, places),
+        "opening_balance": opening,
+        "totals": shown,
+        "earned": earned,
+        "payouts": payouts,
+        "closing_balance": opening + earned - payouts,
     }
 
 

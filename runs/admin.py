@@ -31,7 +31,7 @@ from core.periods import server_period
 
 from .models import Run, RunChunk
 from .registry import UnknownRunKind, get_kind, kind_choices
-from .services.approve import run_approve
+from .services.approve import run_approval
 from .services.requests import run_request
 
 logger = logging.getLogger(__name__)
@@ -226,17 +226,18 @@ class RunAdmin(admin.ModelAdmin):
                 already.append(f"#{run.pk}")
                 continue
             try:
-                result = run_approve(run_id=run.pk, user=request.user)
+                result = run_approval(run_id=run.pk, user=request.user)
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             except DatabaseError as exc:  # rolled back whole: nothing of this run was posted
                 logger.exception("admin: run %s could not be approved", run.pk)
                 self.message_user(request, f"Run #{run.pk} could not be approved: {exc}", messages.ERROR)
             else:
-                if result.approved_by_id not in (None, request.user.pk):
-                    already.append(f"#{run.pk} (by {result.approved_by})")  # another admin, a moment before
-                else:
+                if result.approved_now:
                     approved += 1
+                else:  # approved a moment before: by a colleague, a command, or this user's double submit
+                    by = result.run.approved_by
+                    already.append(f"#{run.pk} (by {by})" if by else f"#{run.pk}")
         if approved:
             self.message_user(request, f"{approved} run(s) approved and posted to the journal.", messages.SUCCESS)
         if already:

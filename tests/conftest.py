@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import pgtrigger
 import pytest
 from django.core.management.commands import flush
 from rest_framework.test import APIClient
@@ -13,11 +12,14 @@ from rest_framework.test import APIClient
 @pytest.fixture(autouse=True, scope="session")
 def _flush_lifts_the_ledgers_truncate_guard():
     """Transactional tests end with ``flush`` (TRUNCATE of every table). The ledger refuses TRUNCATE by trigger, as
-    it must in production; between tests, and only there, the test database is emptied with pgtrigger's ``ignore``."""
+    it must in production; between tests, and only there, the test database is emptied with the guard lifted for
+    that transaction (``ledger.services.scratch``: the test role owns the tables)."""
     original = flush.Command.handle
 
     def handle(self, *args, **options):
-        with pgtrigger.ignore():
+        from ledger.services.scratch import truncate_guards_lifted
+
+        with truncate_guards_lifted():
             return original(self, *args, **options)
 
     flush.Command.handle = handle

@@ -321,6 +321,7 @@ class Old:
     fees_run: int
     fees_approved_run: int
     in_flight_run: int
+    fees_in_flight_run: int
     accounts: Accounts
     payout_tx: int
 
@@ -647,6 +648,13 @@ def _populate_old_schema() -> Old:
         )
         cursor.execute("UPDATE commissions_run SET chunks_done = 1, totals = '{}' WHERE id = %s", [in_flight])
 
+        # A "fees" run in flight too (failed as a fees run, its stand-alone table dropped like any failed run's).
+        fees_in_flight = _old_run(
+            cursor, kind="fees", period="2026-07", status="running", computed_at=_at("2026-08-01"), user=user
+        )
+        cursor.execute("UPDATE commissions_run SET computed_at = NULL WHERE id = %s", [fees_in_flight])
+        _old_run_lines(cursor, run_id=fees_in_flight, lines=[], finished=False)
+
     return Old(
         user=user,
         master=master,
@@ -659,6 +667,7 @@ def _populate_old_schema() -> Old:
         fees_run=fees,
         fees_approved_run=fees_approved,
         in_flight_run=in_flight,
+        fees_in_flight_run=fees_in_flight,
         accounts=accounts,
         payout_tx=payout_tx,
     )
@@ -820,7 +829,7 @@ def test_migrating_a_populated_database_keeps_runs_lines_journal_and_statements(
 
 def _check_runs_and_chunks(old: Old, before: dict) -> None:
     runs = {run.pk: run for run in Run.objects.all()}
-    assert sorted(runs) == [row[0] for row in before["runs"]] == [40, 41, 42, 43, 44, 45]
+    assert sorted(runs) == [row[0] for row in before["runs"]] == [40, 41, 42, 43, 44, 45, 46]
     for pk, kind, period, start, end, status, total, done, totals, created, computed, approved, by, sup in before[
         "runs"
     ]:
@@ -843,7 +852,7 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
         )
         assert run.scope == ""
     statuses = [runs[pk].status for pk in sorted(runs)]
-    assert statuses == ["approved", "superseded", "approved", "failed", "failed", "failed"]
+    assert statuses == ["approved", "superseded", "approved", "failed", "failed", "failed", "failed"]
     assert runs[old.march_run].totals == {
         "rebate": "0.700400",
         "rebate_funding": "-0.700400",
@@ -857,7 +866,8 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
     assert "1 journal transaction(s) were reversed" in fees_approved.error
     # The run in flight could not be finished with right totals: it failed, saying to request the period again.
     assert runs[old.in_flight_run].error == "in flight when the run framework was installed: request the period again"
-    failed = (old.fees_run, old.fees_approved_run, old.in_flight_run)
+    assert "fees kind is not implemented" in runs[old.fees_in_flight_run].error
+    failed = (old.fees_run, old.fees_approved_run, old.in_flight_run, old.fees_in_flight_run)
     assert all(run.error == "" for pk, run in runs.items() if pk not in failed)
     # Readers of "the lines of record" no longer see the bug's run (nor the superseded one).
     assert set(runs_of_record().values_list("pk", flat=True)) == {old.feb_run, old.march_run}
@@ -917,7 +927,8 @@ def _check_lines(old: Old, before: dict) -> None:
     # The fees runs' lines too (failed runs whose lines were published stay inspectable with ``run=``, like a
     # superseded run's); no reader of lines of record or of posted lines sees them.
     assert partitions == [f"{LINES}_r{pk}" for pk in (40, 41, 42, 43, 44)]
-    assert not _table_exists(f"{LINES}_r{old.in_flight_run}")  # a failed run's unattached table is dropped
+    for pk in (old.in_flight_run, old.fees_in_flight_run):
+        assert not _table_exists(f"{LINES}_r{pk}")  # a failed run's stand-alone table is dropped
     assert RunTierVolume.objects.filter(run_id=old.march_run).count() == 1
 
 

@@ -51,6 +51,17 @@ def test_production_settings_load_with_their_services(tmp_path):
     assert result.stdout.strip() == "ibex"
 
 
+@pytest.mark.parametrize(("units", "reported"), [("XBT=12", "'XBT'] must be 0 to 8 places"), ("USC=two", "'USC']")])
+def test_a_bad_minor_unit_setting_stops_every_process_at_start(tmp_path, units, reported):
+    """Web, worker or command: a misconfigured currency unit fails the start, never the first posting in it."""
+    services = {"DATABASE_URL": "postgres://db.example:5432/ibex", "REDIS_URL": "redis://r.example:6379/0"}
+    result = _load_production(tmp_path, SECRET_KEY="s" * 60, IBEX_CURRENCY_MINOR_UNITS=units, **services)
+    assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr
+    assert f"IBEX_CURRENCY_MINOR_UNITS[{reported}" in result.stderr
+    fine = _load_production(tmp_path, SECRET_KEY="s" * 60, IBEX_CURRENCY_MINOR_UNITS="XBT=8,USC=2", **services)
+    assert fine.returncode == 0, fine.stderr
+
+
 @pytest.mark.django_db
 def test_the_docs_page_serves_swagger_ui_from_this_projects_static_files(admin_client):
     html = admin_client.get("/api/docs/").content.decode()

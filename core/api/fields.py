@@ -5,11 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.periods import Period
+from core.periods import PERIOD_PATTERN, Period
 
 
 def positive(value: Decimal) -> Decimal:
@@ -33,6 +32,7 @@ class ExactDecimalField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "pattern": PERIOD_PATTERN, "example": "2026-03"})
 class PeriodField(serializers.CharField):
     """A period ``YYYY-MM`` (ASCII digits, 1970-01 to 2999-12), validated by ``core.periods`` like every other door
     (admin forms, commands), so the API accepts exactly what the services accept."""
@@ -49,7 +49,7 @@ class PeriodField(serializers.CharField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
+@extend_schema_field({"type": "string", "format": "decimal", "example": "1234.56"})
 class AmountField(serializers.Field):
     """An exact amount on the wire as a string, at the scale it was computed at (a statement's amounts at the
     currency's minor unit: ``"1.234"`` KWD, ``"150"`` JPY, ``"0.00012345"`` BTC) — never re-rounded to a fixed number
@@ -60,4 +60,4 @@ class AmountField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value: Decimal) -> str:
-        return format(value, "f")
+        return format(abs(value) if value == 0 else value, "f")  # never "-0.00"

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pgtrigger
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -42,6 +41,7 @@ from commissions.services.trade_ingest import trades_import_file
 from ledger.models import ConversionRate
 from ledger.selectors import partner_statement
 from ledger.services.rates import rates_upsert
+from ledger.services.scratch import truncate_guards_lifted
 from partners.models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from partners.selectors import partner_tree_stats
 from partners.services.accounts import account_attribute, accounts_upsert
@@ -181,7 +181,8 @@ def demo_reset() -> None:
     partners' login users. Only for demo databases: refused when DEBUG is off.
 
     The ledger's tables refuse TRUNCATE by trigger; wiping a demo database is the one place that lifts it (for this
-    transaction, through pgtrigger's ``ignore``). A real ledger is never wiped: benchmarks use their own database."""
+    transaction, by the tables' owner: ``ledger.services.scratch``). A real ledger is never wiped: benchmarks use their
+    own database."""
     if not settings.DEBUG:
         raise DemoError("Refusing to wipe the database with DEBUG off: --reset is for demo databases only.")
     tables: list[str] = []
@@ -194,14 +195,13 @@ def demo_reset() -> None:
             if model._meta.managed and not model._meta.proxy:
                 tables.append(model._meta.db_table)
     user_ids = list(Partner.objects.exclude(user=None).values_list("user_id", flat=True))
-    with transaction.atomic(), pgtrigger.ignore():
+    with transaction.atomic(), truncate_guards_lifted():
         if tables:
             quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
             with connection.cursor() as cursor:
                 # Deferred foreign-key checks still pending in an enclosing transaction would block TRUNCATE.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute(f"TRUNCATE {quoted} CASCADE")
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         get_user_model().objects.filter(pk__in=user_ids, is_staff=False, is_superuser=False).delete()
 
 

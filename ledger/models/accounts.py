@@ -6,6 +6,7 @@ from partners.models import ClientAccount, Partner
 
 from ..vocabulary import CLIENT_OWNED, PARTNER_OWNED, PURPOSE_NATURE, Nature, Purpose
 from .currencies import Currency
+from .guards import GuardProtect, GuardReadOnly
 
 
 def _nature_matches_purpose() -> Q:
@@ -57,11 +58,11 @@ class LedgerAccount(models.Model):
         ]
         indexes = [models.Index(fields=["partner", "purpose"], name="ledgeraccount_partner")]
         triggers = [
-            pgtrigger.ReadOnly(
+            GuardReadOnly(
                 name="ledgeraccount_identity_fixed",
                 fields=["purpose", "nature", "currency", "partner", "client_account"],
             ),
-            pgtrigger.Protect(name="ledgeraccount_no_delete", operation=pgtrigger.Delete),
+            GuardProtect(name="ledgeraccount_no_delete", operation=pgtrigger.Delete),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from core.money import LEDGER_PLACES
 from .accounts import ACCOUNTS_TABLE, LedgerAccount
 from .append_only import append_only
 from .currencies import Currency
+from .guards import GuardTrigger
 
 # A transaction is checked once, at commit (a deferred constraint trigger on its row), so its legs may be inserted in
 # any order: at least two legs summing to zero — one index scan of its legs.
@@ -78,7 +79,7 @@ class JournalTransaction(models.Model):
         indexes = [models.Index(fields=["period", "kind"], name="journaltx_period_kind")]
         triggers = [
             *append_only("journaltx"),
-            pgtrigger.Trigger(
+            GuardTrigger(
                 name="journaltx_balanced",
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
@@ -107,7 +108,7 @@ class JournalEntry(models.Model):
         indexes = [models.Index(fields=["account", "transaction"], name="journalentry_account")]
         triggers = [
             *append_only("journalentry"),
-            pgtrigger.Trigger(
+            GuardTrigger(
                 name="journalentry_with_its_transaction",
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,

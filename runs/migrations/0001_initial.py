@@ -48,23 +48,28 @@ def typed_specs(apps, schema_editor):
 def restart_runs_in_flight(cursor) -> None:
     """A run still running at the upgrade cannot be finished by the new code: its done chunks carry no totals (the
     old finishing step rescanned the lines; the new one sums the chunks'), so it would end computed with the totals
-    of its later chunks only. It fails with the reason, and its unattached line table is dropped, as the framework
-    drops a failed run's; asking for the period again computes it anew (a queued run has no chunks and just runs)."""
-    cursor.execute("SELECT id FROM runs_run WHERE status = 'running' ORDER BY id")
-    for (run_id,) in cursor.fetchall():
-        cursor.execute(
-            "UPDATE runs_run SET status = 'failed', error = 'in flight when the run framework was installed: request "
-            "the period again' WHERE id = %s",
-            [run_id],
-        )
-        table = f"commissions_attributionline_r{int(run_id)}"
-        cursor.execute(
-            "SELECT to_regclass(%s) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = "
-            "to_regclass(%s))",
-            [table, table],
-        )
-        if cursor.fetchone()[0]:
-            cursor.execute(f'DROP TABLE "{table}"')
+    of its later chunks only. It fails with the reason; asking for the period again computes it anew (a queued run
+    has no chunks and just runs)."""
+    cursor.execute(
+        "UPDATE runs_run SET status = 'failed', error = 'in flight when the run framework was installed: request "
+        "the period again' WHERE status = 'running'"
+    )
+    drop_unattached_tables_of_failed_runs(cursor)
+
+
+def drop_unattached_tables_of_failed_runs(cursor) -> None:
+    """A failed run keeps no stand-alone line table (the framework drops it when a run fails): those of the runs this
+    migration failed — in flight, or a running ``fees`` run — are dropped. Attached partitions stay (a computed run's
+    lines that failed here remain readable with ``run=``)."""
+    cursor.execute(
+        """
+        SELECT c.relname FROM pg_class c JOIN runs_run r ON c.relname = 'commissions_attributionline_r' || r.id
+         WHERE r.status = 'failed' AND c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)
+         ORDER BY r.id
+        """
+    )
+    for (table,) in cursor.fetchall():
+        cursor.execute(f'DROP TABLE "{table}"')
 
 
 def reverse_approved_fees_runs(cursor) -> None:
@@ -110,6 +115,7 @@ def reverse_approved_fees_runs(cursor) -> None:
                 run_id,
             ],
         )
+
 
 
 class Migration(migrations.Migration):

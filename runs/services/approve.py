@@ -4,6 +4,8 @@ period for the kind, and makes the run's lines the period's lines of record. App
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.db.models.functions import Now
 
@@ -17,11 +19,19 @@ from ..registry import UnknownRunKind, get_kind, run_source_prefix
 from ..signals import run_approved
 
 
-def run_approve(*, run_id: int, user: Actor = None) -> Run:
+@dataclass(frozen=True)
+class RunApproval:
+    run: Run
+    approved_now: bool
+
+
+def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
+    """Approve the run, saying whether this call approved it (``approved_now``) or found it approved already (by
+    anyone: a colleague a moment before, a command, a double submit) and posted nothing."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.status == Run.Status.APPROVED:
-            return run
+            return RunApproval(run=run, approved_now=False)
         if run.status != Run.Status.COMPUTED:
             raise Conflict(f"run {run.pk} is {run.status}; only a computed run can be approved")
         try:
@@ -42,4 +52,9 @@ def run_approve(*, run_id: int, user: Actor = None) -> Run:
         run.save(update_fields=["status", "approved_by", "approved_at"])
         transaction.on_commit(lambda: run_approved.send(sender=Run, run_id=run_id, kind=run.kind))
     run.refresh_from_db()
-    return run
+    return RunApproval(run=run, approved_now=True)
+
+
+def run_approve(*, run_id: int, user: Actor = None) -> Run:
+    """Approve the run (see ``run_approval``); the approved run."""
+    return run_approval(run_id=run_id, user=user).run

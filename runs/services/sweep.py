@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from ..dispatch import dispatch_chunk, dispatch_start_now
 from ..models import Run, RunChunk
@@ -26,6 +27,9 @@ from .chunks import chunks_give_up
 from .lifecycle import run_settle
 
 logger = logging.getLogger(__name__)
+
+# What a publish raises when the broker cannot be reached (kombu wraps socket errors; a bare one may come through).
+BROKER_UNREACHABLE = (BrokerOperationalError, ConnectionError)
 
 _CHUNKS = RunChunk._meta.db_table
 _RUNS = Run._meta.db_table
@@ -109,12 +113,22 @@ def runs_sweep(
 
 
 def _send_each(marked: list, *, send: Callable, unmark: str, params: Callable) -> list:
-    """Send each marked message on its own: one the broker refuses is unmarked again (so the next pass sends it,
-    not a lease later) and logged, and the others are still sent. Returns what was sent."""
+    """Send each marked message on its own; return what was sent. A message refused for itself is unmarked again (the
+    next pass sends it, not a lease later) and the others are still sent; once the broker itself is unreachable,
+    this message and every one after it are unmarked and the pass stops sending (each would only wait out the
+    broker's timeout)."""
     sent = []
-    for key in marked:
+    for position, key in enumerate(marked):
         try:
             send(key)
+        except BROKER_UNREACHABLE:
+            logger.exception(
+                "sweeper: the broker is unreachable; %s message(s) left for the next pass", len(marked) - position
+            )
+            with connection.cursor() as cursor:
+                for rest in marked[position:]:
+                    cursor.execute(unmark, params(rest))
+            break
         except Exception:
             logger.exception("sweeper: could not send %s; sent again on the next pass", key)
             with connection.cursor() as cursor:

@@ -199,3 +199,74 @@ def test_a_ledger_account_keeps_its_identity_and_nature():
             "('partner_payable', 'liability', 'USD', 'no owner')"
         )
     assert Currency.objects.get(code="USD").minor_unit == 2
+
+
+def test_no_session_setting_lifts_a_ledger_guard():
+    """pgtrigger's ``ignore`` (a custom setting any role may SET) is compiled out of the ledger's triggers."""
+    import pgtrigger
+
+    expense, rounding = _accounts()
+    tx = _post([(expense, "2"), (rounding, "-2")])
+    pgids = [t.get_pgid(m) for m in (JournalEntry, JournalTransaction) for t in m._meta.triggers]
+    with pytest.raises(ProgrammingError, match="Cannot update or delete"), pgtrigger.ignore():
+        _execute(f"UPDATE {ENTRIES} SET amount = 0 WHERE transaction_id = %s", [tx.pk])
+    with (
+        pytest.raises(ProgrammingError, match="Cannot update or delete"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(pgids) + "}"])
+        cursor.execute(f"DELETE FROM {ENTRIES} WHERE transaction_id = %s", [tx.pk])
+    with pytest.raises(IntegrityError, match="fewer than two legs"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(pgids) + "}"])
+        JournalTransaction.objects.create(source_key="lone", period="2026-03", kind="adjustment", currency_id="USD")
+    assert sorted(JournalEntry.objects.filter(transaction=tx).values_list("amount", flat=True)) == [-2, 2]
+
+
+def test_a_leg_must_name_a_transaction_and_an_account_that_exist_when_it_is_inserted():
+    """The legs' foreign keys are checked at once, not at commit: a leg cannot point at a transaction row inserted
+    later (or sitting uncommitted in another session), which the leg check could not have seen."""
+    expense, _ = _accounts()
+    eur, _ = _accounts("EUR")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, condeferrable FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            [ENTRIES],
+        )
+        keys = dict(cursor.fetchall())
+    assert len(keys) == 2 and not any(keys.values())
+    with pytest.raises(IntegrityError, match="foreign key"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [TRANSACTIONS])
+        (future_id,) = cursor.fetchone()
+        cursor.execute(  # the legs first (one in EUR), the USD transaction after them
+            f"INSERT INTO {ENTRIES} (transaction_id, account_id, amount) VALUES (%s, %s, 5), (%s, %s, -5)",
+            [future_id + 1, expense.pk, future_id + 1, eur.pk],
+        )
+    assert not JournalEntry.objects.filter(account=eur).exists()
+
+
+def test_a_role_that_does_not_own_the_ledger_cannot_lift_its_guards():
+    """The README's production recipe: the application's role may read and post, never switch a guard off."""
+    import uuid
+
+    role = f"ibex_app_{uuid.uuid4().hex[:8]}"
+    tables = [ENTRIES, TRANSACTIONS, ACCOUNTS, PeriodLock._meta.db_table]
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}"')
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f'GRANT SELECT, INSERT ON {", ".join(tables)} TO "{role}"')
+        truncate_guard = next(t for t in JournalEntry._meta.triggers if t.name.endswith("_no_truncate"))
+        for statement, error in (
+            (f"ALTER TABLE {ENTRIES} DISABLE TRIGGER {truncate_guard.get_pgid(JournalEntry)}", "must be owner"),
+            ("SET session_replication_role = replica", "permission denied"),
+            (f"TRUNCATE {ENTRIES}", "permission denied|append-only"),
+        ):
+            with pytest.raises(ProgrammingError, match=error), transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f'SET LOCAL ROLE "{role}"')
+                cursor.execute(statement)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'REVOKE ALL ON {", ".join(tables)} FROM "{role}"')
+            cursor.execute(f'DROP ROLE "{role}"')

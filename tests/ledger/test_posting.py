@@ -120,16 +120,6 @@ def test_a_minor_unit_setting_out_of_range_is_a_configuration_error(partner, set
         journal_post(postings=[_earning(partner, "1", key="x", currency="USC")])
 
 
-def test_a_bad_minor_unit_setting_is_reported_by_the_system_checks(settings):
-    from ledger.checks import check_currency_minor_units
-
-    settings.IBEX_CURRENCY_MINOR_UNITS = {"XBT": "12"}
-    [error] = check_currency_minor_units(None)
-    assert error.id == "ledger.E001" and "0 to 8 places" in error.msg
-    settings.IBEX_CURRENCY_MINOR_UNITS = {"XBT": "8"}
-    assert check_currency_minor_units(None) == []
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     units=st.integers(min_value=-(10**14), max_value=10**14),

@@ -462,7 +462,7 @@ def test_a_message_the_broker_refuses_is_sent_on_the_next_pass_and_holds_up_no_o
 
     def flaky_broker(run_id: int, index: int) -> None:
         if index == 1:
-            raise ConnectionError("broker unreachable")
+            raise ValueError("message refused: too large")  # this message, not the broker
         sent.append((run_id, index))
 
     result = runs_sweep(enqueue_chunk=flaky_broker)
@@ -472,26 +472,49 @@ def test_a_message_the_broker_refuses_is_sent_on_the_next_pass_and_holds_up_no_o
     assert sent[-1] == (run.pk, 1)
 
 
-def test_an_approval_another_admin_made_a_moment_before_is_not_counted_as_ours(widgets, admin_client, monkeypatch):
+def test_once_the_broker_is_unreachable_the_pass_stops_sending_and_leaves_the_rest_for_the_next(widgets, no_messages):
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    run = _started()
+    _age(RunChunk._meta.db_table, "dispatched_at", "run_id = %s", [run.pk], seconds=3600)
+    attempts: list[int] = []
+
+    def broker_down(run_id: int, index: int) -> None:
+        attempts.append(index)
+        if index >= 1:
+            raise BrokerOperationalError("[Errno 111] Connection refused")
+
+    assert runs_sweep(enqueue_chunk=broker_down).chunks == [(run.pk, 0)]
+    assert attempts == [0, 1]  # chunk 2 did not wait out a second timeout
+    resent = runs_sweep(enqueue_chunk=lambda run_id, index: None).chunks
+    assert resent == [(run.pk, 1), (run.pk, 2)]  # both unmarked: sent on the very next pass
+
+
+@pytest.mark.parametrize("first", ["colleague", "command", "same admin"])
+def test_an_approval_made_a_moment_before_is_not_counted_as_ours(widgets, admin_client, admin_user, monkeypatch, first):
     from django.contrib.auth import get_user_model
 
     from runs.services import approve
 
     run = run_request(kind="widgets", period="2026-03").run
-    colleague = get_user_model().objects.create_user("colleague", is_staff=True)
-    real = approve.run_approve
+    earlier = {
+        "colleague": get_user_model().objects.create_user("colleague", is_staff=True),
+        "command": None,  # manage.py run_period --approve records nobody
+        "same admin": admin_user,  # a double submit
+    }[first]
+    real = approve.run_approval
 
     def raced(*, run_id, user=None):
-        real(run_id=run_id, user=colleague)  # the colleague's click lands first
+        real(run_id=run_id, user=earlier)  # the other click lands first
         return real(run_id=run_id, user=user)
 
-    monkeypatch.setattr("runs.admin.run_approve", raced)
+    monkeypatch.setattr("runs.admin.run_approval", raced)
     response = admin_client.post(
         reverse("admin:runs_run_changelist"),
         {"action": "approve_selected", "_selected_action": [run.pk]},
         follow=True,
     )
-    assert [str(m) for m in response.context["messages"]] == [
-        f"Already approved, nothing posted: #{run.pk} (by colleague)."
-    ]
-    assert Run.objects.get(pk=run.pk).approved_by == colleague
+    by = f" (by {earlier})" if earlier else ""
+    assert [str(m) for m in response.context["messages"]] == [f"Already approved, nothing posted: #{run.pk}{by}."]
+    assert Run.objects.get(pk=run.pk).approved_by == earlier
+    assert JournalTransaction.objects.filter(source_key__startswith=f"run:{run.pk}:").count() == 1
