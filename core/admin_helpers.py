@@ -72,7 +72,9 @@ def adopt_saved(obj: models.Model, saved: models.Model) -> None:
 def add_service_errors(form: forms.Form, exc: ValidationError | ApplicationError) -> None:
     """Show a service's refusal on the form: under its field when the form has it, else at the top."""
     if isinstance(exc, ApplicationError):
-        form.add_error(None, exc.message)
+        # A refused back-dating names its approved period: show it under the date the user typed.
+        dated = "period" in exc.extra and "effective_from" in form.fields
+        form.add_error("effective_from" if dated else None, exc.message)
         return
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)

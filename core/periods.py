@@ -13,6 +13,9 @@ PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # ASCII digits only: "２０２�
 _PERIOD_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 # Trading servers date trades from the Unix epoch on; beyond year 2999 is a typing slip, not a period.
 FIRST_YEAR, LAST_YEAR = 1970, 2999
+# Where a first assignment given without a date starts (DOMAIN.md 4.0: set-up is not history): an instant before any
+# trade a server can report, so a network set up today pays last month's imported trades. Shown as such by the API.
+SINCE_ALWAYS = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,13 @@ class Period:
 
 def _local_midnight_utc(day: date, tz: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def period_of(instant: datetime, tz: str | None = None) -> Period:
+    """The period (calendar month in the server time zone) that contains ``instant``."""
+    tz = tz or settings.IBEX_SERVER_TIME_ZONE
+    local = instant.astimezone(ZoneInfo(tz))
+    return Period(local.year, local.month, tz)
 
 
 def server_period(text: str) -> Period:

@@ -33,7 +33,7 @@ from core.models import in_force
 
 from .extensions import PARTNER_ADMIN_ACTIONS, PARTNER_PANELS, PartnerPanel
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
-from .selectors import account_latest_attribution, partner_downline_at, partner_tree_stats
+from .selectors import partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
 from .services.programs import program_upsert
@@ -176,7 +176,9 @@ class PartnerAddForm(forms.ModelForm):
         widget=partner_autocomplete(),
         help_text="Leave empty for a top-level partner.",
     )
-    effective_from = effective_from_field("When the partner joins the tree; empty means now.", required=False)
+    effective_from = effective_from_field(
+        "When the partner's first parent link starts; empty means since always (set-up is not history).", required=False
+    )
 
     class Meta:
         model = Partner
@@ -197,8 +199,8 @@ class PartnerMoveForm(forms.Form):
         help_text="The new parent. Leave empty to move to the top of the tree.",
     )
     effective_from = effective_from_field(
-        "Trades closed from this instant on follow the new tree; earlier ones keep the old one. It must be after "
-        "the start of each partner's current link."
+        "Trades closed from this instant on follow the new tree; earlier ones keep the old one. It may be in the "
+        "past while no approved commission period is affected."
     )
 
 
@@ -435,8 +437,8 @@ MOVE_FORM = BulkServiceForm(
         partner=partner, parent=data["parent"], effective_from=data["effective_from"]
     ),
     title=lambda partners: "Move partners" if len(partners) > 1 else f"Move {partners[0].code}",
-    intro="Moving never rewrites history: each partner's current parent link is closed at the instant given and a "
-    "new one starts there.",
+    intro="Moving never rewrites an approved period: each partner's parent link in force at the instant given is "
+    "closed there and the new one holds from then on (links that started later are replaced).",
     submit_label="Move",
     describe=lambda p: f"{p.code} — {p.name}",
     log_message=lambda data: f"Moved under {_where(data)} from {data['effective_from'].isoformat()}.",
@@ -501,7 +503,7 @@ class ClientAccountAddForm(forms.ModelForm):
         Partner.objects.all(), required=False, widget=partner_autocomplete(), help_text="The account's IB, if any."
     )
     effective_from = effective_from_field(
-        "When the IB attribution starts; empty means the account's creation.", required=False
+        "When the IB attribution starts; empty means since always (set-up is not history).", required=False
     )
 
     class Meta:
@@ -523,8 +525,8 @@ class AccountAttributeForm(forms.Form):
         help_text="The new IB. Leave empty for “no IB” from that instant on.",
     )
     effective_from = effective_from_field(
-        "Trades closed from this instant on belong to the new IB; earlier ones keep the old attribution. It must "
-        "be after the start of each account's latest attribution."
+        "Trades closed from this instant on belong to the new IB; earlier ones keep the old attribution. It may be "
+        "in the past while no approved commission period is affected."
     )
 
 
@@ -598,9 +600,8 @@ class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
         }
         if change:
             # Same IB as now: the upsert changes the account's own fields and leaves its attribution alone.
-            latest = account_latest_attribution(account=obj)
-            open_partner = latest.partner if latest is not None and latest.valid_to is None else None
-            row["partner"] = open_partner.code if open_partner else None
+            current = AccountAttribution.objects.filter(in_force(timezone.now()), account=obj).first()
+            row["partner"] = current.partner.code if current is not None and current.partner else None
         else:
             row["partner"] = data["partner"].code if data.get("partner") else None
             row["effective_from"] = data.get("effective_from")
@@ -642,8 +643,8 @@ ATTRIBUTE_FORM = BulkServiceForm(
         account=account, partner=data["partner"], effective_from=data["effective_from"]
     ),
     title=lambda accounts: "Change IB" if len(accounts) > 1 else f"Change the IB of {accounts[0]}",
-    intro="An IB change never rewrites history: each account's current attribution is closed at the instant given "
-    "and a new one starts there.",
+    intro="An IB change never rewrites an approved period: each account's attribution in force at the instant given is "
+    "closed there and the new one holds from then on (attributions that started later are replaced).",
     submit_label="Change IB",
     describe=str,
     log_message=lambda data: f"Attributed to {_who(data)} from {data['effective_from'].isoformat()}.",

@@ -26,7 +26,8 @@ class PartnerField:
     input_field: Callable[[], Any]  # a DRF field instance (not required) for the create and patch bodies
     output_field: Callable[[], Any]  # a read-only DRF field instance for the output (its value comes from ``values``)
     # apply(partner=, value=, created=, effective_from=): inside the transaction that created or changed the partner;
-    # ``effective_from`` is the partner's first link start on creation and None (now) on a change.
+    # ``effective_from`` is the partner's first link start on creation and the request's ``effective_from`` (None =
+    # now) on a change.
     apply: Callable[..., None]
     values: Callable[[list[int]], dict[int, Any]]  # partner id → current value, for a page of partners at once
 

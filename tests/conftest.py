@@ -74,3 +74,15 @@ def plain_client(django_user_model):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
+
+
+@pytest.fixture
+def lock_period(db):
+    """Approve (lock) a period for a kind the way an approval does, without computing a run: what the back-dating
+    guard of ``core.history`` reads."""
+    from ledger.services.locks import period_lock
+
+    def lock(period: str, kind: str = "commissions") -> None:
+        period_lock(kind=kind, period=period, source_key=f"test:{kind}:{period}")
+
+    return lock

@@ -1,7 +1,8 @@
 """Admin for plans, plan assignments and rebates, and this app's additions to the partner admin.
 
 Plans are saved through ``plan_upsert`` (rules referenced by lines are retired, never deleted), assignments through
-``partner_plan_assign`` and rebates through ``rebate_set``: effective-dated history is never edited here. The
+``partner_plan_assign`` and rebates through ``rebate_set``: stored stretches are never edited by hand, and the
+services refuse a back-dating that reaches into an approved period (``core.effective``). The
 partner admin (``partners``) shows each partner's plan history and offers “Assign a plan…” through its extension
 points; the assignment page itself is this app's own (``PartnerPlanAdmin``).
 """
@@ -143,8 +144,8 @@ class PlanAdmin(ServiceSavesMixin, admin.ModelAdmin):
 class PlanAssignForm(forms.Form):
     plan = forms.ModelChoiceField(Plan.objects.all(), to_field_name="code")
     effective_from = effective_from_field(
-        "Trades closed from this instant on are priced with the new plan; earlier ones keep the old one. It must be "
-        "after the start of each partner's current assignment."
+        "Trades closed from this instant on are priced with the new plan; earlier ones keep the old one. It may be "
+        "in the past while no approved commission period is affected."
     )
 
 
@@ -225,8 +226,8 @@ ASSIGN_FORM = BulkServiceForm(
         partner=partner, plan=data["plan"], effective_from=data["effective_from"]
     ),
     title=lambda partners: "Assign plan" if len(partners) > 1 else f"Assign a plan to {partners[0].code}",
-    intro="Assigning never rewrites history: each partner's current plan ends at the instant given and the new one "
-    "starts there.",
+    intro="Assigning never rewrites an approved period: each partner's plan in force at the instant given ends there "
+    "and the new one holds from then on (assignments that started later are replaced).",
     submit_label="Assign plan",
     describe=lambda p: f"{p.code} — {p.name}",
     log_message=lambda data: f"Put on plan {data['plan'].code} from {data['effective_from'].isoformat()}.",
@@ -241,7 +242,10 @@ ASSIGN_FORM = BulkServiceForm(
 class RebateForm(forms.ModelForm):
     """A new rebate stretch; it closes the partner's current rebate to the same account (or to all clients)."""
 
-    valid_from = effective_from_field("The rebate applies to trades closed from this instant on.")
+    valid_from = effective_from_field(
+        "The rebate applies to trades closed from this instant on (in the past only while no approved commission "
+        "period is affected)."
+    )
 
     class Meta:
         model = Rebate

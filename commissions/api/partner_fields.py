@@ -2,8 +2,9 @@
 app's extension point (``partners.extensions``): the partner views validate it with the partner's own fields and
 apply it in the same transaction; this app never shadows their routes.
 
-A plan given on creation starts with the partner's first link; a plan given on a change starts now (earlier trades
-keep the plan they had).
+A plan given on creation starts with the partner's first link (since always unless dated); a plan given on a change
+starts at the request's ``effective_from`` (default now) — earlier trades keep the plan they had, and a back-dated
+change reaching into an approved period is a 409.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _output_field() -> serializers.Field:
 
 def _apply(*, partner, value, created: bool, effective_from) -> None:
     if value is not None:
-        partner_plan_assign(partner=partner, plan=value, effective_from=effective_from if created else None)
+        partner_plan_assign(partner=partner, plan=value, effective_from=effective_from)
 
 
 def _values(partner_ids: list[int]) -> dict[int, str]:

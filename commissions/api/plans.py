@@ -144,7 +144,11 @@ class RebateInputSerializer(serializers.Serializer):
         max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
     )
     per_lot = ExactDecimalField(max_digits=18, decimal_places=6, min_value=Decimal(0), required=False, allow_null=True)
-    effective_from = serializers.DateTimeField(required=False)
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="A first rebate holds since always unless dated; a change takes effect now unless dated.",
+    )
 
     def validate(self, attrs):
         if attrs.get("pct") is not None and attrs.get("per_lot") is not None:

@@ -1,7 +1,10 @@
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
-from core.models import TimeStamped, effective_dated_constraints
+from core.models import TimeStamped, TstzRange, effective_dated_constraints
 from partners.models import ClientAccount, Partner
 
 from ..vocabulary import RuleType, TierMode
@@ -118,6 +121,19 @@ class Rebate(models.Model):
                 condition=(Q(pct__isnull=False) & Q(per_lot__isnull=True) & Q(pct__gte=0) & Q(pct__lte=100))
                 | (Q(pct__isnull=True) & Q(per_lot__isnull=False) & Q(per_lot__gte=0)),
                 name="rebate_pct_or_per_lot",
+            ),
+            # One account's rebate from one partner (or the partner's all-clients rebate) never overlaps itself in
+            # time; an account-specific rebate may overlap the all-clients one, which it wins over (DOMAIN.md 4.5).
+            ExclusionConstraint(
+                name="rebate_no_overlap",
+                expressions=[
+                    (TstzRange(F("valid_from"), F("valid_to"), models.Value("[)")), RangeOperators.OVERLAPS),
+                    ("partner", RangeOperators.EQUAL),
+                    (Coalesce(F("account"), models.Value(0)), RangeOperators.EQUAL),
+                ],
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=F("valid_from")), name="rebate_forward"
             ),
         ]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from core.effective import series_set_from
 from partners.models import ClientAccount, Partner
 
 from ..models import Instrument, PartnerPlan, Plan, PlanRule, PlanTier, Rebate
@@ -100,35 +100,21 @@ def plan_upsert(
     return plan
 
 
-def _switch_effective_dated(model, *, owner_filter: dict, effective_from: datetime, field: str, new_values: dict):
-    """Close the open row of an effective-dated series at ``effective_from`` and open a new one (or none)."""
-    if timezone.is_naive(effective_from):
-        raise ValidationError({field: ["A time zone is required (times are stored in UTC)."]})
-    rows = model.objects.select_for_update().filter(**owner_filter).order_by("-valid_from")
-    latest = rows.first()
-    if latest is not None and effective_from <= latest.valid_from:
-        raise ValidationError({field: [f"Must be after {latest.valid_from.isoformat()}: history is never rewritten."]})
-    if latest is not None and (latest.valid_to is None or latest.valid_to > effective_from):
-        latest.valid_to = effective_from
-        latest.save(update_fields=["valid_to"])
-    if new_values is None:
-        return None
-    return model.objects.create(**owner_filter, **new_values, valid_from=effective_from)
-
-
 def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetime | None = None) -> PartnerPlan:
-    """Put ``partner`` on ``plan`` from ``effective_from`` (default now); earlier trades keep their plan."""
+    """Put ``partner`` on ``plan`` from ``effective_from`` on, under the dating rules of ``core.effective``: a first
+    plan holds since always unless dated, a change defaults to now and may be back-dated while no approved period
+    is affected (else ``Conflict``), the same plan from an earlier instant back-dates its start, and the plan already
+    in force changes nothing. Earlier trades keep the plan they had."""
     with transaction.atomic():
-        current = PartnerPlan.objects.filter(partner=partner, valid_to__isnull=True).first()
-        if current is not None and current.plan_id == plan.pk:
-            return current
-        return _switch_effective_dated(
-            PartnerPlan,
-            owner_filter={"partner": partner},
-            effective_from=effective_from or timezone.now(),
-            field="effective_from",
-            new_values={"plan": plan},
+        Partner.objects.select_for_update().get(pk=partner.pk)  # serialise a partner's first assignment
+        change = series_set_from(
+            rows=PartnerPlan.objects.filter(partner=partner),
+            effective_from=effective_from,
+            same=lambda row: row.plan_id == plan.pk,
+            create=lambda at: PartnerPlan.objects.create(partner=partner, plan=plan, valid_from=at),
+            subject=f"Putting {partner.code} on plan {plan.code}",
         )
+        return change.row
 
 
 def rebate_set(
@@ -139,19 +125,29 @@ def rebate_set(
     per_lot: Decimal | None = None,
     effective_from: datetime | None = None,
 ) -> Rebate | None:
-    """Set (or, with neither ``pct`` nor ``per_lot``, end) a partner's rebate to one account or to all clients."""
+    """Set (or, with neither ``pct`` nor ``per_lot``, end) a partner's rebate to one account or to all clients.
+
+    Dating as in ``core.effective``: a first rebate holds since always unless dated; a change defaults to now and
+    may be back-dated while no approved period is affected. Setting the terms already in force changes nothing.
+    """
     if pct is not None and per_lot is not None:
         raise ValidationError({"pct": ["Give a percent or an amount per lot, not both."]})
     if pct is not None and not Decimal(0) <= pct <= Decimal(100):
         raise ValidationError({"pct": ["Must be between 0 and 100."]})
     if per_lot is not None and per_lot < 0:
         raise ValidationError({"per_lot": ["Must not be negative."]})
-    values = None if pct is None and per_lot is None else {"pct": pct, "per_lot": per_lot}
+    ends = pct is None and per_lot is None
+    target = str(account) if account is not None else "all clients"
     with transaction.atomic():
-        return _switch_effective_dated(
-            Rebate,
-            owner_filter={"partner": partner, "account": account},
-            effective_from=effective_from or timezone.now(),
-            field="effective_from",
-            new_values=values,
+        Partner.objects.select_for_update().get(pk=partner.pk)  # serialise a partner's first rebate
+        change = series_set_from(
+            rows=Rebate.objects.filter(partner=partner, account=account),
+            effective_from=effective_from,
+            same=lambda row: row.pct == pct and row.per_lot == per_lot,
+            create=lambda at: Rebate.objects.create(
+                partner=partner, account=account, pct=pct, per_lot=per_lot, valid_from=at
+            ),
+            subject=f"{'Ending' if ends else 'Setting'} {partner.code}'s rebate to {target}",
+            ends=ends,
         )
+        return change.row

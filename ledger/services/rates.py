@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from core.exceptions import RowErrors
+from core.history import ensure_periods_open
 from core.models import exact_decimal_for
 from core.money import MoneyError
 
@@ -26,7 +27,8 @@ _CURRENCY_RE = re.compile(r"^[A-Z][A-Z0-9]{2,7}$")
 
 def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Create or update daily USD rates, keyed by ``(currency, day)``. Row: ``currency``, ``day`` (date),
-    ``usd_rate`` (> 0, the USD value of one unit of the currency, at most 12 decimal places)."""
+    ``usd_rate`` (> 0, the USD value of one unit of the currency, at most 12 decimal places). Changing a rate of a
+    day inside an approved period is a ``Conflict`` naming the period (nothing is written)."""
     errors: dict[int, dict[str, list[str]]] = {}
     cleaned: list[tuple[str, date, Decimal]] = []
     seen: dict[tuple[str, date], int] = {}
@@ -77,6 +79,14 @@ def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             elif rate.usd_rate != usd_rate:
                 rate.usd_rate = usd_rate
                 to_update.append(rate)
+        if to_update:
+            # A rate is data of its day: changing one inside an approved period would reprice paid trades (a
+            # missing one may still be added — no approved run can have used it).
+            changed = ", ".join(f"{r.currency} {r.day.isoformat()}" for r in to_update[:5])
+            ensure_periods_open(
+                periods={f"{r.day.year:04d}-{r.day.month:02d}" for r in to_update},
+                subject=f"Changing the rate of {changed}{' …' if len(to_update) > 5 else ''}",
+            )
         ConversionRate.objects.bulk_create(to_create, batch_size=5000)
         if to_update:
             ConversionRate.objects.bulk_update(to_update, ["usd_rate"], batch_size=5000)

@@ -90,7 +90,10 @@ class PartnerCreateSerializer(WithPartnerFields, serializers.Serializer):
     payout_method = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     payout_account = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     effective_from = serializers.DateTimeField(
-        required=False, allow_null=True, default=None, help_text="When the partner joins the tree (default now)."
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the partner's first parent and plan start (default: since always — set-up is not history).",
     )
 
     def validate_code(self, value: str) -> str:
@@ -100,7 +103,8 @@ class PartnerCreateSerializer(WithPartnerFields, serializers.Serializer):
 
 
 class PartnerPatchSerializer(WithPartnerFields, serializers.Serializer):
-    """Partial update. A changed ``parent`` is a move effective now; dated moves go through ``move/``."""
+    """Partial update. A changed ``parent`` or ``plan`` takes effect at ``effective_from`` (default now); a
+    back-dated change that would alter an approved period is a 409 naming it."""
 
     code = serializers.SlugField(max_length=64, required=False, help_text="Must equal the URL's code if given.")
     name = serializers.CharField(max_length=200, required=False)
@@ -111,6 +115,12 @@ class PartnerPatchSerializer(WithPartnerFields, serializers.Serializer):
     payout_currency = serializers.RegexField(_CURRENCY, required=False)
     payout_method = serializers.CharField(max_length=32, required=False, allow_blank=True)
     payout_account = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When a changed parent or plan takes effect (default now; may be in the past while no approved "
+        "period is affected).",
+    )
 
     def validate_code(self, value: str) -> str:
         if value != self.context["partner"].code:
@@ -232,7 +242,8 @@ class AccountRowSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="When a new or changed partner attribution takes effect (default: creation / now).",
+        help_text="When the account's IB takes effect: a first IB holds since always unless dated, a change from now "
+        "unless dated (back-dating is refused with a 409 once it would alter an approved period).",
     )
 
 

@@ -159,10 +159,11 @@ class PartnerDetailApi(APIView):
         data = s.PartnerPatchSerializer(data=request.data, partial=True, context={"partner": partner})
         data.is_valid(raise_exception=True)
         fields, extensions = _split_extension_fields(data.validated_data)
+        effective_from = fields.pop("effective_from", None)
         changes = {k: v for k, v in fields.items() if k != "code"}
         with transaction.atomic():
-            partner = partner_edit(partner=partner, changes=changes)
-            apply_partner_fields(partner=partner, data=extensions, created=False, effective_from=None)
+            partner = partner_edit(partner=partner, changes=changes, effective_from=effective_from)
+            apply_partner_fields(partner=partner, data=extensions, created=False, effective_from=effective_from)
         return Response(_partner_output(partner))
 
 
@@ -176,8 +177,11 @@ class PartnerMoveApi(APIView):
         partner = _partner_or_404(code)
         data = s.MoveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        effective_from = data.validated_data["effective_from"] or timezone.now()
-        link = partner_move(partner=partner, parent=data.validated_data["parent"], effective_from=effective_from)
+        link = partner_move(
+            partner=partner,
+            parent=data.validated_data["parent"],
+            effective_from=data.validated_data["effective_from"],
+        )
         return Response(s.PartnerLinkOutputSerializer(link).data)
 
 
@@ -283,9 +287,10 @@ class AccountAttributeApi(APIView):
         account = _account_or_404(server, login)
         data = s.AttributeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        effective_from = data.validated_data["effective_from"] or timezone.now()
         attribution = account_attribute(
-            account=account, partner=data.validated_data["partner"], effective_from=effective_from
+            account=account,
+            partner=data.validated_data["partner"],
+            effective_from=data.validated_data["effective_from"],
         )
         return Response(
             {

@@ -1,7 +1,8 @@
 """Client accounts and their effective-dated IB attribution.
 
-Attribution history is never rewritten: a change closes the open stretch at ``effective_from`` and opens a new
-one (``partner`` NULL = no IB from then), and ``effective_from`` must be after the latest stretch's start.
+An account's first IB holds since always unless dated (set-up is not history); a change closes the stretch in force
+at ``effective_from`` (default now) and opens a new one (``partner`` NULL = no IB from then), back-dated only while
+no approved period is affected (``core.effective``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.exceptions import RowErrors
+from core.effective import series_set_from
+from core.exceptions import Conflict, RowErrors
+from core.history import ensure_history_open
+from core.periods import SINCE_ALWAYS
 
 from ..models import AccountAttribution, ClientAccount, Partner
 
@@ -27,35 +31,29 @@ _ACCOUNT_FIELDS = ("currency", "group", "earns_commission")
 
 
 def account_attribute(
-    *, account: ClientAccount, partner: Partner | None, effective_from: datetime
+    *, account: ClientAccount, partner: Partner | None, effective_from: datetime | None = None
 ) -> AccountAttribution:
     """Attribute ``account`` to ``partner`` (None = no IB) from ``effective_from`` on.
 
-    Rejected (ValidationError) when ``effective_from`` is not after the latest stretch's start. Attributing to the
-    partner already in force from the latest stretch on is a no-op that returns that stretch.
+    The dating rules of ``core.effective``: an account's first IB holds since always unless dated; a change defaults
+    to now and may be back-dated while no approved period is affected (else ``Conflict``); attributing to the IB
+    already in force changes nothing. Returns the attribution in force from then on.
     """
-    if timezone.is_naive(effective_from):
-        raise ValidationError({"effective_from": ["A time zone is required (times are stored in UTC)."]})
+    return _attribute(account=account, partner=partner, effective_from=effective_from).row
+
+
+def _attribute(*, account: ClientAccount, partner: Partner | None, effective_from: datetime | None, now=None):
+    partner_id = partner.pk if partner else None
     with transaction.atomic():
         ClientAccount.objects.select_for_update().get(pk=account.pk)  # serialise changes to this account
-        latest = AccountAttribution.objects.filter(account=account).order_by("-valid_from").first()
-        partner_id = partner.pk if partner else None
-        if latest is not None:
-            if latest.partner_id == partner_id and latest.valid_to is None and latest.valid_from <= effective_from:
-                return latest
-            if effective_from <= latest.valid_from:
-                raise ValidationError(
-                    {
-                        "effective_from": [
-                            f"Attribution changes never rewrite history: {account}'s latest attribution starts at "
-                            f"{latest.valid_from.isoformat()}, so effective_from must be after that instant."
-                        ]
-                    }
-                )
-            if latest.valid_to is None or latest.valid_to > effective_from:
-                latest.valid_to = effective_from
-                latest.save(update_fields=["valid_to"])
-        return AccountAttribution.objects.create(account=account, partner=partner, valid_from=effective_from)
+        return series_set_from(
+            rows=AccountAttribution.objects.filter(account=account),
+            effective_from=effective_from,
+            same=lambda row: row.partner_id == partner_id,
+            create=lambda at: AccountAttribution.objects.create(account=account, partner=partner, valid_from=at),
+            subject=f"Attributing {account} to {partner.code if partner else 'no IB'}",
+            now=now,
+        )
 
 
 def _row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -101,11 +99,12 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Create or update accounts in bulk; return ``{"created", "updated", "unchanged"}`` counts.
 
     Row: ``server``, ``login``, ``currency`` (default USD), ``group`` (default ""), ``partner`` (code or None),
-    ``earns_commission`` (default true), optional ``effective_from``. A new account with a partner gets its first
-    attribution from ``effective_from`` (default: the account's creation instant). For an existing account a
-    different ``partner`` is an attribution change effective at ``effective_from`` (default now) under the
-    never-rewrite rule of ``account_attribute``. All rows are checked first; any error raises ``RowErrors``
-    keyed by row index and nothing is written.
+    ``earns_commission`` (default true), optional ``effective_from``. An account's first IB holds from
+    ``effective_from``, by default since always (set-up is not history). For an existing account an undated row with
+    a different ``partner`` changes the IB from now; a dated row states the IB from that instant on (a back-dating
+    when earlier), under the rules of ``account_attribute``; re-sending a row changes nothing. All rows are checked
+    first; any error raises ``RowErrors`` keyed by row index (a change reaching into an approved period:
+    ``Conflict`` naming the row and the period) and nothing is written.
     """
     now = timezone.now()
     errors: dict[int, dict[str, list[str]]] = {}
@@ -134,6 +133,9 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNTS_LOCK_KEY])
         existing = _existing_accounts(keys)
+        # Each existing account's latest stretch: an undated change of an account whose latest stretch is open and
+        # started before now is closed and reopened in bulk; anything else (a dated row, a stretch scheduled for
+        # later) goes through ``_attribute`` one row at a time.
         latest_by_account = {
             a.account_id: a
             for a in AccountAttribution.objects.filter(account__in=[a.pk for a in existing.values()])
@@ -143,6 +145,7 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         to_create: list[ClientAccount] = []
         create_partners: list[tuple[ClientAccount, Partner, datetime | None]] = []
         to_update: list[ClientAccount] = []
+        changes: list[tuple[int, ClientAccount, Partner | None, datetime | None, bool]] = []
         to_close: list[AccountAttribution] = []
         new_attributions: list[AccountAttribution] = []
         counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -169,36 +172,39 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
                 account.updated_at = now  # bulk_update skips auto_now
                 to_update.append(account)
                 changed = True
-            latest = latest_by_account.get(account.pk)
-            current_partner_id = latest.partner_id if latest and latest.valid_to is None else None
             wanted_partner_id = partner.pk if partner else None
-            if current_partner_id != wanted_partner_id:
-                effective_from = row.get("effective_from") or now
-                if latest is not None and effective_from <= latest.valid_from:
-                    errors[index] = {
-                        "partner": [
-                            f"{account}'s latest attribution starts at {latest.valid_from.isoformat()}; a change "
-                            "must take effect after that instant (history is never rewritten)."
-                        ]
-                    }
-                    continue
-                if latest is not None and (latest.valid_to is None or latest.valid_to > effective_from):
-                    latest.valid_to = effective_from
+            latest = latest_by_account.get(account.pk)
+            simple = latest is not None and latest.valid_to is None and latest.valid_from < now
+            if row.get("effective_from") is None and simple:
+                if latest.partner_id != wanted_partner_id:
+                    latest.valid_to = now
                     to_close.append(latest)
-                new_attributions.append(AccountAttribution(account=account, partner=partner, valid_from=effective_from))
-                changed = True
+                    new_attributions.append(AccountAttribution(account=account, partner=partner, valid_from=now))
+                    changed = True
+            elif latest is not None or partner is not None:
+                # A dated row restates the IB from that instant (possibly back-dating it); a first IB holds since
+                # always. ``_attribute`` decides whether that changes anything.
+                changes.append((index, account, partner, row.get("effective_from"), changed))
+                continue
             counts["updated" if changed else "unchanged"] += 1
-        if errors:
-            raise RowErrors(errors)
 
         ClientAccount.objects.bulk_create(to_create, batch_size=2000)
         if to_update:
             ClientAccount.objects.bulk_update(to_update, [*_ACCOUNT_FIELDS, "updated_at"], batch_size=2000)
         if to_close:
+            ensure_history_open(since=now, subject="Changing accounts' IBs")
             AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
-        for account, partner, effective_from in create_partners:
-            new_attributions.append(
-                AccountAttribution(account=account, partner=partner, valid_from=effective_from or account.created_at)
-            )
+        new_attributions += [
+            AccountAttribution(account=account, partner=partner, valid_from=effective_from or SINCE_ALWAYS)
+            for account, partner, effective_from in create_partners
+        ]
         AccountAttribution.objects.bulk_create(new_attributions, batch_size=2000)
-    return counts
+        for index, account, partner, effective_from, fields_changed in changes:
+            try:
+                change = _attribute(account=account, partner=partner, effective_from=effective_from, now=now)
+            except Conflict as exc:
+                raise Conflict(f"row {index} ({account}): {exc.message}", extra={**exc.extra, "index": index}) from exc
+            except ValidationError as exc:
+                raise RowErrors({index: exc.message_dict}) from exc
+            counts["updated" if fields_changed or change.changed else "unchanged"] += 1
+        return counts

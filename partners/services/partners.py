@@ -1,7 +1,8 @@
 """Partners and their effective-dated place in the tree.
 
-History is never rewritten: a move closes the partner's open link at ``effective_from`` and opens a new one, and
-``effective_from`` must be after the start of the partner's latest link. Moves serialise on one transaction-level
+A partner's first link holds since always unless dated; a move closes the link in force at ``effective_from``
+(default now) and opens a new one, back-dated only while no approved period is affected (``core.effective``). Moves
+serialise on one transaction-level
 advisory lock for the whole tree, because a cycle is a property of two partners' links together, which row locks
 on one partner cannot protect.
 """
@@ -16,6 +17,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+
+from core.effective import require_aware, series_set_from
+from core.periods import SINCE_ALWAYS
 
 from ..models import Partner, PartnerLink, Program
 from ..selectors import TREE_DEPTH_GUARD
@@ -34,12 +38,6 @@ def _lock_tree() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
 
 
-def _require_aware(value: datetime, *, field: str) -> datetime:
-    if timezone.is_naive(value):
-        raise ValidationError({field: ["A time zone is required (times are stored in UTC)."]})
-    return value
-
-
 def partner_create(
     *,
     code: str,
@@ -54,8 +52,9 @@ def partner_create(
     payout_account: str = "",
 ) -> Partner:
     """Create a partner and open its first link under ``parent`` (None = top of the tree) at ``effective_from``
-    (default now). A new partner has no children yet, so its link cannot close a cycle."""
-    effective_from = _require_aware(effective_from or timezone.now(), field="effective_from")
+    (default: since always — set-up is not history, DOMAIN.md 4.0). A new partner has no children yet, so its link
+    cannot close a cycle."""
+    effective_from = require_aware(effective_from) or SINCE_ALWAYS
     partner = Partner(
         code=code,
         name=name,
@@ -118,35 +117,23 @@ def _cycle_instant(*, partner: Partner, parent: Partner, effective_from: datetim
         return cursor.fetchone()[0]
 
 
-def partner_move(*, partner: Partner, parent: Partner | None, effective_from: datetime) -> PartnerLink:
-    """Re-parent ``partner`` under ``parent`` (None = top of the tree) from ``effective_from`` on.
+def partner_move(*, partner: Partner, parent: Partner | None, effective_from: datetime | None = None) -> PartnerLink:
+    """Re-parent ``partner`` under ``parent`` (None = top of the tree) from ``effective_from`` (default now) on.
 
-    Closes the open link at ``effective_from`` and opens a new one. Rejected (ValidationError): self-parenting; an
-    ``effective_from`` not after the latest link's start (that would rewrite history); a parent that has
-    ``partner`` among its ancestors at ``effective_from`` or at any later instant. Moving to the parent already in
-    force from the latest link on is a no-op that returns that link.
+    Follows the dating rules of ``core.effective``: the link in force then is closed and the new one holds from
+    then on (links that started later are replaced); a back-dated move that would alter an approved period is a
+    ``Conflict``; moving to the parent already in force changes nothing. Rejected (ValidationError): self-parenting,
+    and a parent that has ``partner`` among its ancestors at ``effective_from`` or at any later instant.
     """
-    _require_aware(effective_from, field="effective_from")
+    require_aware(effective_from)
     if parent is not None and parent.pk == partner.pk:
         raise ValidationError({"parent": ["A partner cannot be its own parent."]})
+    parent_id = parent.pk if parent else None
     with transaction.atomic():
         _lock_tree()
-        latest = PartnerLink.objects.select_for_update().filter(partner=partner).order_by("-valid_from").first()
-        if latest is not None:
-            same_parent = latest.parent_id == (parent.pk if parent else None)
-            if same_parent and latest.valid_to is None and latest.valid_from <= effective_from:
-                return latest
-            if effective_from <= latest.valid_from:
-                raise ValidationError(
-                    {
-                        "effective_from": [
-                            f"Moves never rewrite history: {partner.code}'s latest link starts at "
-                            f"{latest.valid_from.isoformat()}, so effective_from must be after that instant."
-                        ]
-                    }
-                )
+        start = effective_from or timezone.now()
         if parent is not None:
-            cycle_at = _cycle_instant(partner=partner, parent=parent, effective_from=effective_from)
+            cycle_at = _cycle_instant(partner=partner, parent=parent, effective_from=start)
             if cycle_at is not None:
                 raise ValidationError(
                     {
@@ -156,10 +143,14 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
                         ]
                     }
                 )
-        if latest is not None and (latest.valid_to is None or latest.valid_to > effective_from):
-            latest.valid_to = effective_from
-            latest.save(update_fields=["valid_to"])
-        return PartnerLink.objects.create(partner=partner, parent=parent, valid_from=effective_from)
+        change = series_set_from(
+            rows=PartnerLink.objects.filter(partner=partner),
+            effective_from=start,
+            same=lambda link: link.parent_id == parent_id,
+            create=lambda at: PartnerLink.objects.create(partner=partner, parent=parent, valid_from=at),
+            subject=f"Moving {partner.code}",
+        )
+        return change.row
 
 
 def partner_issue_token(*, partner: Partner) -> str:
@@ -185,11 +176,11 @@ def partner_issue_token(*, partner: Partner) -> str:
     return token.key
 
 
-def partner_edit(*, partner: Partner, changes: dict[str, Any]) -> Partner:
+def partner_edit(*, partner: Partner, changes: dict[str, Any], effective_from: datetime | None = None) -> Partner:
     """Apply an API-style partial update atomically: own attributes through ``partner_update``, and a ``parent``
-    key (a Partner or None) as a move effective now (a no-op when it is the current parent)."""
+    key (a Partner or None) as a move from ``effective_from`` (default now; a no-op when it is the parent then)."""
     changes = dict(changes)
     with transaction.atomic():
         if "parent" in changes:
-            partner_move(partner=partner, parent=changes.pop("parent"), effective_from=timezone.now())
+            partner_move(partner=partner, parent=changes.pop("parent"), effective_from=effective_from)
         return partner_update(partner=partner, **changes)

@@ -11,38 +11,34 @@ def post_ok(client, path, body, *, expect=(200, 201, 202)):
     return response.json() if response.content else None
 
 
-def setup_reference(client):
-    post_ok(
-        client,
-        "/api/v1/instruments/",
-        [
-            {
-                "symbol": "EURUSD",
-                "group": "forex_major",
-                "base": "EUR",
-                "quote": "USD",
-                "contract_size": "100000",
-                "pip_size": "0.0001",
-                "aliases": ["EURUSD.m"],
-            },
-            {
-                "symbol": "USDJPY",
-                "group": "forex_major",
-                "base": "USD",
-                "quote": "JPY",
-                "contract_size": "100000",
-                "pip_size": "0.01",
-                "aliases": [],
-            },
-        ],
-    )
-    days = [f"2026-03-{d:02d}" for d in range(1, 32)] + [f"2026-04-{d:02d}" for d in range(1, 31)]
+EURUSD = {
+    "symbol": "EURUSD",
+    "group": "forex_major",
+    "base": "EUR",
+    "quote": "USD",
+    "contract_size": "100000",
+    "pip_size": "0.0001",
+    "aliases": ["EURUSD.m"],
+}
+USDJPY = {**EURUSD, "symbol": "USDJPY", "base": "USD", "quote": "JPY", "pip_size": "0.01", "aliases": []}
+
+
+def setup_reference(client, days=None):
+    """EURUSD and USDJPY with EUR and JPY rates for ``days`` (default March and April 2026)."""
+    post_ok(client, "/api/v1/instruments/", [EURUSD, USDJPY])
+    if days is None:
+        days = [f"2026-03-{d:02d}" for d in range(1, 32)] + [f"2026-04-{d:02d}" for d in range(1, 31)]
     rates = [{"currency": "EUR", "day": d, "usd_rate": "1.08"} for d in days]
     rates += [{"currency": "JPY", "day": d, "usd_rate": "0.0067"} for d in days]
     post_ok(client, "/api/v1/rates/", rates)
 
 
-def setup_chain(client, *, model="differential", master_rate="7", sub_rate="5", shares=(), override_pct=()):
+def setup_chain(
+    client, *, model="differential", master_rate="7", sub_rate="5", shares=(), override_pct=(), effective_from=None
+):
+    """Program, plans, a master IB, its sub-IB and one client account, as a broker sets them up: without dates
+    (DOMAIN.md 4.0: set-up is not history, so they hold for every earlier trade) unless ``effective_from`` is given."""
+    dated = {} if effective_from is None else {"effective_from": effective_from}
     post_ok(
         client,
         "/api/v1/programs/",
@@ -58,7 +54,7 @@ def setup_chain(client, *, model="differential", master_rate="7", sub_rate="5", 
             "name": "Master IB",
             "program": "prog",
             "plan": "plan-master",
-            "effective_from": PAST,
+            **dated,
             "payout_method": "bank",
             "payout_account": "DE00 1234",
         },
@@ -72,7 +68,7 @@ def setup_chain(client, *, model="differential", master_rate="7", sub_rate="5", 
             "program": "prog",
             "parent": "master",
             "plan": "plan-sub",
-            "effective_from": PAST,
+            **dated,
         },
     )
     post_ok(
@@ -86,7 +82,7 @@ def setup_chain(client, *, model="differential", master_rate="7", sub_rate="5", 
                 "group": "standard",
                 "partner": "sub",
                 "earns_commission": True,
-                "effective_from": PAST,
+                **dated,
             }
         ],
     )

@@ -14,7 +14,7 @@ from runs.services.chunks import chunk_process
 from runs.services.lifecycle import run_start
 from runs.services.requests import run_request
 
-from .runs_support import PAST, post_ok, setup_chain, setup_reference, trade
+from .runs_support import post_ok, setup_chain, setup_reference, trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,6 @@ def _account(login: int, partner: str = "sub") -> dict:
         "group": "standard",
         "partner": partner,
         "earns_commission": True,
-        "effective_from": PAST,
     }
 
 
@@ -102,7 +101,7 @@ def test_missing_rates_across_three_chunks_are_all_listed(staff_client, settings
     post_ok(
         staff_client,
         "/api/v1/partners/",
-        {"code": "ib", "name": "IB", "program": "prog", "plan": "pm", "effective_from": PAST},
+        {"code": "ib", "name": "IB", "program": "prog", "plan": "pm"},
     )
     post_ok(staff_client, "/api/v1/accounts/", [_account(login, "ib") for login in (3001, 3002, 3003)])
     days = {3001: "2026-03-03", 3002: "2026-03-10", 3003: "2026-03-17"}

@@ -8,7 +8,7 @@ from commissions.models import AttributionLine
 from ledger.models import JournalEntry
 from runs.models import Run
 
-from .runs_support import post_ok, setup_chain, setup_reference, trade
+from .runs_support import PAST, post_ok, setup_chain, setup_reference, trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,9 +23,10 @@ def _run_and_approve(client, period="2026-03"):
     return detail
 
 
-def test_differential_worked_example_end_to_end(staff_client):
+@pytest.mark.parametrize("effective_from", [None, PAST], ids=["set-up-undated", "set-up-dated"])
+def test_differential_worked_example_end_to_end(staff_client, effective_from):
     setup_reference(staff_client)
-    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    setup_chain(staff_client, master_rate="7", sub_rate="5", effective_from=effective_from)
     post_ok(staff_client, "/api/v1/trades/", [trade(1)])
     detail = _run_and_approve(staff_client)
     assert Decimal(detail["totals"]["volume"]) == Decimal(7)
@@ -156,11 +157,10 @@ def test_rebate_to_all_clients_posts_one_funding_transaction_per_partner(staff_c
                 "group": "standard",
                 "partner": "sub",
                 "earns_commission": True,
-                "effective_from": "2026-01-01T00:00:00Z",
             }
         ],
     )
-    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10", "effective_from": "2026-02-01T00:00:00Z"})
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10"})  # undated: since always
     post_ok(staff_client, "/api/v1/trades/", [trade(1, login=1001), trade(2, login=1002)])
     _run_and_approve(staff_client)
     sub = staff_client.get("/api/v1/partners/sub/statement/?period=2026-03").json()

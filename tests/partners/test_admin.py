@@ -157,12 +157,22 @@ def test_move_into_own_downline_is_refused_with_the_service_error(admin_client, 
     assert PartnerLink.objects.filter(partner=top).count() == 1
 
 
-def test_move_before_the_current_link_is_refused(admin_client, tree):
+def test_move_into_an_approved_period_is_refused_on_the_form(admin_client, tree, lock_period):
+    lock_period("2024-01")
+    url = reverse("admin:partners_partner_move") + f"?ids={tree['mid'].pk}"
+    response = admin_client.post(url, {"parent": tree["other"].pk, **split(START + timedelta(days=3))})
+    assert response.status_code == 200
+    assert "approved commissions period 2024-01" in str(response.context["form"].errors["effective_from"])
+    assert PartnerLink.objects.filter(partner=tree["mid"]).count() == 1
+
+
+def test_move_back_dated_before_the_current_link_while_nothing_is_approved(admin_client, tree):
     url = reverse("admin:partners_partner_move") + f"?ids={tree['mid'].pk}"
     response = admin_client.post(url, {"parent": tree["other"].pk, **split(START - timedelta(days=1))})
-    assert response.status_code == 200
-    assert "never rewrite history" in str(response.context["form"].errors["effective_from"])
-    assert PartnerLink.objects.filter(partner=tree["mid"]).count() == 1
+    assert response.status_code == 302
+    assert [(link.parent_id, link.valid_from) for link in PartnerLink.objects.filter(partner=tree["mid"])] == [
+        (tree["other"].pk, START - timedelta(days=1))
+    ]
 
 
 def test_move_action_moves_several_partners_at_once(admin_client, tree):
@@ -285,7 +295,7 @@ def test_account_changelist_shows_current_ib_in_bounded_queries(admin_client, ac
     assert admin_client.get(url, {"q": "9" * 40}).status_code == 200
 
 
-def test_attribute_view_changes_the_ib_through_the_service_and_keeps_history(admin_client, accounts, tree):
+def test_attribute_view_changes_the_ib_through_the_service_and_keeps_history(admin_client, accounts, tree, lock_period):
     account = ClientAccount.objects.get(login=1001)
     when = START + timedelta(days=20)
     url = reverse("admin:partners_clientaccount_attribute") + f"?ids={account.pk}"
@@ -298,10 +308,11 @@ def test_attribute_view_changes_the_ib_through_the_service_and_keeps_history(adm
         (tree["mid"].pk, when, None),
     ]
     assert account_partner_at(server="live", login=1001, at=when - timedelta(seconds=1)) == tree["leaf"]
-    # Rewriting the past is refused with the service's message, and nothing changes.
+    # Once January is approved, rewriting it is refused with the service's message, and nothing changes.
+    lock_period("2024-01")
     response = admin_client.post(url, {"partner": tree["top"].pk, **split(START + timedelta(days=1))})
     assert response.status_code == 200
-    assert "never rewrite history" in str(response.context["form"].errors["effective_from"])
+    assert "approved commissions period 2024-01" in str(response.context["form"].errors["effective_from"])
     assert AccountAttribution.objects.filter(account=account).count() == 2
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
-from core.exceptions import RowErrors
+from core.exceptions import Conflict, RowErrors
+from core.periods import SINCE_ALWAYS
 from partners.models import AccountAttribution, ClientAccount
 from partners.selectors import account_chain_at, account_partner_at
 from partners.services.accounts import account_attribute, accounts_upsert
@@ -44,15 +44,37 @@ def test_attribute_changes_ib_from_effective_instant(make_partner, make_account)
     assert account_chain_at(server="live", login=1001, at=at(10)) == []
 
 
-def test_attribute_never_rewrites_history(make_partner, make_account):
-    a, b = make_partner("a"), make_partner("b")
+def test_attribute_back_dated_replaces_what_started_later(make_partner, make_account):
+    a, b, c = make_partner("a"), make_partner("b"), make_partner("c")
     account = make_account(1002)
     account_attribute(account=account, partner=a, effective_from=at(5))
-    for when in (at(5), at(2)):
-        with pytest.raises(ValidationError) as excinfo:
-            account_attribute(account=account, partner=b, effective_from=when)
-        assert at(5).isoformat() in " ".join(excinfo.value.message_dict["effective_from"])
-    assert history(account) == [("a", at(5), None)]
+    account_attribute(account=account, partner=b, effective_from=at(5))  # the same instant: b instead of a
+    assert history(account) == [("b", at(5), None)]
+    account_attribute(account=account, partner=c, effective_from=at(2))  # before every stretch: c from then on
+    assert history(account) == [("c", at(2), None)]
+
+
+def test_attribute_without_a_date_holds_since_always_then_changes_now(make_partner, make_account):
+    a, b = make_partner("a"), make_partner("b")
+    account = make_account(1004)
+    account_attribute(account=account, partner=a)
+    assert history(account) == [("a", SINCE_ALWAYS, None)]
+    before = timezone.now()
+    account_attribute(account=account, partner=b)
+    (_, _, closed), (partner, start, end) = history(account)
+    assert partner == "b" and closed == start and start >= before and end is None
+
+
+def test_attribute_reaching_into_an_approved_period_is_a_conflict(make_partner, make_account, lock_period):
+    a, b = make_partner("a"), make_partner("b")
+    account = make_account(1005)
+    account_attribute(account=account, partner=a, effective_from=at(1))
+    lock_period("2024-01")
+    account_attribute(account=account, partner=b, effective_from=at(24 * 40))  # 2024-02-10: after the lock
+    with pytest.raises(Conflict) as excinfo:
+        account_attribute(account=account, partner=a, effective_from=at(24 * 3))  # 2024-01-04: approved
+    assert "2024-01" in excinfo.value.message and excinfo.value.extra["period"] == "2024-01"
+    assert history(account) == [("a", at(1), at(24 * 40)), ("b", at(24 * 40), None)]
 
 
 def test_attribute_to_current_partner_is_a_noop(make_partner, make_account):
@@ -83,7 +105,7 @@ def test_upsert_creates_accounts_and_first_attribution(make_partner):
     counts = accounts_upsert(rows=[row(1, "a"), row(2), row(3, "a", effective_from=at(-48))])
     assert counts == {"created": 3, "updated": 0, "unchanged": 0}
     one, two, three = (ClientAccount.objects.get(login=n) for n in (1, 2, 3))
-    assert history(one) == [("a", one.created_at, None)]
+    assert history(one) == [("a", SINCE_ALWAYS, None)]  # set-up is not history
     assert history(two) == []
     assert history(three) == [("a", at(-48), None)]
 
@@ -131,13 +153,24 @@ def test_upsert_rejects_bad_rows_and_writes_nothing(make_partner):
     assert not ClientAccount.objects.exists()
 
 
-def test_upsert_partner_change_cannot_rewrite_history(make_partner):
+def test_upsert_dated_row_back_dates_while_no_period_is_approved(make_partner):
     make_partner("a"), make_partner("b")
     accounts_upsert(rows=[row(1, "a", effective_from=at(10))])
-    with pytest.raises(RowErrors) as excinfo:
-        accounts_upsert(rows=[row(1, "b", effective_from=at(5)), row(2, "a")])
-    assert list(excinfo.value.rows) == [0]
-    assert not ClientAccount.objects.filter(login=2).exists()
+    assert accounts_upsert(rows=[row(1, "a", effective_from=at(10))])["unchanged"] == 1  # re-sent: nothing
+    assert accounts_upsert(rows=[row(1, "b", effective_from=at(5))])["updated"] == 1
+    assert history(ClientAccount.objects.get(login=1)) == [("b", at(5), None)]
+
+
+def test_upsert_change_into_an_approved_period_is_a_conflict_naming_row_and_period(make_partner, lock_period):
+    make_partner("a"), make_partner("b")
+    accounts_upsert(rows=[row(1, "a", effective_from=T0)])
+    lock_period("2024-01")
+    with pytest.raises(Conflict) as excinfo:
+        accounts_upsert(rows=[row(2, "a"), row(1, "b", effective_from=at(5))])
+    assert excinfo.value.extra["index"] == 1 and excinfo.value.extra["period"] == "2024-01"
+    assert "row 1" in excinfo.value.message
+    assert not ClientAccount.objects.filter(login=2).exists()  # nothing written
+    assert history(ClientAccount.objects.get(login=1)) == [("a", T0, None)]
 
 
 def test_upsert_is_set_based(make_partner, django_assert_max_num_queries):
@@ -152,9 +185,10 @@ def test_upsert_is_set_based(make_partner, django_assert_max_num_queries):
     assert AccountAttribution.objects.filter(valid_to__isnull=False).count() == 150
 
 
-def test_upsert_new_account_without_effective_from_attributes_from_creation(make_partner):
+def test_upsert_new_account_without_effective_from_holds_since_always(make_partner):
     make_partner("a")
     accounts_upsert(rows=[row(7, "a")])
     account = ClientAccount.objects.get(login=7)
+    # Last month's trades, imported after the set-up, belong to the IB.
+    assert account_partner_at(server="live", login=7, at=account.created_at - timedelta(days=40)).code == "a"
     assert account_partner_at(server="live", login=7, at=account.created_at).code == "a"
-    assert account_partner_at(server="live", login=7, at=account.created_at - timedelta(microseconds=1)) is None

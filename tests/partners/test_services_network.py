@@ -10,8 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.utils import IntegrityError
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from core.exceptions import Conflict
+from core.periods import SINCE_ALWAYS
 from partners.models import Partner, PartnerLink, Program
 from partners.selectors import partner_chain_at
 from partners.services.partners import partner_create, partner_edit, partner_issue_token, partner_move, partner_update
@@ -85,12 +88,10 @@ def test_partner_create_opens_first_link(program):
     assert sub.email == "s@x.io" and sub.status == "active"
 
 
-def test_partner_create_defaults_to_now(program):
-    before = PartnerLink.objects.count()
+def test_partner_create_without_a_date_holds_since_always(program):
     partner = partner_create(code="now", name="Now", program=program)
     link = PartnerLink.objects.get(partner=partner)
-    assert PartnerLink.objects.count() == before + 1
-    assert link.valid_from >= partner.created_at.replace(microsecond=0) and link.valid_to is None
+    assert (link.valid_from, link.valid_to) == (SINCE_ALWAYS, None)  # set-up is not history
 
 
 @pytest.mark.parametrize(
@@ -163,17 +164,44 @@ def test_move_closes_open_link_and_keeps_history(make_partner):
     assert codes(partner_chain_at(partner=sub, at=at(15))) == ["sub", "b"]
 
 
-@pytest.mark.parametrize("when", [-1, 0, 5])
-def test_move_never_rewrites_history(make_partner, when):
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (-1, [("c", -1, None)]),  # before the first link: c from then on, the links after it are replaced
+        (0, [("c", 0, None)]),  # at the first link's start: replaced from its first instant
+        (3, [("a", 0, 3), ("c", 3, None)]),  # inside the first link: closed there, the later move replaced
+        (5, [("a", 0, 5), ("c", 5, None)]),  # at the later move's instant: that move is replaced
+    ],
+)
+def test_back_dated_move_states_the_parent_from_then_on(make_partner, when, expected):
     a, b, c = make_partner("a"), make_partner("b"), make_partner("c")
     sub = make_partner("sub", parent=a)
     partner_move(partner=sub, parent=b, effective_from=at(5))
+    partner_move(partner=sub, parent=c, effective_from=at(when))
+    assert links_of(sub) == [(p, at(f), None if t is None else at(t)) for p, f, t in expected]
+
+
+def test_move_without_a_date_takes_effect_now(make_partner):
+    a, b = make_partner("a"), make_partner("b")
+    sub = make_partner("sub", parent=a)
+    before = timezone.now()
+    link = partner_move(partner=sub, parent=b)
+    assert link.parent == b and link.valid_from >= before
+
+
+def test_move_reaching_into_an_approved_period_is_a_conflict(make_partner, lock_period):
+    a, b = make_partner("a"), make_partner("b")
+    sub = make_partner("sub", parent=a)
+    lock_period("2024-01")
     before = links_of(sub)
-    with pytest.raises(ValidationError) as excinfo:
-        partner_move(partner=sub, parent=c, effective_from=at(when))
-    message = " ".join(excinfo.value.message_dict["effective_from"])
-    assert at(5).isoformat() in message  # names the earliest allowed instant
+    with pytest.raises(Conflict) as excinfo:
+        partner_move(partner=sub, parent=b, effective_from=at(24 * 10))
+    assert excinfo.value.extra == {"kind": "commissions", "period": "2024-01", "approved_periods": ["2024-01"]}
+    assert "2024-02-01T00:00:00+02:00" in excinfo.value.message  # where it may start: the server's midnight
     assert links_of(sub) == before
+    reopen = at(24 * 31 - 2)  # 2024-02-01 00:00 at the server (UTC+2): the first instant of the open period
+    partner_move(partner=sub, parent=b, effective_from=reopen)
+    assert links_of(sub)[-1] == ("b", reopen, None)
 
 
 def test_move_to_same_parent_is_a_noop(make_partner):

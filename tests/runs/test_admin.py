@@ -203,6 +203,22 @@ def test_approve_action_posts_the_journal(admin_client, broker):
     assert Run.objects.filter(period="2026-03").count() == 1
 
 
+def test_approve_action_warns_about_data_that_arrived_after_the_run_read_it(admin_client, staff_client, broker):
+    post_ok(staff_client, "/api/v1/trades/", [trade(6), {**trade(1), "close_price": "1.09000"}])
+    response = admin_client.post(
+        reverse("admin:runs_run_changelist"),
+        {"action": "approve_selected", "_selected_action": [broker["march"].pk]},
+        follow=True,
+    )
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert warnings == [
+        f"Run #{broker['march'].pk}: 1 trade(s) closed in 2026-03 arrived after this run read its data: they are not "
+        "in its figures (recompute the run to include them).",
+        f"Run #{broker['march'].pk}: 1 correction(s) of 2026-03's trades arrived after this run read its data: they "
+        "are not in its figures (recompute the run to include them).",
+    ]
+
+
 def test_approve_needs_the_change_run_permission(client, django_user_model, broker):
     clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
     clerk.user_permissions.add(
@@ -346,7 +362,7 @@ def test_plans_cannot_be_deleted(admin_client, broker):
 # --- assignments and rebates --------------------------------------------------------------------------------------
 
 
-def test_assign_plan_action_calls_partner_plan_assign(admin_client, broker):
+def test_assign_plan_action_calls_partner_plan_assign(admin_client, broker, lock_period):
     gold = plan_upsert(code="gold", name="Gold", rules=[{"type": "per_lot", "rate": "9"}])
     sub, master = Partner.objects.get(code="sub"), Partner.objects.get(code="master")
     response = admin_client.post(
@@ -363,11 +379,13 @@ def test_assign_plan_action_calls_partner_plan_assign(admin_client, broker):
         history = list(PartnerPlan.objects.filter(partner=partner).order_by("valid_from"))
         assert [h.valid_to for h in history] == [at, None] and history[-1].plan == gold
 
-    # A change before the current assignment starts would rewrite history: refused on the form, nothing changes.
+    # Once April is approved, a change reaching into it is refused on the form, naming it; nothing changes.
+    lock_period("2026-04")
     response = admin_client.post(
-        form_url, {"plan": "plan-sub", **split_datetime("effective_from", datetime(2026, 4, 1, tzinfo=UTC))}
+        form_url, {"plan": "plan-sub", **split_datetime("effective_from", datetime(2026, 4, 10, tzinfo=UTC))}
     )
-    assert response.status_code == 200 and response.context["form"].errors
+    assert response.status_code == 200
+    assert "approved commissions period 2026-04" in str(response.context["form"].errors)
     assert PartnerPlan.objects.filter(partner=sub).count() == 2
 
 

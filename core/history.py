@@ -1,0 +1,65 @@
+"""The back-dating guard: an effective-dated change never alters an approved period (DOMAIN.md 4.0).
+
+A change to a dated thing (a partner's parent, plan or status, an account's IB, a rebate, plan or program terms)
+may start in the past while no approved period it would alter exists: the broker corrects a mistake before
+approving. Once a period is approved for a kind of run, a change reaching back into it is refused
+(``core.exceptions.Conflict``, a 409 naming the period); the remedy for a paid period is an adjustment in an open
+one, never a rewrite.
+
+Which kinds a change can alter is known only to the apps above: each kind's app registers a guard from its
+``AppConfig.ready`` (``commissions`` for commission runs; MAM's fee kind will be the second). A guard returns the
+approved periods (``YYYY-MM``, ascending) that end after ``since`` and holds, until the caller's transaction ends, a
+lock that keeps new approvals of that kind out, so a change checked here cannot race an approval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from .exceptions import Conflict
+from .periods import server_period
+
+HistoryGuard = Callable[[datetime], Sequence[str]]
+_GUARDS: dict[str, HistoryGuard] = {}
+
+
+def register_history_guard(kind: str, guard: HistoryGuard) -> None:
+    _GUARDS[kind] = guard
+
+
+def ensure_history_open(*, since: datetime, subject: str) -> None:
+    """Raise ``Conflict`` if a change of ``subject`` from ``since`` on would alter an approved period of any kind.
+
+    Call it inside the transaction that writes the change, before writing.
+    """
+    for kind in sorted(_GUARDS):
+        periods = list(_GUARDS[kind](since))
+        if periods:
+            first, last = periods[0], periods[-1]
+            reopen = server_period(last).end.astimezone(ZoneInfo(settings.IBEX_SERVER_TIME_ZONE))  # local midnight
+            raise Conflict(
+                f"{subject} from {since.isoformat()} would change the approved {kind} period {first}, and approved "
+                f"periods are never rewritten: make the change from {reopen.isoformat()} on (after {last}).",
+                extra={"kind": kind, "period": first, "approved_periods": periods},
+            )
+
+
+def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
+    """Raise ``Conflict`` if any of ``periods`` (``YYYY-MM``) is approved for any kind: for data of a day, such as
+    a conversion rate, which alters its own period only. Call it inside the writing transaction, before writing."""
+    wanted = set(periods)
+    if not wanted:
+        return
+    since = server_period(min(wanted)).start
+    for kind in sorted(_GUARDS):
+        hit = sorted(wanted & set(_GUARDS[kind](since)))
+        if hit:
+            raise Conflict(
+                f"{subject} would change the approved {kind} period {hit[0]}, and approved periods are never "
+                "rewritten: a paid period keeps the data it was paid on.",
+                extra={"kind": kind, "period": hit[0], "approved_periods": hit},
+            )
