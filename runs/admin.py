@@ -235,6 +235,8 @@ class RunAdmin(admin.ModelAdmin):
             else:
                 if result.approved_now:
                     approved += 1
+                    for late in result.late:
+                        self.message_user(request, f"Run #{run.pk}: {late.message}", messages.WARNING)
                 else:  # approved a moment before: by a colleague, a command, or this user's double submit
                     by = result.run.approved_by
                     already.append(f"#{run.pk} (by {by})" if by else f"#{run.pk}")

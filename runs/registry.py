@@ -72,6 +72,16 @@ class PlannedChunk:
     size: int = 0  # rows the chunk is expected to read (shown as progress; never trusted for correctness)
 
 
+@dataclass(frozen=True)
+class LateChange:
+    """Data a computed run does not include because it arrived after the run read its data (its snapshot): shown,
+    with its count, when the run is approved, so nobody approves a period believing it complete."""
+
+    code: str
+    count: int
+    message: str
+
+
 class RunKind(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
@@ -114,6 +124,10 @@ class RunKind(ABC):
 
     def discard(self, run: Run) -> None:
         return None
+
+    def late_changes(self, run: Run) -> list[LateChange]:
+        """What changed under the run since it read its data (only counts > 0)."""
+        return []
 
     def decode_spec(self, data: Mapping[str, Any]) -> ChunkSpec:
         by_type = {spec_type.type: spec_type for spec_type in self.spec_types}

@@ -6,6 +6,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from core.money import from_micros
 from core.vocabulary import LineKind
+from ledger.models.append_only import append_only
 from partners.models import ClientAccount, Partner
 from runs.models import Run
 
@@ -93,6 +94,10 @@ class AttributionLine(models.Model):
                 name="line_natural_key",
             ),
         ]
+        # Lines are evidence of what was computed and posted: never edited or deleted, like the journal (a
+        # correction is a new run's reversal and adjustment lines). The row triggers are cloned onto every run's
+        # partition when it is attached; a failed run's stand-alone table is dropped before it is ever attached.
+        triggers = append_only("attributionline")
 
     def __str__(self) -> str:
         return f"line {self.trade_id}/{self.kind}/L{self.level}"

@@ -29,7 +29,7 @@ from django.db import connection
 from ledger.postings import AccountRef, Leg, Posting
 from ledger.vocabulary import Purpose
 from runs.models import Run
-from runs.registry import ChunkFailure, ChunkSpec, PlannedChunk, RunKind, run_source_key
+from runs.registry import ChunkFailure, ChunkSpec, LateChange, PlannedChunk, RunKind, run_source_key
 
 from ..adapters import (
     account_trade_counts,
@@ -42,6 +42,7 @@ from ..adapters import (
 from ..engine import EngineError, MissingRates
 from ..models import AttributionLine
 from .adjustments import adjustment_lines, has_pending_adjustments
+from .late import late_changes
 
 # The line columns a chunk writes (engine output in integer micro-units; NUMERIC ones are generated).
 LINE_COLUMNS = (
@@ -156,6 +157,9 @@ class CommissionRunKind(RunKind):
 
     def discard(self, run: Run) -> None:
         tier_volumes_discard(run=run)
+
+    def late_changes(self, run: Run) -> list[LateChange]:
+        return late_changes(run=run)
 
 
 def _posting(run: Run, partner_id: int | None, client_id: int | None, kind: str, currency: str, total) -> Posting:

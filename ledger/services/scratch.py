@@ -12,20 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.apps import apps
 from django.db import connection, transaction
 from psycopg import sql
 
-from ..models import JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
-
-_GUARDED = (JournalTransaction, JournalEntry, PeriodLock, LedgerAccount)
-
 
 def _truncate_guards() -> list[tuple[str, str]]:
-    """(table, trigger id) of every TRUNCATE guard of the ledger."""
+    """(table, trigger id) of every TRUNCATE guard (``append_only``): the ledger's, and those of the apps above
+    that keep their evidence append-only the same way (attribution lines)."""
     return [
         (model._meta.db_table, trigger.get_pgid(model))
-        for model in _GUARDED
-        for trigger in model._meta.triggers
+        for model in apps.get_models()
+        for trigger in getattr(model._meta, "triggers", ())
         if trigger.name.endswith("_no_truncate")
     ]
 

@@ -42,3 +42,22 @@ class RunSerializer(serializers.ModelSerializer):
             "computed_at",
             "approved_at",
         ]
+
+
+class LateChangeSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="late_trades, corrections, cancellations, late_accounts, …")
+    count = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class RunApprovalSerializer(RunSerializer):
+    """The approved run, with what arrived after it read its data (not in its figures; empty when this call found
+    the run approved already)."""
+
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "warnings"]
+
+    def get_warnings(self, run) -> list[dict]:
+        return LateChangeSerializer(self.context.get("late", []), many=True).data

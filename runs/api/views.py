@@ -12,9 +12,9 @@ from core.api.idempotency import idempotent
 from core.api.permissions import IsStaff
 
 from ..models import Run
-from ..services.approve import run_approve
+from ..services.approve import run_approval
 from ..services.requests import run_request
-from .serializers import RunCreateSerializer, RunSerializer
+from .serializers import RunApprovalSerializer, RunCreateSerializer, RunSerializer
 
 
 class RunCreateView(APIView):
@@ -41,13 +41,15 @@ class RunDetailView(generics.RetrieveAPIView):
 
 
 class RunApproveView(APIView):
-    """Post the run's money through the ledger and lock its period for its kind (409 unless it is computed)."""
+    """Post the run's money through the ledger and lock its period for its kind (409 unless it is computed).
+    ``warnings`` counts what arrived after the run read its data (late trades, corrections, cancellations, late
+    accounts): not in the approved figures."""
 
     permission_classes = [IsStaff]
 
-    @extend_schema(request=None, responses={200: RunSerializer})
+    @extend_schema(request=None, responses={200: RunApprovalSerializer})
     @idempotent
     def post(self, request, pk: int):
         run = get_object_or_404(Run, pk=pk)
-        run = run_approve(run_id=run.pk, user=request.user)
-        return Response(RunSerializer(run).data)
+        result = run_approval(run_id=run.pk, user=request.user)
+        return Response(RunApprovalSerializer(result.run, context={"late": result.late}).data)

@@ -15,7 +15,7 @@ from ledger.models import JournalTransaction
 
 from ..models import Run
 from ..registry import kind_names, run_source_prefix
-from ..services.approve import run_approve
+from ..services.approve import run_approval
 from ..services.requests import run_request
 
 FINAL_STATUSES = (Run.Status.COMPUTED, Run.Status.APPROVED, Run.Status.FAILED, Run.Status.SUPERSEDED)
@@ -55,11 +55,14 @@ class RunCommand(BaseCommand):
         self._totals(run)
         if approve:
             try:
-                run = run_approve(run_id=run.pk)
+                result = run_approval(run_id=run.pk)
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc
+            run = result.run
             posted = JournalTransaction.objects.filter(source_key__startswith=run_source_prefix(run)).count()
             self.stdout.write(self.style.SUCCESS(f"Run #{run.pk} approved: {posted} journal transaction(s) posted."))
+            for late in result.late:
+                self.stdout.write(self.style.WARNING(f"Warning: {late.message}"))
 
     def _follow(self, run_id: int, *, timeout: float, poll: float, quiet: bool) -> Run:
         """Wait until the run is computed or failed. With eager tasks (no REDIS_URL) it already is."""

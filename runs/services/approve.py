@@ -4,7 +4,7 @@ period for the kind, and makes the run's lines the period's lines of record. App
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models.functions import Now
@@ -15,7 +15,7 @@ from ledger.services.locks import period_lock
 from ledger.services.posting import journal_post
 
 from ..models import Run
-from ..registry import UnknownRunKind, get_kind, run_source_prefix
+from ..registry import LateChange, UnknownRunKind, get_kind, run_source_prefix
 from ..signals import run_approved
 
 
@@ -23,11 +23,14 @@ from ..signals import run_approved
 class RunApproval:
     run: Run
     approved_now: bool
+    # What arrived after the run read its data, counted when it was approved (DOMAIN.md 3: late data).
+    late: list[LateChange] = field(default_factory=list)
 
 
 def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
     """Approve the run, saying whether this call approved it (``approved_now``) or found it approved already (by
-    anyone: a colleague a moment before, a command, a double submit) and posted nothing."""
+    anyone: a colleague a moment before, a command, a double submit) and posted nothing, and what data arrived after
+    the run read it (``late``: not in the approved figures)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.status == Run.Status.APPROVED:
@@ -43,6 +46,7 @@ def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
         foreign = sorted(p.source_key for p in postings if not p.source_key.startswith(prefix))
         if foreign:
             raise Conflict(f"run {run.pk} cannot be approved: postings must be keyed {prefix}…, got {foreign[:3]}")
+        late = kind.late_changes(run)
         journal_post(postings=postings, user=user)
         if not period_lock(kind=run.kind, period=run.period, scope=run.scope, source_key=f"run:{run.pk}", user=user):
             raise Conflict(f"{run.kind} {run.period} is already locked by another approval")
@@ -52,7 +56,7 @@ def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
         run.save(update_fields=["status", "approved_by", "approved_at"])
         transaction.on_commit(lambda: run_approved.send(sender=Run, run_id=run_id, kind=run.kind))
     run.refresh_from_db()
-    return RunApproval(run=run, approved_now=True)
+    return RunApproval(run=run, approved_now=True, late=late)
 
 
 def run_approve(*, run_id: int, user: Actor = None) -> Run:

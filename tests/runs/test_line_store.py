@@ -4,7 +4,7 @@ is computed, dropped when it fails (``runs.line_store``), here with the commissi
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from commissions.models import AttributionLine
 from commissions.services.run_kind import CommissionRunKind
@@ -72,6 +72,30 @@ def test_lines_appear_all_at_once_when_the_run_is_computed(started_run):
     total = sum(RunChunk.objects.filter(run=run).values_list("lines_written", flat=True))
     assert AttributionLine.objects.filter(run=run).count() == total
     assert {line.run_id for line in AttributionLine.objects.filter(run=run)} == {run.pk}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        'UPDATE "{table}" SET amount_micros = amount_micros + 1',
+        'DELETE FROM "{table}"',
+        "UPDATE \"{parent}\" SET reason = 'edited'",
+        'DELETE FROM "{parent}" WHERE run_id = {run}',
+        'TRUNCATE "{parent}"',
+    ],
+)
+def test_published_lines_are_append_only_in_the_database(started_run, statement):
+    """Like the journal: raw SQL cannot edit or delete a computed run's lines, through its partition or the parent
+    table; the guards were cloned onto the partition when it was attached."""
+    chunk_process(run_id=started_run.pk, index=0)
+    chunk_process(run_id=started_run.pk, index=1)
+    before = sorted(AttributionLine.objects.filter(run=started_run).values_list("id", "amount_micros", "reason"))
+    assert before
+    sql = statement.format(table=run_lines_table(started_run.pk), parent=LINES_TABLE, run=started_run.pk)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    after = sorted(AttributionLine.objects.filter(run=started_run).values_list("id", "amount_micros", "reason"))
+    assert after == before
 
 
 def test_the_partition_adopts_the_parent_indexes_without_building_more(started_run):

@@ -1,0 +1,60 @@
+"""What arrived under a commission run after it read its data: counted when the run is approved.
+
+A run reads the trades and accounts of its snapshot (``adapters.Snapshot``, taken when it starts). Whatever was
+written later for its period is not in its figures: trades that closed in the period and arrived late, new versions
+(corrections) and cancellations of its trades — including a correction that moves a trade out of the period — and
+trades whose client account was created after the run started. Approval shows each count, so a period is never
+approved in the belief that it is complete; recomputing before approving takes them in.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from runs.models import Run
+from runs.registry import LateChange
+
+from ..adapters import ACCOUNTS, TRADES, Snapshot
+
+_LATE_SQL = f"""
+WITH late AS (
+    SELECT t.version, t.status
+      FROM {TRADES} t
+     WHERE t.id > %(trade_max)s
+       AND ((t.close_time >= %(start)s AND t.close_time < %(end)s)
+            OR EXISTS (SELECT 1 FROM {TRADES} o
+                        WHERE o.server = t.server AND o.ticket = t.ticket AND o.id <= %(trade_max)s
+                          AND o.close_time >= %(start)s AND o.close_time < %(end)s))
+)
+SELECT (SELECT count(*) FROM late WHERE version = 1),
+       (SELECT count(*) FROM late WHERE version > 1 AND status <> 'cancelled'),
+       (SELECT count(*) FROM late WHERE version > 1 AND status = 'cancelled'),
+       (SELECT count(*) FROM {TRADES} t JOIN {ACCOUNTS} a ON a.server = t.server AND a.login = t.login
+         WHERE a.id > %(account_max)s AND t.id <= %(trade_max)s AND t.is_current
+           AND t.close_time >= %(start)s AND t.close_time < %(end)s)
+"""
+
+_MESSAGES = {
+    "late_trades": "{n} trade(s) closed in {period} arrived after this run read its data",
+    "corrections": "{n} correction(s) of {period}'s trades arrived after this run read its data",
+    "cancellations": "{n} cancellation(s) of {period}'s trades arrived after this run read its data",
+    "late_accounts": "{n} trade(s) of {period} belong to client accounts created after this run read its data",
+}
+
+
+def late_changes(*, run: Run) -> list[LateChange]:
+    """Counts (only those > 0) of what ``run`` does not include because it arrived after its snapshot."""
+    params = {"start": run.period_start, "end": run.period_end, **Snapshot.of(run).params()}
+    with connection.cursor() as cursor:
+        cursor.execute(_LATE_SQL, params)
+        counts = dict(zip(_MESSAGES, cursor.fetchone(), strict=True))
+    return [
+        LateChange(
+            code=code,
+            count=int(count),
+            message=f"{_MESSAGES[code].format(n=count, period=run.period)}: they are not in its figures "
+            "(recompute the run to include them).",
+        )
+        for code, count in counts.items()
+        if count
+    ]

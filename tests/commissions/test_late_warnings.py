@@ -1,0 +1,68 @@
+"""Approval counts what arrived after the run read its data (DOMAIN.md 3, issue: visibility of late data)."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from .runs_support import post_ok, setup_chain, setup_reference, trade
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _computed_march(client) -> int:
+    setup_reference(client)
+    setup_chain(client)
+    post_ok(
+        client,
+        "/api/v1/trades/",
+        [trade(1), trade(2), trade(3), trade(4, login=5005), trade(9, close="2026-04-02T12:00:00Z")],
+    )
+    run = post_ok(client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
+    assert client.get(f"/api/v1/runs/{run['id']}/").json()["status"] == "computed"
+    return run["id"]
+
+
+def _arrive_late(client) -> None:
+    post_ok(
+        client,
+        "/api/v1/trades/",
+        [
+            trade(5),  # a March trade that arrives late
+            {**trade(1), "close_price": "1.08200"},  # a correction
+            trade(2, status="cancelled"),  # a cancellation
+            {**trade(3), "close_time": "2026-04-01T12:00:00Z"},  # a correction moving it out of March
+            {**trade(9), "close_time": "2026-03-31T12:00:00Z"},  # an April trade corrected into March
+        ],
+    )
+    post_ok(client, "/api/v1/accounts/", [{"server": "live1", "login": 5005, "partner": "sub"}])  # a late account
+
+
+def test_approval_warns_with_counts_of_what_arrived_after_the_run_read_its_data(staff_client):
+    run_id = _computed_march(staff_client)
+    _arrive_late(staff_client)
+    answer = post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})
+    assert answer["status"] == "approved"
+    counts = {w["code"]: w["count"] for w in answer["warnings"]}
+    assert counts == {"late_trades": 1, "corrections": 3, "cancellations": 1, "late_accounts": 1}
+    assert all("not in its figures" in w["message"] for w in answer["warnings"])
+    # Approving again changes nothing and has nothing new to say.
+    again = post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})
+    assert again["status"] == "approved" and again["warnings"] == []
+
+
+def test_an_approval_with_nothing_late_has_no_warnings(staff_client):
+    run_id = _computed_march(staff_client)
+    assert post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})["warnings"] == []
+
+
+def test_the_command_prints_the_warnings(staff_client):
+    _computed_march(staff_client)
+    _arrive_late(staff_client)
+    out = StringIO()
+    call_command("run_commissions", "--period", "2026-03", "--approve", stdout=out)
+    text = out.getvalue()
+    assert "approved" in text and "Warning: 1 trade(s) closed in 2026-03 arrived after" in text
+    assert "3 correction(s)" in text and "1 cancellation(s)" in text
