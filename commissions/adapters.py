@@ -11,7 +11,7 @@ created mid-run) go to the next run or adjustment, never half into this one.
 Decisions recorded here (the spec is silent):
 - A trade is computed with the chain and the partners' plans in force at its close time (effective-dated), but
   with each partner's *current* status (a suspended partner earns nothing in any run computed while suspended).
-- Rebates in force at the end of the period apply to the whole period.
+- A rebate applies to the trades closed while it is in force (its stretch at each trade's close time).
 - Trades whose login has no client account row (as of the snapshot) are computed in a chunk of their own and earn
   nothing (reason ``no_ib``); their lines have no account.
 """
@@ -35,7 +35,7 @@ from partners.selectors import chains_frame
 from runs.models import Run
 
 from .engine import compute_lines, tier_context
-from .engine.schema import EngineInputs, empty_frame
+from .engine.schema import REBATE_OPEN_END, EngineInputs, empty_frame
 from .engine.tiers import TierContext
 from .models import PartnerPlan, Plan, PlanRule, PlanTier, Rebate, RunTierVolume, Trade
 from .models.instruments import Instrument
@@ -102,7 +102,7 @@ TRADE_SQL = f"""
 SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."group", '') AS account_group,
        COALESCE(a.currency, 'USD') AS account_currency, COALESCE(a.earns_commission, true) AS earns_commission,
        t.status, t.instrument_id, i."group" AS symbol_group, i.base, i.quote, i.contract_size, i.pip_size,
-       t.lots, (EXTRACT(EPOCH FROM t.open_time) * 1000000)::bigint AS open_time,
+       i.digits, t.lots, (EXTRACT(EPOCH FROM t.open_time) * 1000000)::bigint AS open_time,
        (EXTRACT(EPOCH FROM t.close_time) * 1000000)::bigint AS close_time,
        t.open_price, t.close_price, t.commission, t.spread_pips,
        (t.open_time AT TIME ZONE %(tz)s)::date - DATE '1970-01-01' AS open_day,
@@ -114,7 +114,17 @@ SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."gr
 """
 _TEXT = ("account_group", "account_currency", "status", "symbol_group", "base", "quote")
 _DECIMALS = ("contract_size", "pip_size", "lots", "open_price", "close_price", "commission", "spread_pips")
-_INTS = ("trade_id", "ticket", "account_id", "instrument_id", "open_time", "close_time", "open_day", "close_day")
+_INTS = (
+    "trade_id",
+    "ticket",
+    "account_id",
+    "instrument_id",
+    "digits",
+    "open_time",
+    "close_time",
+    "open_day",
+    "close_day",
+)
 TRADE_TYPES = {
     **dict.fromkeys(_INTS, pa.int64()),
     **dict.fromkeys(_TEXT + _DECIMALS, pa.string()),
@@ -249,16 +259,28 @@ def _fetch_frame(sql: str, params, columns: list[str]) -> pd.DataFrame:
 
 def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Partners, programs, plans, rules, rates and rebates the computation of ``trades`` needs."""
+    # Every stretch of the chain partners' rebates that covers any of the trades' close times: the engine gives
+    # each trade the rebate in force when it closed (DOMAIN.md 4.5).
+    first_close = trades["close_time"].min() if len(trades) else run.period_start
+    last_close = trades["close_time"].max() if len(trades) else run.period_start
     rebates = _fetch_frame(
         f"""
-        SELECT r.partner_id, r.account_id, r.pct, r.per_lot FROM {Rebate._meta.db_table} r
-         WHERE r.valid_from < %(end)s AND (r.valid_to IS NULL OR r.valid_to >= %(end)s)
+        SELECT r.partner_id, r.account_id, r.pct, r.per_lot, r.valid_from,
+               COALESCE(r.valid_to, %(open_end)s) FROM {Rebate._meta.db_table} r
+         WHERE r.valid_from <= %(last)s AND (r.valid_to IS NULL OR r.valid_to > %(first)s)
            AND r.partner_id = ANY(%(partners)s::bigint[])
         """,
-        {"end": run.period_end, "partners": chains["partner_id"].unique().tolist()},
-        ["partner_id", "account_id", "pct", "per_lot"],
+        {
+            "first": first_close,
+            "last": last_close,
+            "open_end": REBATE_OPEN_END,
+            "partners": chains["partner_id"].unique().tolist(),
+        },
+        ["partner_id", "account_id", "pct", "per_lot", "valid_from", "valid_to"],
     )
     rebates["account_id"] = rebates["account_id"].astype("Int64")
+    for column in ("valid_from", "valid_to"):
+        rebates[column] = pd.to_datetime(rebates[column], utc=True).dt.as_unit("ns")
     partner_ids = sorted(set(chains["partner_id"].tolist()))
     partners = _fetch_frame(
         f"SELECT id, status = 'active', program_id FROM {Partner._meta.db_table} WHERE id = ANY(%s::bigint[])",

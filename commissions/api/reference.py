@@ -32,6 +32,15 @@ class InstrumentRowSerializer(serializers.Serializer):
     quote = serializers.CharField(max_length=8)
     contract_size = ExactDecimalField(max_digits=18, decimal_places=6, validators=[positive])
     pip_size = ExactDecimalField(max_digits=18, decimal_places=10, validators=[positive])
+    digits = serializers.IntegerField(
+        min_value=0,
+        max_value=10,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Quote digits as the platform reports them (EURUSD 5, USDJPY 3, a 2-digit XAUUSD 2); min_points "
+        "counts points of 10^-digits. Default: FX pip places + 1, anything else its pip places.",
+    )
     volume_step = ExactDecimalField(max_digits=12, decimal_places=4, default=Decimal("0.01"), validators=[positive])
     volume_min = ExactDecimalField(max_digits=12, decimal_places=4, default=Decimal("0.01"), validators=[positive])
     volume_max = ExactDecimalField(max_digits=12, decimal_places=4, default=Decimal(100), validators=[positive])
@@ -55,6 +64,7 @@ class InstrumentOutputSerializer(serializers.ModelSerializer):
             "quote",
             "contract_size",
             "pip_size",
+            "digits",
             "volume_step",
             "volume_min",
             "volume_max",

@@ -27,11 +27,13 @@ Rules (DOMAIN.md 4.4 and 4.5; decisions where it is silent):
   not used on the trade (nor, under cascade).
 - When level 1's own plan fails under cascade or override, every participating level gets a zero ``volume`` line
   with that reason (``suspended`` for suspended partners).
-- Rebates: for the level-1 partner P, the account-specific rebate of (P, account) if any, else P's all-clients
-  rebate. earned = the sum of P's level-1 line amounts on the trade (all kinds). pct: ``round6(earned x pct / 100)``;
-  per_lot: ``min(round6(per_lot x lots), earned)`` (per_lot in USD). A positive rebate emits a ``rebate`` line
-  (partner NA, account = the trade's account, +R) and a ``rebate_funding`` line (partner P, same account, -R), both
-  at level 1 with base = earned and rate = the pct or per-lot amount; a rebate of 0 emits nothing.
+- Rebates: for the level-1 partner P, the account-specific rebate of (P, account) in force at the trade's close
+  time if any, else P's all-clients rebate in force then (a rebate applies to trades closed during its
+  ``[valid_from, valid_to)``). earned = the sum of P's level-1 line amounts on the trade (all kinds). pct:
+  ``round6(earned x pct / 100)``; per_lot: ``min(round6(per_lot x lots), earned)`` (per_lot in USD). A positive
+  rebate emits a ``rebate`` line (partner NA, account = the trade's account, +R) and a ``rebate_funding`` line
+  (partner P, same account, -R), both at level 1 with base = earned and rate = the pct or per-lot amount; a rebate
+  of 0 emits nothing.
   Invariants: 0 < R <= earned; the two lines sum to zero.
 """
 
@@ -46,7 +48,7 @@ from core.exact import div_round, mul, pow10, to_int64
 
 from .amounts import Evaluation
 from .output import KIND_CODE, LineBlock, block
-from .prepare import NA, NA_ID, REASON_CODE, Prepared
+from .prepare import NA, NA_ID, REASON_CODE, Prepared, RebateArrays
 
 PCT_DIVISOR = pow10(8)  # percent (/100) at scale 6 (/10**6)
 HUNDRED_PCT = 100 * pow10(6)
@@ -248,6 +250,22 @@ def override(data: Prepared, ev: Evaluation, live_rows: np.ndarray, chains: Chai
     return blocks
 
 
+def _in_force(table: RebateArrays, group: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The row of the stretch of each key ``group`` (-1: no such key) in force at ``at`` (-1: none). Keys have few
+    stretches (one per change of terms in the chunk's span), so this loops over a key's stretches, not trades."""
+    row = np.full(len(group), -1, dtype=np.int64)
+    known = group >= 0
+    if not known.any():
+        return row
+    safe = np.where(known, group, 0)
+    first, count = table.first[safe], np.where(known, table.count[safe], 0)
+    for k in range(int(count.max())):
+        position = np.where(k < count, first + k, 0)
+        hit = (k < count) & (table.from_ns[position] <= at) & (at < table.to_ns[position])
+        row = np.where(hit & (row < 0), position, row)
+    return row
+
+
 def rebates(data: Prepared, lines: list[LineBlock], chains: Chains) -> list[LineBlock]:
     """Rebate and funding lines from what each trade's level-1 partner earned in ``lines``."""
     n = data.trades.n
@@ -261,8 +279,10 @@ def rebates(data: Prepared, lines: list[LineBlock], chains: Chains) -> list[Line
         return []
     partner = chains.partner1[candidates]
     account = data.trades.account_id[candidates]
-    specific = table.index.get_indexer(pd.MultiIndex.from_arrays([partner, account]))
-    general = table.index.get_indexer(pd.MultiIndex.from_arrays([partner, np.full(len(partner), NA_ID)]))
+    at = data.trades.close_ns[candidates]
+    specific = _in_force(table, table.index.get_indexer(pd.MultiIndex.from_arrays([partner, account])), at)
+    all_clients = pd.MultiIndex.from_arrays([partner, np.full(len(partner), NA_ID)])
+    general = _in_force(table, table.index.get_indexer(all_clients), at)
     which = np.where(specific >= 0, specific, general)
     found = which >= 0
     candidates, which = candidates[found], which[found]

@@ -20,7 +20,7 @@ from decimal import Decimal, Inexact, InvalidOperation, localcontext
 import numpy as np
 import pandas as pd
 
-from core.exact import INT64_MAX, ExactValueError, as_big, decimals_to_ints, mul, pow10, reduce_scale
+from core.exact import INT64_MAX, ExactValueError, as_big, decimals_to_ints, pow10, reduce_scale
 
 from .schema import (
     CONFIG_PLACES,
@@ -193,6 +193,7 @@ class TradeArrays:
     contract_scale: int
     pip: np.ndarray
     pip_scale: int
+    digits: np.ndarray  # quote digits: a point is 10**-digits (0 for unresolved trades)
     lots: np.ndarray  # scale LOTS_PLACES
     open_ns: np.ndarray
     close_ns: np.ndarray
@@ -264,6 +265,8 @@ def prepare_trades(trades: pd.DataFrame, vocabularies: Vocabularies) -> TradeArr
     group_table = np.full(len(first), NA, dtype=np.int64)
     base_usd_table = np.zeros(len(first), dtype=bool)
     contract_table[known], pip_table[known] = contract, pip
+    digits_table = np.zeros(len(first), dtype=np.int64)
+    digits_table[known] = pd.array(trades["digits"], dtype="Int64").to_numpy(dtype=np.int64, na_value=0)[rows]
     quote_table[known] = _codes(np.asarray(trades["quote"], dtype=object)[rows], vocabularies.currencies)
     group_table[known] = _codes(np.asarray(trades["symbol_group"], dtype=object)[rows], vocabularies.symbol_groups)
     base_usd_table[known] = np.asarray(trades["base"], dtype=object)[rows] == CURRENCY
@@ -287,6 +290,7 @@ def prepare_trades(trades: pd.DataFrame, vocabularies: Vocabularies) -> TradeArr
         contract_scale=contract_scale,
         pip=_per_trade(pip_table, instrument, 0),
         pip_scale=pip_scale,
+        digits=_per_trade(digits_table, instrument, 0),
         lots=lots,
         open_ns=_nanoseconds(trades["open_time"]),
         close_ns=_nanoseconds(trades["close_time"]),
@@ -538,14 +542,27 @@ def prepare_rates(rates: pd.DataFrame, vocabularies: Vocabularies) -> RateTable:
 
 @dataclass(frozen=True)
 class RebateArrays:
-    """Rebates keyed by (partner_id, account_id or NA_ID); pct and per_lot at scale 6 (-1 when not that kind)."""
+    """Rebate stretches grouped by key (partner_id, account_id or NA_ID): ``index`` holds each key once, its
+    stretches are rows ``first[g] .. first[g] + count[g] - 1`` ordered by start; ``[from_ns, to_ns)`` is when a
+    stretch applies; pct and per_lot at scale 6 (-1 when not that kind)."""
 
     index: pd.MultiIndex
+    first: np.ndarray
+    count: np.ndarray
+    from_ns: np.ndarray
+    to_ns: np.ndarray
     pct: np.ndarray
     per_lot: np.ndarray
 
 
 def prepare_rebates(rebates: pd.DataFrame) -> RebateArrays:
+    partner = _ints(rebates["partner_id"])
+    account = _nullable_ints(rebates["account_id"])
+    from_ns = _nanoseconds(rebates["valid_from"]) if len(rebates) else np.zeros(0, dtype=np.int64)
+    to_ns = _nanoseconds(rebates["valid_to"]) if len(rebates) else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((from_ns, account, partner))
+    rebates = rebates.iloc[order].reset_index(drop=True)
+    partner, account, from_ns, to_ns = partner[order], account[order], from_ns[order], to_ns[order]
     n = len(rebates)
     pct = np.full(n, -1, dtype=np.int64)
     per_lot = np.full(n, -1, dtype=np.int64)
@@ -554,8 +571,11 @@ def prepare_rebates(rebates: pd.DataFrame) -> RebateArrays:
         pct[has_pct] = _config_ints(rebates["pct"][has_pct], CONFIG_PLACES, "rebates.pct")
     if (~has_pct).any():
         per_lot[~has_pct] = _config_ints(rebates["per_lot"][~has_pct], CONFIG_PLACES, "rebates.per_lot")
-    index = pd.MultiIndex.from_arrays([_ints(rebates["partner_id"]), _nullable_ints(rebates["account_id"])])
-    return RebateArrays(index=index, pct=pct, per_lot=per_lot)
+    starts = np.flatnonzero(np.r_[True, (partner[1:] != partner[:-1]) | (account[1:] != account[:-1])]) if n else []
+    starts = np.asarray(starts, dtype=np.int64)
+    count = np.diff(np.r_[starts, n]).astype(np.int64)
+    index = pd.MultiIndex.from_arrays([partner[starts], account[starts]])
+    return RebateArrays(index=index, first=starts, count=count, from_ns=from_ns, to_ns=to_ns, pct=pct, per_lot=per_lot)
 
 
 def distinct_positions(n: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -571,8 +591,9 @@ def plan_failures(trades: TradeArrays, trade: np.ndarray, plan: np.ndarray, plan
     """Reason code of the first plan-level filter each (trade, plan) fails: no_plan, min_hold, min_points; -1 = pass.
 
     ``min_hold``: held strictly less than min_hold_seconds (equal is eligible). ``min_points``: |close - open| in
-    points (point = pip_size / 10) strictly below min_points, compared exactly on integers as
-    ``|close - open| * 10 * 10**6 < min_points(micro) * pip_size``.
+    the instrument's own points (a point is 10**-digits, its quote digits as MT4/MT5 report them: 0.00001 on a
+    5-digit EURUSD, 0.01 on a 2-digit XAUUSD) strictly below min_points, compared exactly on integers as
+    ``floor(|close - open| * 10**(digits + 6)) < min_points(micro)``.
     """
     reason = np.full(len(trade), NA, dtype=np.int64)
     no_plan = plan < 0
@@ -590,23 +611,26 @@ def plan_failures(trades: TradeArrays, trade: np.ndarray, plan: np.ndarray, plan
     if len(check):
         rows = trade[check]
         # Each distinct trade's move is computed once (a trade meets several plans along its chain), exactly, in
-        # Decimal on the raw prices: scaled = |close - open| x 10 x 10**(pip_scale + 6) is compared with the
-        # integer min_points(micro) x pip(int at pip_scale). For a non-negative x and an integer r, x < r exactly
-        # when floor(x) < r, so the comparison runs on integers.
+        # Decimal on the raw prices: scaled = |close - open| x 10**(digits + 6) is compared with the integer
+        # min_points(micro). For a non-negative x and an integer r, x < r exactly when floor(x) < r, so the
+        # comparison runs on integers.
         distinct, position = distinct_positions(trades.n, rows)
         with localcontext() as context:
             context.prec = 80
             context.traps[Inexact] = True
             try:
                 moved = np.abs(trades.raw["close_price"][distinct] - trades.raw["open_price"][distinct])
-                scaled = moved * Decimal(pow10(1 + trades.pip_scale + CONFIG_PLACES))
+                powers = np.array(
+                    [Decimal(pow10(int(d) + CONFIG_PLACES)) for d in trades.digits[distinct]], dtype=object
+                )
+                scaled = moved * powers
                 try:
                     floor = scaled.astype(np.int64)
                 except OverflowError:
                     floor = np.array([int(value) for value in scaled], dtype=object)
             except (TypeError, ValueError, InvalidOperation) as exc:
                 raise EngineInputError([f"trades.open_price/close_price: expected Decimal values: {exc}"]) from exc
-        right = mul(min_points[check], trades.pip[rows])
+        right = min_points[check]
         left = floor[position]
         if left.dtype == object or right.dtype == object:
             left, right = as_big(left), as_big(right)

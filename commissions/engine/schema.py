@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 
 import numpy as np
@@ -109,6 +109,7 @@ TRADE_COLUMNS = {
     "quote": "str_na",
     "contract_size": "decimal_na",
     "pip_size": "decimal_na",
+    "digits": "int_na",
     "lots": "decimal",
     "open_time": "timestamp",
     "close_time": "timestamp",
@@ -149,7 +150,19 @@ RULE_COLUMNS = {
     "priority": "int",
 }
 RATE_COLUMNS = {"currency": "str", "day": "date", "usd_rate": "decimal"}
-REBATE_COLUMNS = {"partner_id": "int", "account_id": "int_na", "pct": "decimal_na", "per_lot": "decimal_na"}
+# Bounds that stand for "since always" and "open-ended" in rebate stretches (inside pandas' nanosecond range).
+REBATE_ALWAYS = datetime(1900, 1, 1, tzinfo=UTC)
+REBATE_OPEN_END = datetime(2200, 1, 1, tzinfo=UTC)
+# A rebate applies to trades closed in [valid_from, valid_to) (open-ended: REBATE_OPEN_END); one (partner,
+# account or NA) key may have several stretches in a chunk's span of time, never overlapping.
+REBATE_COLUMNS = {
+    "partner_id": "int",
+    "account_id": "int_na",
+    "pct": "decimal_na",
+    "per_lot": "decimal_na",
+    "valid_from": "timestamp",
+    "valid_to": "timestamp",
+}
 
 # Decimal columns of trades and their allowed places: (places, NA allowed).
 TRADE_DECIMALS = {
@@ -217,7 +230,8 @@ class EngineInputs:
 
     ``trades`` has one row per trade version to compute; ``trade_chains`` the effective-dated chain at close time
     (level 1 = the account's IB; ``plan_id`` that partner's plan at close time, NA if none; a trade absent here has
-    no IB); ``rebates`` one row per (partner, account or NA = all that partner's clients).
+    no IB); ``rebates`` one row per stretch ``[valid_from, valid_to)`` of a (partner, account or NA = all that
+    partner's clients) rebate — a trade gets the rebate in force at its close time.
     """
 
     trades: pd.DataFrame
@@ -243,8 +257,8 @@ FRAME_COLUMNS = {
 
 
 def empty_frame(name: str) -> pd.DataFrame:
-    """An empty frame with ``name``'s columns (e.g. no rebates)."""
-    return pd.DataFrame({column: pd.Series([], dtype=object) for column in FRAME_COLUMNS[name]})
+    """An empty frame with ``name``'s columns and their types (e.g. no rebates)."""
+    return build_frame(name, [])
 
 
 def validate_inputs(inputs: EngineInputs, *, check_trade_values: bool = True) -> None:
@@ -370,7 +384,7 @@ def _check_keys(inputs: EngineInputs, problems: list[str]) -> None:
         "plans": ["plan_id"],
         "rules": ["rule_id"],
         "rates": ["currency", "day"],
-        "rebates": ["partner_id", "account_id"],
+        "rebates": ["partner_id", "account_id", "valid_from"],
     }
     for name, columns in keys.items():
         if name == "trade_chains":
@@ -496,6 +510,18 @@ def _check_config(inputs: EngineInputs, problems: list[str]) -> None:
             else:
                 _config_decimal(row.pct, f"{where}.pct", problems, low=zero, high=hundred)
 
+    stretches = inputs.rebates.assign(key=inputs.rebates["account_id"].fillna(-1)).sort_values(
+        ["partner_id", "key", "valid_from"]
+    )
+    if len(stretches):
+        same_key = (stretches["partner_id"].shift() == stretches["partner_id"]) & (
+            stretches["key"].shift() == stretches["key"]
+        )
+        overlapping = same_key & (stretches["valid_from"] < stretches["valid_to"].shift())
+        for row in stretches[overlapping].itertuples(index=False):
+            problems.append(f"rebates[partner {row.partner_id}, account {row.account_id}]: stretches overlap")
+        for row in stretches[stretches["valid_to"] <= stretches["valid_from"]].itertuples(index=False):
+            problems.append(f"rebates[partner {row.partner_id}, account {row.account_id}]: valid_to <= valid_from")
     for row in inputs.rebates.itertuples(index=False):
         where = f"rebates[partner {row.partner_id}, account {row.account_id}]"
         has_pct = row.pct is not None and not pd.isna(row.pct)
@@ -524,12 +550,15 @@ def _check_trades(trades: pd.DataFrame, problems: list[str], *, check_values: bo
     if not check_values:
         return
     resolved = trades["instrument_id"].notna()
-    for column in ("symbol_group", "base", "quote", "contract_size", "pip_size"):
+    for column in ("symbol_group", "base", "quote", "contract_size", "pip_size", "digits"):
         missing = resolved & trades[column].isna()
         if missing.any():
             problems.append(f"trades.{column}: missing on {int(missing.sum())} trades with a resolved instrument")
     instrument = pd.array(trades["instrument_id"][resolved], dtype="Int64").to_numpy(dtype=np.int64)
-    for column in ("symbol_group", "base", "quote"):
+    digits = trades["digits"][resolved].dropna()
+    if len(digits) and not digits.between(0, 10).all():
+        problems.append("trades.digits: must be between 0 and 10")
+    for column in ("symbol_group", "base", "quote", "digits"):
         frame = pd.DataFrame({"instrument": instrument, "value": trades[column][resolved].to_numpy(dtype=object)})
         if (frame.groupby("instrument")["value"].nunique() > 1).any():
             problems.append(f"trades.{column}: differs between trades of the same instrument")

@@ -21,7 +21,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from .schema import EngineInputs, build_frame
+from .schema import REBATE_ALWAYS, REBATE_OPEN_END, EngineInputs, build_frame
 
 # symbol: (instrument_id, group, base, quote, contract, pip, price in units of 10**-digits, digits, weight)
 _INSTRUMENTS = (
@@ -213,6 +213,7 @@ def generate_engine_inputs(
             "quote": nullable(quotes),
             "contract_size": nullable(contracts),
             "pip_size": nullable(pips),
+            "digits": pd.array(np.where(unresolved, None, digits), dtype="Int64"),
             "lots": _decimals(lots_cents, 2),
             "open_time": pd.to_datetime(open_ns, utc=True),
             "close_time": pd.to_datetime(close_ns, utc=True),
@@ -278,6 +279,7 @@ def generate_engine_inputs(
             rebate_rows.append(
                 {"partner_id": partner_id, "account_id": int(account_index + 1), "pct": None, "per_lot": Decimal(2)}
             )
+    rebate_rows = [{**row, "valid_from": REBATE_ALWAYS, "valid_to": REBATE_OPEN_END} for row in rebate_rows]
 
     return EngineInputs(
         trades=trades,

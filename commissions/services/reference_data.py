@@ -21,10 +21,11 @@ from core.models import exact_decimal_for
 from core.money import MoneyError
 
 from ..models import Instrument, InstrumentAlias, SymbolSuffix
+from ..models.instruments import MAX_DIGITS, default_digits
 from .symbols import trades_resolve_unresolved
 
 _INSTRUMENT_DECIMALS = ("contract_size", "pip_size", "volume_step", "volume_min", "volume_max")
-_INSTRUMENT_FIELDS = ("group", "base", "quote", *_INSTRUMENT_DECIMALS)
+_INSTRUMENT_FIELDS = ("group", "base", "quote", *_INSTRUMENT_DECIMALS, "digits")
 _INSTRUMENT_DEFAULTS = {"volume_step": Decimal("0.01"), "volume_min": Decimal("0.01"), "volume_max": Decimal(100)}
 
 
@@ -65,6 +66,14 @@ def _clean_instrument(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
             errors[name] = ["Must be greater than zero."]
     if "volume_min" in values and "volume_max" in values and values["volume_max"] < values["volume_min"]:
         errors["volume_max"] = ["Must not be below volume_min."]
+    digits = row.get("digits")
+    if digits is None:
+        if "pip_size" in values and values["pip_size"] > 0:
+            values["digits"] = default_digits(pip_size=values["pip_size"], group=values["group"])
+    elif isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= MAX_DIGITS:
+        errors["digits"] = [f"A whole number from 0 to {MAX_DIGITS}."]
+    else:
+        values["digits"] = digits
     aliases = row.get("aliases") or []
     if not isinstance(aliases, list | tuple) or not all(isinstance(a, str) and a.strip() for a in aliases):
         errors["aliases"] = ["A list of non-empty symbols."]
@@ -78,8 +87,9 @@ def _clean_instrument(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
 def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Create or update instruments by ``symbol`` with their aliases; return counts and ``trades_resolved``.
 
-    Row: ``symbol``, ``group``, ``base``, ``quote``, ``contract_size``, ``pip_size``, ``volume_step``/``volume_min``/
-    ``volume_max`` (defaults 0.01 / 0.01 / 100), ``aliases`` (list). Aliases are added or re-pointed to the row's
+    Row: ``symbol``, ``group``, ``base``, ``quote``, ``contract_size``, ``pip_size``, ``digits`` (quote digits;
+    default ``default_digits``), ``volume_step``/``volume_min``/``volume_max`` (defaults 0.01 / 0.01 / 100),
+    ``aliases`` (list). Aliases are added or re-pointed to the row's
     instrument; aliases not listed are kept (upsert, not replace). An instrument counts as updated when a field
     changed or an alias was added or re-pointed.
     """

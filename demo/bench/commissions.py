@@ -298,7 +298,7 @@ def _scaled(values: np.ndarray, digits) -> list[str]:
 
 def _ensure_reference_data(first_day, last_day) -> dict[str, int]:
     """Instruments of the generated mix and a USD rate for every currency and day (existing rows are kept)."""
-    for symbol, base, quote, contract, pip, *_ in INSTRUMENTS:
+    for symbol, base, quote, contract, pip, digits, *_ in INSTRUMENTS:
         Instrument.objects.get_or_create(
             symbol=symbol,
             defaults={
@@ -307,6 +307,7 @@ def _ensure_reference_data(first_day, last_day) -> dict[str, int]:
                 "quote": quote,
                 "contract_size": Decimal(contract),
                 "pip_size": Decimal(pip),
+                "digits": digits,
             },
         )
     _execute(

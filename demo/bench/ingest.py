@@ -66,7 +66,7 @@ def run(
 
 
 def _ensure_reference_data() -> None:
-    for symbol, base, quote, contract, pip, *_ in INSTRUMENTS:
+    for symbol, base, quote, contract, pip, digits, *_ in INSTRUMENTS:
         Instrument.objects.get_or_create(
             symbol=symbol,
             defaults={
@@ -75,6 +75,7 @@ def _ensure_reference_data() -> None:
                 "quote": quote,
                 "contract_size": Decimal(contract),
                 "pip_size": Decimal(pip),
+                "digits": digits,
             },
         )
     SymbolSuffix.objects.get_or_create(suffix=SUFFIX)

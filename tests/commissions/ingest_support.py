@@ -133,6 +133,7 @@ def make_instrument(symbol: str, **fields) -> Instrument:
         "quote": symbol[3:6] or "USD",
         "contract_size": Decimal(100_000),
         "pip_size": Decimal("0.0001"),
+        "digits": 5,
     }
     defaults.update(fields)
     return Instrument.objects.create(symbol=symbol, **defaults)

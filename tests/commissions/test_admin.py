@@ -35,6 +35,7 @@ def make_instrument(symbol: str, group: str = "forex_major", quote: str = "USD",
         quote=quote,
         contract_size=Decimal(100_000),
         pip_size=Decimal("0.0001"),
+        digits=extra.pop("digits", 5),
         **extra,
     )
 
@@ -64,7 +65,7 @@ def feed() -> dict[str, object]:
     trade 1 also has a superseded version 1 and a cancelled current version 2."""
     eurusd = make_instrument("EURUSD")
     gold = Instrument.objects.create(
-        symbol="XAUUSD", group="metals", base="XAU", quote="USD", contract_size=100, pip_size=Decimal("0.01")
+        symbol="XAUUSD", group="metals", base="XAU", quote="USD", contract_size=100, pip_size=Decimal("0.01"), digits=2
     )
     for ticket in range(2, 42):
         make_trade(ticket, instrument=eurusd)
@@ -305,6 +306,7 @@ def instrument_form(symbol: str, aliases: list[str], **fields) -> dict[str, str]
         "quote": "USD",
         "contract_size": "100",
         "pip_size": "0.01",
+        "digits": "2",
         "volume_step": "0.01",
         "volume_min": "0.01",
         "volume_max": "100",
@@ -330,7 +332,7 @@ def test_instrument_added_in_the_admin_resolves_waiting_trades(admin_client):
 
 def test_instrument_change_keeps_the_symbol_and_saves_through_the_service(admin_client):
     gold = Instrument.objects.create(
-        symbol="XAUUSD", group="metals", base="XAU", quote="USD", contract_size=100, pip_size=Decimal("0.01")
+        symbol="XAUUSD", group="metals", base="XAU", quote="USD", contract_size=100, pip_size=Decimal("0.01"), digits=2
     )
     make_trade(1, instrument=None, symbol="XAU.pro")
     url = reverse("admin:commissions_instrument_change", args=[gold.pk])

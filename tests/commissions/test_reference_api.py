@@ -110,6 +110,9 @@ def test_instrument_alias_change_alone_counts_as_update():
         (eurusd(symbol=""), "symbol"),
         (eurusd(aliases="EURUSD.m"), "aliases"),
         (eurusd(aliases=["XAUUSD"]), "aliases"),
+        (eurusd(digits=11), "digits"),
+        (eurusd(digits=-1), "digits"),
+        (eurusd(digits="5"), "digits"),
     ],
 )
 def test_instruments_upsert_rejects_bad_rows(row, field, resolver):
@@ -117,6 +120,16 @@ def test_instruments_upsert_rejects_bad_rows(row, field, resolver):
         instruments_upsert(rows=[xauusd(), row])
     assert field in excinfo.value.rows[1]
     assert not Instrument.objects.exists() and resolver == []
+
+
+def test_instrument_digits_default_by_quote_convention_and_can_be_given():
+    usdjpy = eurusd(symbol="USDJPY", base="USD", quote="JPY", pip_size="0.01", aliases=[])
+    us30 = eurusd(symbol="US30", group="indices", base="US30", pip_size="1", contract_size="1", aliases=[])
+    gold3 = xauusd(symbol="XAUUSD.3", digits=3, aliases=[])
+    instruments_upsert(rows=[eurusd(), usdjpy, xauusd(), us30, gold3])
+    digits = dict(Instrument.objects.values_list("symbol", "digits"))
+    # FX carries a fractional pip; anything else is quoted to its pip unless the broker says otherwise.
+    assert digits == {"EURUSD": 5, "USDJPY": 3, "XAUUSD": 2, "US30": 0, "XAUUSD.3": 3}
 
 
 def test_instruments_upsert_rejects_duplicates():

@@ -8,25 +8,25 @@ from decimal import Decimal
 
 import pandas as pd
 
-from commissions.engine.schema import EngineInputs, build_frame
+from commissions.engine.schema import REBATE_ALWAYS, REBATE_OPEN_END, EngineInputs, build_frame
 
 D = Decimal
 DAY = dt.date(2024, 3, 15)
 
 INSTRUMENTS = {
-    # instrument_id: (symbol_group, base, quote, contract_size, pip_size, typical price)
-    1: ("forex_major", "EUR", "USD", D("100000"), D("0.0001"), D("1.08550")),
-    2: ("forex_major", "GBP", "USD", D("100000"), D("0.0001"), D("1.21556")),
-    3: ("forex_major", "USD", "JPY", D("100000"), D("0.01"), D("150.250")),
-    4: ("forex_minor", "EUR", "GBP", D("100000"), D("0.0001"), D("0.85500")),
-    5: ("metals", "XAU", "USD", D("100"), D("0.01"), D("2150.55")),
-    6: ("indices", "US30", "USD", D("1"), D("1"), D("38500.5")),
+    # instrument_id: (symbol_group, base, quote, contract_size, pip_size, typical price, quote digits)
+    1: ("forex_major", "EUR", "USD", D("100000"), D("0.0001"), D("1.08550"), 5),
+    2: ("forex_major", "GBP", "USD", D("100000"), D("0.0001"), D("1.21556"), 5),
+    3: ("forex_major", "USD", "JPY", D("100000"), D("0.01"), D("150.250"), 3),
+    4: ("forex_minor", "EUR", "GBP", D("100000"), D("0.0001"), D("0.85500"), 5),
+    5: ("metals", "XAU", "USD", D("100"), D("0.01"), D("2150.55"), 2),
+    6: ("indices", "US30", "USD", D("1"), D("1"), D("38500.5"), 1),
 }
 
 
 def trade(trade_id: int = 1, *, instrument_id: int | None = 1, **overrides) -> dict:
     """A closed 1-lot trade held one hour on ``DAY``, client commission -7 USD, spread 1.2 pips."""
-    group, base, quote, contract, pip, price = INSTRUMENTS.get(instrument_id, INSTRUMENTS[1])
+    group, base, quote, contract, pip, price, digits = INSTRUMENTS.get(instrument_id, INSTRUMENTS[1])
     row = {
         "trade_id": trade_id,
         "ticket": 1000 + trade_id,
@@ -41,6 +41,7 @@ def trade(trade_id: int = 1, *, instrument_id: int | None = 1, **overrides) -> d
         "quote": quote if instrument_id is not None else None,
         "contract_size": contract if instrument_id is not None else None,
         "pip_size": pip if instrument_id is not None else None,
+        "digits": digits if instrument_id is not None else None,
         "lots": D("1"),
         "open_time": pd.Timestamp("2024-03-15T10:00:00Z") + pd.Timedelta(seconds=trade_id),
         "close_time": pd.Timestamp("2024-03-15T11:00:00Z") + pd.Timedelta(seconds=trade_id),
@@ -133,12 +134,22 @@ def rate(currency: str, usd_rate: object, day: dt.date = DAY) -> dict:
     return {"currency": currency, "day": day, "usd_rate": D(str(usd_rate))}
 
 
-def rebate(partner_id: int, account_id: int | None = None, *, pct: object = None, per_lot: object = None) -> dict:
+def rebate(
+    partner_id: int,
+    account_id: int | None = None,
+    *,
+    pct: object = None,
+    per_lot: object = None,
+    valid_from: dt.datetime = REBATE_ALWAYS,
+    valid_to: dt.datetime = REBATE_OPEN_END,
+) -> dict:
     return {
         "partner_id": partner_id,
         "account_id": account_id,
         "pct": None if pct is None else D(str(pct)),
         "per_lot": None if per_lot is None else D(str(per_lot)),
+        "valid_from": valid_from,
+        "valid_to": valid_to,
     }
 
 

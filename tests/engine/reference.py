@@ -76,10 +76,10 @@ class Reference:
         for rule in inputs.rules.itertuples(index=False):
             self.rules_by_plan[int(rule.plan_id)].append(rule)
         self.rates = {(r.currency, _date(r.day)): r.usd_rate for r in inputs.rates.itertuples(index=False)}
-        self.rebates = {}
+        self.rebates = defaultdict(list)
         for r in inputs.rebates.itertuples(index=False):
             account = None if _na(r.account_id) else int(r.account_id)
-            self.rebates[(int(r.partner_id), account)] = r
+            self.rebates[(int(r.partner_id), account)].append(r)
         self.chains = defaultdict(list)
         for row in inputs.trade_chains.itertuples(index=False):
             self.chains[int(row.trade_id)].append(row)
@@ -105,7 +105,7 @@ class Reference:
             if held < pd.Timedelta(seconds=int(plan.min_hold_seconds)):
                 return "min_hold"
         if not _na(plan.min_points):
-            point = trade.pip_size / 10
+            point = Decimal(10) ** -int(trade.digits)  # the instrument's own price point (its quote digits)
             if abs(trade.close_price - trade.open_price) / point < plan.min_points:
                 return "min_points"
         return None
@@ -271,6 +271,13 @@ class Reference:
         return Result(kind, int(rule.rule_id), base, eff, band, multiplier, round_line(value_at(eff, trade.lots)), None)
 
     # ---------------------------------------------------------------- lines
+    def rebate_at(self, partner_id: int, account_id: int | None, at) -> Any:
+        """The stretch of (partner, account or None) whose [valid_from, valid_to) holds ``at``, if any."""
+        for stretch in self.rebates.get((partner_id, account_id), ()):
+            if stretch.valid_from <= at < stretch.valid_to:
+                return stretch
+        return None
+
     def line(
         self,
         trade: Any,
@@ -425,7 +432,9 @@ class Reference:
                     )
 
         earned = sum((line["amount"] for line in lines if line["level"] == 1), ZERO)
-        rebate = self.rebates.get((pids[0], int(trade.account_id))) or self.rebates.get((pids[0], None))
+        rebate = self.rebate_at(pids[0], int(trade.account_id), trade.close_time) or self.rebate_at(
+            pids[0], None, trade.close_time
+        )
         if rebate is not None:
             if not _na(rebate.pct):
                 amount, rate = round_line(earned * rebate.pct / HUNDRED), rebate.pct

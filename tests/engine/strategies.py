@@ -48,7 +48,7 @@ def trade_rows(draw: st.DrawFn, n: int, accounts: list[dict]) -> list[dict]:
             if draw(st.integers(0, 19)) == 0
             else draw(st.sampled_from(INSTRUMENT_IDS))
         )
-        pip, price = b.INSTRUMENTS.get(instrument_id, b.INSTRUMENTS[1])[4:]
+        pip, price = b.INSTRUMENTS.get(instrument_id, b.INSTRUMENTS[1])[4:6]
         account = draw(st.sampled_from(accounts))
         # A few distinct close instants so that equal close times (ticket order) happen often.
         close = T0 + pd.Timedelta(seconds=draw(st.sampled_from([0, 0, 30, 60, 3600])))
@@ -216,10 +216,10 @@ def engine_worlds(
     rebates = []
     for partner in partners:
         if draw(st.integers(0, 3)) == 0:
-            rebates.append(b.rebate(partner["partner_id"], None, **draw(rebate_terms())))
+            rebates += draw(rebate_stretches(partner["partner_id"], None))
         if draw(st.integers(0, 4)) == 0:
             account = draw(st.sampled_from(accounts))["account_id"]
-            rebates.append(b.rebate(partner["partner_id"], account, **draw(rebate_terms())))
+            rebates += draw(rebate_stretches(partner["partner_id"], account))
     return {
         "trades": trades,
         "chains": chains,
@@ -230,6 +230,19 @@ def engine_worlds(
         "rates": rates,
         "rebates": rebates,
     }
+
+
+@st.composite
+def rebate_stretches(draw, partner_id: int, account_id: int | None) -> list[dict]:
+    """One rebate key's stretches: in force throughout, or changing terms, ending or starting at an instant among
+    the trades' close times (a trade at that instant falls under the new stretch)."""
+    at = (T0 + pd.Timedelta(seconds=draw(st.sampled_from([0, 30, 45, 3600])))).to_pydatetime()
+    shape = draw(st.sampled_from(["always", "always", "changes", "ends", "starts"]))
+    if shape == "always":
+        return [b.rebate(partner_id, account_id, **draw(rebate_terms()))]
+    before = b.rebate(partner_id, account_id, **draw(rebate_terms()), valid_to=at)
+    after = b.rebate(partner_id, account_id, **draw(rebate_terms()), valid_from=at)
+    return {"changes": [before, after], "ends": [before], "starts": [after]}[shape]
 
 
 def rebate_terms() -> st.SearchStrategy[dict]:

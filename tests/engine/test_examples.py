@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from commissions.engine import EngineInputs, MissingRates, compute_lines, tier_context
+from commissions.engine import EngineInputError, EngineInputs, MissingRates, compute_lines, tier_context
 from tests.engine import builders as b
 from tests.engine.compare import assert_micros_consistent
 
@@ -370,6 +370,23 @@ def test_min_points_compares_the_move_in_points(moved_points, reason):
     assert reasons(lines) == {(10, "volume", 1): reason}
 
 
+@pytest.mark.parametrize(
+    ("instrument_id", "open_price", "moved", "reason"),
+    [
+        (5, D("2150.55"), D("0.04"), "min_points"),  # a 2-digit XAUUSD: 0.04 is 4 points (not 40 pip/10 points)
+        (5, D("2150.55"), D("0.05"), None),
+        (3, D("150.250"), D("0.004"), "min_points"),  # a 3-digit USDJPY: 0.004 is 4 points
+        (3, D("150.250"), D("0.005"), None),
+        (6, D("38500.5"), D("0.4"), "min_points"),  # a 1-digit US30: 0.4 is 4 points
+        (6, D("38500.5"), D("0.5"), None),
+    ],
+)
+def test_min_points_counts_the_instruments_own_point(instrument_id, open_price, moved, reason):
+    trade = b.trade(1, instrument_id=instrument_id, open_price=open_price, close_price=open_price + moved)
+    lines = reasons_for(trade, plan=b.plan(1, min_points=5))
+    assert reasons(lines) == {(10, "volume", 1): reason}
+
+
 def test_suspended_partner_earns_nothing_and_does_not_raise_the_bar():
     inputs = b.make_inputs(
         trades=[b.trade(1)],
@@ -485,6 +502,36 @@ def test_account_specific_rebate_beats_the_partner_wide_one_and_per_lot_is_cappe
     assert lines[lines.kind == "rebate"].iloc[0]["amount"] == D(10)  # 2 lots x 8 = 16, capped at 10 earned
     lines = run(rebate_case([b.rebate(10, pct=20), b.rebate(10, 999, per_lot=8)]))
     assert lines[lines.kind == "rebate"].iloc[0]["amount"] == D(2)
+
+
+def test_a_rebate_applies_to_trades_closed_during_its_validity():
+    """Trades 1..3 close at 11:00:01, :02, :03. The all-clients rebate changes from 10 % to 50 % at :02; the
+    account-specific per-lot rebate holds only until :03, after which the all-clients one applies again."""
+    change = dt.datetime(2024, 3, 15, 11, 0, 2, tzinfo=dt.UTC)
+    end = dt.datetime(2024, 3, 15, 11, 0, 3, tzinfo=dt.UTC)
+    inputs = b.make_inputs(
+        trades=[b.trade(t, lots=D(2), account_id=100) for t in (1, 2, 3)],
+        chains=[row for t in (1, 2, 3) for row in b.chain(t, [(10, 1)])],
+        partners=[b.partner(10)],
+        programs=[b.program()],
+        plans=[b.plan(1)],
+        rules=[b.rule(1, 1, rate=5)],
+        rebates=[
+            b.rebate(10, pct=10, valid_to=change),
+            b.rebate(10, pct=50, valid_from=change),
+            b.rebate(10, 100, per_lot=1, valid_from=change, valid_to=end),
+        ],
+    )
+    lines = run(inputs)
+    rebates = lines[lines.kind == "rebate"].set_index("trade_id")["amount"]
+    assert rebates.to_dict() == {1: D(1), 2: D(2), 3: D(5)}  # 10 % of 10; 2 lots x 1; 50 % of 10
+
+
+def test_overlapping_stretches_of_one_rebate_are_an_input_error():
+    at = dt.datetime(2024, 3, 15, 11, tzinfo=dt.UTC)
+    inputs = rebate_case([b.rebate(10, pct=10), b.rebate(10, pct=20, valid_from=at)])
+    with pytest.raises(EngineInputError, match="stretches overlap"):
+        run(inputs)
 
 
 def test_no_rebate_lines_when_nothing_was_earned():

@@ -124,6 +124,7 @@ def test_pandas_default_dtypes_and_any_row_order_or_index_are_accepted():
     expected = records(reference_lines(inputs))
     inferred = pd.DataFrame(rows)  # text columns get pandas' own string dtype, NA as NaN
     inferred["instrument_id"] = pd.array(inferred["instrument_id"], dtype="Int64")
+    inferred["digits"] = pd.array(inferred["digits"], dtype="Int64")
     shuffled = inferred.sample(frac=1, random_state=3)
     shuffled.index = shuffled.index + 100
     for trades, chains in ((inferred, inputs.trade_chains), (shuffled, inputs.trade_chains.iloc[::-1])):
