@@ -1,15 +1,24 @@
 """Changes to trades of locked (approved) periods: reversals and adjustments in the next open period.
 
-DOMAIN.md: a trade changed or cancelled after its period was approved never edits posted money. The run of the
-first open period after the locked one carries, for each such trade:
-- ``reversal`` lines that negate what the last posted version earned (summed per beneficiary and level, on that
-  old version, naming the locked period in ``adjusts_period``);
-- the new version's lines, computed exactly as the locked period's run would have (its chain, plans and tier
+DOMAIN.md 3: a trade that arrives late for an approved period, or is changed or cancelled after it, never edits
+posted money; it is paid once. The run of the first open period after the period concerned carries:
+
+- **reversals**: for every posted version of a trade that a newer version has superseded (as of the run's
+  snapshot) — a correction, a cancellation, a correction that moved the trade into another period — ``reversal``
+  lines negating what that version was posted for, per beneficiary and level, on that version, naming its period
+  in ``adjusts_period``. A version is reversed once: a live run's reversal lines for it settle it.
+- **adjustments**: every current version that closes in a locked period and that period's approved run never saw
+  (ingested after its snapshot: a late trade, a correction or cancellation; or, for a run approved before snapshots
+  existed, a new version of a ticket it posted), computed exactly as that run would have (its chain, plans and tier
   context at close time), with their usual kinds and ``adjusts_period`` set. A cancelled version earns nothing, so
-  only the reversal remains.
-A trade is pending while no live run holds lines for its current version (as of the run's snapshot). A queued or
-running run's lines are not visible yet: they attach when it is computed. That leaves no gap: a pending change belongs
-to exactly one period, the first open one after its locked period, and that period has at most one live run.
+  only the reversal remains. A current version that closes in an open period is simply computed by that period's
+  own run — with the reversal of the version it replaced, the trade is paid once whichever period it moved to.
+
+A change is pending while no live run holds lines for it (as of the run's snapshot). A queued or running run's lines
+are not visible yet: they attach when it is computed. That leaves no gap: a pending change belongs to exactly one
+period, the first open one after its locked period, and that period has at most one live run. Both searches start
+from the changed rows (old versions, versions newer than a locked run's snapshot), so the work grows with the
+corrections, not with the locked periods' size.
 """
 
 from __future__ import annotations
@@ -22,27 +31,31 @@ from django.db import connection
 from ledger.selectors import locked_periods
 from runs.models import LIVE_STATUSES, Run
 
-from ..adapters import TRADES, Snapshot, as_of_snapshot, compute_trades, load_trades
+from ..adapters import TRADES, UNBOUNDED, Snapshot, as_of_snapshot, compute_trades, load_trades
 from ..models import AttributionLine
 
 KIND = "commissions"
 LINES = AttributionLine._meta.db_table
 RUNS = Run._meta.db_table
 
+# A trade version is pending for a locked period when it closes in that period, the period's approved run never saw
+# it (ingested after that run's snapshot: a late trade, a correction or a cancellation; or, for a run approved
+# before snapshots existed, a new version of a ticket it posted), and no live run holds lines for it yet.
 PENDING_SQL = f"""
 SELECT t.id, l.id AS locked_run_id, l.period
   FROM {TRADES} t
   JOIN {RUNS} l ON l.kind = %(kind)s AND l.status = 'approved'
                AND t.close_time >= l.period_start AND t.close_time < l.period_end
- WHERE {as_of_snapshot("t")} AND t.version > 1 AND t.close_time < %(start)s
+ WHERE {as_of_snapshot("t")} AND t.close_time < %(start)s
+   AND (t.id > COALESCE((l.snapshot ->> 'trade_max_id')::bigint, {UNBOUNDED})
+        OR (t.version > 1 AND EXISTS (
+            SELECT 1 FROM {TRADES} o
+              JOIN {LINES} x ON x.trade_id = o.id
+              JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
+             WHERE o.server = t.server AND o.ticket = t.ticket AND o.id <> t.id)))
    AND NOT EXISTS (
         SELECT 1 FROM {LINES} x JOIN {RUNS} r ON r.id = x.run_id
          WHERE x.trade_id = t.id AND r.status = ANY(%(live)s) AND r.id <> %(run)s)
-   AND EXISTS (
-        SELECT 1 FROM {TRADES} o
-          JOIN {LINES} x ON x.trade_id = o.id
-          JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
-         WHERE o.server = t.server AND o.ticket = t.ticket AND o.id <> t.id)
  ORDER BY t.id
 """
 
@@ -56,46 +69,68 @@ def _next_open_period(period: str, locked: set[str]) -> str:
             return label
 
 
-def pending_adjustments(*, run: Run) -> dict[int, list[int]]:
-    """Current trade versions (as of the run's snapshot) whose changes belong to ``run``: locked run id → trade
-    ids."""
+def _for_this_run(*, run: Run, sql: str) -> dict:
+    """Run ``sql`` (rows of (id, key, period)) as of ``run``'s snapshot and keep the rows whose period's first open
+    successor is ``run``'s period: key → ids."""
     params = {"kind": KIND, "start": run.period_start, "run": run.pk, "live": list(LIVE_STATUSES)}
     params.update(Snapshot.of(run).params())
     with connection.cursor() as cursor:
-        cursor.execute(PENDING_SQL, params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         return {}
     locked = locked_periods(kind=KIND)
-    pending: dict[int, list[int]] = defaultdict(list)
-    for trade_id, locked_run_id, period in rows:
+    pending: dict = defaultdict(list)
+    for row_id, key, period in rows:
         if _next_open_period(period, locked) == run.period:
-            pending[locked_run_id].append(trade_id)
+            pending[key].append(row_id)
     return dict(pending)
 
 
-def _reversal_lines(*, run: Run, trade_ids: list[int], locked_period: str) -> pd.DataFrame:
-    """Negate, per beneficiary and level, the lines of the last posted version of each trade."""
+def pending_adjustments(*, run: Run) -> dict[int, list[int]]:
+    """Current trade versions (as of the run's snapshot) to compute for locked periods in ``run``: locked run id →
+    trade ids."""
+    return _for_this_run(run=run, sql=PENDING_SQL)
+
+
+# Posted versions superseded within the snapshot and not reversed yet by a live run, with the period they were
+# posted for (an adjustment names the trade's period in ``adjusts_period``).
+SUPERSEDED_SQL = f"""
+SELECT DISTINCT o.id, COALESCE(NULLIF(x.adjusts_period, ''), x.period) AS trade_period,
+       COALESCE(NULLIF(x.adjusts_period, ''), x.period)
+  FROM {TRADES} o
+  JOIN {LINES} x ON x.trade_id = o.id AND x.kind <> 'reversal'
+  JOIN {RUNS} r ON r.id = x.run_id AND r.kind = %(kind)s AND r.status = 'approved'
+ WHERE NOT o.is_current AND o.close_time < %(start)s
+   AND EXISTS (SELECT 1 FROM {TRADES} n
+                WHERE n.server = o.server AND n.ticket = o.ticket AND n.version > o.version
+                  AND n.id <= %(trade_max)s)
+   AND NOT EXISTS (
+        SELECT 1 FROM {LINES} y JOIN {RUNS} q ON q.id = y.run_id
+         WHERE y.trade_id = o.id AND y.kind = 'reversal' AND q.status = ANY(%(live)s) AND q.id <> %(run)s)
+ ORDER BY o.id
+"""
+
+
+def pending_reversals(*, run: Run) -> dict[str, list[int]]:
+    """Posted versions whose reversal belongs to ``run``: the trade's period → version ids."""
+    return _for_this_run(run=run, sql=SUPERSEDED_SQL)
+
+
+def _reversal_lines(*, run: Run, version_ids: list[int], period: str) -> pd.DataFrame:
+    """Negate, per beneficiary and level, what the approved runs posted for each of ``version_ids``."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH current AS (SELECT server, ticket FROM {TRADES} WHERE id = ANY(%(ids)s::bigint[])),
-            posted AS (
-                SELECT DISTINCT ON (o.server, o.ticket) o.id
-                  FROM {TRADES} o JOIN current c ON c.server = o.server AND c.ticket = o.ticket
-                  JOIN {LINES} x ON x.trade_id = o.id AND x.kind <> 'reversal'
-                  JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
-                 ORDER BY o.server, o.ticket, o.version DESC)
             SELECT x.trade_id, x.account_id, x.partner_id, x.beneficiary_account_id, x.level,
                    -SUM(x.amount_micros), MIN(x.currency)
               FROM {LINES} x
-              JOIN posted p ON p.id = x.trade_id
-              JOIN {RUNS} r ON r.id = x.run_id AND r.status = 'approved'
-             WHERE x.kind <> 'reversal'
+              JOIN {RUNS} r ON r.id = x.run_id AND r.kind = %(kind)s AND r.status = 'approved'
+             WHERE x.trade_id = ANY(%(ids)s::bigint[]) AND x.kind <> 'reversal'
              GROUP BY x.trade_id, x.account_id, x.partner_id, x.beneficiary_account_id, x.level
             HAVING SUM(x.amount_micros) <> 0
             """,
-            {"ids": trade_ids},
+            {"ids": version_ids, "kind": KIND},
         )
         rows = cursor.fetchall()
     columns = ["trade_id", "account_id", "partner_id", "beneficiary_account_id", "level", "amount_micros", "currency"]
@@ -112,7 +147,7 @@ def _reversal_lines(*, run: Run, trade_ids: list[int], locked_period: str) -> pd
         tier=pd.array([None] * len(frame), dtype="Int64"),
         multiplier_micros=pd.array([None] * len(frame), dtype="Int64"),
         reason="",
-        adjusts_period=locked_period,
+        adjusts_period=period,
         account_id=frame["account_id"].astype("Int64"),
         partner_id=frame["partner_id"].astype("Int64"),
         beneficiary_account_id=frame["beneficiary_account_id"].astype("Int64"),
@@ -130,10 +165,12 @@ def _recomputed_lines(*, run: Run, locked_run: Run, trade_ids: list[int]) -> pd.
 
 def adjustment_lines(*, run: Run) -> pd.DataFrame:
     """All reversal and adjustment lines that ``run`` carries for changes to locked periods."""
-    frames = []
+    frames = [
+        _reversal_lines(run=run, version_ids=ids, period=period)
+        for period, ids in sorted(pending_reversals(run=run).items())
+    ]
     for locked_run_id, trade_ids in sorted(pending_adjustments(run=run).items()):
         locked_run = Run.objects.get(pk=locked_run_id)
-        frames.append(_reversal_lines(run=run, trade_ids=trade_ids, locked_period=locked_run.period))
         frames.append(_recomputed_lines(run=run, locked_run=locked_run, trade_ids=trade_ids))
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -142,4 +179,4 @@ def adjustment_lines(*, run: Run) -> pd.DataFrame:
 
 
 def has_pending_adjustments(*, run: Run) -> bool:
-    return bool(pending_adjustments(run=run))
+    return bool(pending_reversals(run=run)) or bool(pending_adjustments(run=run))

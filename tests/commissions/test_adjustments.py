@@ -73,3 +73,58 @@ def test_change_and_cancel_after_approval_become_reversals_and_adjustments(staff
     # Once carried by an approved run, nothing is pending for later periods.
     may = _compute(staff_client, "2026-05", approve=False)
     assert _lines(may) == []
+
+
+def test_a_trade_that_arrives_late_for_an_approved_period_is_paid_once_in_the_next_open_one(staff_client):
+    setup_reference(staff_client)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/trades/", [trade(1)])
+    march = _compute(staff_client, "2026-03")
+    # Trade 2 closed in March but reaches Ibex after March was approved; then it is corrected before April runs.
+    post_ok(staff_client, "/api/v1/trades/", [trade(2)])
+    post_ok(staff_client, "/api/v1/trades/", [trade(2, lots="3.00")])
+    assert [t for t, *_ in _lines(march)] == [1, 1]  # March's posted lines are untouched
+    april = _compute(staff_client, "2026-04", approve=False)
+    d = Decimal
+    # Never posted, so nothing to reverse: the current version's earnings, naming March.
+    assert _lines(april) == [
+        (2, 2, "master", "volume", 2, d(6), "2026-03"),
+        (2, 2, "sub", "volume", 1, d(15), "2026-03"),
+    ]
+    post_ok(staff_client, f"/api/v1/runs/{april}/approve/", {})
+    statement = staff_client.get("/api/v1/partners/sub/statement/?period=2026-04").json()
+    assert Decimal(statement["earned"]) == d(15)
+    # Paid once: later periods carry nothing for it.
+    assert _lines(_compute(staff_client, "2026-05", approve=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("new_close", "carried_by"),
+    [
+        ("2026-04-20T12:00:00Z", "2026-04"),  # into the open period: April's own run pays it, April reverses March
+        ("2026-05-05T12:00:00Z", "2026-05"),  # two periods on: April reverses March, May's own run pays it
+    ],
+)
+def test_a_correction_that_moves_a_trade_out_of_an_approved_period_reverses_what_it_paid(
+    staff_client, new_close, carried_by
+):
+    setup_reference(
+        staff_client, [f"2026-{m:02d}-{d:02d}" for m, n in ((3, 31), (4, 30), (5, 31)) for d in range(1, n + 1)]
+    )
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/trades/", [trade(1)])
+    _compute(staff_client, "2026-03")
+    post_ok(staff_client, "/api/v1/trades/", [{**trade(1), "close_time": new_close}])
+    april = _compute(staff_client, "2026-04")
+    may = _compute(staff_client, "2026-05")
+    d = Decimal
+    reversal = [(1, 1, "master", "reversal", 2, d(-2), "2026-03"), (1, 1, "sub", "reversal", 1, d(-5), "2026-03")]
+    paid = [(1, 2, "master", "volume", 2, d(2), ""), (1, 2, "sub", "volume", 1, d(5), "")]
+    expected = {"2026-04": (reversal + paid, []), "2026-05": (reversal, paid)}[carried_by]
+    assert (_lines(april), _lines(may)) == (sorted(expected[0]), sorted(expected[1]))
+    # Over the three periods the trade is paid exactly once.
+    earned = sum(
+        Decimal(staff_client.get(f"/api/v1/partners/sub/statement/?period={p}").json()["earned"])
+        for p in ("2026-03", "2026-04", "2026-05")
+    )
+    assert earned == d(5)

@@ -1,0 +1,194 @@
+"""DOMAIN.md 4.0 through the API, as a new broker meets it: set-up without dates pays last month; back-dated
+corrections are allowed until the period is approved, then refused with a 409 naming the period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from commissions.models import AttributionLine, PartnerPlan, Rebate
+from core.periods import SINCE_ALWAYS, Period, period_of, server_period
+from partners.models import AccountAttribution, PartnerLink
+
+from .runs_support import post_ok, setup_chain, setup_reference, trade
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def last_month() -> Period:
+    this = period_of(timezone.now())
+    return server_period(f"{this.year - 1}-12" if this.month == 1 else f"{this.year}-{this.month - 1:02d}")
+
+
+def instant(period: Period, day: int, hour: int = 12) -> str:
+    return f"{period.first_day.replace(day=day).isoformat()}T{hour:02d}:00:00Z"
+
+
+def setup_reference_for(client, *periods: Period) -> None:
+    days: list[str] = []
+    for period in periods:
+        day = period.first_day
+        while day < period.next_first_day:
+            days.append(day.isoformat())
+            day += timedelta(days=1)
+    setup_reference(client, days)
+
+
+def month_trade(ticket: int, period: Period, day: int = 10, **kwargs) -> dict:
+    return {**trade(ticket, close=instant(period, day), **kwargs), "open_time": instant(period, day, 10)}
+
+
+def run(client, period: Period, *, recompute: bool = False) -> dict:
+    body = {"kind": "commissions", "period": period.label, "recompute": recompute}
+    created = post_ok(client, "/api/v1/runs/", body)
+    detail = client.get(f"/api/v1/runs/{created['id']}/").json()
+    assert detail["status"] == "computed", detail
+    return detail
+
+
+def approve(client, run_id: int) -> None:
+    assert post_ok(client, f"/api/v1/runs/{run_id}/approve/", {})["status"] == "approved"
+
+
+def earned(client, code: str, period: Period) -> Decimal:
+    return Decimal(client.get(f"/api/v1/partners/{code}/statement/?period={period.label}").json()["earned"])
+
+
+def test_set_up_without_dates_then_last_month_is_paid_as_the_plans_say(staff_client):
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")  # no effective_from anywhere, as API.md shows it
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month), month_trade(2, month, day=20, lots="2.00")])
+    detail = run(staff_client, month)
+    assert not AttributionLine.objects.filter(run_id=detail["id"], reason="no_ib").exists()
+    approve(staff_client, detail["id"])
+    # Differential: the sub earns 5/lot on 3 lots, the master the difference up to its 7/lot.
+    assert (earned(staff_client, "sub", month), earned(staff_client, "master", month)) == (Decimal(15), Decimal(6))
+    # First assignments hold since always; the API shows where they start.
+    assert PartnerLink.objects.get(partner__code="sub").valid_from == SINCE_ALWAYS
+    assert PartnerPlan.objects.get(partner__code="sub").valid_from == SINCE_ALWAYS
+    assert AccountAttribution.objects.get(account__login=1001).valid_from == SINCE_ALWAYS
+
+
+def test_back_dated_plan_change_before_approval_reprices_the_recompute(staff_client):
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    run(staff_client, month)
+    # The broker notices before approving: the sub should have been on the master's plan since the 5th.
+    response = staff_client.patch(
+        "/api/v1/partners/sub/", {"plan": "plan-master", "effective_from": instant(month, 5, 0)}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["plan"] == "plan-master"
+    detail = run(staff_client, month, recompute=True)
+    approve(staff_client, detail["id"])
+    assert (earned(staff_client, "sub", month), earned(staff_client, "master", month)) == (Decimal(7), Decimal(0))
+
+
+def test_same_plan_with_an_earlier_date_back_dates_it(staff_client):
+    month = last_month()
+    setup_chain(staff_client)
+    later, earlier = instant(month, 20, 0), instant(month, 3, 0)
+    for when in (later, earlier):
+        response = staff_client.patch(
+            "/api/v1/partners/sub/", {"plan": "plan-master", "effective_from": when}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    history = [(p.plan.code, p.valid_from.isoformat()) for p in PartnerPlan.objects.filter(partner__code="sub")]
+    assert history == [("plan-sub", SINCE_ALWAYS.isoformat()), ("plan-master", earlier.replace("Z", "+00:00"))]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("patch", "/api/v1/partners/sub/", {"plan": "plan-master"}),
+        ("patch", "/api/v1/partners/sub/", {"parent": None}),
+        ("post", "/api/v1/partners/sub/move/", {"parent": None}),
+        ("post", "/api/v1/accounts/live1/1001/attribute/", {"partner": "master"}),
+        ("post", "/api/v1/rebates/", {"partner": "sub", "pct": "20"}),
+    ],
+    ids=["plan", "parent-by-patch", "move", "attribute", "rebate"],
+)
+def test_a_change_reaching_into_an_approved_period_is_a_409_naming_it(staff_client, method, path, body):
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10"})  # a first rebate: since always
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    approve(staff_client, run(staff_client, month)["id"])
+    rows = lambda: (  # noqa: E731
+        list(PartnerPlan.objects.values_list("partner_id", "plan_id", "valid_from", "valid_to").order_by("id")),
+        list(PartnerLink.objects.values_list("partner_id", "parent_id", "valid_from", "valid_to").order_by("id")),
+        list(AccountAttribution.objects.values_list("partner_id", "valid_from", "valid_to").order_by("id")),
+        list(Rebate.objects.values_list("pct", "valid_from", "valid_to").order_by("id")),
+    )
+    before = rows()
+    response = getattr(staff_client, method)(path, {**body, "effective_from": instant(month, 15)}, format="json")
+    assert response.status_code == 409, response.content
+    answer = response.json()
+    assert answer["period"] == month.label and answer["kind"] == "commissions"
+    assert f"approved commissions period {month.label}" in answer["detail"]
+    assert rows() == before
+    # The same change from the open period on is accepted.
+    this = period_of(timezone.now())
+    response = getattr(staff_client, method)(path, {**body, "effective_from": this.start.isoformat()}, format="json")
+    assert response.status_code in (200, 201), response.content
+
+
+def approved_last_month(client) -> Period:
+    """The chain set up without dates, one trade last month, last month computed and approved."""
+    month = last_month()
+    setup_reference_for(client, month)
+    setup_chain(client)
+    post_ok(client, "/api/v1/trades/", [month_trade(1, month)])
+    approve(client, run(client, month)["id"])
+    return month
+
+
+def test_bulk_account_change_into_an_approved_period_is_a_409_naming_the_row(staff_client):
+    month = approved_last_month(staff_client)
+    rows = [
+        {"server": "live1", "login": 2002, "partner": "sub"},
+        {"server": "live1", "login": 1001, "partner": "master", "effective_from": instant(month, 15)},
+    ]
+    response = staff_client.post("/api/v1/accounts/", rows, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["index"] == 1 and response.json()["period"] == month.label
+    assert not AccountAttribution.objects.filter(account__login=2002).exists()
+    # Undated, the change takes effect now: allowed.
+    del rows[1]["effective_from"]
+    assert post_ok(staff_client, "/api/v1/accounts/", rows) == {"created": 1, "updated": 1, "unchanged": 0}
+
+
+def test_a_rate_of_an_approved_day_cannot_be_changed_but_other_days_can(staff_client):
+    month = approved_last_month(staff_client)
+    day = month.first_day.replace(day=10).isoformat()
+    response = staff_client.post("/api/v1/rates/", [{"currency": "EUR", "day": day, "usd_rate": "1.09"}], format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["period"] == month.label and f"EUR {day}" in response.json()["detail"]
+    same = [{"currency": "EUR", "day": day, "usd_rate": "1.08"}]  # re-sending the rate it was paid on: nothing
+    assert post_ok(staff_client, "/api/v1/rates/", same) == {"created": 0, "updated": 0, "unchanged": 1}
+    missing = [{"currency": "GBP", "day": day, "usd_rate": "1.27"}]  # a missing rate may still be added
+    assert post_ok(staff_client, "/api/v1/rates/", missing)["created"] == 1
+    this_month = period_of(timezone.now()).first_day.isoformat()
+    open_day = [{"currency": "EUR", "day": this_month, "usd_rate": "1.10"}]
+    assert post_ok(staff_client, "/api/v1/rates/", open_day)["created"] == 1
+    assert post_ok(staff_client, "/api/v1/rates/", [{**open_day[0], "usd_rate": "1.11"}])["updated"] == 1
+
+
+def test_a_rebate_changed_mid_month_applies_to_the_trades_closed_under_each_terms(staff_client):
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10"})  # since always
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "50", "effective_from": instant(month, 15, 0)})
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month, day=10), month_trade(2, month, day=20)])
+    detail = run(staff_client, month)
+    rebates = AttributionLine.objects.filter(run_id=detail["id"], kind="rebate").select_related("trade")
+    # The sub earns 5 on each 1-lot trade: 10 % of it before the 15th, 50 % from then on.
+    assert {line.trade.ticket: line.amount for line in rebates} == {1: Decimal("0.5"), 2: Decimal("2.5")}
