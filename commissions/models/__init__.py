@@ -1,4 +1,5 @@
 from .instruments import Instrument, InstrumentAlias, SymbolSuffix
+from .locked import LockedCommissionPeriod
 from .plans import PartnerPlan, Plan, PlanRule, PlanTier, Rebate
 from .runs import AttributionLine, RunTierVolume
 from .trades import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
@@ -7,6 +8,7 @@ __all__ = [
     "AttributionLine",
     "Instrument",
     "InstrumentAlias",
+    "LockedCommissionPeriod",
     "Mt5Deal",
     "Mt5OpenDeal",
     "PartnerPlan",

@@ -24,6 +24,7 @@ corrections, not with the locked periods' size.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import pandas as pd
 from django.db import connection
@@ -35,6 +36,7 @@ from ..adapters import TRADES, UNBOUNDED, Snapshot, as_of_snapshot, compute_trad
 from ..models import AttributionLine
 
 KIND = "commissions"
+_END_OF_TIME = datetime(2999, 12, 31, tzinfo=UTC)  # later than any locked period: "pending for any run"
 LINES = AttributionLine._meta.db_table
 RUNS = Run._meta.db_table
 
@@ -180,3 +182,19 @@ def adjustment_lines(*, run: Run) -> pd.DataFrame:
 
 def has_pending_adjustments(*, run: Run) -> bool:
     return bool(pending_reversals(run=run)) or bool(pending_adjustments(run=run))
+
+
+def pending_by_locked_period() -> dict[str, dict[str, int]]:
+    """What is waiting, per locked commission period, for the next open period's run: trade versions to compute
+    (late trades, corrections, cancellations its approved run never saw) and posted versions to reverse — counted
+    as of now, whatever run will carry them (a run that already holds them makes them not pending)."""
+    params = {"kind": KIND, "start": _END_OF_TIME, "run": 0, "live": list(LIVE_STATUSES), **Snapshot().params()}
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"to_compute": 0, "to_reverse": 0})
+    with connection.cursor() as cursor:
+        cursor.execute(PENDING_SQL, params)
+        for _trade_id, _run_id, period in cursor.fetchall():
+            counts[period]["to_compute"] += 1
+        cursor.execute(SUPERSEDED_SQL, params)
+        for _version_id, period, _ in cursor.fetchall():
+            counts[period]["to_reverse"] += 1
+    return dict(counts)

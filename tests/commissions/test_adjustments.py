@@ -128,3 +128,21 @@ def test_a_correction_that_moves_a_trade_out_of_an_approved_period_reverses_what
         for p in ("2026-03", "2026-04", "2026-05")
     )
     assert earned == d(5)
+
+
+def test_the_admin_shows_per_locked_period_what_is_pending_for_adjustment(staff_client, admin_client):
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [trade(1), trade(2)])
+    _compute(staff_client, "2026-03")
+    # After approval: one late trade, one correction (to compute and to reverse), one cancellation (the same).
+    post_ok(staff_client, "/api/v1/trades/", [trade(3), trade(1, lots="2.00"), trade(2, status="cancelled")])
+    url = "/admin/commissions/lockedcommissionperiod/"
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    [march] = page.context["cl"].result_list
+    assert (march.period, march.to_compute, march.to_reverse) == ("2026-03", 3, 2)
+    # Once April's run carries them (computed, even before approval), nothing is pending any more.
+    _compute(staff_client, "2026-04", approve=False)
+    [march] = admin_client.get(url).context["cl"].result_list
+    assert (march.to_compute, march.to_reverse) == (0, 0)
