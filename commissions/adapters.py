@@ -35,7 +35,7 @@ from partners.selectors import chains_frame
 from runs.models import Run
 
 from .engine import compute_lines, tier_context
-from .engine.schema import REBATE_OPEN_END, EngineInputs, empty_frame
+from .engine.schema import REBATE_ALWAYS, REBATE_OPEN_END, EngineInputs, empty_frame
 from .engine.tiers import TierContext
 from .models import PartnerPlan, Plan, PlanRule, PlanTier, Rebate, RunTierVolume, Trade
 from .models.instruments import Instrument
@@ -260,19 +260,21 @@ def _fetch_frame(sql: str, params, columns: list[str]) -> pd.DataFrame:
 def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Partners, programs, plans, rules, rates and rebates the computation of ``trades`` needs."""
     # Every stretch of the chain partners' rebates that covers any of the trades' close times: the engine gives
-    # each trade the rebate in force when it closed (DOMAIN.md 4.5).
+    # each trade the rebate in force when it closed (DOMAIN.md 4.5). Bounds are clamped into the engine's
+    # nanosecond range (no trade closes outside it).
     first_close = trades["close_time"].min() if len(trades) else run.period_start
     last_close = trades["close_time"].max() if len(trades) else run.period_start
     rebates = _fetch_frame(
         f"""
-        SELECT r.partner_id, r.account_id, r.pct, r.per_lot, r.valid_from,
-               COALESCE(r.valid_to, %(open_end)s) FROM {Rebate._meta.db_table} r
+        SELECT r.partner_id, r.account_id, r.pct, r.per_lot, GREATEST(r.valid_from, %(always)s),
+               LEAST(COALESCE(r.valid_to, %(open_end)s), %(open_end)s) FROM {Rebate._meta.db_table} r
          WHERE r.valid_from <= %(last)s AND (r.valid_to IS NULL OR r.valid_to > %(first)s)
            AND r.partner_id = ANY(%(partners)s::bigint[])
         """,
         {
             "first": first_close,
             "last": last_close,
+            "always": REBATE_ALWAYS,
             "open_end": REBATE_OPEN_END,
             "partners": chains["partner_id"].unique().tolist(),
         },

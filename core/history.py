@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from .exceptions import Conflict
+from .models import DatedChange
 from .periods import server_period
 
 HistoryGuard = Callable[[datetime], Sequence[str]]
@@ -31,8 +32,14 @@ def register_history_guard(kind: str, guard: HistoryGuard) -> None:
     _GUARDS[kind] = guard
 
 
+def record_change(*, since: datetime, subject: str) -> None:
+    """Note that ``subject`` changes what holds from ``since`` on (inside the writing transaction)."""
+    DatedChange.objects.create(since=since, subject=subject[:300])
+
+
 def ensure_history_open(*, since: datetime, subject: str) -> None:
-    """Raise ``Conflict`` if a change of ``subject`` from ``since`` on would alter an approved period of any kind.
+    """Raise ``Conflict`` if a change of ``subject`` from ``since`` on would alter an approved period of any kind;
+    else record it (``record_change``), so a computed run it alters says so when approved.
 
     Call it inside the transaction that writes the change, before writing.
     """
@@ -46,6 +53,7 @@ def ensure_history_open(*, since: datetime, subject: str) -> None:
                 f"periods are never rewritten: make the change from {reopen.isoformat()} on (after {last}).",
                 extra={"kind": kind, "period": first, "approved_periods": periods},
             )
+    record_change(since=since, subject=subject)
 
 
 def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
@@ -63,3 +71,4 @@ def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
                 "rewritten: a paid period keeps the data it was paid on.",
                 extra={"kind": kind, "period": hit[0], "approved_periods": hit},
             )
+    record_change(since=since, subject=subject)

@@ -81,3 +81,19 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.path}"
+
+
+class DatedChange(models.Model):
+    """A change of a dated thing (a parent, plan, IB, rebate, rate) that reaches back to ``since``, recorded when it
+    is written (``core.history``): what a run computed before it missed, so approval can say so. Also the trail of
+    every back-dating and first assignment."""
+
+    since = models.DateTimeField()
+    subject = models.CharField(max_length=300)
+    recorded_at = models.DateTimeField(db_default=Func(function="clock_timestamp"))
+
+    class Meta:
+        indexes = [models.Index(fields=["recorded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject} from {self.since:%Y-%m-%d %H:%M}"

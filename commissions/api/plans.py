@@ -14,7 +14,7 @@ from core.api.permissions import IsStaff
 from partners.models import ClientAccount, Partner
 
 from ..models import Plan, PlanRule, Rebate
-from ..services.plans import plan_upsert, rebate_set
+from ..services.plans import plan_upsert, rebate_change
 
 
 class TierSerializer(serializers.Serializer):
@@ -184,11 +184,18 @@ class RebateView(APIView):
         rebates = Rebate.objects.select_related("partner", "account").filter(valid_to__isnull=True)
         return Response(RebateOutputSerializer(rebates, many=True).data)
 
-    @extend_schema(request=RebateInputSerializer, responses={201: RebateOutputSerializer, 200: None})
+    @extend_schema(
+        request=RebateInputSerializer,
+        responses={201: RebateOutputSerializer, 200: RebateOutputSerializer},
+        description="201 with the new terms; 200 with the terms already in force (nothing changed), or "
+        "``{detail}`` when ending a rebate.",
+    )
     def post(self, request):
         data = RebateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        rebate = rebate_set(**data.validated_data)
-        if rebate is None:
-            return Response({"detail": "Rebate ended."}, status=status.HTTP_200_OK)
-        return Response(RebateOutputSerializer(rebate).data, status=status.HTTP_201_CREATED)
+        change = rebate_change(**data.validated_data)
+        if change.row is None:
+            detail = "Rebate ended." if change.changed else "No rebate was in force then: nothing to end."
+            return Response({"detail": detail}, status=status.HTTP_200_OK)
+        code = status.HTTP_201_CREATED if change.changed else status.HTTP_200_OK
+        return Response(RebateOutputSerializer(change.row).data, status=code)

@@ -9,8 +9,10 @@ posted money; it is paid once. The run of the first open period after the period
   in ``adjusts_period``. A version is reversed once: a live run's reversal lines for it settle it.
 - **adjustments**: every current version that closes in a locked period and that period's approved run never saw
   (ingested after its snapshot: a late trade, a correction or cancellation; or, for a run approved before snapshots
-  existed, a new version of a ticket it posted), computed exactly as that run would have (its chain, plans and tier
-  context at close time), with their usual kinds and ``adjusts_period`` set. A cancelled version earns nothing, so
+  existed, a new version of a ticket it posted), computed with the chain and plans in force at its close time and
+  that run's tier context, with their usual kinds and ``adjusts_period`` set. Terms that are not dated yet (plan
+  content, program terms, partner status, account flags, instrument attributes) are read as they are now (issue 8,
+  in progress). A cancelled version earns nothing, so
   only the reversal remains. A current version that closes in an open period is simply computed by that period's
   own run — with the reversal of the version it replaced, the trade is paid once whichever period it moved to.
 
@@ -110,6 +112,12 @@ SELECT DISTINCT o.id, COALESCE(NULLIF(x.adjusts_period, ''), x.period) AS trade_
    AND NOT EXISTS (
         SELECT 1 FROM {LINES} y JOIN {RUNS} q ON q.id = y.run_id
          WHERE y.trade_id = o.id AND y.kind = 'reversal' AND q.status = ANY(%(live)s) AND q.id <> %(run)s)
+   -- A version posted at 0 (no IB, unresolved, filtered out) has nothing to reverse: it is never pending.
+   AND EXISTS (
+        SELECT 1 FROM {LINES} z JOIN {RUNS} p ON p.id = z.run_id AND p.kind = %(kind)s AND p.status = 'approved'
+         WHERE z.trade_id = o.id AND z.kind <> 'reversal'
+         GROUP BY z.partner_id, z.beneficiary_account_id, z.level
+        HAVING SUM(z.amount_micros) <> 0)
  ORDER BY o.id
 """
 

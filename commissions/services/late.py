@@ -3,7 +3,9 @@
 A run reads the trades and accounts of its snapshot (``adapters.Snapshot``, taken when it starts). Whatever was
 written later for its period is not in its figures: trades that closed in the period and arrived late, new versions
 (corrections) and cancellations of its trades — including a correction that moves a trade out of the period — and
-trades whose client account was created after the run started. Approval shows each count, so a period is never
+trades whose client account was created after the run started; and dated changes (a back-dated move, IB, plan,
+rebate or rate, a first assignment) reaching into the period, recorded since the run started
+(``core.models.DatedChange``). Approval shows each count, so a period is never
 approved in the belief that it is complete; recomputing before approving takes them in.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from django.db import connection
 
+from core.models import DatedChange
 from runs.models import Run
 from runs.registry import LateChange
 
@@ -34,11 +37,18 @@ SELECT (SELECT count(*) FROM late WHERE version = 1),
            AND t.close_time >= %(start)s AND t.close_time < %(end)s)
 """
 
+_DATED_SQL = f"""
+SELECT count(*) FROM {DatedChange._meta.db_table}
+ WHERE recorded_at > %(read_at)s AND since < %(end)s
+"""
+
 _MESSAGES = {
     "late_trades": "{n} trade(s) closed in {period} arrived after this run read its data",
     "corrections": "{n} correction(s) of {period}'s trades arrived after this run read its data",
     "cancellations": "{n} cancellation(s) of {period}'s trades arrived after this run read its data",
     "late_accounts": "{n} trade(s) of {period} belong to client accounts created after this run read its data",
+    "dated_changes": "{n} change(s) of parents, plans, IBs, rebates or rates reaching into {period} were made after "
+    "this run started",
 }
 
 
@@ -47,7 +57,9 @@ def late_changes(*, run: Run) -> list[LateChange]:
     params = {"start": run.period_start, "end": run.period_end, **Snapshot.of(run).params()}
     with connection.cursor() as cursor:
         cursor.execute(_LATE_SQL, params)
-        counts = dict(zip(_MESSAGES, cursor.fetchone(), strict=True))
+        counts = dict(zip(_MESSAGES, cursor.fetchone(), strict=False))
+        cursor.execute(_DATED_SQL, {"read_at": run.started_at or run.created_at, "end": run.period_end})
+        counts["dated_changes"] = cursor.fetchone()[0]
     return [
         LateChange(
             code=code,

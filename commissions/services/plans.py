@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from core.effective import series_set_from
+from core.effective import SeriesChange, series_set_from
 from partners.models import ClientAccount, Partner
 
 from ..models import Instrument, PartnerPlan, Plan, PlanRule, PlanTier, Rebate
@@ -111,7 +111,9 @@ def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetim
             rows=PartnerPlan.objects.filter(partner=partner),
             effective_from=effective_from,
             same=lambda row: row.plan_id == plan.pk,
-            create=lambda at: PartnerPlan.objects.create(partner=partner, plan=plan, valid_from=at),
+            create=lambda at, until: PartnerPlan.objects.create(
+                partner=partner, plan=plan, valid_from=at, valid_to=until
+            ),
             subject=f"Putting {partner.code} on plan {plan.code}",
         )
         return change.row
@@ -125,10 +127,24 @@ def rebate_set(
     per_lot: Decimal | None = None,
     effective_from: datetime | None = None,
 ) -> Rebate | None:
-    """Set (or, with neither ``pct`` nor ``per_lot``, end) a partner's rebate to one account or to all clients.
+    """Set (or, with neither ``pct`` nor ``per_lot``, end) a partner's rebate to one account or to all clients; the
+    rebate in force from then on (see ``rebate_change``)."""
+    return rebate_change(partner=partner, account=account, pct=pct, per_lot=per_lot, effective_from=effective_from).row
+
+
+def rebate_change(
+    *,
+    partner: Partner,
+    account: ClientAccount | None = None,
+    pct: Decimal | None = None,
+    per_lot: Decimal | None = None,
+    effective_from: datetime | None = None,
+) -> SeriesChange:
+    """Set or end a rebate, saying whether anything changed.
 
     Dating as in ``core.effective``: a first rebate holds since always unless dated; a change defaults to now and
-    may be back-dated while no approved period is affected. Setting the terms already in force changes nothing.
+    may be back-dated while no approved period is affected. Setting the terms already in force, or ending a rebate
+    when none is in force, changes nothing.
     """
     if pct is not None and per_lot is not None:
         raise ValidationError({"pct": ["Give a percent or an amount per lot, not both."]})
@@ -144,10 +160,10 @@ def rebate_set(
             rows=Rebate.objects.filter(partner=partner, account=account),
             effective_from=effective_from,
             same=lambda row: row.pct == pct and row.per_lot == per_lot,
-            create=lambda at: Rebate.objects.create(
-                partner=partner, account=account, pct=pct, per_lot=per_lot, valid_from=at
+            create=lambda at, until: Rebate.objects.create(
+                partner=partner, account=account, pct=pct, per_lot=per_lot, valid_from=at, valid_to=until
             ),
             subject=f"{'Ending' if ends else 'Setting'} {partner.code}'s rebate to {target}",
             ends=ends,
         )
-        return change.row
+        return change

@@ -19,6 +19,7 @@ from core.exceptions import RowErrors
 from core.history import ensure_periods_open
 from core.models import exact_decimal_for
 from core.money import MoneyError
+from core.periods import FIRST_YEAR, LAST_YEAR
 
 from ..models import ConversionRate
 
@@ -42,6 +43,8 @@ def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         day = row.get("day")
         if not isinstance(day, date):
             row_errors["day"] = ["A date is required."]
+        elif not FIRST_YEAR <= day.year <= LAST_YEAR:
+            row_errors["day"] = [f"Must be between the years {FIRST_YEAR} and {LAST_YEAR}."]
         try:
             usd_rate = exact_decimal_for(ConversionRate, "usd_rate", row.get("usd_rate"))
             if usd_rate <= 0:

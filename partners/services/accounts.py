@@ -50,7 +50,9 @@ def _attribute(*, account: ClientAccount, partner: Partner | None, effective_fro
             rows=AccountAttribution.objects.filter(account=account),
             effective_from=effective_from,
             same=lambda row: row.partner_id == partner_id,
-            create=lambda at: AccountAttribution.objects.create(account=account, partner=partner, valid_from=at),
+            create=lambda at, until: AccountAttribution.objects.create(
+                account=account, partner=partner, valid_from=at, valid_to=until
+            ),
             subject=f"Attributing {account} to {partner.code if partner else 'no IB'}",
             now=now,
         )
@@ -199,12 +201,24 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             for account, partner, effective_from in create_partners
         ]
         AccountAttribution.objects.bulk_create(new_attributions, batch_size=2000)
+        conflicts: list[tuple[int, ClientAccount, Conflict]] = []
         for index, account, partner, effective_from, fields_changed in changes:
             try:
-                change = _attribute(account=account, partner=partner, effective_from=effective_from, now=now)
+                with transaction.atomic():  # a refused row rolls back alone here; any refusal undoes all below
+                    change = _attribute(account=account, partner=partner, effective_from=effective_from, now=now)
             except Conflict as exc:
-                raise Conflict(f"row {index} ({account}): {exc.message}", extra={**exc.extra, "index": index}) from exc
+                conflicts.append((index, account, exc))
+                continue
             except ValidationError as exc:
-                raise RowErrors({index: exc.message_dict}) from exc
+                errors[index] = exc.message_dict
+                continue
             counts["updated" if fields_changed or change.changed else "unchanged"] += 1
+        if conflicts:
+            index, account, exc = conflicts[0]
+            raise Conflict(
+                f"row {index} ({account}): {exc.message}",
+                extra={**exc.extra, "index": index, "rows": [i for i, _, _ in conflicts]},
+            )
+        if errors:
+            raise RowErrors(errors)
         return counts

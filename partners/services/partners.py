@@ -147,7 +147,9 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
             rows=PartnerLink.objects.filter(partner=partner),
             effective_from=start,
             same=lambda link: link.parent_id == parent_id,
-            create=lambda at: PartnerLink.objects.create(partner=partner, parent=parent, valid_from=at),
+            create=lambda at, until: PartnerLink.objects.create(
+                partner=partner, parent=parent, valid_from=at, valid_to=until
+            ),
             subject=f"Moving {partner.code}",
         )
         return change.row

@@ -5,6 +5,8 @@ from decimal import Decimal
 import pytest
 
 from commissions.models import AttributionLine
+from commissions.services.adjustments import has_pending_adjustments, pending_by_locked_period
+from runs.models import Run
 
 from .runs_support import post_ok, setup_chain, setup_reference, trade
 
@@ -146,3 +148,15 @@ def test_the_admin_shows_per_locked_period_what_is_pending_for_adjustment(staff_
     _compute(staff_client, "2026-04", approve=False)
     [march] = admin_client.get(url).context["cl"].result_list
     assert (march.to_compute, march.to_reverse) == (0, 0)
+
+
+def test_a_correction_of_a_trade_posted_at_zero_leaves_nothing_pending(staff_client):
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [trade(7, login=4242)])  # no account: posted at 0 (no_ib)
+    _compute(staff_client, "2026-03")
+    post_ok(staff_client, "/api/v1/trades/", [trade(7, login=4242, lots="2.00")])
+    april = _compute(staff_client, "2026-04")
+    assert _lines(april) == []  # no partner lines: nothing was paid, nothing is owed
+    assert pending_by_locked_period() == {}
+    assert not has_pending_adjustments(run=Run.objects.get(pk=_compute(staff_client, "2026-05", approve=False)))

@@ -192,3 +192,48 @@ def test_a_rebate_changed_mid_month_applies_to_the_trades_closed_under_each_term
     rebates = AttributionLine.objects.filter(run_id=detail["id"], kind="rebate").select_related("trade")
     # The sub earns 5 on each 1-lot trade: 10 % of it before the 15th, 50 % from then on.
     assert {line.trade.ticket: line.amount for line in rebates} == {1: Decimal("0.5"), 2: Decimal("2.5")}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/partners/sub/move/", {"parent": None}),
+        ("patch", "/api/v1/partners/sub/", {"plan": "plan-master"}),
+        ("post", "/api/v1/accounts/live1/1001/attribute/", {"partner": "master"}),
+        ("post", "/api/v1/rebates/", {"partner": "sub", "pct": "10"}),
+    ],
+)
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00Z", "0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z"])
+def test_dates_outside_the_years_of_periods_are_field_errors(staff_client, method, path, body, when):
+    setup_chain(staff_client)
+    response = getattr(staff_client, method)(path, {**body, "effective_from": when}, format="json")
+    assert response.status_code == 400, response.content
+    assert "effective_from" in response.json()
+
+
+def test_the_guard_cuts_periods_at_the_servers_midnight(staff_client):
+    """The server is at UTC+2: March ends at 2026-03-31T22:00Z. With March approved, a move from 22:00Z on is
+    allowed and one from 21:59Z is refused."""
+    month = server_period("2026-03")
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    approve(staff_client, run(staff_client, month)["id"])
+    late = staff_client.post(
+        "/api/v1/partners/sub/move/", {"parent": None, "effective_from": "2026-03-31T21:59:00Z"}, format="json"
+    )
+    assert late.status_code == 409 and late.json()["period"] == "2026-03"
+    ok = staff_client.post(
+        "/api/v1/partners/sub/move/", {"parent": None, "effective_from": "2026-03-31T22:00:00Z"}, format="json"
+    )
+    assert ok.status_code == 200, ok.content
+
+
+def test_ending_a_rebate_says_whether_one_was_in_force(staff_client):
+    setup_chain(staff_client)
+    nothing = post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub"})
+    assert nothing == {"detail": "No rebate was in force then: nothing to end."}
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10"})
+    same = staff_client.post("/api/v1/rebates/", {"partner": "sub", "pct": "10.00"}, format="json")
+    assert same.status_code == 200  # the terms in force already: nothing created
+    assert post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub"}) == {"detail": "Rebate ended."}

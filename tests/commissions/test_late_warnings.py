@@ -66,3 +66,21 @@ def test_the_command_prints_the_warnings(staff_client):
     text = out.getvalue()
     assert "approved" in text and "Warning: 1 trade(s) closed in 2026-03 arrived after" in text
     assert "3 correction(s)" in text and "1 cancellation(s)" in text
+
+
+def test_a_back_dated_change_after_the_run_started_is_warned_about(staff_client):
+    run_id = _computed_march(staff_client)
+    # The broker back-dates a plan change into March after March was computed, then approves without recomputing.
+    response = staff_client.patch(
+        "/api/v1/partners/sub/", {"plan": "plan-master", "effective_from": "2026-03-05T00:00:00Z"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10"})  # a first rebate: since always
+    answer = post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})
+    assert {w["code"]: w["count"] for w in answer["warnings"]} == {"dated_changes": 2}
+
+
+def test_a_change_dated_after_the_period_is_not_warned_about(staff_client):
+    run_id = _computed_march(staff_client)
+    post_ok(staff_client, "/api/v1/partners/sub/move/", {"parent": None, "effective_from": "2026-04-02T00:00:00Z"})
+    assert post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})["warnings"] == []

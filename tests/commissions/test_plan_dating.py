@@ -61,7 +61,7 @@ def test_same_plan_earlier_back_dates_and_a_locked_period_stops_it(partner, plan
     with pytest.raises(Conflict, match="approved commissions period 2026-03"):
         partner_plan_assign(partner=partner, plan=gold, effective_from=T0 + timedelta(days=2))
     with pytest.raises(Conflict, match="2026-03"):
-        partner_plan_assign(partner=partner, plan=bronze, effective_from=T0 - timedelta(days=40))  # reaches past it
+        partner_plan_assign(partner=partner, plan=gold, effective_from=T0 - timedelta(days=40))  # reaches past it
     assert assignments(partner)[-1] == ("gold", T0 + timedelta(days=5), None)
 
 

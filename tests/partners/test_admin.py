@@ -170,8 +170,11 @@ def test_move_back_dated_before_the_current_link_while_nothing_is_approved(admin
     url = reverse("admin:partners_partner_move") + f"?ids={tree['mid'].pk}"
     response = admin_client.post(url, {"parent": tree["other"].pk, **split(START - timedelta(days=1))})
     assert response.status_code == 302
-    assert [(link.parent_id, link.valid_from) for link in PartnerLink.objects.filter(partner=tree["mid"])] == [
-        (tree["other"].pk, START - timedelta(days=1))
+    links = PartnerLink.objects.filter(partner=tree["mid"]).order_by("valid_from")
+    # The new parent holds from the day before until the link already recorded from START.
+    assert [(link.parent_id, link.valid_from, link.valid_to) for link in links] == [
+        (tree["other"].pk, START - timedelta(days=1), START),
+        (tree["top"].pk, START, None),
     ]
 
 

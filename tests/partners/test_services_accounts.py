@@ -44,14 +44,16 @@ def test_attribute_changes_ib_from_effective_instant(make_partner, make_account)
     assert account_chain_at(server="live", login=1001, at=at(10)) == []
 
 
-def test_attribute_back_dated_replaces_what_started_later(make_partner, make_account):
+def test_attribute_back_dated_holds_until_the_next_recorded_change(make_partner, make_account):
     a, b, c = make_partner("a"), make_partner("b"), make_partner("c")
     account = make_account(1002)
     account_attribute(account=account, partner=a, effective_from=at(5))
     account_attribute(account=account, partner=b, effective_from=at(5))  # the same instant: b instead of a
     assert history(account) == [("b", at(5), None)]
-    account_attribute(account=account, partner=c, effective_from=at(2))  # before every stretch: c from then on
-    assert history(account) == [("c", at(2), None)]
+    account_attribute(account=account, partner=c, effective_from=at(2))  # before every stretch: c until b starts
+    assert history(account) == [("c", at(2), at(5)), ("b", at(5), None)]
+    account_attribute(account=account, partner=b, effective_from=at(3))  # b from earlier: b's start back-dated
+    assert history(account) == [("c", at(2), at(3)), ("b", at(3), None)]
 
 
 def test_attribute_without_a_date_holds_since_always_then_changes_now(make_partner, make_account):
@@ -71,8 +73,9 @@ def test_attribute_reaching_into_an_approved_period_is_a_conflict(make_partner, 
     account_attribute(account=account, partner=a, effective_from=at(1))
     lock_period("2024-01")
     account_attribute(account=account, partner=b, effective_from=at(24 * 40))  # 2024-02-10: after the lock
+    assert account_attribute(account=account, partner=a, effective_from=at(24 * 3)).partner == a  # in force: no-op
     with pytest.raises(Conflict) as excinfo:
-        account_attribute(account=account, partner=a, effective_from=at(24 * 3))  # 2024-01-04: approved
+        account_attribute(account=account, partner=b, effective_from=at(24 * 3))  # 2024-01-04: approved
     assert "2024-01" in excinfo.value.message and excinfo.value.extra["period"] == "2024-01"
     assert history(account) == [("a", at(1), at(24 * 40)), ("b", at(24 * 40), None)]
 
@@ -158,16 +161,28 @@ def test_upsert_dated_row_back_dates_while_no_period_is_approved(make_partner):
     accounts_upsert(rows=[row(1, "a", effective_from=at(10))])
     assert accounts_upsert(rows=[row(1, "a", effective_from=at(10))])["unchanged"] == 1  # re-sent: nothing
     assert accounts_upsert(rows=[row(1, "b", effective_from=at(5))])["updated"] == 1
-    assert history(ClientAccount.objects.get(login=1)) == [("b", at(5), None)]
+    assert history(ClientAccount.objects.get(login=1)) == [("b", at(5), at(10)), ("a", at(10), None)]
+
+
+def test_upsert_resending_todays_ib_keeps_a_scheduled_ib_change(make_partner):
+    make_partner("a"), make_partner("b")
+    later = timezone.now() + timedelta(days=30)
+    accounts_upsert(rows=[row(1, "a")])
+    accounts_upsert(rows=[row(1, "b", effective_from=later)])
+    # A CRM sync re-sends the account with today's IB and a changed group: the scheduled change survives.
+    counts = accounts_upsert(rows=[row(1, "a", group="vip")])
+    assert counts == {"created": 0, "updated": 1, "unchanged": 0}
+    assert history(ClientAccount.objects.get(login=1)) == [("a", SINCE_ALWAYS, later), ("b", later, None)]
 
 
 def test_upsert_change_into_an_approved_period_is_a_conflict_naming_row_and_period(make_partner, lock_period):
     make_partner("a"), make_partner("b")
-    accounts_upsert(rows=[row(1, "a", effective_from=T0)])
+    accounts_upsert(rows=[row(1, "a", effective_from=T0), row(3, "a", effective_from=T0)])
     lock_period("2024-01")
     with pytest.raises(Conflict) as excinfo:
-        accounts_upsert(rows=[row(2, "a"), row(1, "b", effective_from=at(5))])
+        accounts_upsert(rows=[row(2, "a"), row(1, "b", effective_from=at(5)), row(3, "b", effective_from=at(6))])
     assert excinfo.value.extra["index"] == 1 and excinfo.value.extra["period"] == "2024-01"
+    assert excinfo.value.extra["rows"] == [1, 2]  # every refused row, not only the first
     assert "row 1" in excinfo.value.message
     assert not ClientAccount.objects.filter(login=2).exists()  # nothing written
     assert history(ClientAccount.objects.get(login=1)) == [("a", T0, None)]
@@ -177,8 +192,9 @@ def test_upsert_is_set_based(make_partner, django_assert_max_num_queries):
     make_partner("a"), make_partner("b")
     accounts_upsert(rows=[row(n, "a", effective_from=T0) for n in range(300)])
     rows = [row(n, "b" if n % 2 else "a", group="g2" if n % 3 else "std") for n in range(600)]
-    # partner lookup, lock, accounts, attributions, creates/updates in batches: independent of the row count
-    with django_assert_max_num_queries(12):
+    # partner lookup, lock, accounts, attributions, the history guard and its record of the change, creates/updates
+    # in batches: independent of the row count
+    with django_assert_max_num_queries(13):
         counts = accounts_upsert(rows=rows)
     assert counts["created"] == 300 and counts["updated"] + counts["unchanged"] == 300
     assert AccountAttribution.objects.filter(partner__code="b", valid_to__isnull=True).count() == 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -167,18 +168,27 @@ def test_move_closes_open_link_and_keeps_history(make_partner):
 @pytest.mark.parametrize(
     ("when", "expected"),
     [
-        (-1, [("c", -1, None)]),  # before the first link: c from then on, the links after it are replaced
-        (0, [("c", 0, None)]),  # at the first link's start: replaced from its first instant
-        (3, [("a", 0, 3), ("c", 3, None)]),  # inside the first link: closed there, the later move replaced
+        (-1, [("c", -1, 0), ("a", 0, 5), ("b", 5, None)]),  # before the first link: c until it starts
+        (0, [("c", 0, 5), ("b", 5, None)]),  # at the first link's start: replaced from its first instant
+        (3, [("a", 0, 3), ("c", 3, 5), ("b", 5, None)]),  # inside it: closed there; the later move is kept
         (5, [("a", 0, 5), ("c", 5, None)]),  # at the later move's instant: that move is replaced
     ],
 )
-def test_back_dated_move_states_the_parent_from_then_on(make_partner, when, expected):
+def test_back_dated_move_holds_until_the_next_recorded_move(make_partner, when, expected):
     a, b, c = make_partner("a"), make_partner("b"), make_partner("c")
     sub = make_partner("sub", parent=a)
     partner_move(partner=sub, parent=b, effective_from=at(5))
     partner_move(partner=sub, parent=c, effective_from=at(when))
     assert links_of(sub) == [(p, at(f), None if t is None else at(t)) for p, f, t in expected]
+
+
+def test_restating_the_parent_in_force_keeps_a_scheduled_move(make_partner):
+    a, b = make_partner("a"), make_partner("b")
+    sub = make_partner("sub", parent=a)
+    partner_move(partner=sub, parent=b, effective_from=timezone.now() + timedelta(days=30))
+    before = links_of(sub)
+    partner_move(partner=sub, parent=a)  # what PATCH with the current parent does
+    assert links_of(sub) == before
 
 
 def test_move_without_a_date_takes_effect_now(make_partner):
