@@ -67,7 +67,8 @@ def series_set_from(
     now: datetime | None = None,
 ) -> SeriesChange[Row]:
     """Make the series ``rows`` (one owner's rows, any order) hold ``create``'s value from ``effective_from`` until
-    the next change already recorded after it (open-ended if none).
+    the next change already recorded after it: the end of the stretch in force then (which may be an end with
+    nothing after it, e.g. a rebate that stops), else the next stretch's start (open-ended if none).
 
     ``same(row)`` says whether a row already holds the wanted value; ``create(start, until)`` writes the new row for
     ``[start, until)``. With ``ends`` the series holds nothing from ``start`` until that next change (``create`` is
@@ -93,6 +94,9 @@ def series_set_from(
         if not ends and in_force is not None and same(in_force):
             return SeriesChange(in_force, in_force.valid_from, False)  # already in force then: nothing changes
         ensure_history_open(since=start, subject=subject)
+        # The new value replaces what held at ``start`` for as long as that held (an end already recorded stays),
+        # or, in a stretch where nothing held, lasts until the next recorded change.
+        until = in_force.valid_to if in_force is not None else following.valid_from if following is not None else None
         if in_force is not None and in_force.valid_from == start:
             in_force.delete()  # replaced from its very first instant
         elif in_force is not None:
@@ -100,8 +104,7 @@ def series_set_from(
             in_force.save(update_fields=["valid_to"])
         if ends:
             return SeriesChange(None, start, True)
-        until = following.valid_from if following is not None else None
-        if following is not None and same(following):
+        if following is not None and following.valid_from == until and same(following):
             following.valid_from = start  # the same value, from earlier: its start is back-dated, no seam
             following.save(update_fields=["valid_from"])
             return SeriesChange(following, start, True)

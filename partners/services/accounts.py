@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.effective import series_set_from
+from core.effective import require_aware, series_set_from
 from core.exceptions import Conflict, RowErrors
 from core.history import ensure_history_open
 from core.periods import SINCE_ALWAYS
@@ -80,6 +80,11 @@ def _row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
     effective_from = row.get("effective_from")
     if effective_from is not None and (not isinstance(effective_from, datetime) or timezone.is_naive(effective_from)):
         errors["effective_from"] = ["A time-zone-aware datetime is required."]
+    elif effective_from is not None:
+        try:
+            require_aware(effective_from)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     return errors
 
 

@@ -94,3 +94,26 @@ def test_the_database_refuses_two_overlapping_rebates_of_one_account_or_of_all_c
     _raw_rebate(partner, account, T0 + timedelta(days=10))  # adjacent: fine; beside the all-clients one: it wins
     other = partner_create(code="ib2", name="IB2", program=partner.program)
     _raw_rebate(other, account, T0)  # another partner's rebate to the same account is its own series
+
+
+def test_a_change_from_earlier_keeps_an_end_already_recorded(partner):
+    """A rebate that stops stays stopped: a new rate from an earlier instant replaces the old rate only for as
+    long as it held, and never fills a stretch with no rebate."""
+    account = ClientAccount.objects.create(server="s", login=3)
+    rebate_set(partner=partner, account=account, pct=Decimal("10"))
+    rebate_set(partner=partner, account=account, effective_from=T0 + timedelta(days=10))  # ends on the 11th
+    rebate_set(partner=partner, account=account, pct=Decimal("15"), effective_from=T0 + timedelta(days=20))
+    rebate_set(partner=partner, account=account, pct=Decimal("20"), effective_from=T0 + timedelta(days=5))
+    stretches = list(Rebate.objects.filter(account=account).values_list("pct", "valid_from", "valid_to"))
+    assert stretches == [
+        (Decimal("10"), SINCE_ALWAYS, T0 + timedelta(days=5)),
+        (Decimal("20"), T0 + timedelta(days=5), T0 + timedelta(days=10)),  # the end on the 11th stays
+        (Decimal("15"), T0 + timedelta(days=20), None),
+    ]
+    # The later rate from earlier, inside the gap: it fills the gap up to its own stretch only from that instant.
+    rebate_set(partner=partner, account=account, pct=Decimal("15"), effective_from=T0 + timedelta(days=15))
+    assert list(Rebate.objects.filter(account=account).values_list("pct", "valid_from", "valid_to"))[-1] == (
+        Decimal("15"),
+        T0 + timedelta(days=15),
+        None,
+    )

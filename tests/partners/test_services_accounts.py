@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
@@ -146,11 +146,13 @@ def test_upsert_removing_partner_records_no_ib_stretch(make_partner):
 
 def test_upsert_rejects_bad_rows_and_writes_nothing(make_partner):
     make_partner("a")
+    far = datetime(9999, 12, 31, tzinfo=UTC)
     rows = [row(1, "a"), row(2, "ghost"), row(3, currency="us"), row(1, "a"), {"server": "", "login": -1}]
+    rows.append(row(5, "a", effective_from=far))
     with pytest.raises(RowErrors) as excinfo:
         accounts_upsert(rows=rows)
     errors = excinfo.value.rows
-    assert set(errors) == {1, 2, 3, 4}
+    assert set(errors) == {1, 2, 3, 4, 5} and "effective_from" in errors[5]
     assert "partner" in errors[1] and "currency" in errors[2] and "login" in errors[3]
     assert {"server", "login"} <= set(errors[4])
     assert not ClientAccount.objects.exists()
