@@ -8,8 +8,9 @@ writer goes through ``series_set_from`` so the dating rules of DOMAIN.md 4.0 hol
   approved period that it now attributes were posted as earning nothing, and what they earn now is late data —
   not yet carried into adjustments (issue 8, in progress); approval does not warn about it either.
 - **Changes default to now** and may be back-dated while no approved period is affected (``core.history``): the
-  value holds from ``effective_from`` until the next change already recorded after it (a change scheduled for
-  later is kept, never silently dropped; a stretch starting at that very instant is replaced). A change reaching
+  value holds from ``effective_from`` for as long as the value it replaces held (a change scheduled for later is
+  kept, never silently dropped; an end already recorded stays; where nothing held, until the next recorded change;
+  a stretch starting at that very instant is replaced). A change reaching
   into an approved period is a ``Conflict`` naming it.
 - **Nothing is reported as done that was not.** Setting the value already in force at that instant changes
   nothing and says so (``changed`` False) — so re-sending today's IB with an account's other fields leaves a
