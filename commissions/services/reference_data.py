@@ -68,8 +68,7 @@ def _clean_instrument(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         errors["volume_max"] = ["Must not be below volume_min."]
     digits = row.get("digits")
     if digits is None:
-        if "pip_size" in values and values["pip_size"] > 0:
-            values["digits"] = default_digits(pip_size=values["pip_size"], group=values["group"])
+        pass  # an existing instrument keeps its digits; a new one gets the default (``instruments_upsert``)
     elif isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= MAX_DIGITS:
         errors["digits"] = [f"A whole number from 0 to {MAX_DIGITS}."]
     else:
@@ -88,8 +87,8 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Create or update instruments by ``symbol`` with their aliases; return counts and ``trades_resolved``.
 
     Row: ``symbol``, ``group``, ``base``, ``quote``, ``contract_size``, ``pip_size``, ``digits`` (quote digits;
-    default ``default_digits``), ``volume_step``/``volume_min``/``volume_max`` (defaults 0.01 / 0.01 / 100),
-    ``aliases`` (list). Aliases are added or re-pointed to the row's
+    omitted: kept for an existing instrument, ``default_digits`` for a new one), ``volume_step``/``volume_min``/
+    ``volume_max`` (defaults 0.01 / 0.01 / 100), ``aliases`` (list). Aliases are added or re-pointed to the row's
     instrument; aliases not listed are kept (upsert, not replace). An instrument counts as updated when a field
     changed or an alias was added or re-pointed.
     """
@@ -123,6 +122,12 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         to_update: list[Instrument] = []
         for values, _ in cleaned:
             instrument = existing.get(values["symbol"])
+            if "digits" not in values:
+                values["digits"] = (
+                    instrument.digits
+                    if instrument is not None
+                    else default_digits(pip_size=values["pip_size"], group=values["group"])
+                )
             if instrument is None:
                 to_create.append(Instrument(**values))
             elif any(getattr(instrument, f) != values[f] for f in _INSTRUMENT_FIELDS):

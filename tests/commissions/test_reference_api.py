@@ -130,6 +130,9 @@ def test_instrument_digits_default_by_quote_convention_and_can_be_given():
     digits = dict(Instrument.objects.values_list("symbol", "digits"))
     # FX carries a fractional pip; anything else is quoted to its pip unless the broker says otherwise.
     assert digits == {"EURUSD": 5, "USDJPY": 3, "XAUUSD": 2, "US30": 0, "XAUUSD.3": 3}
+    # Re-sending an instrument without digits (say, to add an alias) keeps the digits it has.
+    instruments_upsert(rows=[xauusd(symbol="XAUUSD.3", aliases=["GOLD3"])])
+    assert Instrument.objects.get(symbol="XAUUSD.3").digits == 3
 
 
 def test_instruments_upsert_rejects_duplicates():
