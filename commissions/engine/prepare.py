@@ -436,31 +436,15 @@ def prepare_programs(programs: pd.DataFrame) -> ProgramArrays:
 
 
 @dataclass(frozen=True)
-class PartnerArrays:
-    """One entry per partner: active flag and program position."""
-
-    index: pd.Index
-    active: np.ndarray
-    program: np.ndarray
-
-
-def prepare_partners(partners: pd.DataFrame, programs: ProgramArrays) -> PartnerArrays:
-    return PartnerArrays(
-        index=pd.Index(_ints(partners["partner_id"])),
-        active=_bools(partners["active"]),
-        program=programs.index.get_indexer(_ints(partners["program_id"])).astype(np.int64),
-    )
-
-
-@dataclass(frozen=True)
 class ChainArrays:
     """Chain rows sorted by (trade position, level)."""
 
     trade: np.ndarray  # position in TradeArrays
     level: np.ndarray
     partner_id: np.ndarray
-    partner: np.ndarray  # position in PartnerArrays (-1 when not given)
     plan: np.ndarray  # position in PlanArrays, -1 = no plan
+    program: np.ndarray  # position in ProgramArrays of the partner's program terms at close time
+    active: np.ndarray  # the partner's status at close time
 
 
 def sort_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
@@ -474,25 +458,38 @@ def sort_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray | None:
 
 
 def prepare_chains(
-    chains: pd.DataFrame, trades: TradeArrays, plans: PlanArrays, partners: PartnerArrays | None
+    chains: pd.DataFrame, trades: TradeArrays, plans: PlanArrays, programs: ProgramArrays | None
 ) -> ChainArrays:
+    """Chain rows as arrays; ``programs`` None (the tier context, which needs no program) leaves ``program`` NA."""
     trade = pd.Index(trades.trade_id).get_indexer(_ints(chains["trade_id"])).astype(np.int64)
-    level = _ints(chains["level"])
-    partner_id = _ints(chains["partner_id"])
-    plan_id = _nullable_ints(chains["plan_id"])
+    columns = {
+        "level": _ints(chains["level"]),
+        "partner_id": _ints(chains["partner_id"]),
+        "plan_id": _nullable_ints(chains["plan_id"]),
+        "program_id": _ints(chains["program_id"]),
+        "active": _bools(chains["active"]),
+    }
     keep = trade >= 0
     if not keep.all():
-        trade, level, partner_id, plan_id = trade[keep], level[keep], partner_id[keep], plan_id[keep]
-    order = sort_order(trade, level)
+        trade = trade[keep]
+        columns = {name: values[keep] for name, values in columns.items()}
+    order = sort_order(trade, columns["level"])
     if order is not None:
-        trade, level, partner_id, plan_id = trade[order], level[order], partner_id[order], plan_id[order]
-    plan = np.where(plan_id == NA_ID, NA, plans.index.get_indexer(plan_id)).astype(np.int64)
-    partner = (
-        partners.index.get_indexer(partner_id).astype(np.int64)
-        if partners is not None
-        else np.full(len(partner_id), NA, dtype=np.int64)
+        trade = trade[order]
+        columns = {name: values[order] for name, values in columns.items()}
+    plan_id = columns["plan_id"]
+    return ChainArrays(
+        trade=trade,
+        level=columns["level"],
+        partner_id=columns["partner_id"],
+        plan=np.where(plan_id == NA_ID, NA, plans.index.get_indexer(plan_id)).astype(np.int64),
+        program=(
+            programs.index.get_indexer(columns["program_id"]).astype(np.int64)
+            if programs is not None
+            else np.full(len(trade), NA, dtype=np.int64)
+        ),
+        active=columns["active"],
     )
-    return ChainArrays(trade=trade, level=level, partner_id=partner_id, partner=partner, plan=plan)
 
 
 @dataclass(frozen=True)
@@ -646,7 +643,6 @@ class Prepared:
     vocabularies: Vocabularies
     trades: TradeArrays
     chains: ChainArrays
-    partners: PartnerArrays
     programs: ProgramArrays
     plans: PlanArrays
     rules: RuleArrays
@@ -660,12 +656,10 @@ def prepare_inputs(inputs: EngineInputs) -> Prepared:
     trades = prepare_trades(inputs.trades, vocabularies)
     plans = prepare_plans(inputs.plans, vocabularies)
     programs = prepare_programs(inputs.programs)
-    partners = prepare_partners(inputs.partners, programs)
     return Prepared(
         vocabularies=vocabularies,
         trades=trades,
-        chains=prepare_chains(inputs.trade_chains, trades, plans, partners),
-        partners=partners,
+        chains=prepare_chains(inputs.trade_chains, trades, plans, programs),
         programs=programs,
         plans=plans,
         rules=prepare_rules(inputs.rules, plans, vocabularies),

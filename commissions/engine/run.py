@@ -55,7 +55,7 @@ def compute_lines(inputs: EngineInputs, tier_context: TierContext, *, with_decim
     """
     validate_inputs(inputs, check_trade_values=False)
     data = prepare_inputs(inputs)
-    trades, chains, partners, programs = data.trades, data.chains, data.partners, data.programs
+    trades, chains, programs = data.trades, data.chains, data.programs
     n = trades.n
 
     trade_reason = np.full(n, NA, dtype=np.int64)
@@ -67,7 +67,7 @@ def compute_lines(inputs: EngineInputs, tier_context: TierContext, *, with_decim
     has_chain = np.zeros(n, dtype=bool)
     has_chain[chains.trade[first]] = True
     program = np.full(n, NA, dtype=np.int64)
-    program[chains.trade[first]] = partners.program[chains.partner[first]]
+    program[chains.trade[first]] = chains.program[first]
     partner1 = np.full(n, NA_ID, dtype=np.int64)
     partner1[chains.trade[first]] = chains.partner_id[first]
     length = np.bincount(chains.trade, minlength=n).astype(np.int64)
@@ -77,7 +77,7 @@ def compute_lines(inputs: EngineInputs, tier_context: TierContext, *, with_decim
     depth = np.where(is_override, np.minimum(depth, 1 + _by_program(programs.n_override, program, has_chain, 0)), depth)
 
     participating = chains.level <= depth[chains.trade]
-    active = partners.active[chains.partner]
+    active = chains.active
     facts = hierarchy.Chains(
         program=program, depth=depth, partner1=partner1, participating=participating, active=active
     )

@@ -9,7 +9,7 @@ by definition (a USD row, if present, must say 1). Times are tz-aware UTC; days 
 adapter computed.
 
 Rounding points: none here (see ``run``). Invariants checked by ``validate_inputs``: every required column exists;
-ids are unique where they are keys; every referenced partner, program and plan exists; codes are from the lists
+ids are unique where they are keys; every referenced program and plan exists; codes are from the lists
 below; chains have levels 1..n without gaps; tiers start at 0 lots and strictly increase; every rule has exactly the
 number it needs (``rate`` for ``per_lot``/``per_million``, ``pct`` for the share kinds) and matches a symbol, a symbol
 group or everything (never both a symbol and a group); numbers are exact decimals with at most the places above.
@@ -120,8 +120,16 @@ TRADE_COLUMNS = {
     "open_day": "date",
     "close_day": "date",
 }
-CHAIN_COLUMNS = {"trade_id": "int", "level": "int", "partner_id": "int", "plan_id": "int_na"}
-PARTNER_COLUMNS = {"partner_id": "int", "active": "bool", "program_id": "int"}
+# One row per (trade, level): the partner at that level at the trade's close time with the terms it had then — its
+# plan (NA if none), its program's terms and whether it was active (DOMAIN.md 4.0: terms are dated too).
+CHAIN_COLUMNS = {
+    "trade_id": "int",
+    "level": "int",
+    "partner_id": "int",
+    "plan_id": "int_na",
+    "program_id": "int",
+    "active": "bool",
+}
 PROGRAM_COLUMNS = {
     "program_id": "int",
     "model": "str",
@@ -229,14 +237,15 @@ class EngineInputs:
     """Everything one chunk's computation reads, as frames with the columns above (see the module docstring).
 
     ``trades`` has one row per trade version to compute; ``trade_chains`` the effective-dated chain at close time
-    (level 1 = the account's IB; ``plan_id`` that partner's plan at close time, NA if none; a trade absent here has
-    no IB); ``rebates`` one row per stretch ``[valid_from, valid_to)`` of a (partner, account or NA = all that
-    partner's clients) rebate — a trade gets the rebate in force at its close time.
+    (level 1 = the account's IB; ``plan_id`` the terms of that partner's plan at close time, NA if none;
+    ``program_id`` its program's terms then — level 1's decide the model for the chain; ``active`` its status then;
+    a trade absent here has no IB); ``rules`` one row per (plan terms, rule): a rule unchanged across two terms of a
+    plan keeps its id in both; ``rebates`` one row per stretch ``[valid_from, valid_to)`` of a (partner, account or
+    NA = all that partner's clients) rebate — a trade gets the rebate in force at its close time.
     """
 
     trades: pd.DataFrame
     trade_chains: pd.DataFrame
-    partners: pd.DataFrame
     programs: pd.DataFrame
     plans: pd.DataFrame
     rules: pd.DataFrame
@@ -247,7 +256,6 @@ class EngineInputs:
 FRAME_COLUMNS = {
     "trades": TRADE_COLUMNS,
     "trade_chains": CHAIN_COLUMNS,
-    "partners": PARTNER_COLUMNS,
     "programs": PROGRAM_COLUMNS,
     "plans": PLAN_COLUMNS,
     "rules": RULE_COLUMNS,
@@ -379,10 +387,9 @@ def _check_keys(inputs: EngineInputs, problems: list[str]) -> None:
     keys = {
         "trades": ["trade_id"],
         "trade_chains": ["trade_id", "level"],
-        "partners": ["partner_id"],
         "programs": ["program_id"],
         "plans": ["plan_id"],
-        "rules": ["rule_id"],
+        "rules": ["plan_id", "rule_id"],
         "rates": ["currency", "day"],
         "rebates": ["partner_id", "account_id", "valid_from"],
     }
@@ -414,9 +421,8 @@ def _check_keys(inputs: EngineInputs, problems: list[str]) -> None:
         if unknown.any():
             problems.append(f"trade_chains: {int(unknown.sum())} trades that are not in trades")
     for name, frame, column, target, target_column in (
-        ("trade_chains", chains, "partner_id", inputs.partners, "partner_id"),
         ("trade_chains", chains, "plan_id", inputs.plans, "plan_id"),
-        ("partners", inputs.partners, "program_id", inputs.programs, "program_id"),
+        ("trade_chains", chains, "program_id", inputs.programs, "program_id"),
         ("rules", inputs.rules, "plan_id", inputs.plans, "plan_id"),
     ):
         values = pd.unique(frame[column].dropna().to_numpy(dtype=np.int64))

@@ -239,10 +239,11 @@ def generate_engine_inputs(
             "level": np.tile(np.arange(1, chain_depth + 1, dtype=np.int64), n_trades),
             "partner_id": partner_ids[positions],
             "plan_id": plan_ids,
+            "program_id": np.ones(len(positions), np.int64),
+            "active": active[positions],
         }
     )
 
-    partners = pd.DataFrame({"partner_id": partner_ids, "active": active, "program_id": np.ones(n_partners, np.int64)})
     programs = build_frame(
         "programs",
         [
@@ -284,7 +285,6 @@ def generate_engine_inputs(
     return EngineInputs(
         trades=trades,
         trade_chains=trade_chains,
-        partners=partners,
         programs=programs,
         plans=build_frame("plans", plan_rows),
         rules=build_frame("rules", rule_rows),

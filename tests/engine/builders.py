@@ -119,7 +119,8 @@ def rule(
 
 
 def chain(trade_id: int, partner_plans: list[tuple[int, int | None]]) -> list[dict]:
-    """Chain rows for ``trade_id``: [(partner_id, plan_id), ...] from level 1 upwards."""
+    """Chain rows for ``trade_id``: [(partner_id, plan_id), ...] from level 1 upwards; each level's program terms
+    and status come from ``make_inputs``' partners unless a row states its own."""
     return [
         {"trade_id": trade_id, "level": level, "partner_id": partner, "plan_id": plan_id}
         for level, (partner, plan_id) in enumerate(partner_plans, start=1)
@@ -127,7 +128,18 @@ def chain(trade_id: int, partner_plans: list[tuple[int, int | None]]) -> list[di
 
 
 def partner(partner_id: int, program_id: int = 1, active: bool = True) -> dict:
+    """A partner's program terms and status, given to every chain row of it that states none of its own."""
     return {"partner_id": partner_id, "active": active, "program_id": program_id}
+
+
+def with_partner_terms(chains: Iterable[dict], partners: Iterable[dict]) -> list[dict]:
+    """Chain rows with ``program_id`` and ``active`` filled from ``partners`` (default program 1, active)."""
+    by_id = {p["partner_id"]: p for p in partners}
+    rows = []
+    for row in chains:
+        terms = by_id.get(row["partner_id"], {"program_id": 1, "active": True})
+        rows.append({"program_id": terms["program_id"], "active": terms["active"], **row})
+    return rows
 
 
 def rate(currency: str, usd_rate: object, day: dt.date = DAY) -> dict:
@@ -166,8 +178,7 @@ def make_inputs(
 ) -> EngineInputs:
     return EngineInputs(
         trades=build_frame("trades", trades),
-        trade_chains=build_frame("trade_chains", chains),
-        partners=build_frame("partners", partners),
+        trade_chains=build_frame("trade_chains", with_partner_terms(chains, partners)),
         programs=build_frame("programs", programs),
         plans=build_frame("plans", plans),
         rules=build_frame("rules", rules),

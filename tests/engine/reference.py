@@ -69,7 +69,6 @@ class Reference:
     def __init__(self, inputs: EngineInputs, period_inputs: EngineInputs | None = None) -> None:
         self.inputs = inputs
         self.period = period_inputs or inputs
-        self.partners = {int(r.partner_id): r for r in inputs.partners.itertuples(index=False)}
         self.programs = {int(r.program_id): r for r in inputs.programs.itertuples(index=False)}
         self.plans = {int(r.plan_id): r for r in inputs.plans.itertuples(index=False)}
         self.rules_by_plan = defaultdict(list)
@@ -340,13 +339,12 @@ class Reference:
         if not chain:
             return [self.line(trade, None, "volume", 1, reason=trade_reason or "no_ib")]
 
-        first = self.partners[int(chain[0].partner_id)]
-        program = self.programs[int(first.program_id)]
+        program = self.programs[int(chain[0].program_id)]  # level 1's program terms at close time
         depth = min(len(chain), int(program.max_depth))
         if program.model == "override":
             depth = min(depth, 1 + len(program.override_pct))
         levels = chain[:depth]
-        active = [bool(self.partners[int(row.partner_id)].active) for row in levels]
+        active = [bool(row.active) for row in levels]  # each level's status at close time
         pids = [int(row.partner_id) for row in levels]
 
         if trade_reason:

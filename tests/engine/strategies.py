@@ -203,7 +203,14 @@ def engine_worlds(
         for partner_id in members:
             plan_id = partner_plan[partner_id] if draw(st.integers(0, 14)) else draw(st.sampled_from([*plan_ids, None]))
             rows.append((partner_id, plan_id))
-        chains += b.chain(trade["trade_id"], rows)
+        for row in b.chain(trade["trade_id"], rows):
+            # Terms are dated: now and then a level's status or program terms at this trade's close time differ
+            # from the partner's usual ones.
+            if draw(st.integers(0, 14)) == 0:
+                row["active"] = draw(st.booleans())
+            if draw(st.integers(0, 14)) == 0:
+                row["program_id"] = draw(st.sampled_from([1, 2]))
+            chains.append(row)
     rates = []
     for currency in RATE_CURRENCIES:
         for day in DAYS:

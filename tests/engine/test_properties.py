@@ -49,13 +49,13 @@ def own_amounts(inputs: EngineInputs) -> dict[int, tuple]:
         chain = ref.chains.get(int(trade.trade_id), [])
         if not chain or trade.status != "closed" or pd.isna(trade.instrument_id) or not trade.earns_commission:
             continue
-        program = ref.programs[int(ref.partners[int(chain[0].partner_id)].program_id)]
+        program = ref.programs[int(chain[0].program_id)]
         depth = min(len(chain), int(program.max_depth))
         if program.model == "override":
             depth = min(depth, 1 + len(program.override_pct))
         levels = []
         for k, row in enumerate(chain[:depth], start=1):
-            active = bool(ref.partners[int(row.partner_id)].active)
+            active = bool(row.active)
             outcome = ref.evaluate(trade, k, int(row.partner_id), row.plan_id)
             failure = outcome if isinstance(outcome, str) else None
             own = {} if failure else {r.kind: r.amount for r in outcome}

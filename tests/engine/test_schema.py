@@ -78,8 +78,9 @@ def test_chain_levels_must_be_1_to_n_without_gaps_or_duplicates():
 
 
 def test_unknown_references_are_listed():
-    text = problems(world(chains=b.chain(1, [(99, 7)])))
-    assert "trade_chains.partner_id: 1 unknown ids, e.g. [99]" in text
+    chain = [{**row, "program_id": 3} for row in b.chain(1, [(99, 7)])]
+    text = problems(world(chains=chain))
+    assert "trade_chains.program_id: 1 unknown ids, e.g. [3]" in text
     assert "trade_chains.plan_id: 1 unknown ids, e.g. [7]" in text
     assert "trades that are not in trades" in problems(world(chains=b.chain(5, [(10, 1)])))
 
