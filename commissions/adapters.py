@@ -9,8 +9,11 @@ ticket, and accounts with an id up to the snapshot's. Rows written later (a trad
 created mid-run) go to the next run or adjustment, never half into this one.
 
 Decisions recorded here (the spec is silent):
-- A trade is computed with the chain and the partners' plans in force at its close time (effective-dated), but
-  with each partner's *current* status (a suspended partner earns nothing in any run computed while suspended).
+- A trade is computed with everything as it was at its close time (DOMAIN.md 4.0): the chain, each level's plan and
+  that plan's terms (``PlanTerms``), the level-1 partner's program terms (``ProgramTerms``), each level's status
+  (``PartnerStatus``) and the account's group and flag (``AccountTerms``). Rows written by raw SQL without a dated
+  record (benchmarks) fall back to the current values (a program: its row, under the id ``-program_id``); a plan
+  without terms gives ``no_plan``.
 - A rebate applies to the trades closed while it is in force (its stretch at each trade's close time).
 - Trades whose login has no client account row (as of the snapshot) are computed in a chunk of their own and earn
   nothing (reason ``no_ib``); their lines have no account.
@@ -18,6 +21,7 @@ Decisions recorded here (the spec is silent):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,18 +34,19 @@ from django.db import connection
 
 from core.pgcopy import copy_frame, copy_out_frame
 from ledger.models import ConversionRate
-from partners.models import ClientAccount, Partner, Program
+from partners.models import AccountTerms, ClientAccount, Partner, PartnerStatus, Program, ProgramTerms
 from partners.selectors import chains_frame
 from runs.models import Run
 
 from .engine import compute_lines, tier_context
 from .engine.schema import REBATE_ALWAYS, REBATE_OPEN_END, EngineInputs, empty_frame
 from .engine.tiers import TierContext
-from .models import PartnerPlan, Plan, PlanRule, PlanTier, Rebate, RunTierVolume, Trade
+from .models import PartnerPlan, PlanRule, PlanTerms, Rebate, RunTierVolume, Trade
 from .models.instruments import Instrument
 
 TRADES = Trade._meta.db_table
 ACCOUNTS = ClientAccount._meta.db_table
+ACCOUNT_TERMS = AccountTerms._meta.db_table
 INSTRUMENTS = Instrument._meta.db_table
 # The largest bigint: the bound of a run that started before snapshots existed (it reads everything).
 UNBOUNDED = 2**63 - 1
@@ -99,8 +104,9 @@ def account_join(alias: str = "t") -> str:
 
 # Times come as exact epoch microseconds and days as day numbers, so no Python datetime is built per row.
 TRADE_SQL = f"""
-SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."group", '') AS account_group,
-       COALESCE(a.currency, 'USD') AS account_currency, COALESCE(a.earns_commission, true) AS earns_commission,
+SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id,
+       NULLIF(COALESCE(at."group", a."group"), '') AS account_group, COALESCE(a.currency, 'USD') AS account_currency,
+       COALESCE(at.earns_commission, a.earns_commission, true) AS earns_commission,
        t.status, t.instrument_id, i."group" AS symbol_group, i.base, i.quote, i.contract_size, i.pip_size,
        i.digits, t.lots, (EXTRACT(EPOCH FROM t.open_time) * 1000000)::bigint AS open_time,
        (EXTRACT(EPOCH FROM t.close_time) * 1000000)::bigint AS close_time,
@@ -109,6 +115,8 @@ SELECT t.id AS trade_id, t.ticket, COALESCE(a.id, 0) AS account_id, NULLIF(a."gr
        (t.close_time AT TIME ZONE %(tz)s)::date - DATE '1970-01-01' AS close_day
   FROM {TRADES} t
   {account_join("t")}
+  LEFT JOIN {ACCOUNT_TERMS} at ON at.account_id = a.id AND at.valid_from <= t.close_time
+                              AND (at.valid_to IS NULL OR t.close_time < at.valid_to)
   LEFT JOIN {INSTRUMENTS} i ON i.id = t.instrument_id
  WHERE t.close_time >= %(start)s AND t.close_time < %(end)s AND {{selection}}
 """
@@ -210,7 +218,7 @@ def _decimals(text: pd.Series) -> np.ndarray:
 
 
 def trade_chains(*, run: Run, trades: pd.DataFrame) -> pd.DataFrame:
-    """Each trade's chain at its close time, with each level's plan at that time."""
+    """Each trade's chain at its close time, with each level's plan terms, program terms and status at that time."""
     if trades.empty:
         return empty_frame("trade_chains")
     start = min(run.period_start, trades["close_time"].min().to_pydatetime())
@@ -220,34 +228,78 @@ def trade_chains(*, run: Run, trades: pd.DataFrame) -> pd.DataFrame:
         return empty_frame("trade_chains")
     merged = trades[["trade_id", "account_id", "close_time"]].merge(stretches, on="account_id")
     merged = merged[(merged["valid_from"] <= merged["close_time"]) & (merged["close_time"] < merged["valid_to"])]
-    merged = merged[["trade_id", "level", "partner_id", "close_time"]]
-    plans = _plan_stretches(partner_ids=merged["partner_id"].unique().tolist(), start=start, end=end)
-    with_plan = merged.merge(plans, on="partner_id", how="left")
-    in_force = (with_plan["valid_from"] <= with_plan["close_time"]) & (
-        with_plan["valid_to"].isna() | (with_plan["close_time"] < with_plan["valid_to"])
+    merged = merged[["trade_id", "level", "partner_id", "close_time"]].reset_index(drop=True)
+    if merged.empty:
+        return empty_frame("trade_chains")
+    partner_ids = merged["partner_id"].unique().tolist()
+    span = {"start": start, "end": end}
+    plan = _in_force(merged, _stretches(PartnerPlan, "partner_id", ["plan_id"], partner_ids, **span), "partner_id")
+    merged["plan"] = plan["plan_id"]
+    plan_ids = sorted({int(p) for p in merged["plan"].dropna()})
+    terms = _in_force(
+        merged.rename(columns={"plan": "plan_key"}),
+        _stretches(PlanTerms, "plan_id", ["id"], plan_ids, **span).rename(columns={"plan_id": "plan_key"}),
+        "plan_key",
     )
-    with_plan = with_plan[in_force]
-    chains = merged.merge(with_plan[["trade_id", "level", "plan_id"]], on=["trade_id", "level"], how="left")
-    chains["plan_id"] = chains["plan_id"].astype("Int64")
-    return (
-        chains[["trade_id", "level", "partner_id", "plan_id"]].sort_values(["trade_id", "level"]).reset_index(drop=True)
+    status = _in_force(merged, _stretches(PartnerStatus, "partner_id", ["status"], partner_ids, **span), "partner_id")
+    current = _fetch_frame(
+        f"SELECT id, status, program_id FROM {Partner._meta.db_table} WHERE id = ANY(%s::bigint[])",
+        [partner_ids],
+        ["partner_id", "status_now", "program_key"],
+    ).set_index("partner_id")
+    merged["program_key"] = merged["partner_id"].map(current["program_key"]).to_numpy(dtype=np.int64)
+    program_ids = sorted({int(p) for p in merged["program_key"].unique()})
+    program = _in_force(
+        merged,
+        _stretches(ProgramTerms, "program_id", ["id"], program_ids, **span).rename(
+            columns={"program_id": "program_key"}
+        ),
+        "program_key",
     )
+    status_at = status["status"].where(status["status"].notna(), merged["partner_id"].map(current["status_now"]))
+    chains = pd.DataFrame(
+        {
+            "trade_id": merged["trade_id"].to_numpy(dtype=np.int64),
+            "level": merged["level"].to_numpy(dtype=np.int64),
+            "partner_id": merged["partner_id"].to_numpy(dtype=np.int64),
+            "plan_id": terms["id"].astype("Int64").array,
+            "program_id": program["id"].astype("Int64").fillna(-merged["program_key"]).astype(np.int64).to_numpy(),
+            "active": (status_at == Partner.Status.ACTIVE).to_numpy(dtype=bool),
+        }
+    )
+    return chains.sort_values(["trade_id", "level"]).reset_index(drop=True)
 
 
-def _plan_stretches(*, partner_ids: list[int], start, end) -> pd.DataFrame:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT partner_id, plan_id, valid_from, valid_to FROM {PartnerPlan._meta.db_table}
-             WHERE partner_id = ANY(%s::bigint[]) AND valid_from < %s AND (valid_to IS NULL OR valid_to > %s)
-            """,
-            [partner_ids, end, start],
-        )
-        rows = cursor.fetchall()
-    frame = pd.DataFrame.from_records(rows, columns=["partner_id", "plan_id", "valid_from", "valid_to"])
+def _stretches(model, owner: str, columns: list[str], owners: list[int], *, start, end) -> pd.DataFrame:
+    """The rows of the dated series ``model`` of ``owners`` overlapping ``[start, end)``: owner, columns, bounds."""
+    table = model._meta.db_table
+    frame = _fetch_frame(
+        f"SELECT {owner}, {', '.join(columns)}, valid_from, valid_to FROM {table} "
+        f"WHERE {owner} = ANY(%s::bigint[]) AND valid_from < %s AND (valid_to IS NULL OR valid_to > %s)",
+        [owners, end, start],
+        [owner, *columns, "valid_from", "valid_to"],
+    )
     for column in ("valid_from", "valid_to"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+def _in_force(rows: pd.DataFrame, stretches: pd.DataFrame, key: str) -> pd.DataFrame:
+    """For each row of ``rows`` (``key``, ``close_time``), the other columns of the stretch of ``stretches`` in force
+    at its close time, NA where none; in ``rows``' order."""
+    values = [c for c in stretches.columns if c not in (key, "valid_from", "valid_to")]
+    left = pd.DataFrame(
+        {key: rows[key].to_numpy(), "close_time": rows["close_time"].to_numpy(), "_row": np.arange(len(rows))}
+    )
+    left = left[left[key].notna()]
+    if not len(stretches) or not len(left):
+        return pd.DataFrame({c: pd.Series([pd.NA] * len(rows), dtype=object) for c in values})
+    left[key] = left[key].astype(np.int64)
+    merged = left.merge(stretches, on=key)
+    hit = (merged["valid_from"] <= merged["close_time"]) & (
+        merged["valid_to"].isna() | (merged["close_time"] < merged["valid_to"])
+    )
+    return merged[hit].set_index("_row")[values].reindex(np.arange(len(rows))).reset_index(drop=True)
 
 
 def _fetch_frame(sql: str, params, columns: list[str]) -> pd.DataFrame:
@@ -258,7 +310,7 @@ def _fetch_frame(sql: str, params, columns: list[str]) -> pd.DataFrame:
 
 
 def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Partners, programs, plans, rules, rates and rebates the computation of ``trades`` needs."""
+    """Program terms, plan terms, rules, rates and rebates the computation of ``trades`` needs."""
     # Every stretch of the chain partners' rebates that covers any of the trades' close times: the engine gives
     # each trade the rebate in force when it closed (DOMAIN.md 4.5). Bounds are clamped into the engine's
     # nanosecond range (no trade closes outside it).
@@ -283,15 +335,16 @@ def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> di
     rebates["account_id"] = rebates["account_id"].astype("Int64")
     for column in ("valid_from", "valid_to"):
         rebates[column] = pd.to_datetime(rebates[column], utc=True).dt.as_unit("ns")
-    partner_ids = sorted(set(chains["partner_id"].tolist()))
-    partners = _fetch_frame(
-        f"SELECT id, status = 'active', program_id FROM {Partner._meta.db_table} WHERE id = ANY(%s::bigint[])",
-        [partner_ids],
-        ["partner_id", "active", "program_id"],
-    )
+    program_ids = sorted({int(p) for p in chains["program_id"].unique()})
     programs = _fetch_frame(
-        f"SELECT id, model, max_depth, shares, override_pct FROM {Program._meta.db_table} WHERE id = ANY(%s::bigint[])",
-        [partners["program_id"].unique().tolist()],
+        f"""
+        SELECT id, model, max_depth, shares, override_pct FROM {ProgramTerms._meta.db_table}
+         WHERE id = ANY(%(terms)s::bigint[])
+        UNION ALL
+        SELECT -id, model, max_depth, shares, override_pct FROM {Program._meta.db_table}
+         WHERE id = ANY(%(current)s::bigint[])
+        """,
+        {"terms": [p for p in program_ids if p > 0], "current": [-p for p in program_ids if p < 0]},
         ["program_id", "model", "max_depth", "shares", "override_pct"],
     )
     for column in ("shares", "override_pct"):
@@ -299,27 +352,28 @@ def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> di
     plan_ids = sorted({int(p) for p in chains["plan_id"].dropna().tolist()})
     plans = _fetch_frame(
         f"""
-        SELECT p.id, p.currency, p.both_legs, p.min_hold_seconds, p.min_points, p.tier_mode,
-               COALESCE(array_agg(ARRAY[t.from_lots, t.multiplier] ORDER BY t.from_lots)
-                        FILTER (WHERE t.id IS NOT NULL), '{{}}')
-          FROM {Plan._meta.db_table} p LEFT JOIN {PlanTier._meta.db_table} t ON t.plan_id = p.id
-         WHERE p.id = ANY(%s::bigint[]) GROUP BY p.id
+        SELECT id, currency, both_legs, min_hold_seconds, min_points, tier_mode, tiers
+          FROM {PlanTerms._meta.db_table} WHERE id = ANY(%s::bigint[])
         """,
         [plan_ids],
         ["plan_id", "currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode", "tiers"],
     )
-    plans["tiers"] = plans["tiers"].map(lambda rows: tuple((row[0], row[1]) for row in rows or ()))
+    plans["tiers"] = plans["tiers"].map(
+        lambda rows: tuple((Decimal(f), Decimal(m)) for f, m in (json.loads(rows) if isinstance(rows, str) else rows))
+    )
     # Built from Python ints: a column mixing ints and NULLs would otherwise become float in pandas.
     plans["min_hold_seconds"] = pd.Series(
         [None if value is None or pd.isna(value) else int(value) for value in plans["min_hold_seconds"]],
         index=plans.index,
         dtype=object,
     )
+    # A rule shared by several terms of its plan is one row per terms here (the engine keys rules by both).
     rules = _fetch_frame(
         f"""
-        SELECT id, plan_id, type, instrument_id, NULLIF(symbol_group, ''), NULLIF(account_group, ''), rate, pct,
-               priority
-          FROM {PlanRule._meta.db_table} WHERE active AND plan_id = ANY(%s::bigint[])
+        SELECT r.id, m.planterms_id, r.type, r.instrument_id, NULLIF(r.symbol_group, ''),
+               NULLIF(r.account_group, ''), r.rate, r.pct, r.priority
+          FROM {PlanTerms.rules.through._meta.db_table} m JOIN {PlanRule._meta.db_table} r ON r.id = m.planrule_id
+         WHERE m.planterms_id = ANY(%s::bigint[])
         """,
         [plan_ids],
         ["rule_id", "plan_id", "type", "instrument_id", "symbol_group", "account_group", "rate", "pct", "priority"],
@@ -333,7 +387,6 @@ def configuration(*, run: Run, trades: pd.DataFrame, chains: pd.DataFrame) -> di
         ["currency", "day", "usd_rate"],
     )
     return {
-        "partners": partners,
         "programs": programs,
         "plans": plans,
         "rules": rules,
@@ -368,14 +421,17 @@ def tier_volumes_discard(*, run: Run) -> None:
 
 
 def _any_tiers_in_use(*, run: Run) -> bool:
+    """Whether any plan assigned during the period has terms with tiers in force during it."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT EXISTS (
-                SELECT 1 FROM {PartnerPlan._meta.db_table} pp JOIN {PlanTier._meta.db_table} t ON t.plan_id = pp.plan_id
-                 WHERE pp.valid_from < %s AND (pp.valid_to IS NULL OR pp.valid_to > %s))
+                SELECT 1 FROM {PartnerPlan._meta.db_table} pp
+                  JOIN {PlanTerms._meta.db_table} t ON t.plan_id = pp.plan_id AND t.tiers <> '[]'::jsonb
+                       AND t.valid_from < %(end)s AND (t.valid_to IS NULL OR t.valid_to > %(start)s)
+                 WHERE pp.valid_from < %(end)s AND (pp.valid_to IS NULL OR pp.valid_to > %(start)s))
             """,
-            [run.period_end, run.period_start],
+            {"start": run.period_start, "end": run.period_end},
         )
         return cursor.fetchone()[0]
 

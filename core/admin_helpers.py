@@ -8,8 +8,9 @@ service saved, and service forms (moves, IB changes, plan assignments, compute a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django import forms
@@ -21,8 +22,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from core.exceptions import ApplicationError
+from core.history import check_history_open
 
 SERVICE_FORM_TEMPLATE = "admin/ibex/service_form.html"
 # Logins and tickets are bigint columns: a longer number in a search box is "no match", not a database error.
@@ -100,6 +104,52 @@ def effective_from_field(help_text: str, *, required: bool = True) -> forms.Spli
     return forms.SplitDateTimeField(
         label="Effective from (UTC)", widget=AdminSplitDateTime, required=required, help_text=help_text
     )
+
+
+class DatedTermsForm(forms.ModelForm):
+    """A change form whose dated terms (plan content, program terms, a partner's status, an account's group and flag)
+    take effect from ``effective_from``: blank means now for a change and since always for something new
+    (DOMAIN.md 4.0). A date reaching into an approved period is refused under the date field before anything is
+    saved (the service would refuse it too)."""
+
+    effective_from = effective_from_field(
+        "When changed terms take effect: blank means now (since always for something new). Trades closed earlier "
+        "keep the terms they had. It may be in the past while no approved period is affected.",
+        required=False,
+    )
+
+    def clean(self):
+        data = super().clean()
+        at = data.get("effective_from")
+        if at is not None and at < timezone.now():
+            try:
+                check_history_open(since=at, subject=f"Changing {self._meta.model._meta.verbose_name}")
+            except ApplicationError as exc:
+                add_service_errors(self, exc)
+        return data
+
+
+def history_table(rows: Iterable[tuple], headers: Sequence[str]) -> str:
+    """A read-only table of a dated series (oldest first): each row's cells, then its from and to instants."""
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (
+                format_html_join(
+                    "",
+                    "<td>{}</td>",
+                    (
+                        (f"{cell:%Y-%m-%d %H:%M}" if isinstance(cell, datetime) else ("—" if cell is None else cell),)
+                        for cell in row
+                    ),
+                ),
+            )
+            for row in rows
+        ),
+    )
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in [*headers, "from (UTC)", "to (UTC)"]))
+    return format_html('<table class="terms-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
 
 
 def plain_decimal(value: Decimal) -> str:

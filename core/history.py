@@ -43,6 +43,12 @@ def ensure_history_open(*, since: datetime, subject: str) -> None:
 
     Call it inside the transaction that writes the change, before writing.
     """
+    check_history_open(since=since, subject=subject)
+    record_change(since=since, subject=subject)
+
+
+def check_history_open(*, since: datetime, subject: str) -> None:
+    """``ensure_history_open`` without recording anything: for a form that refuses a date before it saves."""
     for kind in sorted(_GUARDS):
         periods = list(_GUARDS[kind](since))
         if periods:
@@ -53,7 +59,6 @@ def ensure_history_open(*, since: datetime, subject: str) -> None:
                 f"periods are never rewritten: make the change from {reopen.isoformat()} on (after {last}).",
                 extra={"kind": kind, "period": first, "approved_periods": periods},
             )
-    record_change(since=since, subject=subject)
 
 
 def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:

@@ -22,11 +22,13 @@ from django.utils.html import format_html
 from core.admin_helpers import (
     MAX_ID_DIGITS,
     BulkServiceForm,
+    DatedTermsForm,
     ReadOnlyHistoryMixin,
     ServiceSavesMixin,
     adopt_saved,
     bulk_service_form_view,
     effective_from_field,
+    history_table,
     ids_url,
 )
 from core.models import in_force
@@ -34,7 +36,7 @@ from core.models import in_force
 from .extensions import PARTNER_ADMIN_ACTIONS, PARTNER_PANELS, PartnerPanel
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from .selectors import partner_downline_at, partner_tree_stats
-from .services.accounts import account_attribute, accounts_upsert
+from .services.accounts import account_attribute, account_update, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
 from .services.programs import program_upsert
 
@@ -47,8 +49,13 @@ def partner_autocomplete() -> AutocompleteSelect:
 # --- programs ---------------------------------------------------------------------------------------------------
 
 
-class ProgramForm(forms.ModelForm):
-    """The program's fields; percentages are checked as the service checks them (0–100)."""
+def _pcts(values) -> str:
+    return ", ".join(format(v.normalize(), "f") for v in values) or "—"
+
+
+class ProgramForm(DatedTermsForm):
+    """The program's fields; percentages are checked as the service checks them (0–100). The commission terms
+    (model, depth, shares, override percentages) take effect from ``effective_from``."""
 
     class Meta:
         model = Program
@@ -87,12 +94,33 @@ class ProgramAdmin(ServiceSavesMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Program]:
         return super().get_queryset(request).annotate(partner_count=Count("partners"))
 
-    def get_readonly_fields(self, request, obj=None):
-        return ("code",) if obj else ()
-
     @admin.display(description="partners", ordering="partner_count")
     def partner_count(self, obj: Program) -> int:
         return obj.partner_count
+
+    def get_fields(self, request, obj=None):
+        fields = ["code", "name", "model", "max_depth", "shares", "override_pct", "effective_from"]
+        return [*fields, "min_payout", "currency", *(["terms_history"] if obj else [])]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code", "terms_history") if obj else ()
+
+    @admin.display(description="terms history")
+    def terms_history(self, obj: Program) -> str:
+        return history_table(
+            (
+                (
+                    t.model,
+                    t.max_depth,
+                    ", ".join(map(str, t.shares)),
+                    ", ".join(map(str, t.override_pct)),
+                    t.valid_from,
+                    t.valid_to,
+                )
+                for t in obj.terms.order_by("valid_from")
+            ),
+            ["model", "max depth", "shares", "override %"],
+        )
 
     def save_model(self, request, obj: Program, form, change) -> None:
         saved = program_upsert(
@@ -104,6 +132,7 @@ class ProgramAdmin(ServiceSavesMixin, admin.ModelAdmin):
             override_pct=obj.override_pct,
             min_payout=obj.min_payout,
             currency=obj.currency,
+            effective_from=form.cleaned_data.get("effective_from"),
         )
         adopt_saved(obj, saved)
 
@@ -185,7 +214,9 @@ class PartnerAddForm(forms.ModelForm):
         fields = ("code", "name", "email", "program", "status", "payout_currency", "payout_method", "payout_account")
 
 
-class PartnerChangeForm(forms.ModelForm):
+class PartnerChangeForm(DatedTermsForm):
+    """A partner's own fields; a status change takes effect from ``effective_from`` (default now)."""
+
     class Meta:
         model = Partner
         fields = ("name", "email", "program", "status", "payout_currency", "payout_method", "payout_account")
@@ -283,7 +314,8 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
                 ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
             ]
         return [
-            (None, {"fields": ("code", "name", "email", "program", "status", "user")}),
+            (None, {"fields": ("code", "name", "email", "program", "user")}),
+            ("Status (dated)", {"fields": ("status", "effective_from", "status_history")}),
             ("Tree and clients", {"fields": ("tree_position", "attribution_counts")}),
             ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
             *((panel.title, {"fields": (_panel_field(panel),)}) for panel in PARTNER_PANELS),
@@ -292,7 +324,20 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("code", "user", "tree_position", "attribution_counts", *(_panel_field(p) for p in PARTNER_PANELS))
+        return (
+            "code",
+            "user",
+            "status_history",
+            "tree_position",
+            "attribution_counts",
+            *(_panel_field(p) for p in PARTNER_PANELS),
+        )
+
+    @admin.display(description="status history")
+    def status_history(self, obj: Partner) -> str:
+        return history_table(
+            ((row.status, row.valid_from, row.valid_to) for row in obj.statuses.order_by("valid_from")), ["status"]
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A partner carries history (links, attributions, earnings): suspend it instead of deleting it.
@@ -367,7 +412,11 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
         data = form.cleaned_data
         if change:
             current = Partner.objects.get(pk=obj.pk)
-            saved = partner_update(partner=current, **{name: data[name] for name in UPDATABLE_FIELDS if name in data})
+            saved = partner_update(
+                partner=current,
+                effective_from=data.get("effective_from"),
+                **{name: data[name] for name in UPDATABLE_FIELDS if name in data},
+            )
         else:
             saved = partner_create(
                 code=data["code"],
@@ -511,7 +560,9 @@ class ClientAccountAddForm(forms.ModelForm):
         fields = ("server", "login", "currency", "group", "earns_commission")
 
 
-class ClientAccountChangeForm(forms.ModelForm):
+class ClientAccountChangeForm(DatedTermsForm):
+    """An account's own fields; a changed group or ``earns_commission`` takes effect from ``effective_from``."""
+
     class Meta:
         model = ClientAccount
         fields = ("currency", "group", "earns_commission")
@@ -573,10 +624,27 @@ class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("server", "login", "currency", "group", "earns_commission", "partner", "effective_from")
-        return ("server", "login", "currency", "group", "earns_commission", "created_at")
+        return (
+            "server",
+            "login",
+            "currency",
+            "group",
+            "earns_commission",
+            "effective_from",
+            "terms_history",
+            "created_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
-        return ("server", "login", "created_at") if obj else ()
+        return ("server", "login", "terms_history", "created_at") if obj else ()
+
+    @admin.display(description="group and flag history")
+    def terms_history(self, obj: ClientAccount) -> str:
+        rows = (
+            (t.group or "—", "yes" if t.earns_commission else "no", t.valid_from, t.valid_to)
+            for t in obj.terms.order_by("valid_from")
+        )
+        return history_table(rows, ["group", "earns commission"])
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # An account carries its attribution history and its trades' earnings.
@@ -599,13 +667,18 @@ class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
             "earns_commission": data["earns_commission"],
         }
         if change:
-            # Same IB as now: the upsert changes the account's own fields and leaves its attribution alone.
-            current = AccountAttribution.objects.filter(in_force(timezone.now()), account=obj).first()
-            row["partner"] = current.partner.code if current is not None and current.partner else None
+            # The account's own fields only: its IB is changed through “Change IB…”.
+            account_update(
+                account=ClientAccount.objects.get(pk=obj.pk),
+                currency=row["currency"],
+                group=row["group"],
+                earns_commission=row["earns_commission"],
+                effective_from=data.get("effective_from"),
+            )
         else:
             row["partner"] = data["partner"].code if data.get("partner") else None
             row["effective_from"] = data.get("effective_from")
-        accounts_upsert(rows=[row])
+            accounts_upsert(rows=[row])
         adopt_saved(obj, ClientAccount.objects.get(server=obj.server, login=obj.login))
 
     def get_urls(self):

@@ -17,7 +17,7 @@ import django_filters
 import pandas as pd
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
@@ -341,7 +341,8 @@ class PartnerFilter(django_filters.FilterSet):
 
 
 def program_list() -> QuerySet[Program]:
-    return Program.objects.order_by("code")
+    """Programs with ``terms_from``: when the terms they show (their latest) took effect."""
+    return Program.objects.annotate(terms_from=Max("terms__valid_from")).order_by("code")
 
 
 def program_get(*, code: str) -> Program | None:

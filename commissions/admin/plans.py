@@ -19,11 +19,13 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin_helpers import (
     BulkServiceForm,
+    DatedTermsForm,
     ReadOnlyHistoryMixin,
     ServiceSavesMixin,
     adopt_saved,
     bulk_service_form_view,
     effective_from_field,
+    history_table,
     ids_url,
 )
 from partners.extensions import PartnerPanel, register_partner_admin_action, register_partner_panel
@@ -77,8 +79,17 @@ def _kept_rows(formset) -> list[dict]:
     return rows
 
 
+class PlanForm(DatedTermsForm):
+    """A plan's settings; with its tiers and rules they are its content, dated from ``effective_from``."""
+
+    class Meta:
+        model = Plan
+        fields = ("code", "name", "currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode")
+
+
 @admin.register(Plan)
 class PlanAdmin(ServiceSavesMixin, admin.ModelAdmin):
+    form = PlanForm
     list_display = ("code", "name", "currency", "tier_mode", "both_legs", "min_hold_seconds", "min_points", "rules")
     list_filter = ("currency", "tier_mode")
     search_fields = ("code", "name")
@@ -89,7 +100,28 @@ class PlanAdmin(ServiceSavesMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the plan's natural key (URLs, assignments): a different code is a different plan.
-        return ("code",) if obj else ()
+        return ("code", "terms_history") if obj else ()
+
+    def get_fields(self, request, obj=None):
+        fields = ["code", "name", "currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode"]
+        return [*fields, "effective_from", *(["terms_history"] if obj else [])]
+
+    @admin.display(description="content history (trades are priced with the content in force at their close)")
+    def terms_history(self, obj: Plan) -> str:
+        return history_table(
+            (
+                (
+                    t.currency,
+                    t.tier_mode,
+                    len(t.tiers),
+                    t.rules.count(),
+                    t.valid_from,
+                    t.valid_to,
+                )
+                for t in obj.terms.order_by("valid_from")
+            ),
+            ["currency", "tier mode", "tiers", "rules"],
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Assignments and lines refer to plans: a plan no longer used is simply not assigned.
@@ -137,6 +169,7 @@ class PlanAdmin(ServiceSavesMixin, admin.ModelAdmin):
             tier_mode=obj.tier_mode,
             tiers=tiers,
             rules=rules,
+            effective_from=form.cleaned_data.get("effective_from"),
         )
         adopt_saved(obj, saved)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema
+from django.db.models import Max
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,6 +56,14 @@ class PlanInputSerializer(serializers.Serializer):
     tier_mode = serializers.ChoiceField(choices=Plan.TierMode.choices, default=Plan.TierMode.RETROACTIVE)
     tiers = TierSerializer(many=True, default=list)
     rules = RuleSerializer(many=True, default=list)
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When changed content takes effect: a new plan's holds since always unless dated; a change "
+        "defaults to now and may be back-dated while no approved period is affected. Earlier trades keep the terms "
+        "they had.",
+    )
 
     def validate_tiers(self, tiers):
         starts = sorted(t["from_lots"] for t in tiers)
@@ -66,8 +75,11 @@ class PlanInputSerializer(serializers.Serializer):
 
 
 class PlanOutputSerializer(serializers.ModelSerializer):
+    """A plan's latest content, with ``effective_from``, when that took effect."""
+
     tiers = serializers.SerializerMethodField()
     rules = serializers.SerializerMethodField()
+    effective_from = serializers.SerializerMethodField()
 
     class Meta:
         model = Plan
@@ -81,7 +93,13 @@ class PlanOutputSerializer(serializers.ModelSerializer):
             "tier_mode",
             "tiers",
             "rules",
+            "effective_from",
         ]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_effective_from(self, plan) -> str | None:
+        at = getattr(plan, "terms_from", None)
+        return None if at is None else serializers.DateTimeField().to_representation(at)
 
     def get_tiers(self, plan) -> list[dict]:
         return [{"from_lots": str(t.from_lots), "multiplier": str(t.multiplier)} for t in plan.tiers.all()]
@@ -103,7 +121,11 @@ class PlanOutputSerializer(serializers.ModelSerializer):
 
 
 def _plans():
-    return Plan.objects.prefetch_related("tiers", "rules__instrument").order_by("code")
+    return (
+        Plan.objects.prefetch_related("tiers", "rules__instrument")
+        .annotate(terms_from=Max("terms__valid_from"))
+        .order_by("code")
+    )
 
 
 class PlanListCreateView(APIView):

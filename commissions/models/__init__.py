@@ -1,6 +1,6 @@
 from .instruments import Instrument, InstrumentAlias, SymbolSuffix
 from .locked import LockedCommissionPeriod
-from .plans import PartnerPlan, Plan, PlanRule, PlanTier, Rebate
+from .plans import PartnerPlan, Plan, PlanRule, PlanTerms, PlanTier, Rebate
 from .runs import AttributionLine, RunTierVolume
 from .trades import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
 
@@ -14,6 +14,7 @@ __all__ = [
     "PartnerPlan",
     "Plan",
     "PlanRule",
+    "PlanTerms",
     "PlanTier",
     "Rebate",
     "RunTierVolume",

@@ -14,7 +14,9 @@ from .instruments import Instrument
 class Plan(TimeStamped):
     """A commission plan: rules that price each trade, eligibility filters and volume tiers (DOMAIN.md 4.1-4.3).
 
-    Rates are in ``currency``; line amounts are in USD (converted on the trade's close day).
+    Rates are in ``currency``; line amounts are in USD (converted on the trade's close day). The settings here, the
+    tiers and the active rules are the plan's latest terms (what the admin and the API show and edit); what was in
+    force when is the dated record in ``PlanTerms``, which runs read.
     """
 
     TierMode = TierMode
@@ -84,6 +86,36 @@ class PlanRule(models.Model):
     def __str__(self) -> str:
         target = self.instrument_id or self.symbol_group or "*"
         return f"{self.plan_id}:{self.type}:{target}"
+
+
+class PlanTerms(models.Model):
+    """The content a plan had during ``[valid_from, valid_to)``: settings, tiers and the set of rules (DOMAIN.md 4.0).
+
+    A trade is priced with the terms of its partner's plan in force at its close time, so a change never reprices
+    what came before. A rule is one immutable row shared by every terms of the plan that contains it (its id is what
+    lines refer to). ``tiers`` is ``[[from_lots, multiplier], ...]`` as exact decimal strings, ascending.
+    """
+
+    TierMode = TierMode
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="terms")
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    both_legs = models.BooleanField()
+    min_hold_seconds = models.PositiveIntegerField(null=True, blank=True)
+    min_points = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    tier_mode = models.CharField(max_length=12, choices=TierMode.choices)
+    tiers = models.JSONField(default=list, blank=True)
+    rules = models.ManyToManyField(PlanRule, related_name="terms", blank=True)
+
+    class Meta:
+        ordering = ["plan_id", "valid_from"]
+        constraints = effective_dated_constraints("plan", "planterms")
+        verbose_name_plural = "plan terms"
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} terms from {self.valid_from:%Y-%m-%d %H:%M}"
 
 
 class PartnerPlan(models.Model):

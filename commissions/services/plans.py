@@ -1,8 +1,10 @@
-"""Plans (rules, tiers, filters), their effective-dated assignment to partners, and client rebates."""
+"""Plans (rules, tiers, filters) with dated content, their effective-dated assignment to partners, and client
+rebates."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +15,7 @@ from django.db import transaction
 from core.effective import SeriesChange, series_set_from
 from partners.models import ClientAccount, Partner
 
-from ..models import Instrument, PartnerPlan, Plan, PlanRule, PlanTier, Rebate
+from ..models import Instrument, PartnerPlan, Plan, PlanRule, PlanTerms, PlanTier, Rebate
 
 _RULE_FIELDS = ("type", "instrument_id", "symbol_group", "account_group", "rate", "pct", "priority")
 
@@ -23,6 +25,34 @@ def _rule_key(values: Mapping[str, Any]) -> tuple:
         return v.normalize() if isinstance(v, Decimal) else v
 
     return tuple(norm(values.get(f)) for f in _RULE_FIELDS)
+
+
+_FOUR_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class _Content:
+    """A plan's dated content, comparable: settings, tiers (exact strings) and the set of rule ids."""
+
+    currency: str
+    both_legs: bool
+    min_hold_seconds: int | None
+    min_points: Decimal | None
+    tier_mode: str
+    tiers: tuple[tuple[str, str], ...]
+    rule_ids: frozenset[int]
+
+    @classmethod
+    def of(cls, terms: PlanTerms) -> _Content:
+        return cls(
+            currency=terms.currency,
+            both_legs=terms.both_legs,
+            min_hold_seconds=terms.min_hold_seconds,
+            min_points=None if terms.min_points is None else terms.min_points.normalize(),
+            tier_mode=terms.tier_mode,
+            tiers=tuple((str(f), str(m)) for f, m in terms.tiers),
+            rule_ids=frozenset(terms.rules.values_list("id", flat=True)),
+        )
 
 
 def plan_upsert(
@@ -36,11 +66,18 @@ def plan_upsert(
     tier_mode: str = Plan.TierMode.RETROACTIVE,
     tiers: Sequence[Mapping[str, Any]] = (),
     rules: Sequence[Mapping[str, Any]] = (),
+    effective_from: datetime | None = None,
 ) -> Plan:
-    """Create or replace a plan's settings, tiers and rules.
+    """Create a plan or change its content (settings, tiers, rules) from ``effective_from`` on.
 
-    Rules are matched by content: unchanged rules keep their ids, new ones are added, and dropped ones are
-    deleted, or retired (``active`` false) when lines already refer to them.
+    The content is dated (``PlanTerms``, DOMAIN.md 4.0) under the rules of ``core.effective``: a new plan's first
+    content holds since always unless dated; a change defaults to now and may be back-dated while no approved period
+    is affected (else ``Conflict``); re-sending the content in force changes nothing. Trades closed before the
+    change keep the terms they had, in every run and adjustment. The name is a label and not dated.
+
+    Rules are immutable rows matched by content: an unchanged rule keeps its id in every terms that contains it (the
+    id lines refer to); a rule in no terms and referred to by no line is deleted. The plan row, its tiers and its
+    active rules are kept equal to the latest terms (what the admin and the API show and edit).
     """
     rule_rows = []
     errors: dict[str, list] = {}
@@ -62,42 +99,103 @@ def plan_upsert(
                 continue
             row["instrument_id"] = instruments[rule["symbol"]]
         rule_rows.append(row)
-    froms = [Decimal(t["from_lots"]) for t in tiers]
+    tier_rows = sorted(
+        (PlanTier(from_lots=Decimal(str(t["from_lots"])), multiplier=Decimal(str(t["multiplier"]))) for t in tiers),
+        key=lambda t: t.from_lots,
+    )
+    froms = [t.from_lots for t in tier_rows]
     if len(set(froms)) != len(froms):
         errors["tiers"] = ["Two tiers start at the same volume."]
+    for tier in tier_rows:
+        try:
+            tier.full_clean(exclude=["plan"])
+        except ValidationError as exc:
+            errors.setdefault("tiers", []).extend(exc.messages)
     if errors:
         raise ValidationError(errors)
+    settings = {
+        "currency": currency,
+        "both_legs": both_legs,
+        "min_hold_seconds": min_hold_seconds,
+        "min_points": min_points,
+        "tier_mode": tier_mode,
+    }
     with transaction.atomic():
-        plan, _ = Plan.objects.select_for_update().update_or_create(
-            code=code,
-            defaults={
-                "name": name,
-                "currency": currency,
-                "both_legs": both_legs,
-                "min_hold_seconds": min_hold_seconds,
-                "min_points": min_points,
-                "tier_mode": tier_mode,
-            },
+        plan = Plan.objects.select_for_update().filter(code=code).first()
+        candidate = Plan(pk=plan.pk if plan else None, code=code, name=name, **settings)
+        candidate.full_clean(validate_unique=plan is None)  # the wanted settings, checked before anything is written
+        if plan is None:
+            plan = candidate
+            plan.save()
+        elif plan.name != name:
+            plan.name = name
+            plan.save(update_fields=["name", "updated_at"])
+        by_content: dict[tuple, PlanRule] = {}
+        for rule in PlanRule.objects.filter(plan=plan).order_by("id"):
+            by_content.setdefault(_rule_key(rule.__dict__), rule)
+        wanted_ids = set()
+        for row in rule_rows:
+            rule = by_content.get(_rule_key(row))
+            if rule is None:
+                rule = PlanRule(plan=plan, active=False, **row)
+                rule.full_clean(exclude=["plan"])
+                rule.save()
+                by_content[_rule_key(row)] = rule
+            wanted_ids.add(rule.pk)
+        content = _Content(
+            currency=currency,
+            both_legs=both_legs,
+            min_hold_seconds=min_hold_seconds,
+            min_points=None if min_points is None else Decimal(min_points).normalize(),
+            tier_mode=str(tier_mode),
+            tiers=tuple(
+                (str(t.from_lots.quantize(_FOUR_PLACES)), str(t.multiplier.quantize(_FOUR_PLACES))) for t in tier_rows
+            ),
+            rule_ids=frozenset(wanted_ids),
         )
-        plan.full_clean()
-        PlanTier.objects.filter(plan=plan).delete()
-        PlanTier.objects.bulk_create(
-            PlanTier(plan=plan, from_lots=t["from_lots"], multiplier=t["multiplier"])
-            for t in sorted(tiers, key=lambda t: Decimal(t["from_lots"]))
+
+        def create(at: datetime, until: datetime | None) -> PlanTerms:
+            terms = PlanTerms.objects.create(
+                plan=plan,
+                valid_from=at,
+                valid_to=until,
+                **settings,
+                tiers=[list(pair) for pair in content.tiers],
+            )
+            terms.rules.set(sorted(wanted_ids))
+            return terms
+
+        series_set_from(
+            rows=PlanTerms.objects.filter(plan=plan),
+            effective_from=effective_from,
+            same=lambda terms: _Content.of(terms) == content,
+            create=create,
+            subject=f"Changing plan {code}'s terms",
         )
-        existing = {_rule_key(r.__dict__): r for r in PlanRule.objects.filter(plan=plan, active=True)}
-        wanted = {_rule_key(row): row for row in rule_rows}
-        for key, rule in existing.items():
-            if key not in wanted:
-                if rule.attributionline_set.exists():
-                    PlanRule.objects.filter(pk=rule.pk).update(active=False)
-                else:
-                    rule.delete()
-        new_rules = [PlanRule(plan=plan, **row) for key, row in wanted.items() if key not in existing]
-        for rule in new_rules:
-            rule.full_clean(exclude=["plan"])
-        PlanRule.objects.bulk_create(new_rules)
+        _mirror_latest_terms(plan)
     return plan
+
+
+def _mirror_latest_terms(plan: Plan) -> None:
+    """Make the plan row, its tiers and its active rules equal to its latest terms; drop rules nothing refers to."""
+    latest = PlanTerms.objects.filter(plan=plan).order_by("-valid_from").first()
+    if latest is None:
+        return
+    for field in ("currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode"):
+        setattr(plan, field, getattr(latest, field))
+    plan.save()
+    PlanTier.objects.filter(plan=plan).delete()
+    PlanTier.objects.bulk_create(
+        PlanTier(plan=plan, from_lots=Decimal(f), multiplier=Decimal(m)) for f, m in latest.tiers
+    )
+    latest_ids = set(latest.rules.values_list("id", flat=True))
+    PlanRule.objects.filter(plan=plan, pk__in=latest_ids, active=False).update(active=True)
+    PlanRule.objects.filter(plan=plan, active=True).exclude(pk__in=latest_ids).update(active=False)
+    # A rule in no terms that no line refers to was never in force anywhere it could be explained from: delete it.
+    unused = PlanRule.objects.filter(plan=plan, terms__isnull=True)
+    for rule in unused:
+        if not rule.attributionline_set.exists():
+            rule.delete()
 
 
 def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetime | None = None) -> PartnerPlan:

@@ -32,15 +32,24 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from commissions import adapters
-from commissions.models import AttributionLine, Instrument, PartnerPlan, PlanRule, Rebate, Trade
+from commissions.models import AttributionLine, Instrument, PartnerPlan, PlanRule, PlanTerms, Rebate, Trade
 from commissions.models import Plan as CommissionPlan
 from commissions.services import run_kind as run_kind_module
 from commissions.services.run_kind import CommissionRunKind
 from config.celery import app
-from core.periods import server_period
+from core.periods import SINCE_ALWAYS, server_period
 from core.pgcopy import copy_frame
 from ledger.models import ConversionRate, JournalEntry, JournalTransaction
-from partners.models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
+from partners.models import (
+    AccountAttribution,
+    AccountTerms,
+    ClientAccount,
+    Partner,
+    PartnerLink,
+    PartnerStatus,
+    Program,
+    ProgramTerms,
+)
 from runs.line_store import partition_index_statements, run_lines_prepare, run_lines_publish
 from runs.models import Run
 from runs.registry import run_source_prefix
@@ -62,7 +71,7 @@ PERIOD = "2026-03"
 # difference between its rate and the rate below it, so deeper IBs get lower rates.
 DEPTH_RATES = ("10", "8.5", "7", "5.5", "4")
 LOADED_MODELS = (
-    Partner, PartnerLink, PartnerPlan, ClientAccount, AccountAttribution, Rebate, Trade,
+    Partner, PartnerLink, PartnerStatus, PartnerPlan, ClientAccount, AccountTerms, AccountAttribution, Rebate, Trade,
 )  # fmt: skip
 REBATE_PCT = "20"
 REBATE_PER_LOT = "1.5"
@@ -121,13 +130,29 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
                 "VALUES (%s, %s, %s, %s, 'USD', false, 'retroactive') RETURNING id",
                 [now, now, f"{shape.prefix}-plan-{depth}", f"Depth {depth} plan"],
             )
-            _execute(
+            rule_id = _insert_returning_id(
                 f"INSERT INTO {PlanRule._meta.db_table} "
                 "(plan_id, type, symbol_group, account_group, rate, priority, active) "
-                "VALUES (%s, 'per_lot', '', '', %s, 100, true)",
+                "VALUES (%s, 'per_lot', '', '', %s, 100, true) RETURNING id",
                 [plan_id, Decimal(rate)],
             )
+            # The plan's content as its terms since always, as ``plan_upsert`` records it.
+            terms_id = _insert_returning_id(
+                f"INSERT INTO {PlanTerms._meta.db_table} (plan_id, valid_from, currency, both_legs, tier_mode, tiers) "
+                "VALUES (%s, %s, 'USD', false, 'retroactive', '[]') RETURNING id",
+                [plan_id, SINCE_ALWAYS],
+            )
+            _execute(
+                f"INSERT INTO {PlanTerms.rules.through._meta.db_table} (planterms_id, planrule_id) VALUES (%s, %s)",
+                [terms_id, rule_id],
+            )
             plan_ids.append(plan_id)
+        _execute(
+            f"INSERT INTO {ProgramTerms._meta.db_table} "
+            "(program_id, valid_from, model, max_depth, shares, override_pct) "
+            "VALUES (%s, %s, 'differential', 10, '{}', '{}')",
+            [program_id, SINCE_ALWAYS],
+        )
 
         parents, depths = _tree(rng, shape.ibs, shape.max_depth)
         codes = [f"{shape.prefix}-ib-{i:05d}" for i in range(shape.ibs)]
@@ -151,6 +176,10 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
         partner_ids = _ids_by_key(f"SELECT code, id FROM {Partner._meta.db_table} WHERE code = ANY(%s)", codes)
         pid = np.array([partner_ids[c] for c in codes], dtype=np.int64)
         parent_ids = pd.array([pid[p] if p >= 0 else pd.NA for p in parents], dtype="Int64")
+        copy_frame(
+            PartnerStatus._meta.db_table,
+            pd.DataFrame({"partner_id": pid, "status": "active", "valid_from": SINCE_ALWAYS.isoformat()}),
+        )
         copy_frame(
             PartnerLink._meta.db_table,
             pd.DataFrame({"partner_id": pid, "parent_id": parent_ids, "valid_from": since.isoformat()}),
@@ -184,6 +213,17 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
             server,
         )
         aid = np.array([account_ids[int(login)] for login in logins], dtype=np.int64)
+        copy_frame(
+            AccountTerms._meta.db_table,
+            pd.DataFrame(
+                {
+                    "account_id": aid,
+                    "group": "standard",
+                    "earns_commission": True,
+                    "valid_from": SINCE_ALWAYS.isoformat(),
+                }
+            ),
+        )
         owner = rng.integers(0, shape.ibs, shape.accounts)
         copy_frame(
             AccountAttribution._meta.db_table,

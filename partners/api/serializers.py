@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -59,6 +60,14 @@ class ProgramInputSerializer(serializers.Serializer):
     override_pct = PercentListField(default=list)
     min_payout = ExactDecimalField(max_digits=18, decimal_places=2, min_value=Decimal(0), default=Decimal(0))
     currency = serializers.RegexField(_CURRENCY, default="USD")
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When changed terms (model, max_depth, shares, override_pct) take effect: a new program's hold since "
+        "always unless dated; a change defaults to now and may be back-dated while no approved period is affected. "
+        "Earlier trades keep the terms they had.",
+    )
 
 
 class ProgramPatchSerializer(ProgramInputSerializer):
@@ -68,12 +77,34 @@ class ProgramPatchSerializer(ProgramInputSerializer):
 
 
 class ProgramOutputSerializer(serializers.ModelSerializer):
+    """A program with its latest terms and ``effective_from``, when those took effect."""
+
     shares = serializers.ListField(child=serializers.DecimalField(max_digits=9, decimal_places=4))
     override_pct = serializers.ListField(child=serializers.DecimalField(max_digits=9, decimal_places=4))
+    effective_from = serializers.SerializerMethodField()
 
     class Meta:
         model = Program
-        fields = ["code", "name", "model", "max_depth", "shares", "override_pct", "min_payout", "currency"]
+        fields = [
+            "code",
+            "name",
+            "model",
+            "max_depth",
+            "shares",
+            "override_pct",
+            "min_payout",
+            "currency",
+            "effective_from",
+        ]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_effective_from(self, program: Program) -> str | None:
+        at = (
+            program.terms_from
+            if hasattr(program, "terms_from")
+            else program.terms.aggregate(at=Max("valid_from"))["at"]
+        )
+        return None if at is None else serializers.DateTimeField().to_representation(at)
 
 
 # --- partners -----------------------------------------------------------------------------------------------------
@@ -118,8 +149,8 @@ class PartnerPatchSerializer(WithPartnerFields, serializers.Serializer):
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
-        help_text="When a changed parent or plan takes effect (default now; may be in the past while no approved "
-        "period is affected).",
+        help_text="When a changed parent, plan or status takes effect (default now; may be in the past while no "
+        "approved period is affected).",
     )
 
     def validate_code(self, value: str) -> str:

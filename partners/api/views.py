@@ -107,7 +107,7 @@ class ProgramDetailApi(generics.RetrieveAPIView):
         program = self.get_object()
         data = s.ProgramPatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        current = {f: getattr(program, f) for f in s.ProgramPatchSerializer().fields}
+        current = {f: getattr(program, f) for f in s.ProgramPatchSerializer().fields if f != "effective_from"}
         program = program_upsert(code=program.code, **(current | data.validated_data))
         return Response(s.ProgramOutputSerializer(program).data)
 

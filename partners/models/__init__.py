@@ -1,4 +1,13 @@
-from .accounts import AccountAttribution, ClientAccount
-from .network import Partner, PartnerLink, Program
+from .accounts import AccountAttribution, AccountTerms, ClientAccount
+from .network import Partner, PartnerLink, PartnerStatus, Program, ProgramTerms
 
-__all__ = ["AccountAttribution", "ClientAccount", "Partner", "PartnerLink", "Program"]
+__all__ = [
+    "AccountAttribution",
+    "AccountTerms",
+    "ClientAccount",
+    "Partner",
+    "PartnerLink",
+    "PartnerStatus",
+    "Program",
+    "ProgramTerms",
+]

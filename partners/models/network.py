@@ -8,7 +8,12 @@ from core.vocabulary import HierarchyModel
 
 
 class Program(TimeStamped):
-    """A partner program: the hierarchy model, its depth and shares, and the payout threshold."""
+    """A partner program: the hierarchy model, its depth and shares, and the payout threshold.
+
+    ``model``, ``max_depth``, ``shares`` and ``override_pct`` are the program's latest terms; what was in force when
+    is the dated record in ``ProgramTerms`` (runs read that). ``min_payout`` and ``currency`` are payout settings,
+    read when a payout is made, and not dated.
+    """
 
     Model = HierarchyModel
 
@@ -33,6 +38,31 @@ class Program(TimeStamped):
         return self.code
 
 
+class ProgramTerms(models.Model):
+    """The terms a program had during ``[valid_from, valid_to)`` (DOMAIN.md 4.0: terms are dated too): every trade is
+    priced with the model, depth, shares and override percentages in force at its close time."""
+
+    Model = HierarchyModel
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="terms")
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    model = models.CharField(max_length=16, choices=HierarchyModel.choices)
+    max_depth = models.PositiveSmallIntegerField()
+    shares = ArrayField(models.DecimalField(max_digits=9, decimal_places=4), default=list, blank=True)
+    override_pct = ArrayField(models.DecimalField(max_digits=9, decimal_places=4), default=list, blank=True)
+
+    class Meta:
+        ordering = ["program_id", "valid_from"]
+        constraints = [
+            *effective_dated_constraints("program", "programterms"),
+            models.CheckConstraint(condition=Q(max_depth__gte=1), name="programterms_max_depth_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} terms from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
 class Partner(TimeStamped):
     """An introducing broker (IB). Its parent is effective-dated in ``PartnerLink``; it may have a login user."""
 
@@ -47,6 +77,7 @@ class Partner(TimeStamped):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner"
     )
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="partners")
+    # The latest status set; what held when is the dated record in ``PartnerStatus`` (runs read that).
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     payout_currency = models.CharField(max_length=3, default="USD")
     payout_method = models.CharField(max_length=32, blank=True)
@@ -81,3 +112,21 @@ class PartnerLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} under {self.parent_id} from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
+class PartnerStatus(models.Model):
+    """A partner's status during ``[valid_from, valid_to)``: a trade closed while the partner was suspended earns
+    it nothing, in every run and adjustment, whatever its status is now (DOMAIN.md 4.0)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="statuses")
+    status = models.CharField(max_length=16, choices=Partner.Status.choices)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["partner_id", "valid_from"]
+        constraints = effective_dated_constraints("partner", "partnerstatus")
+        verbose_name_plural = "partner statuses"
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.status} from {self.valid_from:%Y-%m-%d %H:%M}"

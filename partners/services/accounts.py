@@ -1,4 +1,4 @@
-"""Client accounts and their effective-dated IB attribution.
+"""Client accounts, their effective-dated IB attribution and their dated terms (group, ``earns_commission``).
 
 An account's first IB holds since always unless dated (set-up is not history); a change closes the stretch in force
 at ``effective_from`` (default now) and opens a new one (``partner`` NULL = no IB from then), back-dated only while
@@ -21,7 +21,7 @@ from core.exceptions import Conflict, RowErrors
 from core.history import ensure_history_open
 from core.periods import SINCE_ALWAYS
 
-from ..models import AccountAttribution, ClientAccount, Partner
+from ..models import AccountAttribution, AccountTerms, ClientAccount, Partner
 
 # Serialises bulk upserts so two CRM syncs cannot both decide to create the same account.
 ACCOUNTS_LOCK_KEY = 0x1BE7_0002
@@ -107,7 +107,9 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
     Row: ``server``, ``login``, ``currency`` (default USD), ``group`` (default ""), ``partner`` (code or None),
     ``earns_commission`` (default true), optional ``effective_from``. An account's first IB holds from
-    ``effective_from``, by default since always (set-up is not history). For an existing account an undated row with
+    ``effective_from``, by default since always (set-up is not history); its first group and flag hold since always.
+    The group and flag are dated like the IB (``AccountTerms``: an undated change from now, a dated row states them
+    from that instant); the currency is not dated. For an existing account an undated row with
     a different ``partner`` changes the IB from now; a dated row states the IB from that instant on (a back-dating
     when earlier), under the rules of ``account_attribute``; re-sending a row changes nothing. All rows are checked
     first; any error raises ``RowErrors`` keyed by row index (a change reaching into an approved period:
@@ -140,49 +142,63 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNTS_LOCK_KEY])
         existing = _existing_accounts(keys)
-        # Each existing account's latest stretch: an undated change of an account whose latest stretch is open and
-        # started before now is closed and reopened in bulk; anything else (a dated row, a stretch scheduled for
-        # later) goes through ``_attribute`` one row at a time.
-        latest_by_account = {
-            a.account_id: a
-            for a in AccountAttribution.objects.filter(account__in=[a.pk for a in existing.values()])
-            .order_by("account_id", "-valid_from")
-            .distinct("account_id")
-        }
+        # Each existing account's latest IB stretch and latest terms: an undated change of an account whose latest
+        # stretch is open and started before now is closed and reopened in bulk; anything else (a dated row, a
+        # stretch scheduled for later) goes through ``_attribute`` / ``_set_terms`` one row at a time.
+        account_ids = [a.pk for a in existing.values()]
+        latest_by_account = _latest(AccountAttribution, account_ids)
+        latest_terms = _latest(AccountTerms, account_ids)
         to_create: list[ClientAccount] = []
         create_partners: list[tuple[ClientAccount, Partner, datetime | None]] = []
-        to_update: list[ClientAccount] = []
-        changes: list[tuple[int, ClientAccount, Partner | None, datetime | None, bool]] = []
+        to_update: dict[int, ClientAccount] = {}
+        changes: list[tuple[int, ClientAccount, Partner | None, datetime | None]] = []
+        terms_changes: list[tuple[int, ClientAccount, str, bool, datetime | None]] = []
         to_close: list[AccountAttribution] = []
         new_attributions: list[AccountAttribution] = []
-        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        terms_to_close: list[AccountTerms] = []
+        new_terms: list[AccountTerms] = []
+        row_changed: dict[int, bool] = {}
+        created = 0
         for index, row in enumerate(rows):
             key = (row["server"], row["login"])
-            values = {
-                "currency": row.get("currency", "USD"),
-                "group": row.get("group", ""),
-                "earns_commission": row.get("earns_commission", True),
-            }
+            currency = row.get("currency", "USD")
+            group, earns = row.get("group", ""), row.get("earns_commission", True)
+            effective_from = row.get("effective_from")
             partner = partners.get(row.get("partner") or "")
             account = existing.get(key)
             if account is None:
-                account = ClientAccount(server=key[0], login=key[1], **values)
+                account = ClientAccount(
+                    server=key[0], login=key[1], currency=currency, group=group, earns_commission=earns
+                )
                 to_create.append(account)
+                # Its group and flag as first given hold since always (set-up is not history).
+                new_terms.append(
+                    AccountTerms(account=account, group=group, earns_commission=earns, valid_from=SINCE_ALWAYS)
+                )
                 if partner is not None:
-                    create_partners.append((account, partner, row.get("effective_from")))
-                counts["created"] += 1
+                    create_partners.append((account, partner, effective_from))
+                created += 1
                 continue
             changed = False
-            if any(getattr(account, f) != v for f, v in values.items()):
-                for f, v in values.items():
-                    setattr(account, f, v)
-                account.updated_at = now  # bulk_update skips auto_now
-                to_update.append(account)
+            if account.currency != currency:
+                account.currency = currency
+                to_update[account.pk] = account
                 changed = True
+            terms = latest_terms.get(account.pk)
+            if effective_from is None and terms is not None and terms.valid_to is None and terms.valid_from < now:
+                if (terms.group, terms.earns_commission) != (group, earns):
+                    terms.valid_to = now
+                    terms_to_close.append(terms)
+                    new_terms.append(AccountTerms(account=account, group=group, earns_commission=earns, valid_from=now))
+                    account.group, account.earns_commission = group, earns
+                    to_update[account.pk] = account
+                    changed = True
+            else:
+                terms_changes.append((index, account, group, earns, effective_from))
             wanted_partner_id = partner.pk if partner else None
             latest = latest_by_account.get(account.pk)
             simple = latest is not None and latest.valid_to is None and latest.valid_from < now
-            if row.get("effective_from") is None and simple:
+            if effective_from is None and simple:
                 if latest.partner_id != wanted_partner_id:
                     latest.valid_to = now
                     to_close.append(latest)
@@ -191,39 +207,133 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             elif latest is not None or partner is not None:
                 # A dated row restates the IB from that instant (possibly back-dating it); a first IB holds since
                 # always. ``_attribute`` decides whether that changes anything.
-                changes.append((index, account, partner, row.get("effective_from"), changed))
-                continue
-            counts["updated" if changed else "unchanged"] += 1
+                changes.append((index, account, partner, effective_from))
+            row_changed[index] = changed
 
         ClientAccount.objects.bulk_create(to_create, batch_size=2000)
+        for account in to_update.values():
+            account.updated_at = now  # bulk_update skips auto_now
         if to_update:
-            ClientAccount.objects.bulk_update(to_update, [*_ACCOUNT_FIELDS, "updated_at"], batch_size=2000)
-        if to_close:
-            ensure_history_open(since=now, subject="Changing accounts' IBs")
-            AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
+            ClientAccount.objects.bulk_update(to_update.values(), [*_ACCOUNT_FIELDS, "updated_at"], batch_size=2000)
+        if to_close or terms_to_close:
+            ensure_history_open(since=now, subject="Changing accounts' IBs and terms")
+        AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
+        AccountTerms.objects.bulk_update(terms_to_close, ["valid_to"], batch_size=2000)
         new_attributions += [
             AccountAttribution(account=account, partner=partner, valid_from=effective_from or SINCE_ALWAYS)
             for account, partner, effective_from in create_partners
         ]
         AccountAttribution.objects.bulk_create(new_attributions, batch_size=2000)
+        AccountTerms.objects.bulk_create(new_terms, batch_size=2000)
         conflicts: list[tuple[int, ClientAccount, Conflict]] = []
-        for index, account, partner, effective_from, fields_changed in changes:
+        deferred = [
+            (
+                index,
+                account,
+                lambda a=account, g=group, e=earns, at=at: _set_terms(
+                    account=a, group=g, earns_commission=e, effective_from=at, now=now
+                ),
+            )
+            for index, account, group, earns, at in terms_changes
+        ] + [
+            (
+                index,
+                account,
+                lambda a=account, p=partner, at=at: _attribute(account=a, partner=p, effective_from=at, now=now),
+            )
+            for index, account, partner, at in changes
+        ]
+        for index, account, apply in deferred:
+            if index in errors or any(i == index for i, _, _ in conflicts):
+                continue
             try:
                 with transaction.atomic():  # a refused row rolls back alone here; any refusal undoes all below
-                    change = _attribute(account=account, partner=partner, effective_from=effective_from, now=now)
+                    change = apply()
             except Conflict as exc:
                 conflicts.append((index, account, exc))
                 continue
             except ValidationError as exc:
                 errors[index] = exc.message_dict
                 continue
-            counts["updated" if fields_changed or change.changed else "unchanged"] += 1
+            row_changed[index] = row_changed[index] or change.changed
         if conflicts:
             index, account, exc = conflicts[0]
             raise Conflict(
                 f"row {index} ({account}): {exc.message}",
-                extra={**exc.extra, "index": index, "rows": [i for i, _, _ in conflicts]},
+                extra={**exc.extra, "index": index, "rows": sorted({i for i, _, _ in conflicts})},
             )
         if errors:
             raise RowErrors(errors)
-        return counts
+        updated = sum(row_changed.values())
+        return {"created": created, "updated": updated, "unchanged": len(row_changed) - updated}
+
+
+def _latest(model, account_ids: list[int]) -> dict:
+    """Each account's latest row of the dated series ``model`` (attributions or terms)."""
+    rows = model.objects.filter(account__in=account_ids).order_by("account_id", "-valid_from").distinct("account_id")
+    return {row.account_id: row for row in rows}
+
+
+def account_update(
+    *,
+    account: ClientAccount,
+    currency: str,
+    group: str,
+    earns_commission: bool,
+    effective_from: datetime | None = None,
+) -> ClientAccount:
+    """Change an account's own fields, never its IB: the currency at once (not dated), the group and flag from
+    ``effective_from`` (``account_set_terms``)."""
+    errors = _row_errors(
+        {
+            "server": account.server,
+            "login": account.login,
+            "currency": currency,
+            "group": group,
+            "earns_commission": earns_commission,
+            "effective_from": effective_from,
+        }
+    )
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if account.currency != currency:
+            ClientAccount.objects.filter(pk=account.pk).update(currency=currency, updated_at=timezone.now())
+            account.currency = currency
+        account_set_terms(
+            account=account, group=group, earns_commission=earns_commission, effective_from=effective_from
+        )
+    return account
+
+
+def account_set_terms(
+    *, account: ClientAccount, group: str, earns_commission: bool, effective_from: datetime | None = None
+) -> bool:
+    """Give ``account`` this group and ``earns_commission`` flag from ``effective_from`` (default now) on; whether
+    anything changed. Dated (``AccountTerms``) under the rules of ``core.effective``: a back-dating that would alter
+    an approved period is a ``Conflict``; the terms in force then change nothing."""
+    return _set_terms(
+        account=account, group=group, earns_commission=earns_commission, effective_from=effective_from
+    ).changed
+
+
+def _set_terms(*, account: ClientAccount, group: str, earns_commission: bool, effective_from, now=None):
+    with transaction.atomic():
+        locked = ClientAccount.objects.select_for_update().get(pk=account.pk)  # serialise changes to this account
+        change = series_set_from(
+            rows=AccountTerms.objects.filter(account=account),
+            effective_from=effective_from,
+            same=lambda row: (row.group, row.earns_commission) == (group, earns_commission),
+            create=lambda at, until: AccountTerms.objects.create(
+                account=account, group=group, earns_commission=earns_commission, valid_from=at, valid_to=until
+            ),
+            subject=f"Setting {account}'s group and commission flag",
+            now=now,
+        )
+        latest = AccountTerms.objects.filter(account=account).order_by("-valid_from").first()
+        if (locked.group, locked.earns_commission) != (latest.group, latest.earns_commission):
+            ClientAccount.objects.filter(pk=account.pk).update(
+                group=latest.group, earns_commission=latest.earns_commission, updated_at=timezone.now()
+            )
+        account.group, account.earns_commission = latest.group, latest.earns_commission
+        return change

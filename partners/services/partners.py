@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 from core.effective import require_aware, series_set_from
 from core.periods import SINCE_ALWAYS
 
-from ..models import Partner, PartnerLink, Program
+from ..models import Partner, PartnerLink, PartnerStatus, Program
 from ..selectors import TREE_DEPTH_GUARD
 from .programs import validate_currency
 
@@ -69,14 +69,50 @@ def partner_create(
     with transaction.atomic():
         partner.save()
         PartnerLink.objects.create(partner=partner, parent=parent, valid_from=effective_from)
+        # Its status as first given holds since always, like every first assignment (a partner's trades before
+        # its first link have no chain through it anyway).
+        PartnerStatus.objects.create(partner=partner, status=status, valid_from=SINCE_ALWAYS)
     return partner
 
 
-def partner_update(*, partner: Partner, **fields: Any) -> Partner:
-    """Change a partner's own attributes. The parent is not one of them: re-parenting is ``partner_move``."""
+def partner_set_status(*, partner: Partner, status: str, effective_from: datetime | None = None) -> bool:
+    """Make ``partner`` active or suspended from ``effective_from`` (default now) on; whether anything changed.
+
+    Dated (``PartnerStatus``, DOMAIN.md 4.0) under the rules of ``core.effective``: a back-dating that would alter an
+    approved period is a ``Conflict``; the status in force then changes nothing. Trades closed while a partner was
+    suspended earn it nothing in any run or adjustment, whatever its status later. ``Partner.status`` keeps the
+    latest status set.
+    """
+    if status not in Partner.Status.values:
+        raise ValidationError({"status": [f"Choose one of {', '.join(Partner.Status.values)}, not {status!r}."]})
+    with transaction.atomic():
+        locked = Partner.objects.select_for_update().get(pk=partner.pk)  # serialise a partner's first status
+        change = series_set_from(
+            rows=PartnerStatus.objects.filter(partner=partner),
+            effective_from=effective_from,
+            same=lambda row: row.status == status,
+            create=lambda at, until: PartnerStatus.objects.create(
+                partner=partner, status=status, valid_from=at, valid_to=until
+            ),
+            subject=f"{'Suspending' if status == Partner.Status.SUSPENDED else 'Activating'} {partner.code}",
+        )
+        latest = PartnerStatus.objects.filter(partner=partner).order_by("-valid_from").first()
+        if latest is not None and locked.status != latest.status:
+            Partner.objects.filter(pk=partner.pk).update(status=latest.status, updated_at=timezone.now())
+        partner.status = latest.status if latest is not None else status
+        return change.changed
+
+
+def partner_update(*, partner: Partner, effective_from: datetime | None = None, **fields: Any) -> Partner:
+    """Change a partner's own attributes. The parent is not one of them: re-parenting is ``partner_move``. A
+    ``status`` is dated (``partner_set_status``, from ``effective_from``, default now); the rest are not."""
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise ValidationError({name: ["This field cannot be changed here."] for name in sorted(unknown)})
+    if "status" in fields:
+        with transaction.atomic():
+            partner_set_status(partner=partner, status=fields.pop("status"), effective_from=effective_from)
+            return partner_update(partner=partner, **fields)
     if "payout_currency" in fields:
         fields["payout_currency"] = validate_currency(fields["payout_currency"], field="payout_currency")
     changed = [name for name, value in fields.items() if getattr(partner, name) != value]
@@ -180,9 +216,10 @@ def partner_issue_token(*, partner: Partner) -> str:
 
 def partner_edit(*, partner: Partner, changes: dict[str, Any], effective_from: datetime | None = None) -> Partner:
     """Apply an API-style partial update atomically: own attributes through ``partner_update``, and a ``parent``
-    key (a Partner or None) as a move from ``effective_from`` (default now; a no-op when it is the parent then)."""
+    key (a Partner or None) as a move, and a ``status`` change, from ``effective_from`` (default now; a no-op when
+    it is what holds then)."""
     changes = dict(changes)
     with transaction.atomic():
         if "parent" in changes:
             partner_move(partner=partner, parent=changes.pop("parent"), effective_from=effective_from)
-        return partner_update(partner=partner, **changes)
+        return partner_update(partner=partner, effective_from=effective_from, **changes)

@@ -1,17 +1,20 @@
-"""Partner programs: the hierarchy model, depth, pass-up shares, override percentages and payout threshold."""
+"""Partner programs: the hierarchy model, depth, pass-up shares and override percentages (dated terms), and the payout
+threshold."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.effective import series_set_from
 from core.money import MoneyError, parse_decimal
 
-from ..models import Program
+from ..models import Program, ProgramTerms
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _HUNDRED = Decimal(100)
@@ -48,8 +51,16 @@ def program_upsert(
     override_pct: Iterable[Decimal | str | int] = (),
     min_payout: Decimal | str | int = 0,
     currency: str = "USD",
+    effective_from: datetime | None = None,
 ) -> Program:
-    """Create the program ``code`` or replace its settings. Percentages are 0–100 (30 means 30 %)."""
+    """Create the program ``code`` or change it. Percentages are 0–100 (30 means 30 %).
+
+    The commission terms (model, depth, shares, override percentages) are dated (``ProgramTerms``, DOMAIN.md 4.0)
+    under the rules of ``core.effective``: a new program's first terms hold since always unless dated; a change
+    defaults to now and may be back-dated while no approved period is affected (else ``Conflict``); the terms in
+    force change nothing. The program row keeps the latest terms. Name, ``min_payout`` and ``currency`` are payout
+    settings, read when a payout is made, and not dated.
+    """
     if model not in Program.Model.values:
         raise ValidationError({"model": [f"Choose one of {', '.join(Program.Model.values)}, not {model!r}."]})
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
@@ -60,19 +71,49 @@ def program_upsert(
         raise ValidationError({"min_payout": [str(exc)]}) from exc
     if payout < 0:
         raise ValidationError({"min_payout": ["min_payout cannot be negative."]})
-    values = {
-        "name": name,
+    terms = {
         "model": model,
         "max_depth": max_depth,
         "shares": _percentages(shares, field="shares"),
         "override_pct": _percentages(override_pct, field="override_pct"),
+    }
+    values = {
+        "name": name,
+        **terms,
         "min_payout": payout,
         "currency": validate_currency(currency, field="currency"),
     }
+    wanted = _terms_key(terms)
     with transaction.atomic():
         program = Program.objects.select_for_update().filter(code=code).first() or Program(code=code)
+        latest_before = {field: getattr(program, field) for field in terms}
         for field, value in values.items():
             setattr(program, field, value)
         program.full_clean(validate_unique=program._state.adding)
+        if not program._state.adding:
+            for field, value in latest_before.items():
+                setattr(program, field, value)  # the program row keeps the latest terms, set below
+        program.save()
+        series_set_from(
+            rows=ProgramTerms.objects.filter(program=program),
+            effective_from=effective_from,
+            same=lambda row: _terms_key(row.__dict__) == wanted,
+            create=lambda at, until: ProgramTerms.objects.create(
+                program=program, valid_from=at, valid_to=until, **terms
+            ),
+            subject=f"Changing program {code}'s terms",
+        )
+        latest = ProgramTerms.objects.filter(program=program).order_by("-valid_from").first()
+        for field in terms:
+            setattr(program, field, getattr(latest, field))
         program.save()
     return program
+
+
+def _terms_key(values) -> tuple:
+    return (
+        values["model"],
+        int(values["max_depth"]),
+        tuple(Decimal(v).normalize() for v in values["shares"]),
+        tuple(Decimal(v).normalize() for v in values["override_pct"]),
+    )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.exceptions import Conflict, RowErrors
 from core.periods import SINCE_ALWAYS
-from partners.models import AccountAttribution, ClientAccount
+from partners.models import AccountAttribution, AccountTerms, ClientAccount
 from partners.selectors import account_chain_at, account_partner_at
 from partners.services.accounts import account_attribute, accounts_upsert
 
@@ -194,13 +194,16 @@ def test_upsert_is_set_based(make_partner, django_assert_max_num_queries):
     make_partner("a"), make_partner("b")
     accounts_upsert(rows=[row(n, "a", effective_from=T0) for n in range(300)])
     rows = [row(n, "b" if n % 2 else "a", group="g2" if n % 3 else "std") for n in range(600)]
-    # partner lookup, lock, accounts, attributions, the history guard and its record of the change, creates/updates
-    # in batches: independent of the row count
-    with django_assert_max_num_queries(13):
+    # partner lookup, lock, accounts, attributions, terms, the history guard and its record of the change,
+    # creates/updates in batches: independent of the row count
+    with django_assert_max_num_queries(16):
         counts = accounts_upsert(rows=rows)
     assert counts["created"] == 300 and counts["updated"] + counts["unchanged"] == 300
     assert AccountAttribution.objects.filter(partner__code="b", valid_to__isnull=True).count() == 300
     assert AccountAttribution.objects.filter(valid_to__isnull=False).count() == 150
+    # Group changes are dated too: the 200 existing accounts moved to g2 keep "std" until now.
+    assert AccountTerms.objects.filter(group="g2", valid_to__isnull=True).count() == 400
+    assert AccountTerms.objects.filter(group="std", valid_to__isnull=False).count() == 200
 
 
 def test_upsert_new_account_without_effective_from_holds_since_always(make_partner):
