@@ -10,9 +10,10 @@ posted money; it is paid once. The run of the first open period after the period
 - **adjustments**: every current version that closes in a locked period and that period's approved run never saw
   (ingested after its snapshot: a late trade, a correction or cancellation; or, for a run approved before snapshots
   existed, a new version of a ticket it posted), computed with the chain and plans in force at its close time and
-  that run's tier context, with their usual kinds and ``adjusts_period`` set. Terms that are not dated yet (plan
-  content, program terms, partner status, account flags, instrument attributes) are read as they are now (issue 8,
-  in progress). A cancelled version earns nothing, so
+  that run's tier context, with their usual kinds and ``adjusts_period`` set — and with the terms in force at its
+  close time (plan content, program terms, partner statuses, account group and flag: ``adapters``). A symbol resolved
+  after its trade was computed is such a new version too (``symbols.trades_resolve_unresolved``). Instrument
+  attributes (contract size, pip size, digits) are read as they are now. A cancelled version earns nothing, so
   only the reversal remains. A current version that closes in an open period is simply computed by that period's
   own run — with the reversal of the version it replaced, the trade is paid once whichever period it moved to.
 

@@ -56,7 +56,7 @@ from commissions.ingest.formats import text_rule
 from commissions.ingest.mt5 import Mt5DealRow, PairedTrade, pair_position
 from commissions.ingest.parser import TradeFileParser
 from commissions.models import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
-from commissions.services.symbols import symbols_resolve
+from commissions.services.symbols import STORED_COLUMNS, symbols_resolve
 from core.pgcopy import copy_in, copy_rows
 
 logger = logging.getLogger(__name__)
@@ -103,11 +103,7 @@ _STAGE_COLUMNS = """
     master_ticket bigint,
     status text"""
 
-_TRADE_COLUMNS = (
-    "server, ticket, version, is_current, login, symbol, instrument_id, side, lots, open_time, open_price, "
-    "close_time, close_price, profit, swap, commission, spread_pips, master_ticket, status, content_hash, "
-    "trade_import_id, ingested_at"
-)
+_TRADE_COLUMNS = STORED_COLUMNS
 
 Progress = Callable[[int], Any]
 
