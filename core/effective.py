@@ -5,8 +5,8 @@ writer goes through ``series_set_from`` so the dating rules of DOMAIN.md 4.0 hol
 
 - **Set-up is not history.** The first row of a series given without a date starts at ``SINCE_ALWAYS``: a network
   set up today pays the trades imported for last month. It is not checked against approvals: trades of an
-  approved period that it now attributes were posted as earning nothing, and what they earn now is late data —
-  not yet carried into adjustments (issue 8, in progress); approval does not warn about it either.
+  approved period that it now attributes were posted as earning nothing, and what they earn now is late data,
+  paid once as an adjustment in the next open period (``commissions.services.late_setup``).
 - **Changes default to now** and may be back-dated while no approved period is affected (``core.history``): the
   value holds from ``effective_from`` for as long as the value it replaces held (a change scheduled for later is
   kept, never silently dropped; an end already recorded stays; where nothing held, until the next recorded change;

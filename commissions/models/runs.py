@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Coalesce
 
 from core.money import from_micros
@@ -81,7 +81,11 @@ class AttributionLine(models.Model):
         ordering = ["run_id", "trade_id", "level", "kind"]
         # Lines are read by run (its partition), by partner and by trade (the natural key); every index is built
         # once per run when the run finishes.
-        indexes = [models.Index(fields=["partner", "period"])]
+        indexes = [
+            models.Index(fields=["partner", "period"]),
+            # Lines paid 0 for want of set-up, found again when the set-up arrives (``services.late_setup``).
+            models.Index(fields=["trade"], name="line_unpaid_for_setup", condition=Q(reason__in=["no_ib", "no_plan"])),
+        ]
         constraints = [
             # Trade first: inside a run's partition (run_id is constant there) it also serves "lines of a trade".
             models.UniqueConstraint(

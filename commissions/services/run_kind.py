@@ -43,6 +43,7 @@ from ..engine import EngineError, MissingRates
 from ..models import AttributionLine
 from .adjustments import adjustment_lines, has_pending_adjustments
 from .late import late_changes
+from .late_setup import trades_restate_newly_payable
 
 # The line columns a chunk writes (engine output in integer micro-units; NUMERIC ones are generated).
 LINE_COLUMNS = (
@@ -91,6 +92,8 @@ class CommissionRunKind(RunKind):
     spec_types = (AccountsChunk, NoAccountChunk, AdjustmentsChunk)
 
     def take_snapshot(self, run: Run) -> dict:
+        # Trades of paid periods whose set-up arrived since are restated first, so this run's adjustments see them.
+        trades_restate_newly_payable(before=run.period_start)
         snapshot = trades_snapshot_take()
         return {"trade_max_id": snapshot.trade_max_id, "account_max_id": snapshot.account_max_id}
 

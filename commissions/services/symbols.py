@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from runs.models import LIVE_STATUSES, Run
 
 from ..models import AttributionLine, Instrument, InstrumentAlias, SymbolSuffix, Trade
+from .versions import trades_restate
 
 TABLES = {
     "INSTRUMENTS": Instrument._meta.db_table,
@@ -28,21 +29,6 @@ TABLES = {
 TRADES = TABLES["TRADES"]
 LINES = AttributionLine._meta.db_table
 RUNS = Run._meta.db_table
-# The stored columns a trade version is written with (the ingest's INSERT and a resolved copy's).
-STORED_COLUMNS = (
-    "server, ticket, version, is_current, login, symbol, instrument_id, side, lots, open_time, open_price, "
-    "close_time, close_price, profit, swap, commission, spread_pips, master_ticket, status, content_hash, "
-    "trade_import_id, ingested_at"
-)
-_COLUMNS = STORED_COLUMNS.split(", ")
-# A resolved copy of the current version ``t`` (``v`` holds its instrument): everything else as the platform sent it.
-_CHANGED = {
-    "version": "t.version + 1",
-    "is_current": "true",
-    "instrument_id": "v.instrument_id",
-    "ingested_at": "now()",
-}
-_NEW_VERSION = ", ".join(_CHANGED.get(column, f"t.{column}") for column in _COLUMNS)
 
 # ``{symbols}`` is a query yielding one column ``symbol``; the result has (symbol, instrument_id) per resolved symbol.
 _RESOLVE = """
@@ -91,13 +77,10 @@ def trades_resolve_unresolved() -> int:
     """Point every stored trade whose instrument is NULL at its instrument if its symbol now resolves (after an
     instrument, alias or suffix was added); return the number of trades resolved. Set-based, two statements.
 
-    A row that run lines refer to (computed or approved) is never edited — those lines must keep explaining what
-    was computed, and a period paid on it must not change underneath its journal (DOMAIN.md 3): the resolution of
-    such a *current* version is a new version of the trade, the same but for its instrument, so it is late data like
-    any correction: computed by its own period's next run, or, for a locked period, reversed-and-adjusted in the
-    next open period. Old versions that lines refer to stay as they are; every other row is updated in place (the
-    instrument is derived from the symbol the platform sent, which no version changes). The new version has the
-    same content hash, so re-sending the platform's row is still "unchanged".
+    A row that run lines refer to (computed or approved) is never edited: the resolution of such a *current* version
+    is a new version of the trade, the same but for its instrument (``versions.trades_restate``), paid by its
+    period's next run or as an adjustment. Old versions that lines refer to stay as they are; every other row is
+    updated in place (the instrument is derived from the symbol the platform sent, which no version changes).
     """
     query = _RESOLVE.format(
         symbols=f"SELECT DISTINCT symbol::text AS symbol FROM {TRADES} WHERE instrument_id IS NULL",
@@ -107,29 +90,16 @@ def trades_resolve_unresolved() -> int:
         f"EXISTS (SELECT 1 FROM {LINES} x JOIN {RUNS} u ON u.id = x.run_id AND u.status = ANY(%(live)s) "
         "WHERE x.trade_id = t.id)"
     )
-    columns = STORED_COLUMNS
     with transaction.atomic(), connection.cursor() as cursor:
-        # Serialise with ingests (they take ROW EXCLUSIVE), so no version is written between the two statements.
-        cursor.execute(f"LOCK TABLE {TRADES} IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute(
-            f"""
-            CREATE TEMP TABLE resolved_versions ON COMMIT DROP AS
-            WITH resolved AS ({query})
-            SELECT t.id, r.instrument_id FROM {TRADES} t JOIN resolved r ON t.symbol = r.symbol
-             WHERE t.instrument_id IS NULL AND t.is_current AND {referred}
+        versioned = trades_restate(
+            cursor,
+            source=f"""
+                WITH resolved AS ({query})
+                SELECT t.id, r.instrument_id FROM {TRADES} t JOIN resolved r ON t.symbol = r.symbol
+                 WHERE t.instrument_id IS NULL AND t.is_current AND {referred}
             """,
-            {"live": list(LIVE_STATUSES)},
-        )
-        cursor.execute(
-            f"UPDATE {TRADES} t SET is_current = false, superseded_at = now() "
-            "FROM resolved_versions v WHERE t.id = v.id"
-        )
-        versioned = cursor.rowcount
-        cursor.execute(
-            f"""
-            INSERT INTO {TRADES} ({columns}, superseded_at)
-            SELECT {_NEW_VERSION}, NULL FROM {TRADES} t JOIN resolved_versions v ON v.id = t.id
-            """
+            params={"live": list(LIVE_STATUSES)},
+            changes={"instrument_id": "v.instrument_id"},
         )
         cursor.execute(
             f"""
@@ -141,6 +111,4 @@ def trades_resolve_unresolved() -> int:
             """,
             {"live": list(LIVE_STATUSES)},
         )
-        resolved = versioned + cursor.rowcount
-        cursor.execute("DROP TABLE resolved_versions")  # the caller's transaction may resolve again before it commits
-        return resolved
+        return versioned + cursor.rowcount

@@ -56,7 +56,8 @@ from commissions.ingest.formats import text_rule
 from commissions.ingest.mt5 import Mt5DealRow, PairedTrade, pair_position
 from commissions.ingest.parser import TradeFileParser
 from commissions.models import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
-from commissions.services.symbols import STORED_COLUMNS, symbols_resolve
+from commissions.services.symbols import symbols_resolve
+from commissions.services.versions import STORED_COLUMNS
 from core.pgcopy import copy_in, copy_rows
 
 logger = logging.getLogger(__name__)
