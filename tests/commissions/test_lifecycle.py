@@ -1,0 +1,423 @@
+"""The lifecycle property (issue 8): random sequences of what a broker's month-end throws at Ibex — ingest, corrections
+(lots, price, close time across a period boundary, profit only), cancellations, late trades, an alias added, an
+account created late, moves and re-attributions (back-dated too), plan content, partner status and program terms
+changed from a date, runs, recomputes and approvals over three periods — and two invariants:
+
+- after every approval, no approved period's posted figures (its lines and its journal) have changed;
+- once every period is settled, for every trade the sum of everything posted for it (all its versions, reversals
+  and adjustments) equals what a from-scratch computation of its final version earns under the terms in force at its
+  close time (zero for a cancelled one).
+
+"From scratch" is the independent Decimal reference of ``tests/engine``, fed from the database's dated records read
+here with plain ORM lookups (not the adapters). Plans have no tiers here: a paid period's tier band is frozen at its
+approval by design, so a later correction is priced on it, not on a band a from-scratch computation would find.
+Changes a service refuses (a back-dating into an approved period: 409) are part of the sequence too — they must
+change nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from commissions.models import AttributionLine, PartnerPlan, PlanTerms, Trade
+from core.periods import server_period
+from ledger.models import JournalEntry
+from partners.models import (
+    AccountAttribution,
+    AccountTerms,
+    ClientAccount,
+    PartnerLink,
+    PartnerStatus,
+    ProgramTerms,
+)
+from runs.models import Run
+from tests.engine import builders as b
+from tests.engine.reference import reference_lines
+
+from .runs_support import EURUSD, setup_reference
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PERIODS = ("2026-01", "2026-02", "2026-03")
+SETTLE = "2026-04"  # an empty period after the others: settling approves it last, carrying what is still pending
+D = Decimal
+
+
+def _days() -> list[str]:
+    day, days = date(2026, 1, 1), []
+    while day < date(2026, 5, 1):
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    return days
+
+
+def instant(period: str, day: int, hour: int = 12) -> str:
+    return f"{period}-{day:02d}T{hour:02d}:00:00Z"
+
+
+class Broker:
+    """The API as a broker's scripts use it, on a world set up without dates."""
+
+    def __init__(self, client: APIClient) -> None:
+        self.client = client
+        self.trades: dict[int, dict] = {}
+        self.refused = 0
+
+    def post(self, path: str, body, *, method: str = "post"):
+        response = getattr(self.client, method)(path, body, format="json")
+        assert response.status_code < 500, response.content
+        assert response.status_code in (200, 201, 202, 400, 409), (path, body, response.content)
+        self.refused += response.status_code == 409 and "/runs/" not in path
+        if response.status_code == 400:
+            # Only a date the series cannot take may be refused as a field error here; never our bodies.
+            assert "effective_from" in response.json(), response.content
+        return response
+
+    def set_up(self) -> None:
+        setup_reference(self.client, _days())
+        self.post("/api/v1/programs/", {"code": "prog", "name": "Program", "model": "differential"})
+        for code, rate in (("plan-master", "7"), ("plan-sub", "5"), ("plan-sub2", "4")):
+            self.post("/api/v1/plans/", {"code": code, "name": code, "rules": [{"type": "per_lot", "rate": rate}]})
+        partners = [
+            {"code": "master", "plan": "plan-master"},
+            {"code": "sub", "parent": "master", "plan": "plan-sub"},
+            {"code": "sub2", "parent": "master"},  # no plan yet: a first plan may come later, since always
+        ]
+        for partner in partners:
+            self.post("/api/v1/partners/", {"name": partner["code"], "program": "prog", **partner})
+        accounts = [{"server": "live1", "login": 1001, "partner": "sub"}, {"server": "live1", "login": 1002}]
+        self.post("/api/v1/accounts/", [{**a, "currency": "USD", "group": "standard"} for a in accounts])
+
+    # ------------------------------------------------------------------------------------------------ events
+    def ingest(self, ticket: int, period: str, day: int, lots: str, login: int, symbol: str) -> None:
+        row = {
+            "server": "live1",
+            "ticket": ticket,
+            "login": login,
+            "symbol": symbol,
+            "side": "buy",
+            "lots": lots,
+            "open_time": instant(period, day, 10),
+            "open_price": "1.08000",
+            "close_time": instant(period, day, 12),
+            "close_price": "1.08100",
+            "profit": "100.00",
+            "swap": "0",
+            "commission": "-7.00",
+            "status": "closed",
+        }
+        self.trades[ticket] = row
+        assert self.post("/api/v1/trades/", [row]).json()["rejected"] == []
+
+    def correct(self, ticket: int, what: str, value) -> None:
+        if ticket not in self.trades:
+            return
+        row = dict(self.trades[ticket])
+        if what == "lots":
+            row["lots"] = value
+        elif what == "price":
+            row["close_price"] = value
+        elif what == "profit":
+            row["profit"] = value
+        elif what == "cancel":
+            row["status"] = "cancelled"
+        else:  # close time, possibly in another period
+            period, day = value
+            row["open_time"], row["close_time"] = instant(period, day, 10), instant(period, day, 12)
+        self.trades[ticket] = row
+        assert self.post("/api/v1/trades/", [row]).json()["rejected"] == []
+
+    def alias(self) -> None:
+        self.post("/api/v1/instruments/", [{**EURUSD, "aliases": ["EURUSD.x"]}])
+
+    def late_account(self) -> None:
+        self.post("/api/v1/accounts/", [{"server": "live1", "login": 1003, "partner": "sub", "currency": "USD"}])
+
+    def move(self, when: str | None) -> None:
+        self.post("/api/v1/partners/sub2/move/", {"parent": "sub", **({"effective_from": when} if when else {})})
+
+    def attribute(self, login: int, partner: str | None, when: str | None) -> None:
+        if not ClientAccount.objects.filter(login=login).exists():
+            return
+        body = {"partner": partner, **({"effective_from": when} if when else {})}
+        self.post(f"/api/v1/accounts/live1/{login}/attribute/", body)
+
+    def plan(self, code: str, rate: str, when: str | None) -> None:
+        body = {"code": code, "name": code, "rules": [{"type": "per_lot", "rate": rate}]}
+        self.post("/api/v1/plans/", {**body, **({"effective_from": when} if when else {})})
+
+    def first_plan(self) -> None:
+        self.post("/api/v1/partners/sub2/", {"plan": "plan-sub2"}, method="patch")
+
+    def status(self, code: str, status: str, when: str) -> None:
+        self.post(f"/api/v1/partners/{code}/", {"status": status, "effective_from": when}, method="patch")
+
+    def program(self, depth: int, when: str) -> None:
+        self.post("/api/v1/programs/prog/", {"max_depth": depth, "effective_from": when}, method="patch")
+
+    def run(self, period: str, *, approve: bool, recompute: bool) -> bool:
+        """Compute ``period`` (a 409 when it is locked), and approve it; whether it was approved."""
+        response = self.post("/api/v1/runs/", {"kind": "commissions", "period": period, "recompute": recompute})
+        if response.status_code == 409:
+            return False
+        detail = self.client.get(f"/api/v1/runs/{response.json()['id']}/").json()
+        if detail["status"] == "approved":
+            return False  # asking for a paid period answers with its approved run
+        assert detail["status"] == "computed", detail
+        if not approve:
+            return False
+        answer = self.post(f"/api/v1/runs/{detail['id']}/approve/", {})
+        assert answer.json()["status"] == "approved", answer.content
+        return True
+
+
+# ---------------------------------------------------------------------------------------------------- events
+periods = st.sampled_from(PERIODS)
+days = st.integers(2, 27)
+when = st.one_of(st.none(), st.builds(lambda p, d: instant(p, d, 0), periods, days))
+dated = st.builds(lambda p, d: instant(p, d, 0), periods, days)
+tickets = st.integers(1, 3)
+ingests = st.tuples(
+    st.just("ingest"),
+    tickets,
+    periods,
+    days,
+    st.sampled_from(["0.50", "1.00", "2.00"]),
+    st.sampled_from([1001, 1001, 1001, 1002, 1003, 1004]),
+    st.sampled_from(["EURUSD", "EURUSD", "EURUSD", "EURUSD.x"]),
+)
+approvals = st.tuples(st.just("run"), periods, st.just(True), st.booleans())
+events = st.one_of(
+    ingests,
+    approvals,
+    approvals,
+    st.tuples(st.just("correct"), tickets, st.just("lots"), st.sampled_from(["0.10", "3.00"])),
+    st.tuples(st.just("correct"), tickets, st.just("price"), st.sampled_from(["1.07900", "1.08500"])),
+    st.tuples(st.just("correct"), tickets, st.just("profit"), st.sampled_from(["-50.00", "12.34"])),
+    st.tuples(st.just("correct"), tickets, st.just("close"), st.tuples(periods, days)),
+    st.tuples(st.just("correct"), tickets, st.just("cancel"), st.none()),
+    st.tuples(st.just("alias")),
+    st.tuples(st.just("late_account")),
+    st.tuples(st.just("move"), when),
+    st.tuples(st.just("attribute"), st.sampled_from([1001, 1002, 1003]), st.sampled_from(["sub", "sub2", None]), when),
+    st.tuples(st.just("plan"), st.sampled_from(["plan-sub", "plan-master"]), st.sampled_from(["3", "6", "8"]), when),
+    st.tuples(st.just("first_plan")),
+    st.tuples(st.just("status"), st.sampled_from(["master", "sub"]), st.sampled_from(["suspended", "active"]), dated),
+    st.tuples(st.just("program"), st.sampled_from([1, 10]), dated),
+    st.tuples(st.just("run"), periods, st.booleans(), st.booleans()),
+    st.tuples(st.just("run"), periods, st.just(True), st.booleans()),
+)
+
+
+# ------------------------------------------------------------------------------------------------ the invariants
+def posted_figures() -> dict[int, tuple]:
+    """Per approved run: its lines' totals per (trade version, beneficiary, kind) and its journal legs."""
+    figures: dict[int, tuple] = {}
+    for run in Run.objects.filter(kind="commissions", status="approved"):
+        lines = defaultdict(Decimal)
+        for line in AttributionLine.objects.filter(run=run):
+            lines[(line.trade_id, line.partner_id, line.beneficiary_account_id, line.kind)] += line.amount
+        legs = sorted(
+            JournalEntry.objects.filter(transaction__source_key__startswith=f"run:{run.pk}:").values_list(
+                "account_id", "amount"
+            )
+        )
+        figures[run.pk] = (dict(lines), legs)
+    return figures
+
+
+def _in_force(rows, at: datetime):
+    return next((r for r in rows if r.valid_from <= at and (r.valid_to is None or at < r.valid_to)), None)
+
+
+def from_scratch(trade: Trade) -> dict[str, Decimal]:
+    """What ``trade`` (a final version) earns per partner code under the terms of its close time, by the reference."""
+    at = trade.close_time
+    if trade.status == "cancelled":
+        return {}
+    account = ClientAccount.objects.filter(server=trade.server, login=trade.login).first()
+    attribution = _in_force(AccountAttribution.objects.filter(account=account), at) if account else None
+    partner = attribution.partner if attribution else None
+    terms = _in_force(AccountTerms.objects.filter(account=account), at) if account else None
+    instrument = trade.instrument
+    row = b.trade(
+        trade.pk,
+        instrument_id=instrument.pk if instrument else None,
+        ticket=trade.ticket,
+        account_id=account.pk if account else 0,
+        account_group=(terms.group or None) if terms else None,
+        earns_commission=terms.earns_commission if terms else True,
+        lots=trade.lots,
+        open_time=trade.open_time,
+        close_time=at,
+        open_price=trade.open_price,
+        close_price=trade.close_price,
+        commission=trade.commission,
+        spread_pips=trade.spread_pips,
+        open_day=server_day(trade.open_time),
+        close_day=server_day(at),
+    )
+    if instrument is not None:
+        row.update(
+            symbol_group=instrument.group,
+            base=instrument.base,
+            quote=instrument.quote,
+            contract_size=instrument.contract_size,
+            pip_size=instrument.pip_size,
+            digits=instrument.digits,
+        )
+    chain, plans, rules, programs, codes = [], {}, [], {}, {}
+    level, first_program = 1, None
+    while partner is not None:
+        codes[partner.pk] = partner.code
+        assignment = _in_force(PartnerPlan.objects.filter(partner=partner), at)
+        plan_terms = _in_force(PlanTerms.objects.filter(plan=assignment.plan), at) if assignment else None
+        if plan_terms is not None:
+            plans[plan_terms.pk] = b.plan(plan_terms.pk, currency=plan_terms.currency)
+            for rule in plan_terms.rules.all():
+                rules.append(b.rule(rule.pk, plan_terms.pk, rule.type, rate=rule.rate))
+        if first_program is None:
+            first_program = _in_force(ProgramTerms.objects.filter(program=partner.program), at)
+            programs[first_program.pk] = b.program(
+                first_program.pk, model=first_program.model, max_depth=first_program.max_depth
+            )
+        status = _in_force(PartnerStatus.objects.filter(partner=partner), at)
+        chain.append(
+            {
+                "trade_id": trade.pk,
+                "level": level,
+                "partner_id": partner.pk,
+                "plan_id": plan_terms.pk if plan_terms else None,
+                "program_id": first_program.pk,
+                "active": status.status == "active",
+            }
+        )
+        link = _in_force(PartnerLink.objects.filter(partner=partner), at)
+        partner, level = (link.parent if link else None), level + 1
+    inputs = b.make_inputs(
+        trades=[row],
+        chains=chain,
+        programs=programs.values(),
+        plans=plans.values(),
+        rules=rules,
+        rates=[b.rate("EUR", "1.08", server_day(at)), b.rate("EUR", "1.08", server_day(trade.open_time))],
+    )
+    earned: dict[str, Decimal] = defaultdict(Decimal)
+    for line in reference_lines(inputs).itertuples(index=False):
+        if not pd_na(line.partner_id):
+            earned[codes[int(line.partner_id)]] += line.amount
+    return {code: amount for code, amount in earned.items() if amount}
+
+
+def pd_na(value) -> bool:
+    return value is None or value != value  # NaN/NA
+
+
+def server_day(at: datetime) -> date:
+    return at.astimezone(ZoneInfo(django_settings.IBEX_SERVER_TIME_ZONE)).date()
+
+
+def posted(ticket: int) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    lines = AttributionLine.objects.filter(trade__ticket=ticket, run__status="approved", partner__isnull=False)
+    for line in lines.select_related("partner"):
+        totals[line.partner.code] += line.amount
+    return {code: amount for code, amount in totals.items() if amount}
+
+
+# ------------------------------------------------------------------------------------------------------ the test
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@example(  # a paid trade corrected across a period boundary, one cancelled, terms and set-up changed after payment
+    opening=[
+        ("ingest", 1, "2026-01", 10, "1.00", 1001, "EURUSD"),
+        ("ingest", 2, "2026-01", 20, "2.00", 1001, "EURUSD"),
+        ("ingest", 3, "2026-02", 5, "1.00", 1004, "EURUSD.x"),
+    ],
+    paid=[("run", "2026-01", True, False), ("run", "2026-02", True, False)],
+    later=[
+        ("correct", 1, "close", ("2026-03", 3)),
+        ("correct", 2, "cancel", None),
+        ("status", "master", "suspended", "2026-03-01T00:00:00Z"),
+        ("plan", "plan-sub", "6", "2026-03-02T00:00:00Z"),
+        ("alias",),
+        ("attribute", 1001, "sub2", "2026-01-15T00:00:00Z"),  # into a paid period: refused
+        ("run", "2026-03", True, False),
+    ],
+)
+@example(  # set-up that arrives after payment: an account, an IB, a first plan; a back-dated move in an open period
+    opening=[
+        ("ingest", 1, "2026-02", 10, "1.00", 1003, "EURUSD"),
+        ("ingest", 2, "2026-02", 12, "1.00", 1002, "EURUSD"),
+        ("ingest", 3, "2026-03", 12, "0.50", 1002, "EURUSD"),
+    ],
+    paid=[("run", "2026-02", True, False)],
+    later=[
+        ("late_account",),
+        ("attribute", 1002, "sub2", None),
+        ("first_plan",),
+        ("move", "2026-03-05T00:00:00Z"),
+        ("program", 1, "2026-03-20T00:00:00Z"),
+        ("run", "2026-03", False, False),
+        ("correct", 3, "lots", "3.00"),
+    ],
+)
+@given(
+    opening=st.lists(ingests, min_size=2, max_size=5),
+    paid=st.lists(approvals, min_size=1, max_size=3),
+    later=st.lists(events, min_size=3, max_size=12),
+)
+def test_every_trade_is_paid_once_what_its_final_version_earns(
+    transactional_db, django_user_model, opening, paid, later
+):
+    sequence = opening + paid + later  # trades, some periods paid, then everything else
+    call_command("flush", interactive=False, verbosity=0)
+    user = django_user_model.objects.create_user("staff-lifecycle", is_staff=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    broker = Broker(client)
+    broker.set_up()
+    figures: dict[int, tuple] = {}
+    for step in sequence:
+        name, *args = step
+        if name == "run":
+            period, approve, recompute = args
+            if broker.run(period, approve=approve, recompute=recompute):
+                now = posted_figures()
+                assert {k: now[k] for k in figures} == figures  # approved figures never change
+                figures = now
+        elif name == "ingest":
+            broker.ingest(*args)
+        elif name == "correct":
+            broker.correct(*args)
+        else:
+            getattr(broker, name)(*args)
+    for period in (*PERIODS, SETTLE):
+        if broker.run(period, approve=True, recompute=True):
+            now = posted_figures()
+            assert {k: now[k] for k in figures} == figures
+            figures = now
+    for ticket in sorted(broker.trades):
+        final = Trade.objects.get(server="live1", ticket=ticket, is_current=True)
+        assert posted(ticket) == from_scratch(final), (ticket, sequence)
+    adjusted = AttributionLine.objects.exclude(adjusts_period="").filter(amount_micros__gt=0).exists()
+    event(f"adjustments paid: {adjusted}")
+    event(f"reversals: {AttributionLine.objects.filter(kind='reversal').exclude(amount_micros=0).exists()}")
+    event(f"refusals: {min(broker.refused, 3)}")
+    event(f"trades paid something: {min(sum(1 for t in broker.trades if posted(t)), 3)}")
+    assert datetime.now(UTC) > server_period(SETTLE).end  # the periods are all in the past: runs may run them
