@@ -14,7 +14,7 @@ from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
+from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import ExactDecimalField, positive
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
@@ -104,7 +104,7 @@ class InstrumentListApi(generics.ListAPIView):
 
     @extend_schema(
         request=InstrumentRowSerializer(many=True),
-        responses={200: InstrumentUpsertOutput, 400: RowErrorsOutputSerializer},
+        responses={200: InstrumentUpsertOutput},
     )
     def post(self, request: Request) -> Response:
         rows = validated_rows(InstrumentRowSerializer, request.data)

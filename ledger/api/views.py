@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
+from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
@@ -67,7 +67,6 @@ class RateListApi(generics.ListAPIView):
                     "unchanged": serializers.IntegerField(),
                 },
             ),
-            400: RowErrorsOutputSerializer,
         },
     )
     def post(self, request: Request) -> Response:
