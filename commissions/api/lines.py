@@ -8,11 +8,9 @@ multipliers are exact decimal strings."""
 from __future__ import annotations
 
 import django_filters
-from django import forms
-from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
+from core.api.filters import AccountKeyFilter, IntegerFilter
 from core.api.permissions import IsStaff
 from core.vocabulary import LineKind
 from runs.selectors import runs_of_record
@@ -91,41 +89,13 @@ class LineSerializer(serializers.ModelSerializer):
         ]
 
 
-@extend_schema_field({"type": "string", "pattern": r"^.+:\d+$", "example": "live1:1001"})
-class AccountKeyFormField(forms.CharField):
-    """An account by natural key, ``server:login`` (the login after the last colon)."""
-
-    def to_python(self, value):
-        text = super().to_python(value)
-        if not text:
-            return None
-        server, sep, login = text.rpartition(":")
-        if not sep or not server or not login.isascii() or not login.isdigit() or int(login) >= 2**63:
-            raise forms.ValidationError("Give the account as server:login, e.g. live1:1001.")
-        return server, int(login)
-
-
-class AccountKeyFilter(django_filters.Filter):
-    field_class = AccountKeyFormField
-
-    def filter(self, qs: QuerySet, value):
-        if not value:
-            return qs
-        server, login = value
-        return qs.filter(trade__server=server, trade__login=login)
-
-
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
-
-
 class LineFilter(django_filters.FilterSet):
-    run = IntegerFilter(field_name="run_id", min_value=1, max_value=2**63 - 1)
+    run = IntegerFilter(field_name="run")
     period = django_filters.CharFilter()
     partner = django_filters.CharFilter(field_name="partner__code")
-    account = AccountKeyFilter(help_text="the client account as server:login, e.g. live1:1001")
+    account = AccountKeyFilter(field_name="trade", help_text="the client account as server:login, e.g. live1:1001")
     server = django_filters.CharFilter(field_name="trade__server")
-    login = IntegerFilter(field_name="trade__login", min_value=0, max_value=2**63 - 1)
+    login = IntegerFilter(field_name="trade__login")
     symbol = django_filters.CharFilter(field_name="trade__symbol")
     kind = django_filters.ChoiceFilter(choices=LineKind.choices)
     level = IntegerFilter(min_value=0, max_value=32767)

@@ -8,7 +8,6 @@ field errors, the good ones are kept. Only a body that is not a list, or is too 
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
@@ -16,6 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.filters import IntegerFilter
 from core.api.permissions import IsStaff
 
 from ..models import Trade, TradeImport
@@ -24,10 +24,6 @@ from ..services.trade_ingest import trades_ingest_records
 MAX_TRADES_PER_REQUEST = 10_000
 
 # --- selectors (reads) --------------------------------------------------------------------------------------------
-
-
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class TrueFalseFilter(django_filters.ChoiceFilter):
