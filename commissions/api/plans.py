@@ -32,7 +32,7 @@ class RuleSerializer(serializers.Serializer):
     pct = ExactDecimalField(
         max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
     )
-    priority = serializers.IntegerField(required=False, allow_null=True)
+    priority = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False, allow_null=True)
 
     def validate(self, attrs):
         if attrs.get("symbol") and attrs.get("symbol_group"):
@@ -49,7 +49,7 @@ class PlanInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
     both_legs = serializers.BooleanField(default=False)
-    min_hold_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    min_hold_seconds = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
     min_points = ExactDecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
     )
@@ -146,7 +146,7 @@ class PlanDetailView(generics.RetrieveAPIView):
 
 class AccountKeySerializer(serializers.Serializer):
     server = serializers.CharField(max_length=64)
-    login = serializers.IntegerField()
+    login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
 
 
 class RebateInputSerializer(serializers.Serializer):

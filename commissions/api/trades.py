@@ -2,7 +2,8 @@
 
 ``POST /trades/`` takes a list of at most 10 000 trade objects shaped like the generic CSV and runs them through
 exactly the file ingest's validation and write path: each bad object is reported with its 0-based ``index`` and
-field errors, the good ones are kept. Only a body that is not a list, or is too long, is a 400.
+field errors, the good ones are kept. Only a body that is not a list, is empty or too long, or holds a NUL character,
+is a 400.
 """
 
 from __future__ import annotations
@@ -208,6 +209,8 @@ class TradeListApi(generics.ListAPIView):
         body = request.data
         if not isinstance(body, list):
             raise ValidationError({"non_field_errors": ["Expected a JSON list of trade objects."]})
+        if not body:
+            raise ValidationError({"non_field_errors": ["Send at least one trade."]})
         if len(body) > MAX_TRADES_PER_REQUEST:
             raise ValidationError(
                 {"non_field_errors": [f"At most {MAX_TRADES_PER_REQUEST} trades per request; got {len(body)}."]}
