@@ -2,9 +2,9 @@
 hook), with the body shapes ``core.api.errors`` produces:
 
 - ``400`` — ``FieldErrors`` (``{field: [message, …]}``, nested for nested objects and lists, ``non_field_errors`` for
-  the body as a whole, ``detail`` for an error of the request as a whole) on every operation that takes a body or
-  query parameters; ``BulkErrors`` (``{"rows": [{"index", "errors"}]}`` or ``{"non_field_errors": […]}``) on the
-  operations whose body is a list;
+  the body as a whole, ``detail`` for an error of the request as a whole) on every operation that takes a body, query
+  parameters or a header such as ``Idempotency-Key``; ``BulkErrors`` (``{"rows": [{"index", "errors"}]}`` or
+  ``{"non_field_errors": […]}``) on the operations whose body is a list;
 - ``401`` (no or bad credentials) and ``403`` (not allowed: a partner token on a staff route) on every operation
   that needs authentication, ``{"detail": "…"}``;
 - ``404`` on every operation addressing an object by its path, and on every paginated list (a page past the end),
@@ -107,7 +107,7 @@ def error_responses(method: str, operation: dict[str, Any], components: dict[str
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
     responses: dict[str, dict] = {}
-    if has_body or any(p.get("in") == "query" for p in parameters):
+    if has_body or any(p.get("in") in ("query", "header") for p in parameters):
         bulk = has_body and _is_list_body(operation, components)
         responses["400"] = _json("BulkErrors" if bulk else "FieldErrors", DESCRIPTIONS["400"])
     if operation.get("security") != [{}]:
