@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -204,7 +204,47 @@ class TradeListApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Trade]:
         return Trade.objects.select_related("instrument").order_by("server", "ticket", "version")
 
-    @extend_schema(request=TradeInputSerializer(many=True), responses={200: TradeIngestResultSerializer})
+    @extend_schema(
+        request=TradeInputSerializer(many=True),
+        responses={200: TradeIngestResultSerializer},
+        examples=[
+            OpenApiExample(
+                "A closed EURUSD trade",
+                request_only=True,
+                value=[
+                    {
+                        "server": "live1",
+                        "ticket": 5001,
+                        "login": 1001,
+                        "symbol": "EURUSD.m",
+                        "side": "buy",
+                        "lots": "1.00",
+                        "open_time": "2026-03-10T10:00:00Z",
+                        "open_price": "1.08000",
+                        "close_time": "2026-03-10T12:00:00+02:00",
+                        "close_price": "1.08100",
+                        "profit": "100.00",
+                        "swap": "0",
+                        "commission": "-7.00",
+                        "status": "closed",
+                    }
+                ],
+            ),
+            OpenApiExample(
+                "Result with a rejected row",
+                response_only=True,
+                value={
+                    "import_id": 12,
+                    "created": 1,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "skipped": 0,
+                    "rejected": [{"index": 1, "errors": {"lots": "must be greater than 0"}}],
+                    "unresolved_symbols": {},
+                },
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = request.data
         if not isinstance(body, list):

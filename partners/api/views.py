@@ -8,7 +8,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -234,7 +234,20 @@ class AccountListApi(generics.ListAPIView):
     def get_queryset(self):
         return account_list()
 
-    @extend_schema(request=s.AccountRowSerializer(many=True), responses={200: s.UpsertCountsSerializer})
+    @extend_schema(
+        request=s.AccountRowSerializer(many=True),
+        responses={200: s.UpsertCountsSerializer},
+        examples=[
+            OpenApiExample(
+                "One account by IB code, one by referral",
+                request_only=True,
+                value=[
+                    {"server": "live1", "login": 1001, "currency": "USD", "group": "standard", "partner": "ib-1"},
+                    {"server": "live1", "login": 1002, "currency": "EUR", "earns_commission": False},
+                ],
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         rows = validated_rows(s.AccountRowSerializer, request.data)
         try:

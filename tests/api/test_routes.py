@@ -3,6 +3,8 @@ last test fails when an operation of the OpenAPI schema is declared by no route.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.commissions.runs_support import trade
@@ -292,3 +294,34 @@ def test_every_operation_of_the_schema_is_declared_by_a_route():
     declared = {(method, route.path) for route in ROUTES for method in route.methods}
     assert operations - declared == set(), "declare these operations in tests/api/test_routes.py"
     assert declared - operations == set()
+
+
+def test_page_size_is_capped_at_1000(seeded, staff_client):
+    """1 001 rates exist: asking for 5 000 a page gets 1 000 and a next page with the last one."""
+    first = date(2020, 1, 1)
+    rates = [{"currency": "CHF", "day": str(first + timedelta(days=i)), "usd_rate": "1.1"} for i in range(1001)]
+    assert staff_client.post("/api/v1/rates/", rates, format="json").status_code == 200
+    body = staff_client.get("/api/v1/rates/", {"currency": "CHF", "page_size": 5000}).json()
+    assert body["count"] == 1001 and len(body["results"]) == 1000 and body["next"]
+    assert len(staff_client.get(body["next"]).json()["results"]) == 1
+
+
+def test_lines_name_their_rule_by_plan_code_and_filter_by_account_key(seeded, staff_client):
+    lines = staff_client.get("/api/v1/lines/", {"account": "live1:1001", "kind": "volume"}).json()["results"]
+    assert lines and {(line["server"], line["login"]) for line in lines} == {("live1", 1001)}
+    by_partner = {line["partner"]: line for line in lines}
+    assert by_partner["sub"]["rule"] | {"id": None} == {
+        "plan": "plan-sub",
+        "type": "per_lot",
+        "symbol": None,
+        "symbol_group": None,
+        "account_group": None,
+        "priority": 100,
+        "id": None,
+    }
+    assert all(isinstance(line["amount"], str) and "." in line["amount"] for line in lines)
+    other = staff_client.get("/api/v1/lines/", {"account": "live1:1002"}).json()["results"]
+    assert other and {line["login"] for line in other} == {1002}
+    assert staff_client.get("/api/v1/lines/", {"account": "live1:999"}).json()["count"] == 0
+    bad = staff_client.get("/api/v1/lines/", {"account": "1001"})
+    assert bad.status_code == 400 and "account" in bad.json()
