@@ -140,6 +140,7 @@ REST_FRAMEWORK = {
     # JSON in (a NUL character in a string is a field error), JSON out (a Decimal that reaches the renderer is written
     # as its exact string, never a float).
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",  # DRF's test client sends what the API parses
     "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
 }
 
