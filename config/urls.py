@@ -16,3 +16,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Under /api/, a path no route matches and a request Django refuses answer JSON like every other API error.
+handler400 = "core.api.errors.bad_request_view"
+handler404 = "core.api.errors.not_found"
+handler500 = "core.api.errors.server_error"

@@ -66,7 +66,8 @@ def effective_dated_constraints(owner: str, name: str) -> list:
 
 class IdempotencyRecord(models.Model):
     """The first response to a POST sent with an ``Idempotency-Key``: the same key and body replays it; the same key
-    with a different body is a 409. Keys are scoped to the user and the path."""
+    with a different body is a 409. Keys are scoped to the user and the path; records past the retention are purged
+    (``core.services.idempotency_records_purge``)."""
 
     key = models.CharField(max_length=200)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
@@ -78,6 +79,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "path", "key"], name="idempotency_unique_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]  # the periodic purge
 
     def __str__(self) -> str:
         return f"{self.key} {self.path}"

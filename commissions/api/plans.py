@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import django_filters
 from django.db.models import Max
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.api.fields import ExactDecimalField
+from core.api.filters import AccountKeyFilter
 from core.api.permissions import IsStaff
 from partners.models import ClientAccount, Partner
 
@@ -32,7 +33,7 @@ class RuleSerializer(serializers.Serializer):
     pct = ExactDecimalField(
         max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
     )
-    priority = serializers.IntegerField(required=False, allow_null=True)
+    priority = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False, allow_null=True)
 
     def validate(self, attrs):
         if attrs.get("symbol") and attrs.get("symbol_group"):
@@ -49,7 +50,7 @@ class PlanInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
     both_legs = serializers.BooleanField(default=False)
-    min_hold_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    min_hold_seconds = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
     min_points = ExactDecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
     )
@@ -74,10 +75,33 @@ class PlanInputSerializer(serializers.Serializer):
         return tiers
 
 
+class TierOutputSerializer(serializers.Serializer):
+    from_lots = serializers.DecimalField(max_digits=16, decimal_places=4, coerce_to_string=True)
+    multiplier = serializers.DecimalField(max_digits=9, decimal_places=4, coerce_to_string=True)
+
+
+class RuleOutputSerializer(serializers.Serializer):
+    """An active rule; its key within the plan is (type, symbol or symbol group, account group, priority)."""
+
+    type = serializers.ChoiceField(choices=PlanRule.Type.choices)
+    symbol = serializers.CharField(source="instrument.symbol", default=None, allow_null=True)
+    symbol_group = serializers.SerializerMethodField()
+    account_group = serializers.SerializerMethodField()
+    rate = serializers.DecimalField(max_digits=18, decimal_places=6, coerce_to_string=True, allow_null=True)
+    pct = serializers.DecimalField(max_digits=9, decimal_places=4, coerce_to_string=True, allow_null=True)
+    priority = serializers.IntegerField()
+
+    def get_symbol_group(self, rule) -> str | None:
+        return rule.symbol_group or None
+
+    def get_account_group(self, rule) -> str | None:
+        return rule.account_group or None
+
+
 class PlanOutputSerializer(serializers.ModelSerializer):
     """A plan's latest content, with ``effective_from``, when that took effect."""
 
-    tiers = serializers.SerializerMethodField()
+    tiers = TierOutputSerializer(many=True, read_only=True)
     rules = serializers.SerializerMethodField()
     effective_from = serializers.SerializerMethodField()
 
@@ -101,23 +125,9 @@ class PlanOutputSerializer(serializers.ModelSerializer):
         at = getattr(plan, "terms_from", None)
         return None if at is None else serializers.DateTimeField().to_representation(at)
 
-    def get_tiers(self, plan) -> list[dict]:
-        return [{"from_lots": str(t.from_lots), "multiplier": str(t.multiplier)} for t in plan.tiers.all()]
-
+    @extend_schema_field(RuleOutputSerializer(many=True))
     def get_rules(self, plan) -> list[dict]:
-        return [
-            {
-                "type": r.type,
-                "symbol": r.instrument.symbol if r.instrument_id else None,
-                "symbol_group": r.symbol_group or None,
-                "account_group": r.account_group or None,
-                "rate": None if r.rate is None else str(r.rate),
-                "pct": None if r.pct is None else str(r.pct),
-                "priority": r.priority,
-            }
-            for r in plan.rules.all()
-            if r.active
-        ]
+        return RuleOutputSerializer([r for r in plan.rules.all() if r.active], many=True).data
 
 
 def _plans():
@@ -128,12 +138,14 @@ def _plans():
     )
 
 
-class PlanListCreateView(APIView):
-    permission_classes = [IsStaff]
+class PlanListCreateView(generics.ListAPIView):
+    """``GET`` lists plans (paginated, by code); ``POST`` creates or replaces one by ``code``."""
 
-    @extend_schema(responses={200: PlanOutputSerializer(many=True)})
-    def get(self, request):
-        return Response(PlanOutputSerializer(_plans(), many=True).data)
+    permission_classes = [IsStaff]
+    serializer_class = PlanOutputSerializer
+
+    def get_queryset(self):
+        return _plans()
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutputSerializer, 200: PlanOutputSerializer})
     def post(self, request):
@@ -156,7 +168,7 @@ class PlanDetailView(generics.RetrieveAPIView):
 
 class AccountKeySerializer(serializers.Serializer):
     server = serializers.CharField(max_length=64)
-    login = serializers.IntegerField()
+    login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
 
 
 class RebateInputSerializer(serializers.Serializer):
@@ -198,17 +210,44 @@ class RebateOutputSerializer(serializers.ModelSerializer):
         return {"server": rebate.account.server, "login": rebate.account.login}
 
 
-class RebateView(APIView):
-    permission_classes = [IsStaff]
+class RebateFilter(django_filters.FilterSet):
+    partner = django_filters.CharFilter(field_name="partner__code")
+    account = AccountKeyFilter(field_name="account", help_text="the client account as server:login, e.g. live1:1001")
 
-    @extend_schema(responses={200: RebateOutputSerializer(many=True)})
-    def get(self, request):
-        rebates = Rebate.objects.select_related("partner", "account").filter(valid_to__isnull=True)
-        return Response(RebateOutputSerializer(rebates, many=True).data)
+    class Meta:
+        model = Rebate
+        fields = ["partner", "account"]
+
+
+class RebateMessageSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class RebateView(generics.ListAPIView):
+    """``GET`` lists the rebates in force or scheduled (open-ended), paginated, filterable by ``partner`` and
+    ``account``; ``POST`` sets (or, with neither ``pct`` nor ``per_lot``, ends) one."""
+
+    permission_classes = [IsStaff]
+    serializer_class = RebateOutputSerializer
+    filterset_class = RebateFilter
+
+    def get_queryset(self):
+        return (
+            Rebate.objects.select_related("partner", "account")
+            .filter(valid_to__isnull=True)
+            .order_by("partner__code", "account__server", "account__login", "valid_from", "pk")
+        )
 
     @extend_schema(
         request=RebateInputSerializer,
-        responses={201: RebateOutputSerializer, 200: RebateOutputSerializer},
+        responses={
+            201: RebateOutputSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="RebateUnchangedOrEnded",
+                serializers=[RebateOutputSerializer, RebateMessageSerializer],
+                resource_type_field_name=None,
+            ),
+        },
         description="201 with the new terms; 200 with the terms already in force (nothing changed), or "
         "``{detail}`` when ending a rebate.",
     )

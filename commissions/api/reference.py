@@ -9,12 +9,12 @@ from decimal import Decimal
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
+from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import ExactDecimalField, positive
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
@@ -104,7 +104,28 @@ class InstrumentListApi(generics.ListAPIView):
 
     @extend_schema(
         request=InstrumentRowSerializer(many=True),
-        responses={200: InstrumentUpsertOutput, 400: RowErrorsOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "EURUSD with an alias",
+                request_only=True,
+                value=[
+                    {
+                        "symbol": "EURUSD",
+                        "group": "forex_major",
+                        "base": "EUR",
+                        "quote": "USD",
+                        "contract_size": "100000",
+                        "pip_size": "0.0001",
+                        "digits": 5,
+                        "volume_step": "0.01",
+                        "volume_min": "0.01",
+                        "volume_max": "100",
+                        "aliases": ["EURUSD.m"],
+                    }
+                ],
+            )
+        ],
+        responses={200: InstrumentUpsertOutput},
     )
     def post(self, request: Request) -> Response:
         rows = validated_rows(InstrumentRowSerializer, request.data)

@@ -2,20 +2,21 @@
 
 ``POST /trades/`` takes a list of at most 10 000 trade objects shaped like the generic CSV and runs them through
 exactly the file ingest's validation and write path: each bad object is reported with its 0-based ``index`` and
-field errors, the good ones are kept. Only a body that is not a list, or is too long, is a 400.
+field errors, the good ones are kept. Only a body that is not a list, is empty or too long, or holds a NUL character,
+is a 400.
 """
 
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.filters import IntegerFilter
 from core.api.permissions import IsStaff
 
 from ..models import Trade, TradeImport
@@ -24,10 +25,6 @@ from ..services.trade_ingest import trades_ingest_records
 MAX_TRADES_PER_REQUEST = 10_000
 
 # --- selectors (reads) --------------------------------------------------------------------------------------------
-
-
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class TrueFalseFilter(django_filters.ChoiceFilter):
@@ -207,11 +204,53 @@ class TradeListApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Trade]:
         return Trade.objects.select_related("instrument").order_by("server", "ticket", "version")
 
-    @extend_schema(request=TradeInputSerializer(many=True), responses={200: TradeIngestResultSerializer})
+    @extend_schema(
+        request=TradeInputSerializer(many=True),
+        responses={200: TradeIngestResultSerializer},
+        examples=[
+            OpenApiExample(
+                "A closed EURUSD trade",
+                request_only=True,
+                value=[
+                    {
+                        "server": "live1",
+                        "ticket": 5001,
+                        "login": 1001,
+                        "symbol": "EURUSD.m",
+                        "side": "buy",
+                        "lots": "1.00",
+                        "open_time": "2026-03-10T10:00:00Z",
+                        "open_price": "1.08000",
+                        "close_time": "2026-03-10T12:00:00+02:00",
+                        "close_price": "1.08100",
+                        "profit": "100.00",
+                        "swap": "0",
+                        "commission": "-7.00",
+                        "status": "closed",
+                    }
+                ],
+            ),
+            OpenApiExample(
+                "Result with a rejected row",
+                response_only=True,
+                value={
+                    "import_id": 12,
+                    "created": 1,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "skipped": 0,
+                    "rejected": [{"index": 1, "errors": {"lots": "must be greater than 0"}}],
+                    "unresolved_symbols": {},
+                },
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = request.data
         if not isinstance(body, list):
             raise ValidationError({"non_field_errors": ["Expected a JSON list of trade objects."]})
+        if not body:
+            raise ValidationError({"non_field_errors": ["Send at least one trade."]})
         if len(body) > MAX_TRADES_PER_REQUEST:
             raise ValidationError(
                 {"non_field_errors": [f"At most {MAX_TRADES_PER_REQUEST} trades per request; got {len(body)}."]}

@@ -137,6 +137,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # JSON in (a NUL character in a string is a field error), JSON out (a Decimal that reaches the renderer is written
+    # as its exact string, never a float).
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",  # DRF's test client sends what the API parses
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -145,6 +150,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's error responses, documented once (core.api.schema).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.document_errors"],
     "ENUM_NAME_OVERRIDES": {
         "TradeStatusEnum": "commissions.vocabulary.TradeStatus",
         "TradeImportStatusEnum": "commissions.models.trades.TradeImport.Status",
@@ -194,8 +201,12 @@ IBEX_SWEEP_SECONDS = env.float("IBEX_SWEEP_SECONDS", default=30.0)
 IBEX_RUN_INDEX_BUILD_MEMORY = env.str("IBEX_RUN_INDEX_BUILD_MEMORY", default="256MB")
 # Commission runs: about how many trades one chunk holds.
 IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
+# Idempotency-Key records (core.api.idempotency) are kept this long, then purged by a periodic task.
+IBEX_IDEMPOTENCY_RETENTION_HOURS = env.int("IBEX_IDEMPOTENCY_RETENTION_HOURS", default=24)
+IBEX_IDEMPOTENCY_PURGE_SECONDS = env.float("IBEX_IDEMPOTENCY_PURGE_SECONDS", default=3600.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "runs.sweep", "schedule": IBEX_SWEEP_SECONDS},
+    "purge-idempotency-keys": {"task": "core.purge_idempotency", "schedule": IBEX_IDEMPOTENCY_PURGE_SECONDS},
 }
 # Redis re-delivers an unacknowledged message after its visibility timeout: keep it above the longest a chunk task may
 # run, so a long chunk is not handed to a second worker while the first still holds its lease.

@@ -1,5 +1,5 @@
 """Bulk (list) upsert plumbing shared by every list endpoint: a list body is validated row by row, errors name each
-bad row's index, and the 400 body has one documented shape (``RowErrorsOutputSerializer``)."""
+bad row's index, and the 400 body has one documented shape (``BulkErrors`` in ``core.api.schema``)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,6 @@ from typing import Any
 from rest_framework import exceptions, serializers, status
 
 MAX_ROWS = 10_000
-
-
-class RowErrorSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class RowErrorsOutputSerializer(serializers.Serializer):
-    rows = RowErrorSerializer(many=True)
 
 
 class RowsInvalid(exceptions.APIException):

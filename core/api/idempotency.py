@@ -1,8 +1,16 @@
 """``Idempotency-Key`` for POST endpoints that start money-moving work (API.md).
 
-The first request with a key stores its response; a retry with the same key and body gets the stored response
-(same status); the same key with a different body gets 409. Concurrent first requests serialise on the
-record's row, so only one of them does the work.
+- The first request with a key runs; its response is stored when it succeeded (2xx). A retry with the same key and
+  the same body gets that response again (same status, same body) without running anything.
+- The same key with a different body is a 409.
+- A first attempt that failed (a 4xx, a 5xx, an exception) stores nothing: a retry with the same key runs again, so
+  a failure is never replayed as a success, nor a transient failure forever.
+- Keys are per user and per path: another user's key, or the same key on another endpoint, is another request.
+- Concurrent first requests serialise on the record's unique key: only one of them does the work, the other gets
+  its stored response.
+- A key is 1–200 visible ASCII characters; anything else is a 400 naming the header.
+- Records older than ``IBEX_IDEMPOTENCY_RETENTION_HOURS`` are purged by the periodic task ``core.purge_idempotency``;
+  a key reused after that runs again.
 """
 
 from __future__ import annotations
@@ -10,34 +18,47 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from core.models import IdempotencyRecord
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
+NAME = "Idempotency-Key"
+KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+_KEY = re.compile(KEY_PATTERN)
+
+PARAMETER = OpenApiParameter(
+    NAME,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    pattern=KEY_PATTERN,
+    description="Makes a retry safe: the same key and body return the first successful response (status and body) "
+    "without running again; the same key with another body is a 409. 1–200 visible ASCII characters, per user; kept "
+    "for IBEX_IDEMPOTENCY_RETENTION_HOURS (default 24).",
+)
 
 
 def _body_hash(request) -> str:
-    try:
-        canonical = json.dumps(request.data, sort_keys=True, default=str)
-    except TypeError:
-        canonical = repr(request.data)
+    canonical = json.dumps(request.data, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def idempotent(view_method):
-    """Decorate a DRF view method (``post``/``create``/action) so it honours ``Idempotency-Key``."""
+    """Decorate a DRF view method (``post``) so it honours ``Idempotency-Key`` (and documents the header)."""
 
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
         key = request.META.get(HEADER)
-        if not key:
+        if key is None:
             return view_method(self, request, *args, **kwargs)
-        if len(key) > 200:
-            return Response({"detail": "Idempotency-Key is longer than 200 characters."}, status=400)
+        if not _KEY.match(key):
+            return Response({NAME: ["Must be 1 to 200 visible ASCII characters."]}, status=status.HTTP_400_BAD_REQUEST)
         digest = _body_hash(request)
         with transaction.atomic():
             try:
@@ -46,19 +67,18 @@ def idempotent(view_method):
                         key=key, user=request.user, path=request.path, body_hash=digest
                     )
             except IntegrityError:
+                # Another request holds (or held) the key: wait for it to finish, then answer as it did.
                 record = IdempotencyRecord.objects.select_for_update().get(
                     user=request.user, path=request.path, key=key
                 )
                 if record.body_hash != digest:
                     return Response(
-                        {"detail": "This Idempotency-Key was used with a different body."},
-                        status=status.HTTP_409_CONFLICT,
+                        {"detail": f"This {NAME} was used with a different body."}, status=status.HTTP_409_CONFLICT
                     )
                 if record.status_code is not None:
                     return Response(record.response, status=record.status_code)
-            record = IdempotencyRecord.objects.select_for_update().get(pk=record.pk)
             response = view_method(self, request, *args, **kwargs)
-            if response.status_code < 500:
+            if status.is_success(response.status_code):
                 record.status_code = response.status_code
                 record.response = json.loads(json.dumps(response.data, default=str))
                 record.save(update_fields=["status_code", "response"])
@@ -66,4 +86,4 @@ def idempotent(view_method):
                 record.delete()
             return response
 
-    return wrapper
+    return extend_schema(parameters=[PARAMETER])(wrapper)

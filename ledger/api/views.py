@@ -5,13 +5,13 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
+from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
@@ -58,6 +58,16 @@ class RateListApi(generics.ListAPIView):
 
     @extend_schema(
         request=RateRowSerializer(many=True),
+        examples=[
+            OpenApiExample(
+                "Two days of EUR",
+                request_only=True,
+                value=[
+                    {"currency": "EUR", "day": "2026-03-02", "usd_rate": "1.0842"},
+                    {"currency": "EUR", "day": "2026-03-03", "usd_rate": "1.0851"},
+                ],
+            )
+        ],
         responses={
             200: inline_serializer(
                 "RateUpsertOutput",
@@ -67,7 +77,6 @@ class RateListApi(generics.ListAPIView):
                     "unchanged": serializers.IntegerField(),
                 },
             ),
-            400: RowErrorsOutputSerializer,
         },
     )
     def post(self, request: Request) -> Response:

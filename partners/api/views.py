@@ -8,13 +8,13 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.bulk import RowErrorsOutputSerializer, RowsInvalid, validated_rows
+from core.api.bulk import RowsInvalid, validated_rows
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 
@@ -38,8 +38,6 @@ from ..services.accounts import account_attribute, accounts_upsert
 from ..services.partners import partner_create, partner_edit, partner_issue_token, partner_move
 from ..services.programs import program_upsert
 from . import serializers as s
-
-ROWS_INVALID = {400: RowErrorsOutputSerializer}
 
 
 def _partner_or_404(code: str) -> Partner:
@@ -236,7 +234,20 @@ class AccountListApi(generics.ListAPIView):
     def get_queryset(self):
         return account_list()
 
-    @extend_schema(request=s.AccountRowSerializer(many=True), responses={200: s.UpsertCountsSerializer, **ROWS_INVALID})
+    @extend_schema(
+        request=s.AccountRowSerializer(many=True),
+        responses={200: s.UpsertCountsSerializer},
+        examples=[
+            OpenApiExample(
+                "One account by IB code, one by referral",
+                request_only=True,
+                value=[
+                    {"server": "live1", "login": 1001, "currency": "USD", "group": "standard", "partner": "ib-1"},
+                    {"server": "live1", "login": 1002, "currency": "EUR", "earns_commission": False},
+                ],
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         rows = validated_rows(s.AccountRowSerializer, request.data)
         try:

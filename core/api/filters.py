@@ -1,0 +1,48 @@
+"""Query filters shared by the list endpoints."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema_field
+
+MAX_BIGINT = 2**63 - 1
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """An integer (django-filter's NumberFilter takes decimals); bounded to the column's range so a huge number is
+    a field error, not a database error."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -MAX_BIGINT - 1)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^.+:[0-9]+$", "example": "live1:1001"})
+class AccountKeyFormField(forms.CharField):
+    """An account by its natural key, ``server:login`` (the login is what follows the last colon)."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return None
+        server, sep, login = text.rpartition(":")
+        if not sep or not server or not login.isascii() or not login.isdigit() or int(login) > MAX_BIGINT:
+            raise forms.ValidationError("Give the account as server:login, e.g. live1:1001.")
+        return server, int(login)
+
+
+class AccountKeyFilter(django_filters.Filter):
+    """``?account=server:login`` on the relation ``field_name`` (anything with ``server`` and ``login``)."""
+
+    field_class = AccountKeyFormField
+
+    def filter(self, qs: QuerySet, value):
+        if not value:
+            return qs
+        server, login = value
+        return qs.filter(**{f"{self.field_name}__server": server, f"{self.field_name}__login": login})

@@ -1,0 +1,137 @@
+"""The OpenAPI schema's error responses, documented once for every operation (a drf-spectacular postprocessing
+hook), with the body shapes ``core.api.errors`` produces:
+
+- ``400`` — ``FieldErrors`` (``{field: [message, …]}``, nested for nested objects and lists, ``non_field_errors`` for
+  the body as a whole, ``detail`` for an error of the request as a whole) on every operation that takes a body, query
+  parameters or a header such as ``Idempotency-Key``; ``BulkErrors`` (``{"rows": [{"index", "errors"}]}`` or
+  ``{"non_field_errors": […]}``) on the operations whose body is a list;
+- ``401`` (no or bad credentials) and ``403`` (not allowed: a partner token on a staff route) on every operation
+  that needs authentication, ``{"detail": "…"}``;
+- ``404`` on every operation addressing an object by its path, and on every paginated list (a page past the end),
+  ``{"detail": "…"}``;
+- ``409`` on every write (an approved period, a state that does not allow the action, an ``Idempotency-Key`` used
+  with a different body): ``{"detail": "…", …}`` with machine-readable details beside the message;
+- ``415`` on every operation that takes a body (not JSON).
+
+An operation that documents a status itself keeps its own description; new endpoints get all of this by being in
+the schema.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+REF = "#/components/schemas/{}"
+
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "description": "An error of the request as a whole; some errors carry machine-readable details beside the "
+        "message (e.g. the missing rates of a run, the approved period a change would alter).",
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+        "additionalProperties": True,
+        "example": {"detail": "Not found."},
+    },
+    "FieldErrors": {
+        "type": "object",
+        "description": "Field → messages. Nested objects nest the same way; a list's items are keyed by their "
+        "0-based index; ``non_field_errors`` is about the body as a whole, ``detail`` about the request.",
+        "additionalProperties": {"$ref": REF.format("FieldErrorMessages")},
+        "example": {"period": ["Enter a period as YYYY-MM."], "rules": {"0": {"rate": ["A number is required."]}}},
+    },
+    "FieldErrorMessages": {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": REF.format("FieldErrors")}]}},
+            {"$ref": REF.format("FieldErrors")},
+        ]
+    },
+    "RowError": {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer", "description": "0-based position of the row in the request body"},
+            "errors": {"$ref": REF.format("FieldErrors")},
+        },
+        "required": ["index", "errors"],
+    },
+    "BulkErrors": {
+        "type": "object",
+        "description": "A list body that was refused: ``rows`` names each bad row by index with its field errors "
+        "(nothing was written); ``non_field_errors`` is about the body as a whole (not a list, too many rows); "
+        "``detail`` about the request.",
+        "properties": {
+            "rows": {"type": "array", "items": {"$ref": REF.format("RowError")}},
+            "non_field_errors": {"type": "array", "items": {"type": "string"}},
+            "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        },
+        "example": {"rows": [{"index": 3, "errors": {"usd_rate": ["Must be greater than zero."]}}]},
+    },
+}
+
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+DESCRIPTIONS = {
+    "400": "Invalid input: field errors",
+    "401": "Authentication credentials were not provided or are invalid",
+    "403": "Not allowed (e.g. a partner token on a staff route)",
+    "404": "Not found (or outside the caller's scope; for a list: a page past the end)",
+    "409": "Conflicts with the current state (an approved period, the object's status, an Idempotency-Key used with "
+    "a different body)",
+    "415": "Unsupported media type: send JSON",
+}
+
+
+def _json(component: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": REF.format(component)}}}}
+
+
+def _is_list_body(operation: dict[str, Any], components: dict[str, Any]) -> bool:
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        schema = media.get("schema", {})
+        ref = schema.get("$ref")
+        if ref:
+            schema = components.get(ref.rsplit("/", 1)[-1], {})
+        if schema.get("type") == "array":
+            return True
+    return False
+
+
+def _is_paginated(operation: dict[str, Any]) -> bool:
+    return any(p.get("in") == "query" and p.get("name") == "page" for p in operation.get("parameters", []))
+
+
+def error_responses(method: str, operation: dict[str, Any], components: dict[str, Any]) -> dict[str, dict]:
+    """The error statuses ``operation`` can answer, with their bodies."""
+    parameters = operation.get("parameters", [])
+    has_body = "requestBody" in operation
+    responses: dict[str, dict] = {}
+    if has_body or any(p.get("in") in ("query", "header") for p in parameters):
+        bulk = has_body and _is_list_body(operation, components)
+        responses["400"] = _json("BulkErrors" if bulk else "FieldErrors", DESCRIPTIONS["400"])
+    if operation.get("security") != [{}]:
+        responses["401"] = _json("Error", DESCRIPTIONS["401"])
+        responses["403"] = _json("Error", DESCRIPTIONS["403"])
+    if any(p.get("in") == "path" for p in parameters) or _is_paginated(operation):
+        responses["404"] = _json("Error", DESCRIPTIONS["404"])
+    if method in WRITE_METHODS:
+        responses["409"] = _json("Error", DESCRIPTIONS["409"])
+    if has_body:
+        responses["415"] = _json("Error", DESCRIPTIONS["415"])
+    return responses
+
+
+def document_errors(result: dict[str, Any], generator=None, request=None, public=None) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: add the error responses (and their components) to every operation."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in COMPONENTS.items():
+        components.setdefault(name, copy.deepcopy(schema))
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, response in error_responses(method, operation, components).items():
+                responses.setdefault(code, response)
+    return result

@@ -1,0 +1,351 @@
+"""Declarative API test cases shared by every route (in the spirit of NetBox's ``APIViewTestCases``).
+
+A route declares itself — its path, its methods, a valid body, where its decimals are — by subclassing
+``RouteTestCase`` and the mixins that apply, and inherits the tests:
+
+- ``StaffOnly``: a partner's token gets 403 on every method of a staff route (and nothing is written);
+- ``Writable``: the valid body is accepted; a JSON float in any decimal field is a 400 naming that field; every
+  hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON types, unknown
+  enums, NaN and 1e400, nulls, empty and nested lists) is a 4xx with field errors, never a 5xx, and a 400 writes
+  nothing;
+- ``Bulk``: a list body with a bad row is a 400 naming that row's index and field, and writes nothing (``Ingest``:
+  the good rows are kept and the bad ones listed in ``rejected``); an empty list and one row too many are handled;
+- ``Paginated``: ``count/next/previous/results``, ``page_size`` honoured and capped at 1 000, a page past the end
+  is a JSON 404;
+- ``Detail``: an unknown natural key is a JSON 404.
+
+``tests/api/test_routes.py`` checks that every operation of the OpenAPI schema is declared by one of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+from django.apps import apps
+from django.db import transaction
+
+from core.api.pagination import PageNumberPagination
+
+HUGE = 2**63  # one past PostgreSQL's bigint
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PERIOD = re.compile(r"^\d{4}-\d{2}$")
+DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
+    """Values a client may send in place of ``value``, named: what each route must answer with a 4xx."""
+    yield "wrong type: object", {"a": 1}
+    if isinstance(value, bool):
+        yield "not a boolean", "maybe"
+        yield "a number for a boolean", 2
+    elif isinstance(value, int):
+        yield "beyond bigint", HUGE
+        yield "far beyond bigint", 10**30
+        yield "below bigint", -HUGE - 1
+        yield "a fraction for an integer", 1.5
+        yield "a string for an integer", "twelve"
+    elif isinstance(value, str):
+        if DATETIME.match(value):
+            yield "year 0", "0000-01-01T00:00:00Z"
+            yield "year 10000", "10000-01-01T00:00:00Z"
+            yield "the last instant, west of UTC", "9999-12-31T23:59:59-12:00"
+            yield "the first instant, east of UTC", "0001-01-01T00:00:00+14:00"
+            yield "February 30th", "2026-02-30T00:00:00Z"
+        elif DATE.match(value):
+            yield "year 0", "0000-01-01"
+            yield "year 10000", "10000-01-01"
+            yield "month 13", "2026-13-01"
+        elif PERIOD.match(value):
+            yield "year 0", "0000-01"
+            yield "year 10000", "10000-01"
+            yield "month 13", "2026-13"
+        elif DECIMAL.match(value):
+            yield "NaN", "NaN"
+            yield "infinity", "-Infinity"
+            yield "1e400", "1e400"
+            yield "sixty digits", "1" * 60
+            yield "forty places", "0." + "1" * 40
+        yield "over-long string", "x" * 5000
+        yield "NUL character", "a\x00b"
+        yield "a list for a string", ["x"]
+    elif isinstance(value, list):
+        yield "a string for a list", "x"
+        yield "a list of nulls", [None]
+        yield "nested lists", [[[]]]
+    elif isinstance(value, dict):
+        yield "a string for an object", "x"
+        yield "a list for an object", [value]
+
+
+def leaves(body: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    """Every (path, value) in a JSON body, containers included."""
+    if prefix:
+        yield prefix, body
+    if isinstance(body, dict):
+        for key, value in body.items():
+            yield from leaves(value, (*prefix, key))
+    elif isinstance(body, list):
+        for index, value in enumerate(body):
+            yield from leaves(value, (*prefix, index))
+
+
+def replaced(body: Any, path: tuple, value: Any) -> Any:
+    body = copy.deepcopy(body)
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return body
+
+
+def fingerprint() -> dict[str, int]:
+    """Row counts of every project table: a refused request must leave them all as they were."""
+    counts = {}
+    for label in ("core", "partners", "ledger", "runs", "commissions"):
+        for model in apps.get_app_config(label).get_models():
+            counts[model._meta.label] = model.objects.count()
+    return counts
+
+
+def mentions(errors: Any, name: str) -> bool:
+    """Whether a (nested) field-error body names ``name``."""
+    text = json.dumps(errors)
+    return f'"{name}"' in text
+
+
+class RouteTestCase:
+    """A route: its OpenAPI ``path`` template, the ``methods`` it serves, and ``params`` naming a real object of the
+    seeded broker for each path parameter (``"@name"`` = the seeded broker's ``name``, e.g. a run's id)."""
+
+    path: ClassVar[str]
+    methods: ClassVar[tuple[str, ...]] = ("get",)
+    params: ClassVar[dict[str, Any]] = {}
+
+    @pytest.fixture(autouse=True)
+    def _seeded_keys(self, seeded):
+        self.keys = seeded
+
+    def url(self, params: dict[str, Any] | None = None) -> str:
+        values = {}
+        for name, value in (self.params if params is None else params).items():
+            values[name] = self.keys[value[1:]] if isinstance(value, str) and value.startswith("@") else value
+        return self.path.format(**values)
+
+    def call(self, client, method: str, *, body: Any = None, path: str | None = None, **extra):
+        target = path or self.url()
+        if method in ("get", "delete"):
+            return getattr(client, method)(target, **extra)
+        return getattr(client, method)(target, body, format="json", **extra)
+
+
+class StaffOnly(RouteTestCase):
+    body: ClassVar[Any] = {}
+
+    def test_a_partner_token_gets_403(self, seeded, partner_client):
+        before = fingerprint()
+        for method in self.methods:
+            response = self.call(partner_client, method, body=self.body)
+            assert response.status_code == 403, (method, response.status_code, response.content[:300])
+            assert "detail" in response.json()
+        assert fingerprint() == before
+
+    def test_no_credentials_get_401(self, seeded, api_client):
+        for method in self.methods:
+            response = self.call(api_client, method, body=self.body)
+            assert response.status_code == 401, (method, response.status_code)
+
+
+class Writable(RouteTestCase):
+    """A route that takes a JSON body on ``write_method``."""
+
+    write_method: ClassVar[str] = "post"
+    body: ClassVar[Any]
+    ok_statuses: ClassVar[tuple[int, ...]] = (200, 201, 202)
+    # Dotted paths (list indexes as numbers) of the decimal fields in ``body``.
+    decimal_fields: ClassVar[tuple[str, ...]] = ()
+    # Paths whose hostile values this route legitimately accepts (documented why, per route).
+    lenient: ClassVar[dict[str, str]] = {}
+
+    def probe(self, client, body) -> tuple[Any, bool]:
+        """Send ``body`` in a transaction that is rolled back; the response and whether anything was written."""
+        with transaction.atomic():
+            before = fingerprint()
+            response = self.call(client, self.write_method, body=body)
+            wrote = fingerprint() != before
+            transaction.set_rollback(True)
+        return response, wrote
+
+    def test_the_valid_body_is_accepted(self, seeded, staff_client):
+        response, _ = self.probe(staff_client, self.body)
+        assert response.status_code in self.ok_statuses, response.content[:1000]
+
+    @staticmethod
+    def _path(dotted: str) -> tuple:
+        return tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+
+    def test_a_json_float_in_a_decimal_is_400(self, seeded, staff_client):
+        assert self.decimal_fields or not self.declares_decimals(), "declare the route's decimal fields"
+        for dotted in self.decimal_fields:
+            path = self._path(dotted)
+            response, wrote = self.probe(staff_client, replaced(self.body, path, 10.94))
+            assert self.refused(response, path), (dotted, response.status_code, response.content[:500])
+            assert not wrote or self.keeps_good_rows, dotted
+
+    def declares_decimals(self) -> bool:
+        return any(isinstance(v, str) and DECIMAL.match(v) and "." in v for _, v in leaves(self.body))
+
+    keeps_good_rows: ClassVar[bool] = False
+
+    def refused(self, response, path: tuple) -> bool:
+        """A 400 whose field errors name the field (or, for an ingest, a 200 listing the row as rejected)."""
+        field = next((p for p in reversed(path) if isinstance(p, str)), None)
+        if response.status_code == 400:
+            return field is None or mentions(response.json(), field)
+        if self.keeps_good_rows and response.status_code == 200:
+            return bool(response.json().get("rejected"))
+        return False
+
+    def test_hostile_values_are_4xx_never_5xx_and_write_nothing(self, seeded, staff_client):
+        failures = []
+        for path, value in list(leaves(self.body)):
+            dotted = ".".join(map(str, path))
+            for name, hostile in hostile_values(value):
+                response, wrote = self.probe(staff_client, replaced(self.body, path, hostile))
+                code = response.status_code
+                if code >= 500:
+                    failures.append(f"{dotted} ({name}): {code}")
+                elif code == 400:
+                    field = next((p for p in reversed(path) if isinstance(p, str)), None)
+                    if not isinstance(response.json(), dict):
+                        failures.append(f"{dotted} ({name}): 400 body is not an object")
+                    elif field and not mentions(response.json(), field):
+                        failures.append(f"{dotted} ({name}): 400 without a field error: {response.content[:200]}")
+                    if wrote and not self.keeps_good_rows:
+                        failures.append(f"{dotted} ({name}): 400 but wrote")
+                elif code in self.ok_statuses and self.must_refuse(name) and dotted not in self.lenient:
+                    rejected = self.keeps_good_rows and response.json().get("rejected")
+                    if not rejected:
+                        failures.append(f"{dotted} ({name}): accepted with {code}")
+        assert not failures, "\n".join(failures)
+
+    @staticmethod
+    def must_refuse(name: str) -> bool:
+        """Hostile values no field of this API can hold: accepting one would store something else."""
+        return name.startswith(
+            (
+                "beyond",
+                "far beyond",
+                "below",
+                "year",
+                "over-long",
+                "NaN",
+                "infinity",
+                "1e400",
+                "sixty",
+                "forty",
+                "wrong type",
+                "a fraction",
+                "month 13",
+                "February 30th",
+                "NUL",
+            )
+        )
+
+
+class Bulk(Writable):
+    """A list body: all rows valid or nothing written, bad rows named by index."""
+
+    max_rows: ClassVar[int] = 10_000
+
+    def test_a_bad_row_is_named_by_index_and_nothing_is_written(self, seeded, staff_client):
+        good = self.body[0]
+        bad = replaced(good, (next(iter(good)),), {"a": 1})
+        response, wrote = self.probe(staff_client, [good, bad])
+        if self.keeps_good_rows:
+            assert response.status_code == 200, response.content[:500]
+            assert [r["index"] for r in response.json()["rejected"]] == [1]
+            return
+        assert response.status_code == 400, response.content[:500]
+        rows = response.json()["rows"]
+        assert [r["index"] for r in rows] == [1] and rows[0]["errors"], rows
+        assert not wrote
+
+    def test_not_a_list_and_too_many_rows_are_400(self, seeded, staff_client):
+        for body in ({"rows": self.body}, "x", 12):
+            response, wrote = self.probe(staff_client, body)
+            assert response.status_code == 400 and "non_field_errors" in response.json(), response.content[:300]
+        response, wrote = self.probe(staff_client, [self.body[0]] * (self.max_rows + 1))
+        assert response.status_code == 400 and "non_field_errors" in response.json(), response.content[:300]
+        assert not wrote
+
+    def test_an_empty_list_writes_nothing(self, seeded, staff_client):
+        response, wrote = self.probe(staff_client, [])
+        assert response.status_code in (200, 400), response.content[:300]
+        assert not wrote
+
+
+class Ingest(Bulk):
+    """A list body whose good rows are kept and bad rows listed in ``rejected`` (``POST /trades/``)."""
+
+    keeps_good_rows = True
+
+
+class Paginated(RouteTestCase):
+    """A list: paginated (``count/next/previous/results``), ``page_size`` up to 1 000."""
+
+    minimum_seeded: ClassVar[int] = 2
+
+    def test_the_list_paginates(self, seeded, staff_client):
+        assert PageNumberPagination.max_page_size == 1000
+        body = staff_client.get(self.url(), {"page_size": 1}).json()
+        assert set(body) == {"count", "next", "previous", "results"}, body
+        assert body["count"] >= self.minimum_seeded, f"seed at least {self.minimum_seeded} objects for {self.path}"
+        assert len(body["results"]) == 1 and (body["next"] is not None) == (body["count"] > 1)
+        everything = staff_client.get(self.url(), {"page_size": 100_000}).json()
+        assert len(everything["results"]) == everything["count"] and everything["next"] is None
+
+    def test_a_page_past_the_end_is_a_json_404(self, seeded, staff_client):
+        response = staff_client.get(self.url(), {"page": 10_000})
+        assert response.status_code == 404 and "detail" in response.json()
+
+
+class Detail(RouteTestCase):
+    """A route addressing one object by natural key: ``missing`` names one that does not exist."""
+
+    missing: ClassVar[dict[str, Any]]
+
+    def test_an_unknown_key_is_a_json_404(self, seeded, staff_client):
+        for method in self.methods:
+            body = getattr(self, "body", {})
+            response = self.call(staff_client, method, body=body, path=self.url(self.missing))
+            assert response.status_code == 404, (method, response.status_code, response.content[:300])
+            assert response["Content-Type"].startswith("application/json") and "detail" in response.json()
+
+
+class Queryable(RouteTestCase):
+    """A GET with query parameters: ``query`` is a valid one; every hostile value of each is a 4xx, never a 5xx."""
+
+    query: ClassVar[dict[str, Any]]
+
+    def test_the_valid_query_is_answered(self, staff_client):
+        response = staff_client.get(self.url(), self.query)
+        assert response.status_code == 200, response.content[:500]
+
+    def test_hostile_query_values_are_4xx_never_5xx(self, staff_client):
+        failures = []
+        for name, value in self.query.items():
+            for label, hostile in hostile_values(value):
+                if isinstance(hostile, dict | list):
+                    continue
+                response = staff_client.get(self.url(), {**self.query, name: hostile})
+                if response.status_code >= 500:
+                    failures.append(f"{name} ({label}): {response.status_code}")
+                elif response.status_code == 400 and not mentions(response.json(), name):
+                    failures.append(f"{name} ({label}): 400 without a field error for it: {response.content[:200]}")
+        assert not failures, "\n".join(failures)
