@@ -109,7 +109,7 @@ def test_the_partition_adopts_the_parent_indexes_without_building_more(started_r
         "WHERE i.indrelid = %s::regclass",
         [table],
     )
-    assert parent_indexes == 3  # primary key, natural key and the partner index
+    assert parent_indexes == 4  # primary key, natural key, the partner index and the unpaid-for-set-up index
     assert partition_indexes == attached_indexes == parent_indexes
 
 
