@@ -125,6 +125,11 @@ class RunKind(ABC):
     def discard(self, run: Run) -> None:
         return None
 
+    def approving(self, run: Run) -> None:
+        """Inside the approval's transaction, once the period is locked and the run posted: the kind's own
+        bookkeeping of what the approval settles (default nothing)."""
+        return None
+
     def late_changes(self, run: Run) -> list[LateChange]:
         """What changed under the run since it read its data (only counts > 0)."""
         return []

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from ..vocabulary import TradeStatus
 from .instruments import Instrument
@@ -182,3 +183,18 @@ class Mt5OpenDeal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server} position {self.position_id} deal {self.deal}"
+
+
+class LateTradeVersion(models.Model):
+    """A trade version that closes in a period whose approved run never read it: ingested (or restated) while the
+    period was locked, or between the run's snapshot and its approval. The adjustments of the next open period
+    start from these rows (``services.adjustments``), so their work grows with the late data, not with the locked
+    periods' size; a row is dropped once the run that adjusted it is approved."""
+
+    trade = models.OneToOneField(
+        Trade, primary_key=True, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    queued_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"late {self.trade_id}"

@@ -36,19 +36,22 @@ from ledger.selectors import locked_periods
 from runs.models import LIVE_STATUSES, Run
 
 from ..adapters import TRADES, UNBOUNDED, Snapshot, as_of_snapshot, compute_trades, load_trades
-from ..models import AttributionLine
+from ..models import AttributionLine, LateTradeVersion
 
 KIND = "commissions"
 _END_OF_TIME = datetime(2999, 12, 31, tzinfo=UTC)  # later than any locked period: "pending for any run"
 LINES = AttributionLine._meta.db_table
+LATE = LateTradeVersion._meta.db_table
 RUNS = Run._meta.db_table
 
 # A trade version is pending for a locked period when it closes in that period, the period's approved run never saw
 # it (ingested after that run's snapshot: a late trade, a correction or a cancellation; or, for a run approved
-# before snapshots existed, a new version of a ticket it posted), and no live run holds lines for it yet.
+# before snapshots existed, a new version of a ticket it posted), and no live run holds lines for it yet. The search
+# starts from the queue of late versions (``LateTradeVersion``), never from the locked period's trades.
 PENDING_SQL = f"""
 SELECT t.id, l.id AS locked_run_id, l.period
-  FROM {TRADES} t
+  FROM {LATE} q
+  JOIN {TRADES} t ON t.id = q.trade_id
   JOIN {RUNS} l ON l.kind = %(kind)s AND l.status = 'approved'
                AND t.close_time >= l.period_start AND t.close_time < l.period_end
  WHERE {as_of_snapshot("t")} AND t.close_time < %(start)s
@@ -207,3 +210,24 @@ def pending_by_locked_period() -> dict[str, dict[str, int]]:
         for _version_id, period, _ in cursor.fetchall():
             counts[period]["to_reverse"] += 1
     return dict(counts)
+
+
+def late_versions_settle(*, run: Run) -> None:
+    """At ``run``'s approval (its period now locked): queue the versions of its period it never read (ingested after
+    its snapshot, before the lock), and drop the queued versions it adjusted (they are paid)."""
+    snapshot = Snapshot.of(run)
+    with connection.cursor() as cursor:
+        if snapshot.trade_max_id != UNBOUNDED:
+            cursor.execute(
+                f"""
+                INSERT INTO {LATE} (trade_id)
+                SELECT t.id FROM {TRADES} t
+                 WHERE t.id > %(after)s AND t.close_time >= %(start)s AND t.close_time < %(end)s
+                ON CONFLICT DO NOTHING
+                """,
+                {"after": snapshot.trade_max_id, "start": run.period_start, "end": run.period_end},
+            )
+        cursor.execute(
+            f"DELETE FROM {LATE} q USING {LINES} x WHERE x.run_id = %s AND x.trade_id = q.trade_id",
+            [run.pk],
+        )

@@ -41,7 +41,7 @@ from ..adapters import (
 )
 from ..engine import EngineError, MissingRates
 from ..models import AttributionLine
-from .adjustments import adjustment_lines, has_pending_adjustments
+from .adjustments import adjustment_lines, has_pending_adjustments, late_versions_settle
 from .late import late_changes
 from .late_setup import trades_restate_newly_payable
 
@@ -160,6 +160,9 @@ class CommissionRunKind(RunKind):
 
     def discard(self, run: Run) -> None:
         tier_volumes_discard(run=run)
+
+    def approving(self, run: Run) -> None:
+        late_versions_settle(run=run)
 
     def late_changes(self, run: Run) -> list[LateChange]:
         return late_changes(run=run)

@@ -57,8 +57,9 @@ from commissions.ingest.mt5 import Mt5DealRow, PairedTrade, pair_position
 from commissions.ingest.parser import TradeFileParser
 from commissions.models import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
 from commissions.services.symbols import symbols_resolve
-from commissions.services.versions import STORED_COLUMNS
+from commissions.services.versions import LATE, STORED_COLUMNS, locked_close
 from core.pgcopy import copy_in, copy_rows
+from ledger.services.locks import approvals_hold
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ _STAGE_COLUMNS = """
     status text"""
 
 _TRADE_COLUMNS = STORED_COLUMNS
+COMMISSIONS = "commissions"
 
 Progress = Callable[[int], Any]
 
@@ -622,6 +624,9 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
     # Without the unique indexes (a bulk load under the exclusive lock) no conflict can arise: the staged rows are
     # unique per (server, ticket) and were classified against this very table; rebuilding the indexes re-checks it.
     on_conflict = "" if rebuild.unique_dropped else "ON CONFLICT (server, ticket) WHERE is_current DO NOTHING"
+    # A version closing in a locked period is late data for the next open period's adjustments: queued with it, under
+    # a shared hold on approvals so that no period is locked between this check and the commit.
+    approvals_hold(kind=COMMISSIONS)
     cursor.execute(
         f"""
         WITH inserted AS (
@@ -634,7 +639,9 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
               JOIN "{stage}" s ON s.seq = c.seq
               LEFT JOIN "{names.symbols}" y ON y.symbol = s.symbol
             {on_conflict}
-            RETURNING version
+            RETURNING id, version, close_time
+        ), queued AS (
+            INSERT INTO {LATE} (trade_id) SELECT i.id FROM inserted i WHERE {locked_close("i")}
         )
         SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM inserted
         """,

@@ -13,9 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..models import Trade
+from runs.models import Run
+
+from ..models import LateTradeVersion, Trade
 
 TRADES = Trade._meta.db_table
+LATE = LateTradeVersion._meta.db_table
+RUNS = Run._meta.db_table
+
+
+def locked_close(alias: str) -> str:
+    """SQL condition: the trade version ``alias`` closes in a period an approved commission run locked."""
+    return (
+        f"EXISTS (SELECT 1 FROM {RUNS} l WHERE l.kind = 'commissions' AND l.status = 'approved' "
+        f"AND {alias}.close_time >= l.period_start AND {alias}.close_time < l.period_end)"
+    )
+
+
 # The stored columns a trade version is written with (the ingest's INSERT and a restatement's).
 STORED_COLUMNS = (
     "server, ticket, version, is_current, login, symbol, instrument_id, side, lots, open_time, open_price, "
@@ -42,8 +56,14 @@ def trades_restate(
     values = {**_RESTATED, **(changes or {})}
     select = ", ".join(values.get(column, f"t.{column}") for column in STORED_COLUMNS.split(", "))
     cursor.execute(
-        f"INSERT INTO {TRADES} ({STORED_COLUMNS}) "
-        f"SELECT {select} FROM {TRADES} t JOIN restated_versions v ON v.id = t.id"
+        f"""
+        WITH inserted AS (
+            INSERT INTO {TRADES} ({STORED_COLUMNS})
+            SELECT {select} FROM {TRADES} t JOIN restated_versions v ON v.id = t.id
+            RETURNING id, close_time
+        )
+        INSERT INTO {LATE} (trade_id) SELECT i.id FROM inserted i WHERE {locked_close("i")}
+        """
     )
     cursor.execute("DROP TABLE restated_versions")  # the caller's transaction may restate again before it commits
     return written

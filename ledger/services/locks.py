@@ -19,6 +19,12 @@ def _approvals_lock(kind: str, *, shared: bool) -> None:
         cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", [f"period-lock|{kind}"])
 
 
+def approvals_hold(*, kind: str) -> None:
+    """Keep approvals of ``kind`` from committing until the caller's transaction ends (a shared lock): for a writer
+    whose rows depend on which periods are locked, e.g. an ingest queueing late trade versions."""
+    _approvals_lock(kind, shared=True)
+
+
 def locked_since(*, kind: str, since: datetime) -> list[str]:
     """The locked periods of ``kind`` (any scope) that end after ``since``, ascending — the approved periods a change
     from ``since`` on would alter. Holds a shared lock until the transaction ends, so no approval of ``kind`` commits

@@ -50,6 +50,7 @@ def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
         journal_post(postings=postings, user=user)
         if not period_lock(kind=run.kind, period=run.period, scope=run.scope, source_key=f"run:{run.pk}", user=user):
             raise Conflict(f"{run.kind} {run.period} is already locked by another approval")
+        kind.approving(run)
         run.status = Run.Status.APPROVED
         run.approved_by = recorded_user(user)
         run.approved_at = Now()

@@ -160,3 +160,24 @@ def test_a_correction_of_a_trade_posted_at_zero_leaves_nothing_pending(staff_cli
     assert _lines(april) == []  # no partner lines: nothing was paid, nothing is owed
     assert pending_by_locked_period() == {}
     assert not has_pending_adjustments(run=Run.objects.get(pk=_compute(staff_client, "2026-05", approve=False)))
+
+
+def test_late_versions_are_queued_and_dropped_once_adjusted(staff_client):
+    """The adjustments start from a queue of late versions (never from the locked period's trades): a correction
+    after approval and a trade ingested between compute and approval are queued; both leave once paid."""
+    from commissions.models import LateTradeVersion, Trade
+
+    setup_reference(staff_client)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/trades/", [trade(1), trade(2)])
+    march = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})["id"]
+    post_ok(staff_client, "/api/v1/trades/", [trade(3)])  # after March was computed, before it is approved
+    assert not LateTradeVersion.objects.exists()  # March is not locked yet
+    post_ok(staff_client, f"/api/v1/runs/{march}/approve/", {})
+    post_ok(staff_client, "/api/v1/trades/", [trade(1, lots="2.00"), trade(9, close="2026-04-02T12:00:00Z")])
+    late = set(LateTradeVersion.objects.values_list("trade__ticket", "trade__version"))
+    assert late == {(3, 1), (1, 2)}  # April's own trade 9 is not late
+    april = _compute(staff_client, "2026-04")
+    assert {(t, v) for t, v, *_ in _lines(april) if t != 9} == {(1, 1), (1, 2), (3, 1)}
+    assert not LateTradeVersion.objects.exists()
+    assert Trade.objects.filter(ticket=3).count() == 1
