@@ -231,6 +231,7 @@ def trade_chains(*, run: Run, trades: pd.DataFrame) -> pd.DataFrame:
     merged = merged[["trade_id", "level", "partner_id", "close_time"]].reset_index(drop=True)
     if merged.empty:
         return empty_frame("trade_chains")
+    merged["close_ns"] = merged["close_time"].array.as_unit("ns").asi8
     partner_ids = merged["partner_id"].unique().tolist()
     span = {"start": start, "end": end}
     plan = _in_force(merged, _stretches(PartnerPlan, "partner_id", ["plan_id"], partner_ids, **span), "partner_id")
@@ -285,20 +286,34 @@ def _stretches(model, owner: str, columns: list[str], owners: list[int], *, star
 
 
 def _in_force(rows: pd.DataFrame, stretches: pd.DataFrame, key: str) -> pd.DataFrame:
-    """For each row of ``rows`` (``key``, ``close_time``), the other columns of the stretch of ``stretches`` in force
-    at its close time, NA where none; in ``rows``' order."""
+    """For each row of ``rows`` (``key``, ``close_ns``: the close time in epoch nanoseconds), the other columns of the
+    stretch of ``stretches`` in force at its close time, NA where none; in ``rows``' order. Times are compared as
+    integers (a tz-aware column turned into Python objects would cost more than everything else here)."""
     values = [c for c in stretches.columns if c not in (key, "valid_from", "valid_to")]
-    left = pd.DataFrame(
-        {key: rows[key].to_numpy(), "close_time": rows["close_time"].to_numpy(), "_row": np.arange(len(rows))}
-    )
-    left = left[left[key].notna()]
-    if not len(stretches) or not len(left):
+    owners = rows[key].to_numpy()
+    known = ~pd.isna(owners)
+    if not len(stretches) or not known.any():
         return pd.DataFrame({c: pd.Series([pd.NA] * len(rows), dtype=object) for c in values})
-    left[key] = left[key].astype(np.int64)
-    merged = left.merge(stretches, on=key)
-    hit = (merged["valid_from"] <= merged["close_time"]) & (
-        merged["valid_to"].isna() | (merged["close_time"] < merged["valid_to"])
+    left = pd.DataFrame(
+        {
+            key: owners[known].astype(np.int64),
+            "_at": rows["close_ns"].to_numpy()[known],
+            "_row": np.flatnonzero(known),
+        }
     )
+    valid_from = pd.DatetimeIndex(stretches["valid_from"]).as_unit("ns")
+    valid_to = pd.DatetimeIndex(stretches["valid_to"]).as_unit("ns")
+    right = pd.DataFrame(
+        {
+            key: stretches[key].to_numpy(dtype=np.int64),
+            "_from": valid_from.asi8,
+            "_to": np.where(valid_to.isna(), np.iinfo(np.int64).max, valid_to.asi8),
+            **{c: stretches[c].to_numpy() for c in values},
+        }
+    )
+    merged = left.merge(right, on=key)
+    at = merged["_at"].to_numpy()
+    hit = (merged["_from"].to_numpy() <= at) & (at < merged["_to"].to_numpy())
     return merged[hit].set_index("_row")[values].reindex(np.arange(len(rows))).reset_index(drop=True)
 
 

@@ -36,6 +36,7 @@ from commissions.models import AttributionLine, Instrument, PartnerPlan, PlanRul
 from commissions.models import Plan as CommissionPlan
 from commissions.services import run_kind as run_kind_module
 from commissions.services.run_kind import CommissionRunKind
+from commissions.services.trade_ingest import trades_ingest_frame
 from config.celery import app
 from core.periods import SINCE_ALWAYS, server_period
 from core.pgcopy import copy_frame
@@ -401,7 +402,69 @@ def run(
     naive = _naive(shape, write)
     floor = _floor(measured.notes["run_id"], lines, shape.trades, write)
     approval = _approval(shape, write)
-    return [measured, parallel, naive, *floor, approval]
+    corrections = _corrections(shape, write)
+    return [measured, parallel, naive, *floor, approval, *corrections]
+
+
+# Shares of the approved period's trades corrected afterwards, each carried by the adjustments of a later period.
+CORRECTED_SHARES = (Decimal("0.001"), Decimal("0.01"))
+
+
+def _corrections(shape: BrokerShape, write) -> list[Measurement]:
+    """After the period is approved, correct a share of its trades (lots doubled: new versions through the ordinary
+    ingest) and compute the next open period, which has no trades of its own: its run is the adjustments chunk
+    (reversals and the corrected versions, priced with the locked run's terms). Its time follows the number of
+    corrections, not the locked period's size; each round is approved so the next goes to the following period."""
+    results = []
+    bounds = server_period(shape.period)
+    target = bounds
+    step = {Decimal("0.001"): 1000, Decimal("0.01"): 100}
+    for round_, share in enumerate(CORRECTED_SHARES, start=1):
+        target = server_period(f"{target.next_first_day:%Y-%m}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT server, ticket, login, symbol, CASE WHEN side = 1 THEN 'buy' ELSE 'sell' END,
+                       (lots * 2)::text, open_time, open_price::text, close_time, close_price::text, profit::text,
+                       swap::text, commission::text, status
+                  FROM {Trade._meta.db_table}
+                 WHERE server = %s AND is_current AND close_time >= %s AND close_time < %s AND ticket %% %s = %s
+                """,
+                [f"{shape.prefix}-live", bounds.start, bounds.end, step[share], round_],
+            )
+            columns = ["server", "ticket", "login", "symbol", "side", "lots", "open_time", "open_price",
+                       "close_time", "close_price", "profit", "swap", "commission", "status"]  # fmt: skip
+            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+        write(f"commissions: correcting {len(frame):,} trades ({share:%}) of the approved {shape.period} …")
+        started = time.perf_counter()
+        trades_ingest_frame(frame=frame, source_name="bench corrections")
+        ingest_seconds = time.perf_counter() - started
+        eager = app.conf.task_always_eager
+        app.conf.task_always_eager = True
+        try:
+            started = time.perf_counter()
+            result = run_request(kind="commissions", period=target.label)
+            seconds = time.perf_counter() - started
+        finally:
+            app.conf.task_always_eager = eager
+        run_ = Run.objects.get(pk=result.run.pk)
+        if run_.status != Run.Status.COMPUTED:
+            raise CommandError(f"the adjustments run did not compute: {run_.status} {run_.error}")
+        lines = AttributionLine.objects.filter(run=run_).count()
+        write(
+            f"commissions: {target.label} carried {len(frame):,} corrections in {seconds:.1f} s "
+            f"({lines:,} reversal and adjustment lines); ingest {ingest_seconds:.1f} s"
+        )
+        run_approve(run_id=run_.pk)
+        results.append(
+            Measurement(
+                label=f"adjustments run for {share:%} of the period corrected",
+                rows=len(frame),
+                seconds=seconds,
+                notes={"lines": lines, "ingest_s": round(ingest_seconds, 1), "period": target.label},
+            )
+        )
+    return results
 
 
 def _approval(shape: BrokerShape, write) -> Measurement:
