@@ -94,10 +94,11 @@ def series_set_from(
             return SeriesChange(None, start, False)
         if not ends and in_force is not None and same(in_force):
             return SeriesChange(in_force, in_force.valid_from, False)  # already in force then: nothing changes
-        ensure_history_open(since=start, subject=subject)
         # The new value replaces what held at ``start`` for as long as that held (an end already recorded stays),
-        # or, in a stretch where nothing held, lasts until the next recorded change.
+        # or, in a stretch where nothing held, lasts until the next recorded change: only ``[start, until)`` changes,
+        # so only approved periods inside it refuse the change.
         until = in_force.valid_to if in_force is not None else following.valid_from if following is not None else None
+        ensure_history_open(since=start, subject=subject, until=until)
         if in_force is not None and in_force.valid_from == start:
             in_force.delete()  # replaced from its very first instant
         elif in_force is not None:

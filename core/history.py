@@ -32,25 +32,26 @@ def register_history_guard(kind: str, guard: HistoryGuard) -> None:
     _GUARDS[kind] = guard
 
 
-def record_change(*, since: datetime, subject: str) -> None:
+def record_change(*, since: datetime, subject: str, until: datetime | None = None) -> None:
     """Note that ``subject`` changes what holds from ``since`` on (inside the writing transaction)."""
-    DatedChange.objects.create(since=since, subject=subject[:300])
+    DatedChange.objects.create(since=since, until=until, subject=subject[:300])
 
 
-def ensure_history_open(*, since: datetime, subject: str) -> None:
-    """Raise ``Conflict`` if a change of ``subject`` from ``since`` on would alter an approved period of any kind;
-    else record it (``record_change``), so a computed run it alters says so when approved.
+def ensure_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
+    """Raise ``Conflict`` if a change of ``subject`` from ``since`` on (until ``until``, open-ended if None) would
+    alter an approved period of any kind; else record it (``record_change``), so a computed run it alters says so
+    when approved.
 
     Call it inside the transaction that writes the change, before writing.
     """
-    check_history_open(since=since, subject=subject)
-    record_change(since=since, subject=subject)
+    check_history_open(since=since, subject=subject, until=until)
+    record_change(since=since, subject=subject, until=until)
 
 
-def check_history_open(*, since: datetime, subject: str) -> None:
+def check_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
     """``ensure_history_open`` without recording anything: for a form that refuses a date before it saves."""
     for kind in sorted(_GUARDS):
-        periods = list(_GUARDS[kind](since))
+        periods = [p for p in _GUARDS[kind](since) if until is None or server_period(p).start < until]
         if periods:
             first, last = periods[0], periods[-1]
             reopen = server_period(last).end.astimezone(ZoneInfo(settings.IBEX_SERVER_TIME_ZONE))  # local midnight
@@ -67,7 +68,7 @@ def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
     wanted = set(periods)
     if not wanted:
         return
-    since = server_period(min(wanted)).start
+    since, until = server_period(min(wanted)).start, server_period(max(wanted)).end
     for kind in sorted(_GUARDS):
         hit = sorted(wanted & set(_GUARDS[kind](since)))
         if hit:
@@ -76,4 +77,4 @@ def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
                 "rewritten: a paid period keeps the data it was paid on.",
                 extra={"kind": kind, "period": hit[0], "approved_periods": hit},
             )
-    record_change(since=since, subject=subject)
+    record_change(since=since, subject=subject, until=until)

@@ -91,6 +91,9 @@ class DatedChange(models.Model):
     every back-dating and first assignment."""
 
     since = models.DateTimeField()
+    # Where the change stops reaching (NULL: open-ended): a rate of one day, a back-dated value that holds only
+    # until a change already recorded.
+    until = models.DateTimeField(null=True, blank=True)
     subject = models.CharField(max_length=300)
     recorded_at = models.DateTimeField(db_default=Func(function="clock_timestamp"))
 

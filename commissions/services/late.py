@@ -39,7 +39,7 @@ SELECT (SELECT count(*) FROM late WHERE version = 1),
 
 _DATED_SQL = f"""
 SELECT count(*) FROM {DatedChange._meta.db_table}
- WHERE recorded_at > %(read_at)s AND since < %(end)s
+ WHERE recorded_at > %(read_at)s AND since < %(end)s AND (until IS NULL OR until > %(start)s)
 """
 
 _MESSAGES = {
@@ -58,7 +58,10 @@ def late_changes(*, run: Run) -> list[LateChange]:
     with connection.cursor() as cursor:
         cursor.execute(_LATE_SQL, params)
         counts = dict(zip(_MESSAGES, cursor.fetchone(), strict=False))
-        cursor.execute(_DATED_SQL, {"read_at": run.started_at or run.created_at, "end": run.period_end})
+        cursor.execute(
+            _DATED_SQL,
+            {"read_at": run.started_at or run.created_at, "start": run.period_start, "end": run.period_end},
+        )
         counts["dated_changes"] = cursor.fetchone()[0]
     return [
         LateChange(

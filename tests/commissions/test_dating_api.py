@@ -3,7 +3,7 @@ corrections are allowed until the period is approved, then refused with a 409 na
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -237,3 +237,36 @@ def test_ending_a_rebate_says_whether_one_was_in_force(staff_client):
     same = staff_client.post("/api/v1/rebates/", {"partner": "sub", "pct": "10.00"}, format="json")
     assert same.status_code == 200  # the terms in force already: nothing created
     assert post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub"}) == {"detail": "Rebate ended."}
+
+
+def test_a_back_dated_change_that_stops_before_an_approved_period_is_allowed(staff_client):
+    """Only what a change alters is guarded: a value back-dated into an open month that holds only until a change
+    already recorded in that month leaves a later approved month alone, so it is accepted."""
+    month = last_month()
+    earlier = server_period(f"{month.year - 1}-12" if month.month == 1 else f"{month.year}-{month.month - 1:02d}")
+    setup_reference_for(staff_client, earlier, month)
+    setup_chain(staff_client)
+    attribute = "/api/v1/accounts/live1/1001/attribute/"
+    response = staff_client.post(
+        attribute, {"partner": "master", "effective_from": instant(earlier, 20, 0)}, format="json"
+    )
+    assert response.status_code in (200, 201), response.content
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    approve(staff_client, run(staff_client, month)["id"])  # the later month is paid, the earlier one is open
+    # The master from the 5th instead of the 20th: only the 5th to the 20th of the open month changes.
+    response = staff_client.post(
+        attribute, {"partner": "master", "effective_from": instant(earlier, 5, 0)}, format="json"
+    )
+    assert response.status_code in (200, 201), response.content
+    history = [(a.partner.code, a.valid_from) for a in AccountAttribution.objects.order_by("valid_from")]
+    assert history == [("sub", SINCE_ALWAYS), ("master", datetime_of(instant(earlier, 5, 0)))]
+    # A change from the 25th holds on into the paid month: refused, naming it.
+    response = staff_client.post(
+        attribute, {"partner": "sub", "effective_from": instant(earlier, 25, 0)}, format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["period"] == month.label
+
+
+def datetime_of(text: str):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

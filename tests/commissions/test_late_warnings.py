@@ -84,3 +84,15 @@ def test_a_change_dated_after_the_period_is_not_warned_about(staff_client):
     run_id = _computed_march(staff_client)
     post_ok(staff_client, "/api/v1/partners/sub/move/", {"parent": None, "effective_from": "2026-04-02T00:00:00Z"})
     assert post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})["warnings"] == []
+
+
+def test_a_change_that_ends_before_the_period_is_not_warned_about(staff_client):
+    """A rate of a February day changes February only; April's approval says nothing of it."""
+    setup_reference(
+        staff_client, [f"2026-02-{d:02d}" for d in range(1, 29)] + [f"2026-04-{d:02d}" for d in range(1, 31)]
+    )
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [trade(9, close="2026-04-02T12:00:00Z")])
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-04"})
+    post_ok(staff_client, "/api/v1/rates/", [{"currency": "EUR", "day": "2026-02-10", "usd_rate": "1.09"}])
+    assert post_ok(staff_client, f"/api/v1/runs/{run['id']}/approve/", {})["warnings"] == []
