@@ -57,6 +57,17 @@ def require_aware(value: datetime | None, *, field: str = "effective_from") -> d
     return value
 
 
+def series_until(rows: models.QuerySet[Row], start: datetime) -> datetime | None:
+    """Where a change of the series ``rows`` from ``start`` would stop holding (``series_set_from``'s rule): the end
+    of the stretch in force then, else the next stretch's start; None when open-ended."""
+    existing = sorted(rows, key=lambda r: r.valid_from)
+    in_force = next((r for r in existing if r.valid_from <= start and (r.valid_to is None or start < r.valid_to)), None)
+    if in_force is not None:
+        return in_force.valid_to
+    following = next((r for r in existing if r.valid_from > start), None)
+    return following.valid_from if following is not None else None
+
+
 def series_set_from(
     *,
     rows: models.QuerySet[Row],

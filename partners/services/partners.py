@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from core.effective import require_aware, series_set_from
+from core.effective import require_aware, series_set_from, series_until
 from core.periods import SINCE_ALWAYS
 
 from ..models import Partner, PartnerLink, PartnerStatus, Program
@@ -126,8 +126,11 @@ def partner_update(*, partner: Partner, effective_from: datetime | None = None, 
     return partner
 
 
-def _cycle_instant(*, partner: Partner, parent: Partner, effective_from: datetime) -> datetime | None:
-    """The earliest instant >= ``effective_from`` at which ``partner`` is an ancestor of ``parent`` (None if never).
+def _cycle_instant(
+    *, partner: Partner, parent: Partner, effective_from: datetime, until: datetime | None = None
+) -> datetime | None:
+    """The earliest instant in ``[effective_from, until)`` (open-ended without ``until``) at which ``partner`` is an
+    ancestor of ``parent`` (None if never): the new link holds only that long.
 
     Walks up from ``parent`` intersecting time ranges, so every later tree change (future-dated links of other
     partners) is covered exactly, not sampled. The walk stops at ``partner``: its own links do not matter, since
@@ -135,7 +138,8 @@ def _cycle_instant(*, partner: Partner, parent: Partner, effective_from: datetim
     """
     sql = f"""
         WITH RECURSIVE up(node, vf, vt, depth, path) AS (
-            SELECT %(parent)s::bigint, %(start)s::timestamptz, 'infinity'::timestamptz, 0, ARRAY[%(parent)s::bigint]
+            SELECT %(parent)s::bigint, %(start)s::timestamptz, COALESCE(%(until)s::timestamptz, 'infinity'), 0,
+                   ARRAY[%(parent)s::bigint]
             UNION ALL
             SELECT l.parent_id, greatest(u.vf, l.valid_from), least(u.vt, coalesce(l.valid_to, 'infinity')),
                    u.depth + 1, u.path || l.parent_id
@@ -147,7 +151,13 @@ def _cycle_instant(*, partner: Partner, parent: Partner, effective_from: datetim
         )
         SELECT min(vf) FROM up WHERE node = %(partner)s
     """
-    params = {"parent": parent.pk, "partner": partner.pk, "start": effective_from, "guard": TREE_DEPTH_GUARD}
+    params = {
+        "parent": parent.pk,
+        "partner": partner.pk,
+        "start": effective_from,
+        "until": until,
+        "guard": TREE_DEPTH_GUARD,
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
@@ -169,7 +179,8 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
         _lock_tree()
         start = effective_from or timezone.now()
         if parent is not None:
-            cycle_at = _cycle_instant(partner=partner, parent=parent, effective_from=start)
+            until = series_until(PartnerLink.objects.filter(partner=partner), start)
+            cycle_at = _cycle_instant(partner=partner, parent=parent, effective_from=start, until=until)
             if cycle_at is not None:
                 raise ValidationError(
                     {

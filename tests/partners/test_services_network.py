@@ -347,3 +347,17 @@ def test_issue_token_refuses_to_adopt_an_existing_unrelated_user(make_partner, d
     partner.refresh_from_db()
     assert partner.user is None
     assert not Token.objects.exists()
+
+
+def test_a_bounded_move_is_checked_for_cycles_only_while_it_holds(make_partner):
+    a, b, c = make_partner("a"), make_partner("b"), make_partner("c")
+    partner_move(partner=a, parent=b, effective_from=at(30))  # scheduled: a under b from t=30
+    partner_move(partner=c, parent=a, effective_from=at(40))  # c under a from t=40
+    # a under c from t=12 holds only until t=30 (the move already recorded), before c joins a: no cycle.
+    link = partner_move(partner=a, parent=c, effective_from=at(12))
+    assert (link.parent_id, link.valid_from, link.valid_to) == (c.pk, at(12), at(30))
+    assert links_of(a) == [(None, T0, at(12)), ("c", at(12), at(30)), ("b", at(30), None)]
+    # From t=35 a under c would hold on past t=40, when c sits under a: a cycle.
+    with pytest.raises(ValidationError) as excinfo:
+        partner_move(partner=a, parent=c, effective_from=at(35))
+    assert at(40).isoformat() in " ".join(excinfo.value.message_dict["parent"])
