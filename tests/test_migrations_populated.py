@@ -38,7 +38,7 @@ from django.db.migrations.executor import MigrationExecutor
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from commissions.models import AttributionLine, RunTierVolume
+from commissions.models import AttributionLine, PostingClaim, RunTierVolume, Trade
 from commissions.services.run_kind import AccountsChunk, AdjustmentsChunk, NoAccountChunk
 from core.money import round_minor
 from ledger.models import ConversionRate, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
@@ -871,6 +871,15 @@ def _check_runs_and_chunks(old: Old, before: dict) -> None:
     assert all(run.error == "" for pk, run in runs.items() if pk not in failed)
     # Readers of "the lines of record" no longer see the bug's run (nor the superseded one).
     assert set(runs_of_record().values_list("pk", flat=True)) == {old.feb_run, old.march_run}
+    # The approved runs got their posting claims, each boxing the versions its lines name; no other run has any.
+    claims = list(PostingClaim.objects.order_by("run_id"))
+    assert [(c.run_id, c.action, c.approved) for c in claims] == [
+        (old.feb_run, "post", True),
+        (old.march_run, "post", True),
+    ]
+    for claim in claims:
+        versions = Trade.objects.filter(lines__run_id=claim.run_id).distinct()
+        assert {v.pk in claim.trade_ids and v.close_time in claim.close_times for v in versions} == {True}
 
     chunks = {chunk.pk: chunk for chunk in RunChunk.objects.all()}
     assert sorted(chunks) == [row[0] for row in before["chunks"]]

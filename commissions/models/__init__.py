@@ -1,3 +1,4 @@
+from .claims import ClaimAction, PostingClaim
 from .instruments import Instrument, InstrumentAlias, SymbolSuffix
 from .locked import LockedCommissionPeriod
 from .plans import PartnerPlan, Plan, PlanRule, PlanTerms, PlanTier, Rebate
@@ -6,6 +7,7 @@ from .trades import LateTradeVersion, Mt5Deal, Mt5OpenDeal, Trade, TradeImport
 
 __all__ = [
     "AttributionLine",
+    "ClaimAction",
     "Instrument",
     "InstrumentAlias",
     "LateTradeVersion",
@@ -17,6 +19,7 @@ __all__ = [
     "PlanRule",
     "PlanTerms",
     "PlanTier",
+    "PostingClaim",
     "Rebate",
     "RunTierVolume",
     "SymbolSuffix",

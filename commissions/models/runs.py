@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import pgtrigger
 from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Coalesce
@@ -7,6 +8,7 @@ from django.db.models.functions import Cast, Coalesce
 from core.money import from_micros
 from core.vocabulary import LineKind
 from ledger.models.append_only import append_only
+from ledger.models.guards import GuardTrigger
 from partners.models import ClientAccount, Partner
 from runs.models import Run
 
@@ -101,7 +103,19 @@ class AttributionLine(models.Model):
         # Lines are evidence of what was computed and posted: never edited or deleted, like the journal (a
         # correction is a new run's reversal and adjustment lines). The row triggers are cloned onto every run's
         # partition when it is attached; a failed run's stand-alone table is dropped before it is ever attached.
-        triggers = append_only("attributionline")
+        # Chunks COPY into the run's stand-alone table, which has no trigger; once attached (the run is computed)
+        # its lines are complete: no line is added after (what the run's posting claims are derived from, see
+        # ``claims``).
+        triggers = [
+            *append_only("attributionline"),
+            GuardTrigger(
+                name="attributionline_published",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert,
+                func="RAISE EXCEPTION 'the lines of run % are published: no line is added to a computed run', "
+                "NEW.run_id USING ERRCODE = 'insufficient_privilege';",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"line {self.trade_id}/{self.kind}/L{self.level}"

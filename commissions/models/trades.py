@@ -1,7 +1,10 @@
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+
+from ledger.models.guards import GuardTrigger
 
 from ..vocabulary import TradeStatus
 from .instruments import Instrument
@@ -109,6 +112,23 @@ class Trade(models.Model):
             ),
             models.CheckConstraint(condition=Q(lots__gt=0), name="trade_lots_positive"),
             models.CheckConstraint(condition=Q(close_time__gte=models.F("open_time")), name="trade_closes_after_open"),
+        ]
+        # A version's identity and close time never change: posting claims (``claims``) name versions by id and
+        # close time. Fires only for an UPDATE that sets one of these columns (ingest sets none of them).
+        triggers = [
+            GuardTrigger(
+                name="trade_version_fixed",
+                when=pgtrigger.Before,
+                operation=pgtrigger.UpdateOf("id", "server", "ticket", "version", "close_time"),
+                func="""
+                IF (NEW.id, NEW.server, NEW.ticket, NEW.version, NEW.close_time) IS DISTINCT FROM
+                   (OLD.id, OLD.server, OLD.ticket, OLD.version, OLD.close_time) THEN
+                    RAISE EXCEPTION 'trade version % is fixed: a change is a new version', OLD.id
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
         ]
 
     def __str__(self) -> str:

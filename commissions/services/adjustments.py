@@ -17,6 +17,11 @@ posted money; it is paid once. The run of the first open period after the period
   only the reversal remains. A current version that closes in an open period is simply computed by that period's
   own run — with the reversal of the version it replaced, the trade is paid once whichever period it moved to.
 
+Paid once is also PostgreSQL's rule, whatever code approves a run: each commission run's lines are boxed into
+posting claims when it is computed, and an exclusion constraint refuses the approval of a run that would post a
+version another approved run posted, or reverse one already reversed (``models.claims``: a version is posted
+once and reversed once, and a correction is a new version).
+
 A change is pending while no live run holds lines for it (as of the run's snapshot). A queued or running run's lines
 are not visible yet: they attach when it is computed. That leaves no gap: a pending change belongs to exactly one
 period, the first open one after its locked period, and that period has at most one live run. Both searches start

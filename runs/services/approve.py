@@ -1,12 +1,14 @@
 """Approving a computed run: one transaction posts the kind's money through the ledger's posting API, locks the
 period for the kind, and makes the run's lines the period's lines of record. Approving twice posts nothing more
-(the postings' source keys collide; the run is already approved)."""
+(the postings' source keys collide; the run is already approved). A kind may guard approval in the database
+itself (a trigger on the run's status, as commissions' posting claims do): its refusal is a ``Conflict`` and
+nothing of the approval stays."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 
 from core.actors import Actor, recorded_user
@@ -54,7 +56,12 @@ def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
         run.status = Run.Status.APPROVED
         run.approved_by = recorded_user(user)
         run.approved_at = Now()
-        run.save(update_fields=["status", "approved_by", "approved_at"])
+        try:
+            run.save(update_fields=["status", "approved_by", "approved_at"])
+        except IntegrityError as exc:
+            # A kind's own database guarantee refused the approval (e.g. commissions: a trade version posted by
+            # another approved run); nothing of this transaction stays.
+            raise Conflict(f"run {run.pk} cannot be approved: {str(exc).splitlines()[0]}") from exc
         transaction.on_commit(lambda: run_approved.send(sender=Run, run_id=run_id, kind=run.kind))
     run.refresh_from_db()
     return RunApproval(run=run, approved_now=True, late=late)
