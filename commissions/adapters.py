@@ -40,7 +40,7 @@ from runs.models import Run
 
 from .engine import compute_lines, tier_context
 from .engine.schema import REBATE_ALWAYS, REBATE_OPEN_END, EngineInputs, empty_frame
-from .engine.tiers import TierContext
+from .engine.tiers import TierContext, replace_versions
 from .models import PartnerPlan, PlanRule, PlanTerms, Rebate, RunTierVolume, Trade
 from .models.instruments import Instrument
 
@@ -464,12 +464,75 @@ def load_tier_context(*, run: Run, partner_ids: Iterable[int]) -> TierContext:
     return TierContext(direct=frame)
 
 
-def compute_trades(*, run: Run, trades: pd.DataFrame, context_run: Run | None = None) -> pd.DataFrame:
+# A locked run's tier context as the period's final versions give it (``final_tier_context``): the versions of the
+# stored context superseded within the adjusting snapshot ...
+_SUPERSEDED_IN_CONTEXT_SQL = f"""
+SELECT v.trade_id FROM {RunTierVolume._meta.db_table} v JOIN {TRADES} t ON t.id = v.trade_id
+ WHERE v.run_id = %(run)s AND v.partner_id = ANY(%(partners)s::bigint[]) AND NOT t.is_current
+   AND EXISTS (SELECT 1 FROM {TRADES} n WHERE n.server = t.server AND n.ticket = t.ticket
+                AND n.version > t.version AND n.id <= %(trade_max)s)
+"""
+# ... and the versions it could not hold: current within the adjusting snapshot, closing in the period, newer than
+# the locked run's snapshot (for a run from before snapshots, every later version of a ticket).
+_NEW_SINCE_CONTEXT_SQL = f"""
+SELECT t.id FROM {TRADES} t
+ WHERE t.close_time >= %(start)s AND t.close_time < %(end)s AND {as_of_snapshot("t")}
+   AND (t.id > %(locked_max)s OR (%(legacy)s AND t.version > 1))
+   AND NOT EXISTS (SELECT 1 FROM {RunTierVolume._meta.db_table} v WHERE v.run_id = %(run)s AND v.trade_id = t.id)
+"""
+
+
+def final_tier_context(*, locked_run: Run, snapshot: Snapshot, partner_ids: Iterable[int]) -> TierContext:
+    """``locked_run``'s stored tier context for ``partner_ids`` with the period's versions as of ``snapshot``: the
+    versions superseded since taken out, the versions new since (corrections, late trades, a trade moved into the
+    period) put in, each as ``tier_context`` counts it under the locked period's terms (``tiers.replace_versions``).
+    What an adjustment of that period prices its versions on: the tier volume a from-scratch computation of the
+    period with the final versions gives each of them (DOMAIN.md 3 and 4.3)."""
+    ids = sorted({int(p) for p in partner_ids})
+    stored = load_tier_context(run=locked_run, partner_ids=ids)
+    if not _any_tiers_in_use(run=locked_run):
+        return stored
+    locked = Snapshot.of(locked_run)
+    params = {
+        "run": locked_run.pk,
+        "partners": ids,
+        "start": locked_run.period_start,
+        "end": locked_run.period_end,
+        "locked_max": locked.trade_max_id,
+        "legacy": locked.trade_max_id == UNBOUNDED,
+        **snapshot.params(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SUPERSEDED_IN_CONTEXT_SQL, params)
+        removed = [trade_id for (trade_id,) in cursor.fetchall()]
+        cursor.execute(_NEW_SINCE_CONTEXT_SQL, params)
+        new_ids = [trade_id for (trade_id,) in cursor.fetchall()]
+    if not removed and not new_ids:
+        return stored
+    added = TierContext(direct=stored.direct.iloc[:0])
+    if new_ids:
+        trades = load_trades(run=locked_run, trade_ids=new_ids, snapshot=snapshot)
+        if len(trades):
+            inputs = engine_inputs(run=locked_run, trades=trades)
+            context = tier_context(inputs.trades, inputs.trade_chains, inputs.plans)
+            added = TierContext(direct=context.direct[context.direct["partner_id"].isin(ids)])
+    return replace_versions(stored, removed=removed, added=added)
+
+
+def compute_trades(
+    *, run: Run, trades: pd.DataFrame, context_run: Run | None = None, final_as_of: Snapshot | None = None
+) -> pd.DataFrame:
     """Run the engine over ``trades`` with the terms and tier context of ``context_run`` (default ``run``) and shape
-    the lines as rows of ``run``'s line table."""
+    the lines as rows of ``run``'s line table. With ``final_as_of`` (an adjustment: ``context_run`` is the locked
+    period's run), the tier context is the locked run's with the period's versions as of that snapshot
+    (``final_tier_context``)."""
     terms = context_run or run
     inputs = engine_inputs(run=terms, trades=trades)
-    context = load_tier_context(run=terms, partner_ids=inputs.trade_chains["partner_id"].tolist())
+    partner_ids = inputs.trade_chains["partner_id"].tolist()
+    if final_as_of is None:
+        context = load_tier_context(run=terms, partner_ids=partner_ids)
+    else:
+        context = final_tier_context(locked_run=terms, snapshot=final_as_of, partner_ids=partner_ids)
     lines = compute_lines(inputs, context, with_decimals=False)
     return shape_lines(run=run, lines=lines, trades=trades)
 

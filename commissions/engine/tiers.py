@@ -22,10 +22,17 @@ Decisions (DOMAIN.md 4.3, where it is silent):
 Rounding point: ROUNDING POINT 2, ``eff_rate = round6(rate x usd_rate(plan currency) x multiplier)``, per band.
 Invariants: the context depends only on the period's trades, chains and plans, so every chunk of a run sees the same
 volumes; a partner's ``lots_before`` never counts the trade itself.
+
+Adjustments (a trade of a locked period changed or arrived late): the new version is priced on the locked run's
+context with every version superseded since taken out and every version new since put in (``replace_versions``):
+the tier volume a from-scratch computation of the period with the final versions would give that trade. The old
+version of a corrected trade is not earlier volume of its new version; the trades whose volume before them changed
+because of the correction keep what was posted for them (they are not re-priced).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -182,6 +189,13 @@ def tier_context(trades: pd.DataFrame, trade_chains: pd.DataFrame, plans: pd.Dat
     lots = trade_arrays.lots[trade]
     if len(lots) and max_abs(lots) * len(lots) > INT64_MAX:
         raise ExactValueError("tier volumes exceed the int64 range")
+    return TierContext(direct=_direct(partner_id, trade_id, ticket, close_ns, lots))
+
+
+def _direct(
+    partner_id: np.ndarray, trade_id: np.ndarray, ticket: np.ndarray, close_ns: np.ndarray, lots: np.ndarray
+) -> pd.DataFrame:
+    """Direct rows sorted by (partner_id, close_ns, ticket, trade_id), with each partner's running ``cum_lots``."""
     order = np.lexsort((trade_id, ticket, close_ns, partner_id))
     partner_id, close_ns, ticket, trade_id, lots = (
         partner_id[order],
@@ -196,7 +210,7 @@ def tier_context(trades: pd.DataFrame, trade_chains: pd.DataFrame, plans: pd.Dat
     starts[1:] = partner_id[1:] != partner_id[:-1]
     before_start = (running - lots)[starts]
     cum_lots = running - np.repeat(before_start, np.diff(np.append(np.flatnonzero(starts), len(lots))))
-    direct = pd.DataFrame(
+    return pd.DataFrame(
         {
             "partner_id": partner_id,
             "trade_id": trade_id,
@@ -206,7 +220,29 @@ def tier_context(trades: pd.DataFrame, trade_chains: pd.DataFrame, plans: pd.Dat
             "cum_lots": cum_lots.astype(np.int64),
         }
     )
-    return TierContext(direct=direct)
+
+
+def replace_versions(context: TierContext, *, removed: Iterable[int], added: TierContext) -> TierContext:
+    """``context`` with the direct rows of the trade versions ``removed`` (trade ids) taken out and ``added``'s rows
+    put in, running totals recomputed.
+
+    This is how an adjustment sees its locked period as a from-scratch computation with the final versions would:
+    the superseded version of a corrected trade no longer counts (not even as earlier volume of its own new
+    version), the new version counts at its own lots and close time, a late trade counts where it closed. With
+    ``added`` built by ``tier_context`` over the versions that are new since ``context`` was built (under the same
+    terms), the result equals ``tier_context`` over the period's final versions. An added version may not already
+    be in ``context`` (unless removed)."""
+    direct = context.direct
+    kept = direct[~direct["trade_id"].isin(np.asarray(list(removed), dtype=np.int64))]
+    new = added.direct
+    if len(new) and kept["trade_id"].isin(new["trade_id"]).any():
+        raise ValueError("replace_versions: an added trade version is already in the context")
+    columns = ["partner_id", "trade_id", "ticket", "close_ns", "lots"]
+    both = pd.concat([kept[columns], new[columns]], ignore_index=True)
+    if len(both) and max_abs(both["lots"].to_numpy(np.int64)) * len(both) > INT64_MAX:
+        raise ExactValueError("tier volumes exceed the int64 range")
+    arrays = [both[column].to_numpy(np.int64) for column in columns]
+    return TierContext(direct=_direct(*arrays))
 
 
 def bands_of(plans: PlanArrays, plan: np.ndarray, volume: np.ndarray) -> np.ndarray:

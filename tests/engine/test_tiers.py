@@ -77,3 +77,56 @@ def test_lots_before_counts_exactly_the_earlier_trades_of_that_partner(direct, q
     for i, (partner, key) in enumerate(zip(partners, keys, strict=True)):
         expected = sum(d[3] for j, d in enumerate(direct) if d[0] == partner and (d[1] * 10**9, d[2], j + 1) < key)
         assert got[i] == expected
+
+
+@given(
+    # The period as first computed: (partner, close minute, ticket, lots in hundredths, eligible).
+    st.lists(
+        st.tuples(st.integers(1, 3), st.integers(0, 5), st.integers(1, 6), st.integers(1, 900), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    # Changes since, by position in that list: None = cancelled, else (close minute, lots); and late trades.
+    st.dictionaries(st.integers(0, 11), st.none() | st.tuples(st.integers(0, 5), st.integers(1, 900)), max_size=6),
+    st.lists(st.tuples(st.integers(1, 3), st.integers(0, 5), st.integers(1, 900)), max_size=4),
+)
+def test_replacing_versions_gives_the_context_of_the_final_versions(first, changes, late):
+    """The locked context with the superseded versions out and the new ones in (``replace_versions``) is the context
+    a from-scratch computation of the period's final versions builds."""
+    from commissions.engine.tiers import replace_versions
+
+    def row(trade_id, partner, minute, ticket, lots, eligible=True, status="closed"):
+        close = pd.Timestamp("2024-03-15T11:00:00Z") + pd.Timedelta(minutes=minute)
+        trade = b.trade(
+            trade_id,
+            ticket=ticket,
+            lots=D(lots) / 100,
+            status=status,
+            open_time=close - pd.Timedelta(hours=1),
+            close_time=close,
+            earns_commission=eligible,
+        )
+        return trade, b.chain(trade_id, [(partner, 1)])
+
+    def context(rows):
+        inputs = b.make_inputs(trades=[t for t, _ in rows], chains=[c for _, cs in rows for c in cs], plans=[b.plan(1)])
+        return tier_context(inputs.trades, inputs.trade_chains, inputs.plans)
+
+    original = [row(i + 1, p, m, t, lots, e) for i, (p, m, t, lots, e) in enumerate(first)]
+    newer, removed, next_id = [], [], 100
+    for position, change in changes.items():
+        if position >= len(first):
+            continue
+        partner, _, ticket, _, eligible = first[position]
+        removed.append(position + 1)
+        minute, lots = change if change is not None else (first[position][1], first[position][3])
+        status = "closed" if change is not None else "cancelled"
+        newer.append(row(next_id, partner, minute, ticket, lots, eligible, status))
+        next_id += 1
+    for partner, minute, lots in late:
+        newer.append(row(next_id, partner, minute, 50 + next_id, lots))
+        next_id += 1
+    final = [r for r in original if r[0]["trade_id"] not in removed] + newer
+
+    replaced = replace_versions(context(original), removed=removed, added=context(newer))
+    pd.testing.assert_frame_equal(replaced.direct, context(final).direct)
