@@ -18,23 +18,24 @@ from django.db import migrations, models
 
 
 CLAIMS_SQL = r"""
--- Post boxes: per label (own period, or the locked period an adjustment names), ids and close times of the
--- versions posted. RETURN QUERY lets PostgreSQL run the aggregate with parallel workers.
-CREATE FUNCTION commissions_claims_posted(p_run bigint)
-RETURNS TABLE (lo bigint, hi bigint, t0 timestamptz, t1 timestamptz)
-LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $$
+-- Boxes per label of the lines (own period, or the locked period an adjustment names), reversal lines apart: ids
+-- and close times of the versions named. RETURN QUERY lets PostgreSQL run the aggregate with parallel workers;
+-- a custom plan prunes to the run's partition.
+CREATE FUNCTION commissions_claims_boxes(p_run bigint)
+RETURNS TABLE (reversal boolean, lo bigint, hi bigint, t0 timestamptz, t1 timestamptz)
+LANGUAGE plpgsql STABLE SET work_mem = '64MB' SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     RETURN QUERY
-    SELECT min(t.id), max(t.id), min(t.close_time), max(t.close_time)
+    SELECT x.kind = 'reversal', min(t.id), max(t.id), min(t.close_time), max(t.close_time)
       FROM commissions_attributionline x JOIN commissions_trade t ON t.id = x.trade_id
-     WHERE x.run_id = p_run AND x.kind <> 'reversal'
-     GROUP BY x.adjusts_period;
+     WHERE x.run_id = p_run
+     GROUP BY x.kind = 'reversal', x.adjusts_period;
 END $$;
 
--- The versions a run reverses (few: they grow with the corrections).
+-- The versions a run reverses, one by one (few: they grow with the corrections).
 CREATE FUNCTION commissions_claims_reversed(p_run bigint)
 RETURNS TABLE (id bigint, close_time timestamptz)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     RETURN QUERY
     SELECT DISTINCT t.id, t.close_time
@@ -44,20 +45,30 @@ END $$;
 
 -- A run's claims, derived once from its lines (a run without lines has none and is derived again: nothing to do).
 CREATE FUNCTION commissions_claims_derive(p_run bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    box record;
+    reverses boolean := false;
 BEGIN
     IF EXISTS (SELECT 1 FROM commissions_postingclaim WHERE run_id = p_run) THEN
         RETURN;
     END IF;
-    INSERT INTO commissions_postingclaim (run_id, action, trade_ids, close_times, approved)
-    SELECT p_run, 'post', int8range(p.lo, p.hi, '[]'), tstzrange(p.t0, p.t1, '[]'), false
-      FROM commissions_claims_posted(p_run) p;
-    -- Reversals as exact islands of consecutive ids: id - row_number() is constant along an island.
-    INSERT INTO commissions_postingclaim (run_id, action, trade_ids, close_times, approved)
-    SELECT p_run, 'reverse', int8range(min(r.id), max(r.id), '[]'), tstzrange(min(r.close_time), max(r.close_time), '[]'),
-           false
-      FROM (SELECT v.id, v.close_time, v.id - row_number() OVER (ORDER BY v.id) AS island
-              FROM commissions_claims_reversed(p_run) v) r
-     GROUP BY r.island;
+    FOR box IN SELECT * FROM commissions_claims_boxes(p_run) LOOP
+        IF box.reversal THEN
+            reverses := true;
+        ELSE
+            INSERT INTO commissions_postingclaim (run_id, action, trade_ids, close_times, approved)
+            VALUES (p_run, 'post', int8range(box.lo, box.hi, '[]'), tstzrange(box.t0, box.t1, '[]'), false);
+        END IF;
+    END LOOP;
+    IF reverses THEN
+        -- Reversals as exact islands of consecutive ids: id - row_number() is constant along an island.
+        INSERT INTO commissions_postingclaim (run_id, action, trade_ids, close_times, approved)
+        SELECT p_run, 'reverse', int8range(min(r.id), max(r.id), '[]'),
+               tstzrange(min(r.close_time), max(r.close_time), '[]'), false
+          FROM (SELECT v.id, v.close_time, v.id - row_number() OVER (ORDER BY v.id) AS island
+                  FROM commissions_claims_reversed(p_run) v) r
+         GROUP BY r.island;
+    END IF;
 END $$;
 
 -- Approve a run's claims. The exclusion constraint is the guarantee (concurrent approvals included); the check
@@ -89,10 +100,10 @@ BEGIN
          LIMIT 1;
         verb := CASE clash.action WHEN 'post' THEN 'posted' ELSE 'reversed' END;
         IF doubled IS NOT NULL THEN
-            RAISE EXCEPTION 'run % cannot be approved: trade version % is already % by approved run %',
-                p_run, doubled, verb, clash.other USING ERRCODE = 'exclusion_violation';
+            RAISE EXCEPTION 'trade version % is already % by approved run %', doubled, verb, clash.other
+                USING ERRCODE = 'exclusion_violation';
         END IF;
-        RAISE EXCEPTION 'run % cannot be approved: the trade versions it has % (ids %) overlap those approved run % %',
+        RAISE EXCEPTION 'the trade versions run % has % (ids %) overlap those approved run % %',
             p_run, verb, clash.ids, clash.other, verb USING ERRCODE = 'exclusion_violation';
     END IF;
     UPDATE commissions_postingclaim SET approved = true WHERE run_id = p_run AND NOT approved;
@@ -128,7 +139,7 @@ DROP FUNCTION IF EXISTS commissions_run_claims();
 DROP FUNCTION IF EXISTS commissions_claims_approve(bigint);
 DROP FUNCTION IF EXISTS commissions_claims_derive(bigint);
 DROP FUNCTION IF EXISTS commissions_claims_reversed(bigint);
-DROP FUNCTION IF EXISTS commissions_claims_posted(bigint);
+DROP FUNCTION IF EXISTS commissions_claims_boxes(bigint);
 """
 
 

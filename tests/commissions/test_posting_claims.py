@@ -153,12 +153,14 @@ def test_a_second_posting_of_a_version_is_refused_by_the_database(staff_client):
     )
     assert _claims(forged.pk) == [_box("post", [posted], False)]
     # The bare UPDATE, bypassing every service: refused by PostgreSQL.
-    refused = rf"trade version {posted.pk} is already posted by approved run {march}"
+    refused = f"trade version {posted.pk} is already posted by approved run {march}"
     with pytest.raises(IntegrityError, match=refused), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE runs_run SET status = 'approved' WHERE id = %s", [forged.pk])
-    # Through the service: a 409-style Conflict, and nothing of the approval stays.
-    with pytest.raises(Conflict, match=f"trade version {posted.pk} is already posted by approved run {march}"):
+    # Through the service: a Conflict (409 through the API), and nothing of the approval stays.
+    with pytest.raises(Conflict, match=f"^run {forged.pk} cannot be approved: {refused}$"):
         run_approve(run_id=forged.pk)
+    refusal = post_ok(staff_client, f"/api/v1/runs/{forged.pk}/approve/", {}, expect=(409,))
+    assert refused in str(refusal)
     forged.refresh_from_db()
     assert forged.status == Run.Status.COMPUTED
     assert not JournalTransaction.objects.filter(source_key__startswith=run_source_prefix(forged)).exists()
@@ -173,7 +175,7 @@ def test_a_run_that_never_was_computed_is_claimed_when_approved(staff_client):
     post_ok(staff_client, "/api/v1/trades/", [trade(1)])
     march = _compute(staff_client, "2026-03")
     posted = _version(1, 1)
-    refused = rf"trade version {posted.pk} is already posted by approved run {march}"
+    refused = f"trade version {posted.pk} is already posted by approved run {march}"
     with pytest.raises(IntegrityError, match=refused), transaction.atomic():
         _forged_run("2026-04", [{"trade_id": posted.pk}], status=Run.Status.APPROVED)
 
