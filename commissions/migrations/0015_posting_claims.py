@@ -146,7 +146,7 @@ DROP FUNCTION IF EXISTS commissions_claims_boxes(bigint);
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('commissions', '0013_line_unpaid_for_setup'),
+        ('commissions', '0014_late_trade_versions'),
         ('runs', '0001_initial'),
         ('partners', '0001_initial'),  # btree_gist, for ``action WITH =``
     ]
