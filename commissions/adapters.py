@@ -40,7 +40,7 @@ from runs.models import Run
 
 from .engine import compute_lines, tier_context
 from .engine.schema import REBATE_ALWAYS, REBATE_OPEN_END, EngineInputs, empty_frame
-from .engine.tiers import TierContext, replace_versions
+from .engine.tiers import TierContext, adjustment_context
 from .models import PartnerPlan, PlanRule, PlanTerms, Rebate, RunTierVolume, Trade
 from .models.instruments import Instrument
 
@@ -483,11 +483,12 @@ SELECT t.id FROM {TRADES} t
 
 
 def final_tier_context(*, locked_run: Run, snapshot: Snapshot, partner_ids: Iterable[int]) -> TierContext:
-    """``locked_run``'s stored tier context for ``partner_ids`` with the period's versions as of ``snapshot``: the
-    versions superseded since taken out, the versions new since (corrections, late trades, a trade moved into the
-    period) put in, each as ``tier_context`` counts it under the locked period's terms (``tiers.replace_versions``).
-    What an adjustment of that period prices its versions on: the tier volume a from-scratch computation of the
-    period with the final versions gives each of them (DOMAIN.md 3 and 4.3)."""
+    """What an adjustment of ``locked_run``'s period prices tiers on, for ``partner_ids``
+    (``tiers.adjustment_context``). The marginal volume before each version is what a from-scratch computation of
+    the period with its final versions gives it (DOMAIN.md 3 and 4.3): the stored context with the versions
+    superseded within ``snapshot`` taken out and the versions new since (corrections, late trades, a trade moved
+    into the period) put in, each as ``tier_context`` counts it under the locked period's terms. The retroactive
+    band is read from the stored whole-period volumes, as the period was paid."""
     ids = sorted({int(p) for p in partner_ids})
     stored = load_tier_context(run=locked_run, partner_ids=ids)
     if not _any_tiers_in_use(run=locked_run):
@@ -516,7 +517,7 @@ def final_tier_context(*, locked_run: Run, snapshot: Snapshot, partner_ids: Iter
             inputs = engine_inputs(run=locked_run, trades=trades)
             context = tier_context(inputs.trades, inputs.trade_chains, inputs.plans)
             added = TierContext(direct=context.direct[context.direct["partner_id"].isin(ids)])
-    return replace_versions(stored, removed=removed, added=added)
+    return adjustment_context(stored, removed=removed, added=added)
 
 
 def compute_trades(

@@ -23,11 +23,12 @@ Rounding point: ROUNDING POINT 2, ``eff_rate = round6(rate x usd_rate(plan curre
 Invariants: the context depends only on the period's trades, chains and plans, so every chunk of a run sees the same
 volumes; a partner's ``lots_before`` never counts the trade itself.
 
-Adjustments (a trade of a locked period changed or arrived late): the new version is priced on the locked run's
-context with every version superseded since taken out and every version new since put in (``replace_versions``):
-the tier volume a from-scratch computation of the period with the final versions would give that trade. The old
-version of a corrected trade is not earlier volume of its new version; the trades whose volume before them changed
-because of the correction keep what was posted for them (they are not re-priced).
+Adjustments (a trade of a locked period changed or arrived late, ``adjustment_context``): in marginal mode the new
+version's volume before it is the one a from-scratch computation of the period with its final versions gives it —
+the locked run's context with every version superseded since taken out and every version new since put in
+(``replace_versions``): the old version of a corrected trade is not earlier volume of its new version. The trades
+whose volume before them the correction moved keep what was posted for them (they are not re-priced). In
+retroactive mode the band is the one the period was paid at (its whole-period volume as approved: frozen).
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ class TierContext:
     partner's running total including the row). Build it with ``tier_context`` over ALL the period's trades and
     pass the same object to every chunk: the search structures are built once, on first use, so each chunk pays
     only for its own rows (a pickled context carries them along).
+
+    ``paid`` (adjustments only, see ``adjustment_context``): the context the locked period was paid on, whose
+    whole-period volumes ``period_lots`` answers with — the retroactive band stays the one the period was paid at.
     """
 
     direct: pd.DataFrame
+    paid: TierContext | None = None
 
     @cached_property
     def _lookup(self) -> _Lookup:
@@ -116,6 +121,8 @@ class TierContext:
 
     def period_lots(self, partner_ids: np.ndarray) -> np.ndarray:
         """Each partner's whole-period direct volume (scale 4; 0 for a partner without direct trades)."""
+        if self.paid is not None:
+            return self.paid.period_lots(partner_ids)
         lookup = self._lookup
         if not len(lookup.totals):
             return np.zeros(len(partner_ids), dtype=np.int64)
@@ -243,6 +250,14 @@ def replace_versions(context: TierContext, *, removed: Iterable[int], added: Tie
         raise ExactValueError("tier volumes exceed the int64 range")
     arrays = [both[column].to_numpy(np.int64) for column in columns]
     return TierContext(direct=_direct(*arrays))
+
+
+def adjustment_context(paid: TierContext, *, removed: Iterable[int], added: TierContext) -> TierContext:
+    """What an adjustment of a locked period prices tiers on: in marginal mode each trade's volume before it comes
+    from the period's final versions (``replace_versions``: ``paid`` with ``removed`` out and ``added`` in); in
+    retroactive mode the band is the one the period was paid at (``paid``'s whole-period volumes, frozen at its
+    approval)."""
+    return TierContext(direct=replace_versions(paid, removed=removed, added=added).direct, paid=paid)
 
 
 def bands_of(plans: PlanArrays, plan: np.ndarray, volume: np.ndarray) -> np.ndarray:

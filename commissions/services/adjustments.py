@@ -10,14 +10,15 @@ posted money; it is paid once. The run of the first open period after the period
 - **adjustments**: every current version that closes in a locked period and that period's approved run never saw
   (ingested after its snapshot: a late trade, a correction or cancellation; or, for a run approved before snapshots
   existed, a new version of a ticket it posted), computed with the chain and plans in force at its close time and
-  that run's tier context as the period's final versions make it (``adapters.final_tier_context``: the versions
-  superseded since out, the new ones in; a corrected trade's old version is not volume before its new version),
-  with their usual kinds and ``adjusts_period`` set — and with the terms in force at its close time (plan content,
-  program terms, partner statuses, account group and flag: ``adapters``). A symbol resolved after its trade was
-  computed is such a new version too (``symbols.trades_resolve_unresolved``). Instrument attributes (contract size,
-  pip size, digits) are read as they are now. A cancelled version earns nothing, so
-  only the reversal remains. A current version that closes in an open period is simply computed by that period's
-  own run — with the reversal of the version it replaced, the trade is paid once whichever period it moved to.
+  that run's tier context (``adapters.final_tier_context``: the marginal volume before a version as the period's
+  final versions give it — a corrected trade's old version is not volume before its new one; the retroactive band
+  as the period was paid), with their usual kinds and ``adjusts_period`` set — and with the terms in force at its
+  close time (plan content, program terms, partner statuses, account group and flag: ``adapters``). A symbol
+  resolved after its trade was computed is such a new version too (``symbols.trades_resolve_unresolved``).
+  Instrument attributes (contract size, pip size, digits) are read as they are now. A cancelled version earns
+  nothing, so only the reversal remains. A current version that closes in an open period is simply computed by
+  that period's own run — with the reversal of the version it replaced, the trade is paid once whichever period it
+  moved to.
 
 Paid once is also PostgreSQL's rule, whatever code approves a run: each commission run's lines are boxed into
 posting claims when it is computed, and an exclusion constraint refuses the approval of a run that would post a

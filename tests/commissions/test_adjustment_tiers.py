@@ -118,7 +118,7 @@ def test_marginal_adjustments_count_the_final_versions_before_each_trade(staff_c
     _assert_as_from_scratch(locked_run=march, adjusting_run=may)
 
 
-def test_retroactive_adjustments_use_the_final_period_volume(staff_client):
+def test_retroactive_adjustments_keep_the_band_the_period_was_paid_at(staff_client):
     setup_reference(staff_client)
     _setup_solo(staff_client, tier_mode="retroactive")
     post_ok(staff_client, "/api/v1/trades/", [_trade(1, "6.00", 5), _trade(2, "5.00", 10)])
@@ -126,6 +126,7 @@ def test_retroactive_adjustments_use_the_final_period_volume(staff_client):
     assert _paid(march) == {(1, 1, "volume"): D(60), (2, 1, "volume"): D(50)}  # 11 lots: all at ×2
     post_ok(staff_client, "/api/v1/trades/", [_trade(2, "3.00", 10)])
     april = _compute(staff_client, "2026-04")
-    # The final volume is 9 lots: band ×1 (the stored 11 lots, the old version's included, would give ×2: 30).
-    assert _paid(april) == {(2, 1, "reversal"): D(-50), (2, 2, "volume"): D(15)}
-    _assert_as_from_scratch(locked_run=march, adjusting_run=april)
+    # March was paid at ×2 and stays so: the new version too (3 × 5 × 2), though its final 9 lots reach only ×1.
+    assert _paid(april) == {(2, 1, "reversal"): D(-50), (2, 2, "volume"): D(30)}
+    line = AttributionLine.objects.get(run_id=april, trade__ticket=2, trade__version=2)
+    assert (line.tier, line.multiplier) == (1, D(2))

@@ -130,3 +130,35 @@ def test_replacing_versions_gives_the_context_of_the_final_versions(first, chang
 
     replaced = replace_versions(context(original), removed=removed, added=context(newer))
     pd.testing.assert_frame_equal(replaced.direct, context(final).direct)
+
+
+def test_an_adjustment_context_counts_final_volumes_before_but_keeps_the_paid_period_volume():
+    from commissions.engine.tiers import adjustment_context
+
+    def context(rows):  # (trade_id, close second, lots in 1/10 000) of partner 7
+        frame = pd.DataFrame(
+            {
+                "partner_id": 7,
+                "trade_id": [r[0] for r in rows],
+                "ticket": [r[0] for r in rows],
+                "close_ns": [r[1] * 10**9 for r in rows],
+                "lots": [r[2] for r in rows],
+            }
+        )
+        frame["cum_lots"] = frame["lots"].cumsum()
+        return TierContext(direct=frame)
+
+    paid = context([(1, 10, 30000), (2, 20, 60000), (3, 30, 20000)])
+    # Trade 2 corrected (new version 9: 4 lots, same close): 3 + 4 before trade 3, 9 for the paid period.
+    adjusted = adjustment_context(paid, removed=[2], added=context([(9, 20, 40000)]))
+    # Asked about: the new version 9 (closes at 20 s, ticket 2) and trade 3 (30 s).
+    asked = (
+        np.array([7, 7], dtype=np.int64),
+        np.arange(2),
+        np.array([20, 30], dtype=np.int64) * 10**9,
+        np.array([2, 3], dtype=np.int64),
+        np.array([9, 3], dtype=np.int64),
+    )
+    assert adjusted.lots_before(*asked).tolist() == [30000, 70000]  # 3 lots; 3 + 4
+    assert paid.lots_before(*asked).tolist() == [90000, 90000]  # the old 6 lots counted before version 9
+    assert adjusted.period_lots(np.array([7])).tolist() == [110000]  # as paid: 3 + 6 + 2, not 3 + 4 + 2
