@@ -27,7 +27,7 @@ the ORM, raw ``UPDATE runs_run SET status = 'approved'``, a concurrent approval 
 the other transaction). The trigger names the first version it finds posted by both runs.
 
 Why boxes and not a row per posted version: a unique index over one row per version (1M rows for the benchmark's
-month) made approval three times slower (6.9 s → 24 s). The boxes cost one aggregate over the run's lines when the
+month) made approval 3.5 times slower (6.9 s → 24 s). The boxes cost one aggregate over the run's lines when the
 run is computed (1.4–2.6 s for 1M trades and 3.9M lines, in parallel) and a few rows at approval (4 ms).
 
 What keeps the boxes true afterwards: attribution lines are append-only (no UPDATE or DELETE) and no line can be
