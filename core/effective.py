@@ -77,6 +77,7 @@ def series_set_from(
     subject: str,
     ends: bool = False,
     now: datetime | None = None,
+    guard_first: bool = False,
 ) -> SeriesChange[Row]:
     """Make the series ``rows`` (one owner's rows, any order) hold ``create``'s value from ``effective_from`` until
     the next change already recorded after it: the end of the stretch in force then (which may be an end with
@@ -85,7 +86,8 @@ def series_set_from(
     ``same(row)`` says whether a row already holds the wanted value; ``create(start, until)`` writes the new row for
     ``[start, until)``. With ``ends`` the series holds nothing from ``start`` until that next change (``create`` is
     not called). Runs in (or opens) a transaction and locks the owner's rows; callers serialise the first row of an
-    owner themselves (a lock on the owner).
+    owner themselves (a lock on the owner). ``guard_first``: a first row that would change what approved periods
+    paid (a first rebate takes from what was paid) is guarded like a change.
     """
     require_aware(effective_from)
     with transaction.atomic():
@@ -94,7 +96,10 @@ def series_set_from(
             start = effective_from or SINCE_ALWAYS
             if ends:
                 return SeriesChange(None, start, False)
-            record_change(since=start, subject=subject)
+            if guard_first:
+                ensure_history_open(since=start, subject=subject)
+            else:
+                record_change(since=start, subject=subject)
             return SeriesChange(create(start, None), start, True)
         start = effective_from or now or timezone.now()
         in_force = next(

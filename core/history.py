@@ -62,6 +62,17 @@ def check_history_open(*, since: datetime, subject: str, until: datetime | None 
             )
 
 
+def first_open_instant(*, since: datetime) -> datetime:
+    """``since``, or — when approved periods (of any kind) end after it — the server's midnight ending the last of
+    them: where a first assignment that cannot reach into paid periods starts. Holds the guards' locks."""
+    latest = since
+    for kind in sorted(_GUARDS):
+        periods = list(_GUARDS[kind](since))
+        if periods:
+            latest = max(latest, server_period(periods[-1]).end)
+    return latest
+
+
 def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
     """Raise ``Conflict`` if any of ``periods`` (``YYYY-MM``) is approved for any kind: for data of a day, such as
     a conversion rate, which alters its own period only. Call it inside the writing transaction, before writing."""

@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from core.admin_helpers import ReadOnlyAdmin, number_term
 from runs.models import Run
+from runs.selectors import runs_of_record
 
 from ..models import AttributionLine
 from ..vocabulary import Reason
@@ -98,6 +99,14 @@ class AttributionLineAdmin(ReadOnlyAdmin):
     list_per_page = 100
     fields = LINE_FIELDS
     readonly_fields = LINE_FIELDS
+
+    def get_queryset(self, request):
+        # Lines of record, as GET /lines/ shows them: a superseded or failed run's lines only when its run is asked
+        # for (``?run__id__exact=``, the run page's link).
+        lines = super().get_queryset(request)
+        if any(key.startswith("run") for key in request.GET):
+            return lines
+        return lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

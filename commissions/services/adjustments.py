@@ -239,3 +239,6 @@ def late_versions_settle(*, run: Run) -> None:
             f"DELETE FROM {LATE} q USING {LINES} x WHERE x.run_id = %s AND x.trade_id = q.trade_id",
             [run.pk],
         )
+        # A queued version superseded before it was paid is never paid as such: its newer version is queued (or
+        # read by its own period's run), and reversals start from the posted versions, not from the queue.
+        cursor.execute(f"DELETE FROM {LATE} q USING {TRADES} t WHERE t.id = q.trade_id AND NOT t.is_current")

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.effective import SeriesChange, series_set_from
+from core.history import first_open_instant
+from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount, Partner
 
 from ..models import Instrument, PartnerPlan, Plan, PlanRule, PlanTerms, PlanTier, Rebate
@@ -240,9 +242,10 @@ def rebate_change(
 ) -> SeriesChange:
     """Set or end a rebate, saying whether anything changed.
 
-    Dating as in ``core.effective``: a first rebate holds since always unless dated; a change defaults to now and
-    may be back-dated while no approved period is affected. Setting the terms already in force, or ending a rebate
-    when none is in force, changes nothing.
+    Dating as in ``core.effective``: a first rebate holds since always unless dated — from the end of the approved
+    periods when there are any (it would take from what they paid; dated into one it is a ``Conflict``); a change
+    defaults to now and may be back-dated while no approved period is affected. Setting the terms already in force,
+    or ending a rebate when none is in force, changes nothing.
     """
     if pct is not None and per_lot is not None:
         raise ValidationError({"pct": ["Give a percent or an amount per lot, not both."]})
@@ -254,8 +257,14 @@ def rebate_change(
     target = str(account) if account is not None else "all clients"
     with transaction.atomic():
         Partner.objects.select_for_update().get(pk=partner.pk)  # serialise a partner's first rebate
+        rows = Rebate.objects.filter(partner=partner, account=account)
+        if effective_from is None and not rows.exists():
+            # A first rebate holds since always — but not over periods already paid: it would take from what the
+            # IB was paid there. It starts where the approved periods end (DOMAIN.md 4.0, 4.5).
+            start = first_open_instant(since=SINCE_ALWAYS)
+            effective_from = None if start == SINCE_ALWAYS else start
         change = series_set_from(
-            rows=Rebate.objects.filter(partner=partner, account=account),
+            rows=rows,
             effective_from=effective_from,
             same=lambda row: row.pct == pct and row.per_lot == per_lot,
             create=lambda at, until: Rebate.objects.create(
@@ -263,5 +272,6 @@ def rebate_change(
             ),
             subject=f"{'Ending' if ends else 'Setting'} {partner.code}'s rebate to {target}",
             ends=ends,
+            guard_first=True,
         )
         return change

@@ -77,7 +77,8 @@ def trades_resolve_unresolved() -> int:
     """Point every stored trade whose instrument is NULL at its instrument if its symbol now resolves (after an
     instrument, alias or suffix was added); return the number of trades resolved. Set-based, two statements.
 
-    A row that run lines refer to (computed or approved) is never edited: the resolution of such a *current* version
+    A row a live run of its period may have read (queued, running, computed, approved) is never edited: the
+    resolution of such a *current* version
     is a new version of the trade, the same but for its instrument (``versions.trades_restate``), paid by its
     period's next run or as an adjustment. Old versions that lines refer to stay as they are; every other row is
     updated in place (the instrument is derived from the symbol the platform sent, which no version changes).
@@ -86,9 +87,11 @@ def trades_resolve_unresolved() -> int:
         symbols=f"SELECT DISTINCT symbol::text AS symbol FROM {TRADES} WHERE instrument_id IS NULL",
         **TABLES,
     )
+    # A run that is live for the trade's period (queued, running, computed or approved) may have read the row, or
+    # be reading it now (a running run's lines are not visible yet): such a row is never edited.
     referred = (
-        f"EXISTS (SELECT 1 FROM {LINES} x JOIN {RUNS} u ON u.id = x.run_id AND u.status = ANY(%(live)s) "
-        "WHERE x.trade_id = t.id)"
+        f"EXISTS (SELECT 1 FROM {RUNS} u WHERE u.kind = 'commissions' AND u.status = ANY(%(live)s) "
+        "AND t.close_time >= u.period_start AND t.close_time < u.period_end)"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         versioned = trades_restate(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ledger.services.locks import approvals_hold
 from runs.models import Run
 
 from ..models import LateTradeVersion, Trade
@@ -47,6 +48,7 @@ def trades_restate(
     Returns the number of versions written. Run inside the caller's transaction; it takes the trade table's
     SHARE ROW EXCLUSIVE lock, which serialises it with ingests, so no version is written in between."""
     cursor.execute(f"LOCK TABLE {TRADES} IN SHARE ROW EXCLUSIVE MODE")
+    approvals_hold(kind="commissions")  # no period locks between the queue's check below and the commit
     cursor.execute(f"CREATE TEMP TABLE restated_versions ON COMMIT DROP AS {source}", params or {})
     cursor.execute(
         f"UPDATE {TRADES} t SET is_current = false, superseded_at = now() "

@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from core.effective import require_aware, series_set_from, series_until
+from core.history import first_open_instant
 from core.periods import SINCE_ALWAYS
 
 from ..models import Partner, PartnerLink, PartnerStatus, Program
@@ -166,10 +167,12 @@ def _cycle_instant(
 def partner_move(*, partner: Partner, parent: Partner | None, effective_from: datetime | None = None) -> PartnerLink:
     """Re-parent ``partner`` under ``parent`` (None = top of the tree) from ``effective_from`` (default now) on.
 
-    Follows the dating rules of ``core.effective``: the link in force then is closed and the new one holds from
-    then on (links that started later are replaced); a back-dated move that would alter an approved period is a
-    ``Conflict``; moving to the parent already in force changes nothing. Rejected (ValidationError): self-parenting,
-    and a parent that has ``partner`` among its ancestors at ``effective_from`` or at any later instant.
+    Follows the dating rules of ``core.effective``: a partner still on its first, top-level link gets its first parent
+    from when that link started (since always, or from the end of the approved periods); otherwise the link in force
+    then is closed and the new one holds from then on (links that started later are replaced); a back-dated move
+    that would alter an approved period is a ``Conflict``; moving to the parent already in force changes nothing.
+    Rejected (ValidationError): self-parenting, and a parent that has ``partner`` among its ancestors at
+    ``effective_from`` or at any later instant.
     """
     require_aware(effective_from)
     if parent is not None and parent.pk == partner.pk:
@@ -177,6 +180,11 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
     parent_id = parent.pk if parent else None
     with transaction.atomic():
         _lock_tree()
+        links = list(PartnerLink.objects.filter(partner=partner))
+        if effective_from is None and len(links) == 1 and links[0].parent_id is None and links[0].valid_to is None:
+            # A partner created at the top and linked afterwards (the usual CRM order): its first parent, like any
+            # first assignment, holds since always — from the end of the approved periods when there are any.
+            effective_from = first_open_instant(since=links[0].valid_from) if parent is not None else None
         start = effective_from or timezone.now()
         if parent is not None:
             until = series_until(PartnerLink.objects.filter(partner=partner), start)

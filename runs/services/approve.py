@@ -48,10 +48,10 @@ def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
         foreign = sorted(p.source_key for p in postings if not p.source_key.startswith(prefix))
         if foreign:
             raise Conflict(f"run {run.pk} cannot be approved: postings must be keyed {prefix}…, got {foreign[:3]}")
-        late = kind.late_changes(run)
         journal_post(postings=postings, user=user)
         if not period_lock(kind=run.kind, period=run.period, scope=run.scope, source_key=f"run:{run.pk}", user=user):
             raise Conflict(f"{run.kind} {run.period} is already locked by another approval")
+        late = kind.late_changes(run)  # under the lock: nothing written for the period after this goes unwarned
         kind.approving(run)
         run.status = Run.Status.APPROVED
         run.approved_by = recorded_user(user)

@@ -270,3 +270,68 @@ def test_a_back_dated_change_that_stops_before_an_approved_period_is_allowed(sta
 
 def datetime_of(text: str):
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_first_rebate_after_approval_starts_where_the_paid_periods_end(staff_client):
+    """A first rebate holds since always — but it would take from what a paid period paid the IB, so once a period
+    is approved it starts where the approved periods end; dated into one it is a 409."""
+    month = approved_last_month(staff_client)
+    response = staff_client.post("/api/v1/rebates/", {"partner": "sub", "pct": "10"}, format="json")
+    assert response.status_code == 201, response.content
+    rebate = Rebate.objects.get(partner__code="sub")
+    assert rebate.valid_from == month.end
+    response = staff_client.post(
+        "/api/v1/rebates/",
+        {
+            "partner": "sub",
+            "account": {"server": "live1", "login": 1001},
+            "pct": "5",
+            "effective_from": instant(month, 3),
+        },
+        format="json",
+    )
+    assert response.status_code == 409 and response.json()["period"] == month.label
+
+
+def test_a_first_parent_given_after_creation_holds_since_always(staff_client):
+    """The usual CRM order: partners created first, linked afterwards — last month's upline is paid."""
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    post_ok(staff_client, "/api/v1/programs/", {"code": "prog", "name": "Program", "model": "differential"})
+    for code, rate in (("plan-master", "7"), ("plan-sub", "5")):
+        post_ok(
+            staff_client, "/api/v1/plans/", {"code": code, "name": code, "rules": [{"type": "per_lot", "rate": rate}]}
+        )
+    for code in ("master", "sub"):
+        post_ok(
+            staff_client, "/api/v1/partners/", {"code": code, "name": code, "program": "prog", "plan": f"plan-{code}"}
+        )
+    post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 1001, "partner": "sub"}])
+    response = staff_client.patch("/api/v1/partners/sub/", {"parent": "master"}, format="json")
+    assert response.status_code == 200, response.content
+    assert [(link.parent.code, link.valid_from) for link in PartnerLink.objects.filter(partner__code="sub")] == [
+        ("master", SINCE_ALWAYS)
+    ]
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    approve(staff_client, run(staff_client, month)["id"])
+    assert (earned(staff_client, "sub", month), earned(staff_client, "master", month)) == (Decimal(5), Decimal(2))
+    # A later move is a change: from now.
+    response = staff_client.patch("/api/v1/partners/sub/", {"parent": None}, format="json")
+    assert response.status_code == 200, response.content
+    assert PartnerLink.objects.filter(partner__code="sub").count() == 2
+
+
+def test_the_admin_lists_lines_of_record_unless_a_run_is_asked_for(staff_client, admin_client):
+    from django.urls import reverse
+
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    first = run(staff_client, month)["id"]
+    second = run(staff_client, month, recompute=True)["id"]
+    url = reverse("admin:commissions_attributionline_changelist")
+    shown = admin_client.get(url).context["cl"].result_list
+    assert {line.run_id for line in shown} == {second}
+    asked = admin_client.get(url, {"run__id__exact": first}).context["cl"].result_list
+    assert {line.run_id for line in asked} == {first}

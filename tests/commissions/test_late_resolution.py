@@ -62,3 +62,22 @@ def test_an_unposted_trade_is_resolved_in_place(staff_client):
     post_ok(staff_client, "/api/v1/instruments/", [{**EURUSD, "aliases": ["EURUSD.pro"]}])
     trade = Trade.objects.get(ticket=1)
     assert (trade.version, trade.instrument.symbol) == (1, "EURUSD")
+
+
+def test_a_trade_of_a_period_being_computed_is_resolved_as_a_new_version(staff_client):
+    """A running run's lines are not visible yet, but it may be reading the row: the row is never edited."""
+    from core.periods import server_period
+    from runs.models import Run
+
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month, symbol="EURUSD.pro")])
+    bounds = server_period(month.label)
+    Run.objects.create(
+        kind="commissions", period=month.label, period_start=bounds.start, period_end=bounds.end, status="running"
+    )
+    post_ok(staff_client, "/api/v1/instruments/", [{**EURUSD, "aliases": ["EURUSD.pro"]}])
+    first, second = Trade.objects.filter(ticket=1).order_by("version")
+    assert (first.instrument_id, first.is_current) == (None, False)
+    assert (second.version, second.instrument.symbol, second.is_current) == (2, "EURUSD", True)
