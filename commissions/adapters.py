@@ -34,7 +34,15 @@ from django.db import connection
 
 from core.pgcopy import copy_frame, copy_out_frame
 from ledger.models import ConversionRate
-from partners.models import AccountTerms, ClientAccount, Partner, PartnerStatus, Program, ProgramTerms
+from partners.models import (
+    AccountTerms,
+    ClientAccount,
+    Partner,
+    PartnerProgram,
+    PartnerStatus,
+    Program,
+    ProgramTerms,
+)
 from partners.selectors import chains_frame
 from runs.models import Run
 
@@ -248,7 +256,16 @@ def trade_chains(*, run: Run, trades: pd.DataFrame) -> pd.DataFrame:
         [partner_ids],
         ["partner_id", "status_now", "program_key"],
     ).set_index("partner_id")
-    merged["program_key"] = merged["partner_id"].map(current["program_key"]).to_numpy(dtype=np.int64)
+    # The program each partner belonged to at the close time (a partner written without that record: its current).
+    member = _in_force(
+        merged, _stretches(PartnerProgram, "partner_id", ["program_id"], partner_ids, **span), "partner_id"
+    )
+    merged["program_key"] = (
+        member["program_id"]
+        .astype("Float64")
+        .fillna(merged["partner_id"].map(current["program_key"]).astype("Float64"))
+        .to_numpy(dtype=np.int64)
+    )
     program_ids = sorted({int(p) for p in merged["program_key"].unique()})
     program = _in_force(
         merged,

@@ -48,6 +48,7 @@ from partners.models import (
     ClientAccount,
     Partner,
     PartnerLink,
+    PartnerProgram,
     PartnerStatus,
     Program,
     ProgramTerms,
@@ -73,7 +74,8 @@ PERIOD = "2026-03"
 # difference between its rate and the rate below it, so deeper IBs get lower rates.
 DEPTH_RATES = ("10", "8.5", "7", "5.5", "4")
 LOADED_MODELS = (
-    Partner, PartnerLink, PartnerStatus, PartnerPlan, ClientAccount, AccountTerms, AccountAttribution, Rebate, Trade,
+    Partner, PartnerLink, PartnerStatus, PartnerProgram, PartnerPlan, ClientAccount, AccountTerms, AccountAttribution,
+    Rebate, Trade,
 )  # fmt: skip
 REBATE_PCT = "20"
 REBATE_PER_LOT = "1.5"
@@ -181,6 +183,10 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
         copy_frame(
             PartnerStatus._meta.db_table,
             pd.DataFrame({"partner_id": pid, "status": "active", "valid_from": SINCE_ALWAYS.isoformat()}),
+        )
+        copy_frame(
+            PartnerProgram._meta.db_table,
+            pd.DataFrame({"partner_id": pid, "program_id": program_id, "valid_from": SINCE_ALWAYS.isoformat()}),
         )
         copy_frame(
             PartnerLink._meta.db_table,

@@ -1,5 +1,5 @@
 from .accounts import AccountAttribution, AccountTerms, ClientAccount
-from .network import Partner, PartnerLink, PartnerStatus, Program, ProgramTerms
+from .network import Partner, PartnerLink, PartnerProgram, PartnerStatus, Program, ProgramTerms
 
 __all__ = [
     "AccountAttribution",
@@ -7,6 +7,7 @@ __all__ = [
     "ClientAccount",
     "Partner",
     "PartnerLink",
+    "PartnerProgram",
     "PartnerStatus",
     "Program",
     "ProgramTerms",

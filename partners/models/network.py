@@ -130,3 +130,21 @@ class PartnerStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.status} from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
+class PartnerProgram(models.Model):
+    """The program a partner belonged to during ``[valid_from, valid_to)``: a trade's chain is priced under the
+    program (and its terms) the level-1 partner had at the trade's close time, so a switch never reprices what came
+    before (DOMAIN.md 4.0). ``Partner.program`` keeps the latest."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="programs")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["partner_id", "valid_from"]
+        constraints = effective_dated_constraints("partner", "partnerprogram")
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} in {self.program_id} from {self.valid_from:%Y-%m-%d %H:%M}"

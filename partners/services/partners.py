@@ -22,7 +22,7 @@ from core.effective import require_aware, series_set_from, series_until
 from core.history import first_open_instant
 from core.periods import SINCE_ALWAYS
 
-from ..models import Partner, PartnerLink, PartnerStatus, Program
+from ..models import Partner, PartnerLink, PartnerProgram, PartnerStatus, Program
 from ..selectors import TREE_DEPTH_GUARD
 from .programs import validate_currency
 
@@ -73,7 +73,29 @@ def partner_create(
         # Its status as first given holds since always, like every first assignment (a partner's trades before
         # its first link have no chain through it anyway).
         PartnerStatus.objects.create(partner=partner, status=status, valid_from=SINCE_ALWAYS)
+        PartnerProgram.objects.create(partner=partner, program=program, valid_from=SINCE_ALWAYS)
     return partner
+
+
+def partner_set_program(*, partner: Partner, program: Program, effective_from: datetime | None = None) -> bool:
+    """Move ``partner`` to ``program`` from ``effective_from`` (default now) on; whether anything changed. Dated
+    (``PartnerProgram``) under the rules of ``core.effective``, like a status; ``Partner.program`` keeps the latest."""
+    with transaction.atomic():
+        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        change = series_set_from(
+            rows=PartnerProgram.objects.filter(partner=partner),
+            effective_from=effective_from,
+            same=lambda row: row.program_id == program.pk,
+            create=lambda at, until: PartnerProgram.objects.create(
+                partner=partner, program=program, valid_from=at, valid_to=until
+            ),
+            subject=f"Moving {partner.code} to program {program.code}",
+        )
+        latest = PartnerProgram.objects.filter(partner=partner).order_by("-valid_from").first()
+        if locked.program_id != latest.program_id:
+            Partner.objects.filter(pk=partner.pk).update(program_id=latest.program_id, updated_at=timezone.now())
+        partner.program_id = latest.program_id
+        return change.changed
 
 
 def partner_set_status(*, partner: Partner, status: str, effective_from: datetime | None = None) -> bool:
@@ -113,6 +135,10 @@ def partner_update(*, partner: Partner, effective_from: datetime | None = None, 
     if "status" in fields:
         with transaction.atomic():
             partner_set_status(partner=partner, status=fields.pop("status"), effective_from=effective_from)
+            return partner_update(partner=partner, effective_from=effective_from, **fields)
+    if "program" in fields:
+        with transaction.atomic():
+            partner_set_program(partner=partner, program=fields.pop("program"), effective_from=effective_from)
             return partner_update(partner=partner, **fields)
     if "payout_currency" in fields:
         fields["payout_currency"] = validate_currency(fields["payout_currency"], field="payout_currency")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from commissions.models import AttributionLine, PlanTerms
 from core.periods import SINCE_ALWAYS, period_of
-from partners.models import AccountTerms, Partner, PartnerStatus, ProgramTerms
+from partners.models import AccountTerms, Partner, PartnerProgram, PartnerStatus, ProgramTerms
 
 from .runs_support import post_ok, setup_chain
 from .test_dating_api import approve, instant, last_month, month_trade, run, setup_reference_for
@@ -252,3 +252,27 @@ def test_the_admin_refuses_a_status_date_inside_an_approved_period_under_the_dat
     ]
     page = admin_client.get(url).content.decode()
     assert "status history" in page.lower() and "terms-history" in page
+
+
+def test_a_partner_moved_to_another_program_keeps_its_old_program_for_earlier_trades(staff_client):
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(
+        staff_client, "/api/v1/programs/", {"code": "flat", "name": "Flat", "model": "differential", "max_depth": 1}
+    )
+    two_trades(staff_client, month)
+    response = staff_client.patch(
+        "/api/v1/partners/sub/", {"program": "flat", "effective_from": instant(month, 15, 0)}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["program"] == "flat", response.content
+    lines = amounts(run(staff_client, month)["id"])
+    # The sub (level 1) decides the program: before the 15th the master earns its difference, after it none.
+    assert lines == {
+        (1, "sub", "volume"): Decimal(5),
+        (1, "master", "volume"): Decimal(2),
+        (2, "sub", "volume"): Decimal(5),
+    }
+    # The switch is a dated record; the partner row shows the latest program.
+    history = [p.program.code for p in PartnerProgram.objects.filter(partner__code="sub").order_by("valid_from")]
+    assert history == ["prog", "flat"]
