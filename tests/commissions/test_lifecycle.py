@@ -1,7 +1,8 @@
 """The lifecycle property (issue 8): random sequences of what a broker's month-end throws at Ibex — ingest, corrections
 (lots, price, close time across a period boundary, profit only), cancellations, late trades, an alias added, an
 account created late, moves and re-attributions (back-dated too), plan content, partner status and program terms
-changed from a date, runs, recomputes and approvals over three periods — and two invariants:
+changed from a date, client rebates and account flags set (back-dated too), runs, recomputes and approvals over three
+periods — and two invariants:
 
 - after every approval, no approved period's posted figures (its lines and its journal) have changed;
 - once every period is settled, for every trade the sum of everything posted for it (all its versions, reversals
@@ -30,7 +31,8 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from commissions.models import AttributionLine, PartnerPlan, PlanTerms, Trade
+from commissions.engine.schema import REBATE_ALWAYS, REBATE_OPEN_END
+from commissions.models import AttributionLine, PartnerPlan, PlanTerms, Rebate, Trade
 from core.periods import server_period
 from ledger.models import JournalEntry
 from partners.models import (
@@ -166,6 +168,17 @@ class Broker:
     def program(self, depth: int, when: str) -> None:
         self.post("/api/v1/programs/prog/", {"max_depth": depth, "effective_from": when}, method="patch")
 
+    def rebate(self, pct: str, when: str | None) -> None:
+        self.post("/api/v1/rebates/", {"partner": "sub", "pct": pct, **({"effective_from": when} if when else {})})
+
+    def flag(self, login: int, earns: bool, when: str | None) -> None:
+        if not ClientAccount.objects.filter(login=login).exists():
+            return
+        current = AccountAttribution.objects.filter(account__login=login).order_by("-valid_from").first()
+        row = {"server": "live1", "login": login, "currency": "USD", "group": "standard", "earns_commission": earns}
+        row["partner"] = current.partner.code if current and current.partner else None
+        self.post("/api/v1/accounts/", [{**row, **({"effective_from": when} if when else {})}])
+
     def run(self, period: str, *, approve: bool, recompute: bool) -> bool:
         """Compute ``period`` (a 409 when it is locked), and approve it; whether it was approved."""
         response = self.post("/api/v1/runs/", {"kind": "commissions", "period": period, "recompute": recompute})
@@ -215,6 +228,8 @@ events = st.one_of(
     st.tuples(st.just("first_plan")),
     st.tuples(st.just("status"), st.sampled_from(["master", "sub"]), st.sampled_from(["suspended", "active"]), dated),
     st.tuples(st.just("program"), st.sampled_from([1, 10]), dated),
+    st.tuples(st.just("rebate"), st.sampled_from(["10", "50"]), when),
+    st.tuples(st.just("flag"), st.sampled_from([1001, 1002]), st.booleans(), dated),
     st.tuples(st.just("run"), periods, st.booleans(), st.booleans()),
     st.tuples(st.just("run"), periods, st.just(True), st.booleans()),
 )
@@ -305,8 +320,22 @@ def from_scratch(trade: Trade) -> dict[str, Decimal]:
         )
         link = _in_force(PartnerLink.objects.filter(partner=partner), at)
         partner, level = (link.parent if link else None), level + 1
+    rebates = []
+    for rebate in Rebate.objects.filter(partner_id__in=list(codes)):
+        if rebate.account_id is None or (account is not None and rebate.account_id == account.pk):
+            rebates.append(
+                b.rebate(
+                    rebate.partner_id,
+                    rebate.account_id,
+                    pct=rebate.pct,
+                    per_lot=rebate.per_lot,
+                    valid_from=max(rebate.valid_from, REBATE_ALWAYS),
+                    valid_to=min(rebate.valid_to or REBATE_OPEN_END, REBATE_OPEN_END),
+                )
+            )
     inputs = b.make_inputs(
         trades=[row],
+        rebates=rebates,
         chains=chain,
         programs=programs.values(),
         plans=plans.values(),
