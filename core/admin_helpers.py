@@ -152,6 +152,12 @@ def history_table(rows: Iterable[tuple], headers: Sequence[str]) -> str:
     return format_html('<table class="terms-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
 
 
+def when_label(data: dict) -> str:
+    """A service form's ``effective_from`` for messages: the instant, or what a blank one means."""
+    at = data.get("effective_from")
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "now (since always for a first assignment)"
+
+
 def plain_decimal(value: Decimal) -> str:
     """A stored decimal without the column's padding zeros (``1.0850000000`` → ``1.085``), never in exponent form."""
     return format(value.normalize(), "f")

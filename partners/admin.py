@@ -30,6 +30,7 @@ from core.admin_helpers import (
     effective_from_field,
     history_table,
     ids_url,
+    when_label,
 )
 from core.models import in_force
 
@@ -231,7 +232,8 @@ class PartnerMoveForm(forms.Form):
     )
     effective_from = effective_from_field(
         "Trades closed from this instant on follow the new tree; earlier ones keep the old one. It may be in the "
-        "past while no approved commission period is affected."
+        "past while no approved commission period is affected. Blank: now, or since always for a first assignment.",
+        required=False,
     )
 
 
@@ -490,10 +492,9 @@ MOVE_FORM = BulkServiceForm(
     "closed there and the new one holds from then on (links that started later are replaced).",
     submit_label="Move",
     describe=lambda p: f"{p.code} — {p.name}",
-    log_message=lambda data: f"Moved under {_where(data)} from {data['effective_from'].isoformat()}.",
+    log_message=lambda data: f"Moved under {_where(data)} from {when_label(data)}.",
     done_message=lambda partners, data: (
-        f"Moved {', '.join(p.code for p in partners)} under {_where(data)} from "
-        f"{data['effective_from']:%Y-%m-%d %H:%M} UTC."
+        f"Moved {', '.join(p.code for p in partners)} under {_where(data)} from {when_label(data)}."
     ),
     change_url=lambda partner: reverse("admin:partners_partner_change", args=[partner.pk]),
 )
@@ -577,7 +578,9 @@ class AccountAttributeForm(forms.Form):
     )
     effective_from = effective_from_field(
         "Trades closed from this instant on belong to the new IB; earlier ones keep the old attribution. It may be "
-        "in the past while no approved commission period is affected."
+        "in the past while no approved commission period is affected. Blank: now, or since always for a first "
+        "assignment.",
+        required=False,
     )
 
 
@@ -720,9 +723,9 @@ ATTRIBUTE_FORM = BulkServiceForm(
     "closed there and the new one holds from then on (attributions that started later are replaced).",
     submit_label="Change IB",
     describe=str,
-    log_message=lambda data: f"Attributed to {_who(data)} from {data['effective_from'].isoformat()}.",
+    log_message=lambda data: f"Attributed to {_who(data)} from {when_label(data)}.",
     done_message=lambda accounts, data: (
-        f"{len(accounts)} account(s) attributed to {_who(data)} from {data['effective_from']:%Y-%m-%d %H:%M} UTC."
+        f"{len(accounts)} account(s) attributed to {_who(data)} from {when_label(data)}."
     ),
     change_url=lambda account: reverse("admin:partners_clientaccount_change", args=[account.pk]),
 )

@@ -27,6 +27,7 @@ from core.admin_helpers import (
     effective_from_field,
     history_table,
     ids_url,
+    when_label,
 )
 from partners.extensions import PartnerPanel, register_partner_admin_action, register_partner_panel
 from partners.models import Partner
@@ -178,7 +179,9 @@ class PlanAssignForm(forms.Form):
     plan = forms.ModelChoiceField(Plan.objects.all(), to_field_name="code")
     effective_from = effective_from_field(
         "Trades closed from this instant on are priced with the new plan; earlier ones keep the old one. It may be "
-        "in the past while no approved commission period is affected."
+        "in the past while no approved commission period is affected. Blank: now, or since always for a first "
+        "assignment.",
+        required=False,
     )
 
 
@@ -263,10 +266,9 @@ ASSIGN_FORM = BulkServiceForm(
     "and the new one holds from then on (assignments that started later are replaced).",
     submit_label="Assign plan",
     describe=lambda p: f"{p.code} — {p.name}",
-    log_message=lambda data: f"Put on plan {data['plan'].code} from {data['effective_from'].isoformat()}.",
+    log_message=lambda data: f"Put on plan {data['plan'].code} from {when_label(data)}.",
     done_message=lambda partners, data: (
-        f"{', '.join(p.code for p in partners)} on plan {data['plan'].code} from "
-        f"{data['effective_from']:%Y-%m-%d %H:%M} UTC."
+        f"{', '.join(p.code for p in partners)} on plan {data['plan'].code} from {when_label(data)}."
     ),
     change_url=lambda partner: reverse("admin:partners_partner_change", args=[partner.pk]),
 )
