@@ -6,10 +6,11 @@ A route declares itself — its path, its methods, a valid body, where its decim
 - ``StaffOnly``: a partner's token gets 403 on every method of a staff route (and nothing is written);
 - ``Writable``: the valid body is accepted; a JSON float in any decimal field is a 400 naming that field; every
   hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON types, unknown
-  enums, NaN and 1e400, nulls, empty and nested lists) is a 4xx with field errors, never a 5xx, and a 400 writes
-  nothing;
+  enums, NaN and 1e400, nulls, empty and nested lists, arrays nested 1000 deep) is a 4xx with field errors (a
+  400 ``{"detail"}`` for a body nested too deep), never a 5xx, and a 400 writes nothing;
 - ``Bulk``: a list body with a bad row is a 400 naming that row's index and field, and writes nothing (``Ingest``:
-  the good rows are kept and the bad ones listed in ``rejected``); an empty list and one row too many are handled;
+  the good rows are kept and the bad ones listed in ``rejected``); a row that is not an object has field errors
+  (``non_field_errors``) like any row; an empty list and one row too many are handled;
 - ``Paginated``: ``count/next/previous/results``, ``page_size`` honoured and capped at 1 000, a page past the end
   is a JSON 404;
 - ``Detail``: an unknown natural key is a JSON 404.
@@ -38,9 +39,45 @@ PERIOD = re.compile(r"^\d{4}-\d{2}$")
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+class Nested:
+    """A hostile value: ``depth`` arrays nested in one another, written into the body's JSON text as such (Python's
+    encoder, like its parser, cannot recurse that deep)."""
+
+    MARKER = "\u0000nested:{}"
+
+    def __init__(self, depth: int):
+        self.depth = depth
+
+
+def encoded(body: Any) -> str:
+    """``body`` as JSON text, with each ``Nested`` written out as its nested arrays."""
+    nested: list[Nested] = []
+
+    def default(obj):
+        if isinstance(obj, Nested):
+            nested.append(obj)
+            return Nested.MARKER.format(len(nested) - 1)
+        raise TypeError(obj)
+
+    text = json.dumps(body, default=default)
+    for index, value in enumerate(nested):
+        text = text.replace(json.dumps(Nested.MARKER.format(index)), "[" * value.depth + "]" * value.depth)
+    return text
+
+
+def has_nested(body: Any) -> bool:
+    return any(isinstance(v, Nested) for _, v in leaves(body)) or isinstance(body, Nested)
+
+
+# Hostile values about the request as a whole: a 400 ``{"detail": …}`` rather than an error naming the field.
+WHOLE_REQUEST = ("deep nesting",)
+
+
 def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
     """Values a client may send in place of ``value``, named: what each route must answer with a 4xx."""
     yield "wrong type: object", {"a": 1}
+    yield "deep nesting: 40 levels", Nested(40)
+    yield "deep nesting: 1000 levels", Nested(1000)
     if isinstance(value, bool):
         yield "not a boolean", "maybe"
         yield "a number for a boolean", 2
@@ -141,6 +178,8 @@ class RouteTestCase:
         target = path or self.url()
         if method in ("get", "delete"):
             return getattr(client, method)(target, **extra)
+        if has_nested(body):
+            return getattr(client, method)(target, encoded(body), content_type="application/json", **extra)
         return getattr(client, method)(target, body, format="json", **extra)
 
 
@@ -222,6 +261,8 @@ class Writable(RouteTestCase):
                     failures.append(f"{dotted} ({name}): {code}")
                 elif code == 400:
                     field = next((p for p in reversed(path) if isinstance(p, str)), None)
+                    if name.startswith(WHOLE_REQUEST):
+                        field = "detail"
                     if not isinstance(response.json(), dict):
                         failures.append(f"{dotted} ({name}): 400 body is not an object")
                     elif field and not mentions(response.json(), field):
@@ -254,6 +295,7 @@ class Writable(RouteTestCase):
                 "month 13",
                 "February 30th",
                 "NUL",
+                "deep nesting",
             )
         )
 
@@ -275,6 +317,26 @@ class Bulk(Writable):
         rows = response.json()["rows"]
         assert [r["index"] for r in rows] == [1] and rows[0]["errors"], rows
         assert not wrote
+
+    def test_a_row_that_is_not_an_object_has_field_errors_like_any_row(self, seeded, staff_client):
+        """``null``, a number, a string or a list for a row: its errors are a field-errors object (the documented
+        ``RowError.errors``) under ``non_field_errors``, never a bare list."""
+        response, wrote = self.probe(staff_client, [self.body[0], None, 5, "x", []])
+        if self.keeps_good_rows:
+            assert response.status_code == 200, response.content[:500]
+            rows = response.json()["rejected"]
+        else:
+            assert response.status_code == 400, response.content[:500]
+            rows = response.json()["rows"]
+            assert not wrote
+        assert [r["index"] for r in rows] == [1, 2, 3, 4], rows
+        # A row that is a string holding a NUL is refused where the body is parsed, on every list route.
+        response, wrote = self.probe(staff_client, [self.body[0], "a\x00"])
+        assert response.status_code == 400 and not wrote, response.content[:500]
+        assert [r["index"] for r in response.json()["rows"]] == [1]
+        for row in rows + response.json()["rows"]:
+            assert isinstance(row["errors"], dict) and row["errors"], row
+            assert all(isinstance(m, list) and all(isinstance(x, str) for x in m) for m in row["errors"].values()), row
 
     def test_not_a_list_and_too_many_rows_are_400(self, seeded, staff_client):
         for body in ({"rows": self.body}, "x", 12):
@@ -341,7 +403,7 @@ class Queryable(RouteTestCase):
         failures = []
         for name, value in self.query.items():
             for label, hostile in hostile_values(value):
-                if isinstance(hostile, dict | list):
+                if isinstance(hostile, dict | list | Nested):
                     continue
                 response = staff_client.get(self.url(), {**self.query, name: hostile})
                 if response.status_code >= 500:

@@ -3,12 +3,23 @@ character is a field error where the body is parsed."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from django.db import DataError
+from drf_spectacular.generators import SchemaGenerator
 
 from core.api.errors import exception_handler
+from core.api.parsers import MAX_DEPTH, TOO_DEEP, depth
 
 pytestmark = pytest.mark.django_db
+
+
+def seeded_url(path: str) -> str:
+    """``path`` with its parameters naming real objects of the ``seeded`` broker (a program's code is ``prog``)."""
+    values = {"{code}": "prog" if "/programs/" in path else "sub", "{server}": "live1", "{login}": "1001"}
+    return re.sub(r"\{[^}]+\}", lambda m: values.get(m.group(0), "1"), path)
 
 
 def test_a_database_range_error_is_a_400_without_the_database_message():
@@ -40,3 +51,35 @@ def test_a_nul_character_is_a_field_error_naming_where_it_is(staff_client):
 def test_a_body_that_is_not_json_is_415(staff_client):
     response = staff_client.post("/api/v1/runs/", "kind=commissions", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415 and "detail" in response.json()
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_a_deeply_nested_body_is_a_400_on_every_operation_that_takes_one(depth, seeded, staff_client):
+    """Python's JSON parser (and any recursive walk of the body) runs out of stack near 1 000 levels: the API's
+    parser refuses anything deeper than ``MAX_DEPTH`` first, as a 400 about the request, on every operation of the
+    schema that takes a body, an array or an object."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = [
+        (method, path)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+    assert len(operations) > 10
+    for body in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+        for method, path in operations:
+            response = getattr(staff_client, method)(seeded_url(path), body, content_type="application/json")
+            assert response.status_code == 400, (method, path, response.status_code, response.content[:300])
+            assert response.json() == {"detail": TOO_DEEP}, (method, path)
+    # An operation without a documented body parses one only to hash it for its Idempotency-Key.
+    url = f"/api/v1/runs/{seeded['run']}/approve/"
+    response = staff_client.post(
+        url, "[" * depth + "]" * depth, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 400 and response.json() == {"detail": TOO_DEEP}
+
+
+def test_a_body_within_the_nesting_bound_is_parsed_as_before():
+    assert depth([[[]]]) == 3 and depth({"a": [{"b": 1}]}) == 3 and depth(5) == 0
+    assert depth([[]] * 10_000) == 2
+    assert depth(json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)) == MAX_DEPTH
