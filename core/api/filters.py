@@ -30,6 +30,8 @@ class AccountKeyFormField(forms.CharField):
         text = super().to_python(value)
         if not text:
             return None
+        if "\x00" in text:  # checked here: the validators that refuse it see the parsed (server, login) pair
+            raise forms.ValidationError("Null characters are not allowed.")
         server, sep, login = text.rpartition(":")
         if not sep or not server or not login.isascii() or not login.isdigit() or int(login) > MAX_BIGINT:
             raise forms.ValidationError("Give the account as server:login, e.g. live1:1001.")

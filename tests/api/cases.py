@@ -110,6 +110,7 @@ def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
             yield "forty places", "0." + "1" * 40
         yield "over-long string", "x" * 5000
         yield "NUL character", "a\x00b"
+        yield "NUL inside the value", value[:1] + "\x00" + value[1:]
         yield "a list for a string", ["x"]
     elif isinstance(value, list):
         yield "a string for a list", "x"

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.db import DataError
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
 from core.api.parsers import MAX_DEPTH, TOO_DEEP, depth
@@ -83,3 +84,68 @@ def test_a_body_within_the_nesting_bound_is_parsed_as_before():
     assert depth([[[]]]) == 3 and depth({"a": [{"b": 1}]}) == 3 and depth(5) == 0
     assert depth([[]] * 10_000) == 2
     assert depth(json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)) == MAX_DEPTH
+
+
+def _path_operations():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def test_a_nul_in_any_path_segment_is_a_json_404(seeded, staff_client):
+    """No natural key or id holds a NUL: every path parameter of every operation, given one, answers a JSON 404
+    (not a database error answered as an out-of-range 400)."""
+    checked = 0
+    for method, path, operation in _path_operations():
+        for name in [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]:
+            url = seeded_url(path.replace(f"{{{name}}}", "a%00b"))
+            response = getattr(staff_client, method)(url, {}, format="json")
+            assert response.status_code == 404, (method, path, name, response.status_code, response.content[:200])
+            assert response.json() == {"detail": "Not found."}
+            checked += 1
+    assert checked > 15
+    assert staff_client.get("/admin/partners/partner/a%00b/change/").status_code == 404
+
+
+def test_a_nul_in_a_query_value_is_a_field_error(seeded, staff_client):
+    for path, name, value in [
+        ("/api/v1/lines/", "account", "a\x00:1"),
+        ("/api/v1/rebates/", "account", "live1\x00:1001"),
+        ("/api/v1/lines/", "partner", "s\x00ub"),
+        ("/api/v1/trades/", "server", "live\x001"),
+    ]:
+        response = staff_client.get(path, {name: value})
+        assert response.status_code == 400, (path, name, response.content[:200])
+        assert "Null characters are not allowed." in response.json()[name][0], response.json()
+
+
+def test_a_token_or_session_cookie_holding_a_nul_is_no_credential(seeded):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
+    response = client.get("/api/v1/programs/")
+    assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+    client = APIClient()
+    client.cookies["sessionid"] = "abcdefghijklmnop\x00"
+    response = client.get("/api/v1/programs/")
+    assert response.status_code == 401 and "detail" in response.json()
+
+
+def test_every_operation_documents_406_and_every_write_415(staff_client):
+    """An Accept the API cannot answer is a 406 on every operation; a body that is not JSON is a 415 on every write,
+    even one documenting no body (``POST /runs/{id}/approve/`` parses it to hash it for its Idempotency-Key)."""
+    for method, path, operation in _path_operations():
+        assert "406" in operation["responses"], (method, path)
+        if method in {"post", "put", "patch"}:
+            assert "415" in operation["responses"], (method, path)
+    response = staff_client.get("/api/v1/programs/", HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406 and response.json() == {"detail": "Could not satisfy the request Accept header."}
+
+
+def test_a_text_body_to_an_operation_documenting_none_is_415(seeded, staff_client):
+    url = f"/api/v1/runs/{seeded['run']}/approve/"
+    response = staff_client.post(url, "approve", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 415 and "detail" in response.json()
