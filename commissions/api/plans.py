@@ -212,7 +212,7 @@ class RebateOutputSerializer(serializers.ModelSerializer):
 
 class RebateFilter(django_filters.FilterSet):
     partner = django_filters.CharFilter(field_name="partner__code")
-    account = AccountKeyFilter(field_name="account", help_text="the client account as server:login, e.g. live1:1001")
+    account = AccountKeyFilter(field_name="account")
 
     class Meta:
         model = Rebate

@@ -17,28 +17,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from core.api.filters import IntegerFilter
+from core.api.bulk import MAX_ROWS
+from core.api.filters import IntegerFilter, TrueFalseFilter
 from core.api.permissions import IsStaff
 
 from ..models import Trade, TradeImport
 from ..services.trade_ingest import trades_ingest_records
 
-MAX_TRADES_PER_REQUEST = 10_000
+MAX_TRADES_PER_REQUEST = MAX_ROWS  # documented as the body's maxItems, like every bulk body
 
 # --- selectors (reads) --------------------------------------------------------------------------------------------
-
-
-class TrueFalseFilter(django_filters.ChoiceFilter):
-    """``true`` or ``false`` and nothing else (django-filter's BooleanFilter quietly ignores typos)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
-        super().__init__(*args, **kwargs)
-
-    def filter(self, qs, value):
-        if value in ("", None):
-            return qs
-        return super().filter(qs, value == "true")
 
 
 class TradeFilter(django_filters.FilterSet):

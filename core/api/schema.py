@@ -15,14 +15,16 @@ hook), with the body shapes ``core.api.errors`` produces:
 - ``415`` on every write (a body that is not JSON: DRF parses a body sent even to an operation that documents
   none, e.g. to hash it for its ``Idempotency-Key``).
 
-An operation that documents a status itself keeps its own description; new endpoints get all of this by being in
-the schema.
+A list body also documents its row limit (``maxItems``, ``core.api.bulk.MAX_ROWS``). An operation that documents a
+status itself keeps its own description; new endpoints get all of this by being in the schema.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from .bulk import MAX_ROWS
 
 REF = "#/components/schemas/{}"
 
@@ -128,8 +130,17 @@ def error_responses(method: str, operation: dict[str, Any], components: dict[str
     return responses
 
 
+def _document_row_limit(operation: dict[str, Any]) -> None:
+    """A list body holds at most ``core.api.bulk.MAX_ROWS`` rows (``validated_rows``, the trade push): say so."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        schema = media.get("schema", {})
+        if schema.get("type") == "array":
+            schema.setdefault("maxItems", MAX_ROWS)
+
+
 def document_errors(result: dict[str, Any], generator=None, request=None, public=None) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: add the error responses (and their components) to every operation."""
+    """drf-spectacular postprocessing hook: add the error responses (and their components) to every operation, and
+    the row limit to every list body."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in COMPONENTS.items():
         components.setdefault(name, copy.deepcopy(schema))
@@ -137,6 +148,7 @@ def document_errors(result: dict[str, Any], generator=None, request=None, public
         for method, operation in path_item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            _document_row_limit(operation)
             responses = operation.setdefault("responses", {})
             for code, response in error_responses(method, operation, components).items():
                 responses.setdefault(code, response)

@@ -239,7 +239,7 @@ class AccountListApi(generics.ListAPIView):
         responses={200: s.UpsertCountsSerializer},
         examples=[
             OpenApiExample(
-                "One account by IB code, one by referral",
+                "One account with an IB (by its code), one without",
                 request_only=True,
                 value=[
                     {"server": "live1", "login": 1001, "currency": "USD", "group": "standard", "partner": "ib-1"},

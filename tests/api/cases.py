@@ -21,6 +21,7 @@ A route declares itself — its path, its methods, a valid body, where its decim
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 import pytest
 from django.apps import apps
 from django.db import transaction
+from drf_spectacular.generators import SchemaGenerator
 
 from core.api.pagination import PageNumberPagination
 
@@ -301,10 +303,24 @@ class Writable(RouteTestCase):
         )
 
 
+@functools.cache
+def openapi() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operation(path: str, method: str) -> dict[str, Any]:
+    """The OpenAPI operation a route declares."""
+    return openapi()["paths"][path][method]
+
+
 class Bulk(Writable):
     """A list body: all rows valid or nothing written, bad rows named by index."""
 
-    max_rows: ClassVar[int] = 10_000
+    @property
+    def max_rows(self) -> int:
+        """The documented row limit (``maxItems``): one row more is refused."""
+        body = operation(self.path, self.write_method)["requestBody"]["content"]["application/json"]["schema"]
+        return body["maxItems"]
 
     def test_a_bad_row_is_named_by_index_and_nothing_is_written(self, seeded, staff_client):
         good = self.body[0]
