@@ -16,7 +16,7 @@ from core.api.permissions import IsStaff
 from partners.models import ClientAccount, Partner
 
 from ..models import Plan, PlanRule, Rebate
-from ..services.plans import plan_upsert, rebate_change
+from ..services.plans import duplicate_rule_message, plan_upsert, rebate_change, rule_natural_key
 
 
 class TierSerializer(serializers.Serializer):
@@ -65,6 +65,20 @@ class PlanInputSerializer(serializers.Serializer):
         "defaults to now and may be back-dated while no approved period is affected. Earlier trades keep the terms "
         "they had.",
     )
+
+    def validate_rules(self, rules):
+        """A rule's key (type, symbol or symbol group, account group, priority) is unique within the plan: lines
+        name their rule by it (``commissions.services.plans.rule_natural_key``, checked there too)."""
+        first_with_key: dict[tuple, int] = {}
+        duplicates = {}
+        for index, rule in enumerate(rules):
+            key = rule_natural_key(rule)
+            if key in first_with_key:
+                duplicates[index] = {"non_field_errors": [duplicate_rule_message(first_with_key[key])]}
+            first_with_key.setdefault(key, index)
+        if duplicates:
+            raise serializers.ValidationError(duplicates)
+        return rules
 
     def validate_tiers(self, tiers):
         starts = sorted(t["from_lots"] for t in tiers)
