@@ -18,6 +18,11 @@ from partners.models import ClientAccount, Partner
 from ..models import Plan, PlanRule, Rebate
 from ..services.plans import duplicate_rule_message, plan_upsert, rebate_change, rule_natural_key
 
+# A plan's content bounds: enough for a rule per symbol and account group of a large broker, few enough that one
+# request is priced (validated, matched against the stored rules) in about a second.
+MAX_RULES = 1000
+MAX_TIERS = 100
+
 
 class TierSerializer(serializers.Serializer):
     from_lots = ExactDecimalField(max_digits=16, decimal_places=4, min_value=Decimal(0))
@@ -55,8 +60,8 @@ class PlanInputSerializer(serializers.Serializer):
         max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
     )
     tier_mode = serializers.ChoiceField(choices=Plan.TierMode.choices, default=Plan.TierMode.RETROACTIVE)
-    tiers = TierSerializer(many=True, default=list)
-    rules = RuleSerializer(many=True, default=list)
+    tiers = serializers.ListField(child=TierSerializer(), default=list, max_length=MAX_TIERS)
+    rules = serializers.ListField(child=RuleSerializer(), default=list, max_length=MAX_RULES)
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,

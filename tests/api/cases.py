@@ -159,6 +159,38 @@ def mentions(errors: Any, name: str) -> bool:
     return f'"{name}"' in text
 
 
+@functools.cache
+def openapi() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operation(path: str, method: str) -> dict[str, Any]:
+    """The OpenAPI operation a route declares."""
+    return openapi()["paths"][path][method]
+
+
+def resolved(node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with its ``$ref`` (or a single ``allOf``, how a nullable object is written) followed."""
+    while True:
+        if "$ref" in node:
+            node = openapi()["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        elif len(node.get("allOf", ())) == 1:
+            node = node["allOf"][0]
+        else:
+            return node
+
+
+def schema_at(root: dict[str, Any], path: tuple) -> dict[str, Any] | None:
+    """The schema of the value at ``path`` (keys and list indexes) of a body whose schema is ``root``."""
+    node = resolved(root)
+    for key in path:
+        node = node.get("items") if isinstance(key, int) else (node.get("properties") or {}).get(key)
+        if node is None:
+            return None
+        node = resolved(node)
+    return node
+
+
 class RouteTestCase:
     """A route: its OpenAPI ``path`` template, the ``methods`` it serves, and ``params`` naming a real object of the
     seeded broker for each path parameter (``"@name"`` = the seeded broker's ``name``, e.g. a run's id)."""
@@ -253,6 +285,27 @@ class Writable(RouteTestCase):
             return bool(response.json().get("rejected"))
         return False
 
+    def body_schema(self) -> dict[str, Any]:
+        return operation(self.path, self.write_method)["requestBody"]["content"]["application/json"]["schema"]
+
+    def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
+        """Every list in the body documents its ``maxItems``, and one item more is refused under that field."""
+        failures = []
+        for path, value in list(leaves(self.body)):
+            if not isinstance(value, list):
+                continue
+            spec = schema_at(self.body_schema(), path)
+            if "maxItems" not in spec:
+                failures.append(f"{path}: no maxItems documented")
+                continue
+            longer = [copy.deepcopy(value[0]) if value else "x" for _ in range(spec["maxItems"] + 1)]
+            response, wrote = self.probe(staff_client, replaced(self.body, path, longer))
+            if response.status_code != 400 or not self.refused(response, path) or "no more than" not in response.text:
+                failures.append(f"{path}: {response.status_code} {response.content[:300]}")
+            if wrote:
+                failures.append(f"{path}: wrote")
+        assert not failures, "\n".join(failures)
+
     def test_hostile_values_are_4xx_never_5xx_and_write_nothing(self, seeded, staff_client):
         failures = []
         for path, value in list(leaves(self.body)):
@@ -301,16 +354,6 @@ class Writable(RouteTestCase):
                 "deep nesting",
             )
         )
-
-
-@functools.cache
-def openapi() -> dict[str, Any]:
-    return SchemaGenerator().get_schema(request=None, public=True)
-
-
-def operation(path: str, method: str) -> dict[str, Any]:
-    """The OpenAPI operation a route declares."""
-    return openapi()["paths"][path][method]
 
 
 class Bulk(Writable):
