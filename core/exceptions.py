@@ -37,6 +37,29 @@ class NotFound(ApplicationError):
     """The object the operation names does not exist, or is outside the caller's scope (HTTP 404)."""
 
 
+def _flattened(errors: Any, prefix: str = "") -> list[str]:
+    if isinstance(errors, Mapping):
+        return [m for key, value in errors.items() for m in _flattened(value, f"{prefix}{key}: ")]
+    if isinstance(errors, str):
+        return [f"{prefix}{errors}"]
+    return [m for item in errors for m in _flattened(item, prefix)]
+
+
+class FieldErrors(ValidationError):
+    """Field errors nested like the input: ``errors`` is ``{field: [messages]}``, a nested object's errors nest the
+    same way and a list's items are keyed by their 0-based index (``{"rules": {1: {"symbol": ["Unknown
+    instrument."]}}}``) — what the API answers, unchanged (Django's ``ValidationError`` cannot hold a dict inside a
+    list: it would flatten it to its messages, losing the index and field).
+
+    A Django ValidationError, so callers that only know ValidationError (the admin, commands) get readable messages:
+    ``{"rules": ["1: symbol: Unknown instrument."]}``.
+    """
+
+    def __init__(self, errors: Mapping[str, Any]):
+        self.errors = dict(errors)
+        super().__init__({field: _flattened(value) for field, value in self.errors.items()})
+
+
 class RowErrors(ValidationError):
     """Per-row validation errors of a bulk upsert: ``rows`` maps a row's 0-based index to ``{field: [messages]}``.
 

@@ -93,7 +93,7 @@ class LineFilter(django_filters.FilterSet):
     run = IntegerFilter(field_name="run")
     period = django_filters.CharFilter()
     partner = django_filters.CharFilter(field_name="partner__code")
-    account = AccountKeyFilter(field_name="trade", help_text="the client account as server:login, e.g. live1:1001")
+    account = AccountKeyFilter(field_name="trade")
     server = django_filters.CharFilter(field_name="trade__server")
     login = IntegerFilter(field_name="trade__login")
     symbol = django_filters.CharFilter(field_name="trade__symbol")

@@ -16,7 +16,12 @@ from core.api.permissions import IsStaff
 from partners.models import ClientAccount, Partner
 
 from ..models import Plan, PlanRule, Rebate
-from ..services.plans import plan_upsert, rebate_change
+from ..services.plans import duplicate_rule_message, plan_upsert, rebate_change, rule_natural_key
+
+# A plan's content bounds: enough for a rule per symbol and account group of a large broker, few enough that one
+# request is priced (validated, matched against the stored rules) in about a second.
+MAX_RULES = 1000
+MAX_TIERS = 100
 
 
 class TierSerializer(serializers.Serializer):
@@ -55,8 +60,8 @@ class PlanInputSerializer(serializers.Serializer):
         max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
     )
     tier_mode = serializers.ChoiceField(choices=Plan.TierMode.choices, default=Plan.TierMode.RETROACTIVE)
-    tiers = TierSerializer(many=True, default=list)
-    rules = RuleSerializer(many=True, default=list)
+    tiers = serializers.ListField(child=TierSerializer(), default=list, max_length=MAX_TIERS)
+    rules = serializers.ListField(child=RuleSerializer(), default=list, max_length=MAX_RULES)
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -65,6 +70,20 @@ class PlanInputSerializer(serializers.Serializer):
         "defaults to now and may be back-dated while no approved period is affected. Earlier trades keep the terms "
         "they had.",
     )
+
+    def validate_rules(self, rules):
+        """A rule's key (type, symbol or symbol group, account group, priority) is unique within the plan: lines
+        name their rule by it (``commissions.services.plans.rule_natural_key``, checked there too)."""
+        first_with_key: dict[tuple, int] = {}
+        duplicates = {}
+        for index, rule in enumerate(rules):
+            key = rule_natural_key(rule)
+            if key in first_with_key:
+                duplicates[index] = {"non_field_errors": [duplicate_rule_message(first_with_key[key])]}
+            first_with_key.setdefault(key, index)
+        if duplicates:
+            raise serializers.ValidationError(duplicates)
+        return rules
 
     def validate_tiers(self, tiers):
         starts = sorted(t["from_lots"] for t in tiers)
@@ -212,7 +231,7 @@ class RebateOutputSerializer(serializers.ModelSerializer):
 
 class RebateFilter(django_filters.FilterSet):
     partner = django_filters.CharFilter(field_name="partner__code")
-    account = AccountKeyFilter(field_name="account", help_text="the client account as server:login, e.g. live1:1001")
+    account = AccountKeyFilter(field_name="account")
 
     class Meta:
         model = Rebate

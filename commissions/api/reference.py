@@ -22,6 +22,11 @@ from core.exceptions import RowErrors
 from ..models import Instrument, SymbolSuffix
 from ..services.reference_data import instruments_upsert, suffixes_upsert
 
+# Platform names of one instrument (``EURUSD.m``, ``EURUSDpro``…), and suffixes added per request: a handful in
+# practice, bounded so one request stays small.
+MAX_ALIASES = 100
+MAX_SUFFIXES = 100
+
 # --- instruments --------------------------------------------------------------------------------------------------
 
 
@@ -44,7 +49,7 @@ class InstrumentRowSerializer(serializers.Serializer):
     volume_step = ExactDecimalField(max_digits=12, decimal_places=4, default=Decimal("0.01"), validators=[positive])
     volume_min = ExactDecimalField(max_digits=12, decimal_places=4, default=Decimal("0.01"), validators=[positive])
     volume_max = ExactDecimalField(max_digits=12, decimal_places=4, default=Decimal(100), validators=[positive])
-    aliases = serializers.ListField(child=serializers.CharField(max_length=48), default=list)
+    aliases = serializers.ListField(child=serializers.CharField(max_length=48), default=list, max_length=MAX_ALIASES)
 
     def validate(self, attrs: dict) -> dict:
         if attrs["volume_max"] < attrs["volume_min"]:
@@ -145,7 +150,9 @@ class SuffixOutputSerializer(serializers.ModelSerializer):
 
 
 class SuffixInputSerializer(serializers.Serializer):
-    suffixes = serializers.ListField(child=serializers.CharField(max_length=16, trim_whitespace=False), min_length=1)
+    suffixes = serializers.ListField(
+        child=serializers.CharField(max_length=16, trim_whitespace=False), min_length=1, max_length=MAX_SUFFIXES
+    )
 
 
 class SuffixListApi(generics.ListAPIView):

@@ -15,29 +15,18 @@ from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from core.api.filters import IntegerFilter
+from core.api.bulk import MAX_ROWS
+from core.api.filters import IntegerFilter, TrueFalseFilter
 from core.api.permissions import IsStaff
 
 from ..models import Trade, TradeImport
 from ..services.trade_ingest import trades_ingest_records
 
-MAX_TRADES_PER_REQUEST = 10_000
+MAX_TRADES_PER_REQUEST = MAX_ROWS  # documented as the body's maxItems, like every bulk body
 
 # --- selectors (reads) --------------------------------------------------------------------------------------------
-
-
-class TrueFalseFilter(django_filters.ChoiceFilter):
-    """``true`` or ``false`` and nothing else (django-filter's BooleanFilter quietly ignores typos)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
-        super().__init__(*args, **kwargs)
-
-    def filter(self, qs, value):
-        if value in ("", None):
-            return qs
-        return super().filter(qs, value == "true")
 
 
 class TradeFilter(django_filters.FilterSet):
@@ -100,9 +89,35 @@ class TradeInputSerializer(serializers.Serializer):
     status = serializers.CharField(required=False, help_text="closed (default) or cancelled")
 
 
+def field_errors(errors: dict | list | str) -> dict[str, list[str]]:
+    """A stored rejection's errors (the ingest's ``{field: reason}``, its ``row`` for the row as a whole) in the API's
+    one field-errors shape, the one bulk 400s use: ``{field: [reasons]}``, the row as a whole under
+    ``non_field_errors``."""
+    if not isinstance(errors, dict):
+        errors = {"row": errors}
+    out: dict[str, list[str]] = {}
+    for field, reasons in errors.items():
+        key = api_settings.NON_FIELD_ERRORS_KEY if field == "row" else field
+        out.setdefault(key, []).extend([reasons] if isinstance(reasons, str) else [str(r) for r in reasons])
+    return out
+
+
+def rejections_output(rejections: list[dict]) -> list[dict]:
+    return [{**r, "errors": field_errors(r.get("errors", {}))} for r in rejections or []]
+
+
 class RejectionSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="0-based position of the rejected object in the request body")
-    errors = serializers.DictField(child=serializers.CharField(), help_text="field → reason")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="field → reasons (``non_field_errors``: the row as a whole), as in every bulk error",
+    )
+
+
+class ImportRejectionSerializer(serializers.Serializer):
+    line = serializers.IntegerField(required=False, help_text="the file's line (header = 1), for a file import")
+    index = serializers.IntegerField(required=False, help_text="0-based position in the body, for an API push")
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 class TradeIngestResultSerializer(serializers.Serializer):
@@ -165,6 +180,11 @@ class TradeDetailSerializer(TradeOutputSerializer):
 
 class TradeImportSerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True, help_text="running, done or failed")
+    rejections = serializers.SerializerMethodField(help_text="the first 1000 rejected rows")
+
+    @extend_schema_field(ImportRejectionSerializer(many=True))
+    def get_rejections(self, trade_import: TradeImport) -> list[dict]:
+        return rejections_output(trade_import.rejections)
 
     class Meta:
         model = TradeImport
@@ -239,7 +259,7 @@ class TradeListApi(generics.ListAPIView):
                     "updated": 0,
                     "unchanged": 0,
                     "skipped": 0,
-                    "rejected": [{"index": 1, "errors": {"lots": "must be greater than 0"}}],
+                    "rejected": [{"index": 1, "errors": {"lots": ["must be greater than 0"]}}],
                     "unresolved_symbols": {},
                 },
             ),
@@ -264,7 +284,7 @@ class TradeListApi(generics.ListAPIView):
             "updated": trade_import.updated,
             "unchanged": trade_import.unchanged,
             "skipped": trade_import.skipped,
-            "rejected": trade_import.rejections,
+            "rejected": rejections_output(trade_import.rejections),
             "unresolved_symbols": trade_import.unresolved_symbols,
         }
         return Response(TradeIngestResultSerializer(result).data)

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.effective import SeriesChange, series_set_from
+from core.exceptions import FieldErrors
 from core.history import first_open_instant
 from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount, Partner
@@ -30,6 +31,24 @@ def _rule_key(values: Mapping[str, Any]) -> tuple:
 
 
 _FOUR_PLACES = Decimal("0.0001")
+
+
+def rule_natural_key(rule: Mapping[str, Any]) -> tuple:
+    """A rule's key within its plan, by which lines name it (with the plan's code): type, symbol or symbol group,
+    account group, priority (blank and missing alike, priority 100 by default). Unique within a plan's content: two
+    rules with one key would leave the trade they both match without a single rule to be priced by."""
+    priority = rule.get("priority")
+    return (
+        rule["type"],
+        rule.get("symbol") or "",
+        rule.get("symbol_group") or "",
+        rule.get("account_group") or "",
+        100 if priority is None else priority,
+    )
+
+
+def duplicate_rule_message(first: int) -> str:
+    return f"Same type, symbol, symbol group, account group and priority as rule {first}: a rule's key is unique."
 
 
 @dataclass(frozen=True)
@@ -77,12 +96,16 @@ def plan_upsert(
     is affected (else ``Conflict``); re-sending the content in force changes nothing. Trades closed before the
     change keep the terms they had, in every run and adjustment. The name is a label and not dated.
 
-    Rules are immutable rows matched by content: an unchanged rule keeps its id in every terms that contains it (the
+    Rules are validated together: an unknown symbol, and a rule with the natural key (``rule_natural_key``) of an
+    earlier one, are ``FieldErrors`` under ``rules`` keyed by the rule's index. Rules are immutable rows matched by
+    content: an unchanged rule keeps its id in every terms that contains it (the
     id lines refer to); a rule in no terms and referred to by no line is deleted. The plan row, its tiers and its
     active rules are kept equal to the latest terms (what the admin and the API show and edit).
     """
     rule_rows = []
-    errors: dict[str, list] = {}
+    errors: dict[str, Any] = {}
+    rule_errors: dict[int, dict[str, list[str]]] = {}  # by the rule's 0-based index in ``rules``
+    first_with_key: dict[tuple, int] = {}
     symbols = {r["symbol"] for r in rules if r.get("symbol")}
     instruments = {i.symbol: i.pk for i in Instrument.objects.filter(symbol__in=symbols)}
     for index, rule in enumerate(rules):
@@ -95,12 +118,18 @@ def plan_upsert(
             "pct": None if rule.get("pct") is None else Decimal(str(rule["pct"])),
             "priority": rule.get("priority") if rule.get("priority") is not None else 100,
         }
+        key = rule_natural_key(rule)
+        if key in first_with_key:
+            rule_errors.setdefault(index, {})["non_field_errors"] = [duplicate_rule_message(first_with_key[key])]
+        first_with_key.setdefault(key, index)
         if rule.get("symbol"):
             if rule["symbol"] not in instruments:
-                errors.setdefault("rules", []).append({"index": index, "symbol": ["Unknown instrument."]})
+                rule_errors.setdefault(index, {})["symbol"] = ["Unknown instrument."]
                 continue
             row["instrument_id"] = instruments[rule["symbol"]]
         rule_rows.append(row)
+    if rule_errors:
+        errors["rules"] = rule_errors
     tier_rows = sorted(
         (PlanTier(from_lots=Decimal(str(t["from_lots"])), multiplier=Decimal(str(t["multiplier"]))) for t in tiers),
         key=lambda t: t.from_lots,
@@ -114,7 +143,7 @@ def plan_upsert(
         except ValidationError as exc:
             errors.setdefault("tiers", []).extend(exc.messages)
     if errors:
-        raise ValidationError(errors)
+        raise FieldErrors(errors)
     settings = {
         "currency": currency,
         "both_legs": both_legs,

@@ -6,19 +6,31 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import exceptions, serializers, status
+from rest_framework.settings import api_settings
 
 MAX_ROWS = 10_000
 
 
 class RowsInvalid(exceptions.APIException):
-    """400 ``{"rows": [{"index", "errors": {field: [messages]}}]}``, the shape trade rejections use."""
+    """400 ``{"rows": [{"index", "errors": {field: [messages]}}]}``, the shape trade rejections use; a row that is
+    not an object (``null``, a number) has its errors under ``non_field_errors``."""
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
     def __init__(self, rows: list[dict[str, Any]]):
         # Set directly: APIException would turn the integer indexes into strings.
-        self.detail = {"rows": rows}
+        self.detail = {"rows": [{"index": row["index"], "errors": field_errors(row["errors"])} for row in rows]}
+
+
+def field_errors(errors: Any) -> dict[str, Any]:
+    """A row's errors as a field-errors object: an error about the row as a whole (not an object, null) is a list of
+    messages, which goes under ``non_field_errors`` like any other error of a whole object."""
+    if isinstance(errors, dict):
+        return errors
+    if isinstance(errors, str):
+        errors = [errors]
+    return {api_settings.NON_FIELD_ERRORS_KEY: list(errors)}
 
 
 def validated_rows(serializer_class: type[serializers.Serializer], data: Any, *, max_rows: int = MAX_ROWS) -> list:

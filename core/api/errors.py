@@ -3,7 +3,8 @@ translated once at the edge). Errors are JSON ``{"detail": …}`` or field error
 
 - ``core.exceptions.Conflict`` → 409, ``NotFound`` → 404, any other ``ApplicationError`` → 400, each with
   ``{"detail": message, **extra}``;
-- Django's ``ValidationError`` → 400 with its field errors (``RowErrors`` → ``{"rows": [{"index", "errors"}]}``);
+- Django's ``ValidationError`` → 400 with its field errors (``RowErrors`` → ``{"rows": [{"index", "errors"}]}``,
+  ``FieldErrors`` → its nested errors as they are, list items keyed by index);
 - an ``IntegrityError`` that escaped a service's checks → 409 (logged: a service should have said why);
 - a ``DataError`` (a value the column cannot hold: a number out of its range, a string too long, a date out of
   PostgreSQL's range) or an ``OverflowError`` (date arithmetic past year 9999) that escaped the serializers' limits →
@@ -22,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.exceptions import ApplicationError, Conflict, NotFound, RowErrors
+from core.exceptions import ApplicationError, Conflict, FieldErrors, NotFound, RowErrors
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def exception_handler(exc, context):
         return _application_error(exc)
     if isinstance(exc, RowErrors):
         return Response({"rows": exc.as_list()}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, FieldErrors):
+        return Response(exceptions.ValidationError(exc.errors).detail, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError(exc.message_dict)

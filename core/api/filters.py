@@ -10,6 +10,32 @@ from drf_spectacular.utils import extend_schema_field
 MAX_BIGINT = 2**63 - 1
 
 
+def _document(instance: django_filters.Filter, schema: dict) -> None:
+    """Give one filter its schema (drf-spectacular reads it from the filter, never from its form field, and takes
+    the description from it too): ``schema`` with the filter's ``help_text``."""
+    help_text = instance.extra.get("help_text")
+    extend_schema_field({**schema, "description": help_text} if help_text else schema)(instance)
+
+
+TRUE_FALSE_SCHEMA = {"type": "string", "enum": ["true", "false"]}
+
+
+class TrueFalseFilter(django_filters.ChoiceFilter):
+    """``true`` or ``false`` and nothing else (django-filter's BooleanFilter quietly ignores typos); documented as
+    that string enum whatever the field it filters (a nullable relation, a boolean column), so a generated client
+    sends exactly what it accepts."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        super().__init__(*args, **kwargs)
+        _document(self, TRUE_FALSE_SCHEMA)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        return super().filter(qs, value == "true")
+
+
 class IntegerFilter(django_filters.NumberFilter):
     """An integer (django-filter's NumberFilter takes decimals); bounded to the column's range so a huge number is
     a field error, not a database error."""
@@ -22,7 +48,14 @@ class IntegerFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
-@extend_schema_field({"type": "string", "pattern": r"^.+:[0-9]+$", "example": "live1:1001"})
+ACCOUNT_KEY_SCHEMA = {
+    "type": "string",
+    "pattern": r"^.+:[0-9]+$",
+    "example": "live1:1001",
+    "description": "the client account as server:login (the login is what follows the last colon), e.g. live1:1001",
+}
+
+
 class AccountKeyFormField(forms.CharField):
     """An account by its natural key, ``server:login`` (the login is what follows the last colon)."""
 
@@ -30,6 +63,8 @@ class AccountKeyFormField(forms.CharField):
         text = super().to_python(value)
         if not text:
             return None
+        if "\x00" in text:  # checked here: the validators that refuse it see the parsed (server, login) pair
+            raise forms.ValidationError("Null characters are not allowed.")
         server, sep, login = text.rpartition(":")
         if not sep or not server or not login.isascii() or not login.isdigit() or int(login) > MAX_BIGINT:
             raise forms.ValidationError("Give the account as server:login, e.g. live1:1001.")
@@ -37,9 +72,14 @@ class AccountKeyFormField(forms.CharField):
 
 
 class AccountKeyFilter(django_filters.Filter):
-    """``?account=server:login`` on the relation ``field_name`` (anything with ``server`` and ``login``)."""
+    """``?account=server:login`` on the relation ``field_name`` (anything with ``server`` and ``login``),
+    documented as that string."""
 
     field_class = AccountKeyFormField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _document(self, ACCOUNT_KEY_SCHEMA)
 
     def filter(self, qs: QuerySet, value):
         if not value:

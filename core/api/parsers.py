@@ -1,21 +1,49 @@
-"""The API's JSON parser: PostgreSQL stores no NUL character in any text (nor in ``jsonb``), so a body holding one
-is refused where it is parsed — a 400 naming each field that holds one (``{"rows": …}`` for a list body, like every
-bulk error) — instead of reaching a query and failing there."""
+"""The API's JSON parser.
+
+- Nesting is bounded: a body nested deeper than ``MAX_DEPTH`` arrays and objects (no body of this API needs more than
+  a handful) is a 400 ``{"detail": …}`` where it is parsed, before any code walks it — Python's parser and every
+  recursive walk would otherwise run out of stack (a ``RecursionError``, a 500).
+- PostgreSQL stores no NUL character in any text (nor in ``jsonb``), so a body holding one is refused where it is
+  parsed — a 400 naming each field that holds one (``{"rows": …}`` for a list body, like every bulk error) — instead
+  of reaching a query and failing there.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rest_framework import parsers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 
 from .bulk import RowsInvalid
 
 MESSAGE = "Null characters are not allowed."
+MAX_DEPTH = 32
+TOO_DEEP = f"JSON nested deeper than {MAX_DEPTH} arrays and objects."
+
+
+def depth(node: Any) -> int:
+    """How deeply ``node`` nests arrays and objects (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break  # deep enough to refuse: walk no further
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _nul_errors(node: Any) -> Any:
-    """Field errors for every string (or key) holding a NUL, nested like the body; None when there is none."""
+    """Field errors for every string (or key) holding a NUL, nested like the body; None when there is none. Only
+    called on bodies at most ``MAX_DEPTH`` deep."""
     if isinstance(node, str):
         return [MESSAGE] if "\x00" in node else None
     if isinstance(node, dict):
@@ -33,7 +61,12 @@ def _nul_errors(node: Any) -> Any:
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:  # DRF's parser only turns a ValueError into a ParseError
+            raise ParseError(TOO_DEEP) from exc
+        if depth(data) > MAX_DEPTH:
+            raise ParseError(TOO_DEEP)
         errors = _nul_errors(data)
         if errors:
             if isinstance(data, list):

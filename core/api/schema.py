@@ -5,22 +5,26 @@ hook), with the body shapes ``core.api.errors`` produces:
   the body as a whole, ``detail`` for an error of the request as a whole) on every operation that takes a body, query
   parameters or a header such as ``Idempotency-Key``; ``BulkErrors`` (``{"rows": [{"index", "errors"}]}`` or
   ``{"non_field_errors": […]}``) on the operations whose body is a list;
-- ``401`` (no or bad credentials) and ``403`` (not allowed: a partner token on a staff route) on every operation
-  that needs authentication, ``{"detail": "…"}``;
-- ``404`` on every operation addressing an object by its path, and on every paginated list (a page past the end),
-  ``{"detail": "…"}``;
+- ``401`` (no or bad credentials: an unknown token, or one holding a character no token has) and ``403`` (not
+  allowed: a partner token on a staff route) on every operation that needs authentication, ``{"detail": "…"}``;
+- ``404`` on every operation addressing an object by its path (a path segment no object can have, such as one
+  holding a NUL, included), and on every paginated list (a page past the end), ``{"detail": "…"}``;
+- ``406`` on every operation (an ``Accept`` header that allows no format the API answers in; it answers JSON);
 - ``409`` on every write (an approved period, a state that does not allow the action, an ``Idempotency-Key`` used
   with a different body): ``{"detail": "…", …}`` with machine-readable details beside the message;
-- ``415`` on every operation that takes a body (not JSON).
+- ``415`` on every write (a body that is not JSON: DRF parses a body sent even to an operation that documents
+  none, e.g. to hash it for its ``Idempotency-Key``).
 
-An operation that documents a status itself keeps its own description; new endpoints get all of this by being in
-the schema.
+A list body also documents its row limit (``maxItems``, ``core.api.bulk.MAX_ROWS``). An operation that documents a
+status itself keeps its own description; new endpoints get all of this by being in the schema.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from .bulk import MAX_ROWS
 
 REF = "#/components/schemas/{}"
 
@@ -71,15 +75,18 @@ COMPONENTS: dict[str, dict[str, Any]] = {
 }
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
+BODY_METHODS = {"post", "put", "patch"}
 
 DESCRIPTIONS = {
     "400": "Invalid input: field errors",
     "401": "Authentication credentials were not provided or are invalid",
     "403": "Not allowed (e.g. a partner token on a staff route)",
-    "404": "Not found (or outside the caller's scope; for a list: a page past the end)",
+    "404": "Not found (or outside the caller's scope, or a path segment no object can have such as one holding a NUL; "
+    "for a list: a page past the end)",
+    "406": "Not acceptable: the Accept header allows no format the API answers in (it answers JSON)",
     "409": "Conflicts with the current state (an approved period, the object's status, an Idempotency-Key used with "
     "a different body)",
-    "415": "Unsupported media type: send JSON",
+    "415": "Unsupported media type: a body must be JSON",
 }
 
 
@@ -115,15 +122,25 @@ def error_responses(method: str, operation: dict[str, Any], components: dict[str
         responses["403"] = _json("Error", DESCRIPTIONS["403"])
     if any(p.get("in") == "path" for p in parameters) or _is_paginated(operation):
         responses["404"] = _json("Error", DESCRIPTIONS["404"])
+    responses["406"] = _json("Error", DESCRIPTIONS["406"])
     if method in WRITE_METHODS:
         responses["409"] = _json("Error", DESCRIPTIONS["409"])
-    if has_body:
+    if has_body or method in BODY_METHODS:
         responses["415"] = _json("Error", DESCRIPTIONS["415"])
     return responses
 
 
+def _document_row_limit(operation: dict[str, Any]) -> None:
+    """A list body holds at most ``core.api.bulk.MAX_ROWS`` rows (``validated_rows``, the trade push): say so."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        schema = media.get("schema", {})
+        if schema.get("type") == "array":
+            schema.setdefault("maxItems", MAX_ROWS)
+
+
 def document_errors(result: dict[str, Any], generator=None, request=None, public=None) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: add the error responses (and their components) to every operation."""
+    """drf-spectacular postprocessing hook: add the error responses (and their components) to every operation, and
+    the row limit to every list body."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in COMPONENTS.items():
         components.setdefault(name, copy.deepcopy(schema))
@@ -131,6 +148,7 @@ def document_errors(result: dict[str, Any], generator=None, request=None, public
         for method, operation in path_item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            _document_row_limit(operation)
             responses = operation.setdefault("responses", {})
             for code, response in error_responses(method, operation, components).items():
                 responses.setdefault(code, response)

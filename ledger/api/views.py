@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -98,11 +98,18 @@ class StatementSerializer(serializers.Serializer):
     closing_balance = AmountField()
 
 
+CURRENCY = r"^[A-Z][A-Z0-9]{2,7}$"
+
+
+@extend_schema_field({"type": "string", "pattern": CURRENCY, "example": "EUR"})
+class CurrencyField(serializers.RegexField):
+    def __init__(self, **kwargs):
+        super().__init__(CURRENCY, **kwargs)
+
+
 class StatementQuerySerializer(serializers.Serializer):
     period = PeriodField()
-    currency = serializers.RegexField(
-        r"^[A-Z][A-Z0-9]{2,7}$", required=False, help_text="Default: the currency of the partner's program"
-    )
+    currency = CurrencyField(required=False, help_text="Default: the currency of the partner's program")
 
 
 class PartnerStatementView(APIView):

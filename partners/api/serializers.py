@@ -13,6 +13,7 @@ from core.api.fields import ExactDecimalField
 from ..extensions import PARTNER_FIELDS, partner_field_values
 from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from ..selectors import TreeStats
+from ..services.programs import MAX_LEVEL_VALUES, too_many_levels
 
 EXTENSION_ATTRIBUTE = "extension_{}"
 
@@ -45,7 +46,15 @@ def partner_code_field(**kwargs) -> serializers.SlugRelatedField:
 
 
 class PercentListField(serializers.ListField):
+    """One percentage per level of the chain: at most ``MAX_LEVEL_VALUES``, and no more than the program's
+    ``max_depth`` (checked with the depth, by ``program_upsert``)."""
+
     child = ExactDecimalField(max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100))
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_LEVEL_VALUES)
+        kwargs.setdefault("help_text", f"one value per level; at most max_depth (and {MAX_LEVEL_VALUES}) values")
+        super().__init__(**kwargs)
 
 
 # --- programs -----------------------------------------------------------------------------------------------------
@@ -68,6 +77,14 @@ class ProgramInputSerializer(serializers.Serializer):
         "always unless dated; a change defaults to now and may be back-dated while no approved period is affected. "
         "Earlier trades keep the terms they had.",
     )
+
+    def validate(self, attrs):
+        # Checked again by program_upsert (a PATCH combines the program's depth with the body's lists there).
+        depth = attrs.get("max_depth")
+        for field in ("shares", "override_pct"):
+            if depth is not None and field in attrs and len(attrs[field]) > depth:
+                raise serializers.ValidationError({field: [too_many_levels(field, depth)]})
+        return attrs
 
 
 class ProgramPatchSerializer(ProgramInputSerializer):

@@ -80,7 +80,11 @@ class ProgramListApi(generics.ListAPIView):
     def get_queryset(self):
         return program_list()
 
-    @extend_schema(request=s.ProgramInputSerializer, responses={201: s.ProgramOutputSerializer})
+    @extend_schema(
+        request=s.ProgramInputSerializer,
+        responses={201: s.ProgramOutputSerializer, 200: s.ProgramOutputSerializer},
+        description="201 with a new program; 200 with the program of that code, changed (or already as sent).",
+    )
     def post(self, request: Request) -> Response:
         data = s.ProgramInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -239,7 +243,7 @@ class AccountListApi(generics.ListAPIView):
         responses={200: s.UpsertCountsSerializer},
         examples=[
             OpenApiExample(
-                "One account by IB code, one by referral",
+                "One account with an IB (by its code), one without",
                 request_only=True,
                 value=[
                     {"server": "live1", "login": 1001, "currency": "USD", "group": "standard", "partner": "ib-1"},

@@ -18,6 +18,18 @@ from ..models import Program, ProgramTerms
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _HUNDRED = Decimal(100)
+# A program's shares and override percentages hold one value per level of the chain (``shares[k-1]`` is what level
+# k passes up; ``override_pct[k-2]`` what level k >= 2 earns): at most ``max_depth`` of them — a value for a level
+# past ``max_depth`` would never be read — and at most this many whatever the depth.
+MAX_LEVEL_VALUES = 100
+
+
+def too_many_levels(field: str, max_depth: int) -> str:
+    limit = min(max_depth, MAX_LEVEL_VALUES)
+    return (
+        f"At most {limit} values (one per level, up to max_depth {max_depth} and at most {MAX_LEVEL_VALUES}): a value "
+        "for a level past max_depth would never be read."
+    )
 
 
 def validate_currency(value: str, *, field: str) -> str:
@@ -53,7 +65,8 @@ def program_upsert(
     currency: str = "USD",
     effective_from: datetime | None = None,
 ) -> Program:
-    """Create the program ``code`` or change it. Percentages are 0–100 (30 means 30 %).
+    """Create the program ``code`` or change it. Percentages are 0–100 (30 means 30 %); ``shares`` and
+    ``override_pct`` hold at most ``max_depth`` (and ``MAX_LEVEL_VALUES``) values, one per level.
 
     The commission terms (model, depth, shares, override percentages) are dated (``ProgramTerms``, DOMAIN.md 4.0)
     under the rules of ``core.effective``: a new program's first terms hold since always unless dated; a change
@@ -77,6 +90,9 @@ def program_upsert(
         "shares": _percentages(shares, field="shares"),
         "override_pct": _percentages(override_pct, field="override_pct"),
     }
+    for field in ("shares", "override_pct"):
+        if len(terms[field]) > min(max_depth, MAX_LEVEL_VALUES):
+            raise ValidationError({field: [too_many_levels(field, max_depth)]})
     values = {
         "name": name,
         **terms,

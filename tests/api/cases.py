@@ -6,10 +6,11 @@ A route declares itself — its path, its methods, a valid body, where its decim
 - ``StaffOnly``: a partner's token gets 403 on every method of a staff route (and nothing is written);
 - ``Writable``: the valid body is accepted; a JSON float in any decimal field is a 400 naming that field; every
   hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON types, unknown
-  enums, NaN and 1e400, nulls, empty and nested lists) is a 4xx with field errors, never a 5xx, and a 400 writes
-  nothing;
+  enums, NaN and 1e400, nulls, empty and nested lists, arrays nested 1000 deep) is a 4xx with field errors (a
+  400 ``{"detail"}`` for a body nested too deep), never a 5xx, and a 400 writes nothing;
 - ``Bulk``: a list body with a bad row is a 400 naming that row's index and field, and writes nothing (``Ingest``:
-  the good rows are kept and the bad ones listed in ``rejected``); an empty list and one row too many are handled;
+  the good rows are kept and the bad ones listed in ``rejected``); a row that is not an object has field errors
+  (``non_field_errors``) like any row; an empty list and one row too many are handled;
 - ``Paginated``: ``count/next/previous/results``, ``page_size`` honoured and capped at 1 000, a page past the end
   is a JSON 404;
 - ``Detail``: an unknown natural key is a JSON 404.
@@ -20,6 +21,7 @@ A route declares itself — its path, its methods, a valid body, where its decim
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 import pytest
 from django.apps import apps
 from django.db import transaction
+from drf_spectacular.generators import SchemaGenerator
 
 from core.api.pagination import PageNumberPagination
 
@@ -38,9 +41,45 @@ PERIOD = re.compile(r"^\d{4}-\d{2}$")
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+class Nested:
+    """A hostile value: ``depth`` arrays nested in one another, written into the body's JSON text as such (Python's
+    encoder, like its parser, cannot recurse that deep)."""
+
+    MARKER = "\u0000nested:{}"
+
+    def __init__(self, depth: int):
+        self.depth = depth
+
+
+def encoded(body: Any) -> str:
+    """``body`` as JSON text, with each ``Nested`` written out as its nested arrays."""
+    nested: list[Nested] = []
+
+    def default(obj):
+        if isinstance(obj, Nested):
+            nested.append(obj)
+            return Nested.MARKER.format(len(nested) - 1)
+        raise TypeError(obj)
+
+    text = json.dumps(body, default=default)
+    for index, value in enumerate(nested):
+        text = text.replace(json.dumps(Nested.MARKER.format(index)), "[" * value.depth + "]" * value.depth)
+    return text
+
+
+def has_nested(body: Any) -> bool:
+    return any(isinstance(v, Nested) for _, v in leaves(body)) or isinstance(body, Nested)
+
+
+# Hostile values about the request as a whole: a 400 ``{"detail": …}`` rather than an error naming the field.
+WHOLE_REQUEST = ("deep nesting",)
+
+
 def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
     """Values a client may send in place of ``value``, named: what each route must answer with a 4xx."""
     yield "wrong type: object", {"a": 1}
+    yield "deep nesting: 40 levels", Nested(40)
+    yield "deep nesting: 1000 levels", Nested(1000)
     if isinstance(value, bool):
         yield "not a boolean", "maybe"
         yield "a number for a boolean", 2
@@ -73,6 +112,7 @@ def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
             yield "forty places", "0." + "1" * 40
         yield "over-long string", "x" * 5000
         yield "NUL character", "a\x00b"
+        yield "NUL inside the value", value[:1] + "\x00" + value[1:]
         yield "a list for a string", ["x"]
     elif isinstance(value, list):
         yield "a string for a list", "x"
@@ -119,6 +159,38 @@ def mentions(errors: Any, name: str) -> bool:
     return f'"{name}"' in text
 
 
+@functools.cache
+def openapi() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operation(path: str, method: str) -> dict[str, Any]:
+    """The OpenAPI operation a route declares."""
+    return openapi()["paths"][path][method]
+
+
+def resolved(node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with its ``$ref`` (or a single ``allOf``, how a nullable object is written) followed."""
+    while True:
+        if "$ref" in node:
+            node = openapi()["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        elif len(node.get("allOf", ())) == 1:
+            node = node["allOf"][0]
+        else:
+            return node
+
+
+def schema_at(root: dict[str, Any], path: tuple) -> dict[str, Any] | None:
+    """The schema of the value at ``path`` (keys and list indexes) of a body whose schema is ``root``."""
+    node = resolved(root)
+    for key in path:
+        node = node.get("items") if isinstance(key, int) else (node.get("properties") or {}).get(key)
+        if node is None:
+            return None
+        node = resolved(node)
+    return node
+
+
 class RouteTestCase:
     """A route: its OpenAPI ``path`` template, the ``methods`` it serves, and ``params`` naming a real object of the
     seeded broker for each path parameter (``"@name"`` = the seeded broker's ``name``, e.g. a run's id)."""
@@ -141,6 +213,8 @@ class RouteTestCase:
         target = path or self.url()
         if method in ("get", "delete"):
             return getattr(client, method)(target, **extra)
+        if has_nested(body):
+            return getattr(client, method)(target, encoded(body), content_type="application/json", **extra)
         return getattr(client, method)(target, body, format="json", **extra)
 
 
@@ -211,6 +285,27 @@ class Writable(RouteTestCase):
             return bool(response.json().get("rejected"))
         return False
 
+    def body_schema(self) -> dict[str, Any]:
+        return operation(self.path, self.write_method)["requestBody"]["content"]["application/json"]["schema"]
+
+    def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
+        """Every list in the body documents its ``maxItems``, and one item more is refused under that field."""
+        failures = []
+        for path, value in list(leaves(self.body)):
+            if not isinstance(value, list):
+                continue
+            spec = schema_at(self.body_schema(), path)
+            if "maxItems" not in spec:
+                failures.append(f"{path}: no maxItems documented")
+                continue
+            longer = [copy.deepcopy(value[0]) if value else "x" for _ in range(spec["maxItems"] + 1)]
+            response, wrote = self.probe(staff_client, replaced(self.body, path, longer))
+            if response.status_code != 400 or not self.refused(response, path) or "no more than" not in response.text:
+                failures.append(f"{path}: {response.status_code} {response.content[:300]}")
+            if wrote:
+                failures.append(f"{path}: wrote")
+        assert not failures, "\n".join(failures)
+
     def test_hostile_values_are_4xx_never_5xx_and_write_nothing(self, seeded, staff_client):
         failures = []
         for path, value in list(leaves(self.body)):
@@ -222,6 +317,8 @@ class Writable(RouteTestCase):
                     failures.append(f"{dotted} ({name}): {code}")
                 elif code == 400:
                     field = next((p for p in reversed(path) if isinstance(p, str)), None)
+                    if name.startswith(WHOLE_REQUEST):
+                        field = "detail"
                     if not isinstance(response.json(), dict):
                         failures.append(f"{dotted} ({name}): 400 body is not an object")
                     elif field and not mentions(response.json(), field):
@@ -254,6 +351,7 @@ class Writable(RouteTestCase):
                 "month 13",
                 "February 30th",
                 "NUL",
+                "deep nesting",
             )
         )
 
@@ -261,7 +359,11 @@ class Writable(RouteTestCase):
 class Bulk(Writable):
     """A list body: all rows valid or nothing written, bad rows named by index."""
 
-    max_rows: ClassVar[int] = 10_000
+    @property
+    def max_rows(self) -> int:
+        """The documented row limit (``maxItems``): one row more is refused."""
+        body = operation(self.path, self.write_method)["requestBody"]["content"]["application/json"]["schema"]
+        return body["maxItems"]
 
     def test_a_bad_row_is_named_by_index_and_nothing_is_written(self, seeded, staff_client):
         good = self.body[0]
@@ -275,6 +377,26 @@ class Bulk(Writable):
         rows = response.json()["rows"]
         assert [r["index"] for r in rows] == [1] and rows[0]["errors"], rows
         assert not wrote
+
+    def test_a_row_that_is_not_an_object_has_field_errors_like_any_row(self, seeded, staff_client):
+        """``null``, a number, a string or a list for a row: its errors are a field-errors object (the documented
+        ``RowError.errors``) under ``non_field_errors``, never a bare list."""
+        response, wrote = self.probe(staff_client, [self.body[0], None, 5, "x", []])
+        if self.keeps_good_rows:
+            assert response.status_code == 200, response.content[:500]
+            rows = response.json()["rejected"]
+        else:
+            assert response.status_code == 400, response.content[:500]
+            rows = response.json()["rows"]
+            assert not wrote
+        assert [r["index"] for r in rows] == [1, 2, 3, 4], rows
+        # A row that is a string holding a NUL is refused where the body is parsed, on every list route.
+        response, wrote = self.probe(staff_client, [self.body[0], "a\x00"])
+        assert response.status_code == 400 and not wrote, response.content[:500]
+        assert [r["index"] for r in response.json()["rows"]] == [1]
+        for row in rows + response.json()["rows"]:
+            assert isinstance(row["errors"], dict) and row["errors"], row
+            assert all(isinstance(m, list) and all(isinstance(x, str) for x in m) for m in row["errors"].values()), row
 
     def test_not_a_list_and_too_many_rows_are_400(self, seeded, staff_client):
         for body in ({"rows": self.body}, "x", 12):
@@ -341,7 +463,7 @@ class Queryable(RouteTestCase):
         failures = []
         for name, value in self.query.items():
             for label, hostile in hostile_values(value):
-                if isinstance(hostile, dict | list):
+                if isinstance(hostile, dict | list | Nested):
                     continue
                 response = staff_client.get(self.url(), {**self.query, name: hostile})
                 if response.status_code >= 500:

@@ -1,12 +1,29 @@
 """A small broker seeded through the public API for the contract tests: two partners, a client account, two
-instruments with rates, trades, an approved run (March) and a computed one (April). ``real_path_parameters`` names a
-real object for every path parameter, so the fuzzer's detail requests also reach existing objects."""
+instruments with rates, trades, an approved run (March) and a computed one (April).
+
+The fuzzer names real objects from it without a hand-kept list: ``natural_keys`` reads every collection of the
+schema back through the API (programs, partners, accounts, plans, instruments…), so a detail route's path values and
+a body's references (``partner``, ``program``, ``symbol``, an upsert's own ``code``…) come from what exists. Only
+runs, which have no collection to list, are named by the seed itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tests.commissions.runs_support import post_ok, setup_chain, setup_reference, trade
+
+# Body fields that name another object by its natural key: field → (collection, the object's field(s)).
+REFERENCES: dict[str, tuple[str, str | tuple[str, ...]]] = {
+    "partner": ("partners", "code"),
+    "parent": ("partners", "code"),
+    "program": ("programs", "code"),
+    "plan": ("plans", "code"),
+    "symbol": ("instruments", "symbol"),
+    "currency": ("rates", "currency"),
+    "account": ("accounts", ("server", "login")),
+}
+PERIODS = ["2026-03", "2026-04", "2026-05"]
 
 
 @dataclass(frozen=True)
@@ -14,25 +31,58 @@ class Seeded:
     approved_run: int
     computed_run: int
     trade_import: int
+    # collection (the path segment after /api/v1/) → its objects as the API lists them
+    collections: dict[str, list[dict]] = field(default_factory=dict)
 
-    def path_parameters(self) -> dict[str, dict]:
-        """OpenAPI path template → real values for its parameters."""
-        return {
-            "/api/v1/accounts/{server}/{login}/": {"server": "live1", "login": 1001},
-            "/api/v1/accounts/{server}/{login}/attribute/": {"server": "live1", "login": 1001},
-            "/api/v1/partners/{code}/": {"code": "sub"},
-            "/api/v1/partners/{code}/chain/": {"code": "sub"},
-            "/api/v1/partners/{code}/downline/": {"code": "master"},
-            "/api/v1/partners/{code}/move/": {"code": "sub"},
-            "/api/v1/partners/{code}/statement/": {"code": "sub"},
-            "/api/v1/partners/{code}/tokens/": {"code": "sub"},
-            "/api/v1/plans/{code}/": {"code": "plan-sub"},
-            "/api/v1/programs/{code}/": {"code": "prog"},
-            "/api/v1/runs/{id}/": {"id": self.approved_run},
-            "/api/v1/runs/{id}/approve/": {"id": self.computed_run},
-            "/api/v1/trade-imports/{id}/": {"id": self.trade_import},
-            "/api/v1/trades/{server}/{ticket}/": {"server": "live1", "ticket": 1},
-        }
+    def objects(self, collection: str) -> list[dict]:
+        if collection == "runs":  # no list endpoint: the seed's own
+            return [{"id": self.approved_run}, {"id": self.computed_run}]
+        return self.collections.get(collection, [])
+
+    def path_parameters(self, path: str, names: list[str], limit: int = 3) -> list[dict[str, Any]]:
+        """Real values for the path parameters ``names`` of the template ``path``: those of objects of its
+        collection (``/api/v1/partners/{code}/move/`` → partners' codes), as many as ``limit``."""
+        collection = path.split("/")[3]
+        found = []
+        for obj in self.objects(collection):
+            if all(name in obj for name in names):
+                found.append({name: obj[name] for name in names})
+        return found[:limit]
+
+    def references(self, own_collection: str) -> dict[str, list[Any]]:
+        """Body field → real values it can name; ``code`` names an object of the operation's own collection (an
+        upsert's 200 path, a create's refusal)."""
+        values: dict[str, list[Any]] = {}
+        for name, (collection, fields) in REFERENCES.items():
+            objects = self.objects(collection)
+            if isinstance(fields, tuple):
+                values[name] = [{f: obj[f] for f in fields} for obj in objects]
+            else:
+                values[name] = sorted({obj[fields] for obj in objects})
+        values["currency"] = sorted({*values["currency"], "USD"})
+        values["code"] = sorted({obj["code"] for obj in self.objects(own_collection) if "code" in obj})
+        values["period"] = PERIODS
+        return {name: found for name, found in values.items() if found}
+
+    def query_references(self) -> dict[str, list[Any]]:
+        """Query parameter → real values (``account`` as ``server:login``)."""
+        values = self.references("")
+        values["account"] = [f"{a['server']}:{a['login']}" for a in values.get("account", [])]
+        values["server"] = sorted({a["server"] for a in self.objects("accounts")})
+        values["login"] = sorted({a["login"] for a in self.objects("accounts")})
+        return {name: found for name, found in values.items() if found}
+
+
+def natural_keys(client, schema: dict) -> dict[str, list[dict]]:
+    """Every collection of the schema (a ``GET`` without path parameters), read back as staff."""
+    collections = {}
+    for path, item in schema["paths"].items():
+        if "get" in item and "{" not in path:
+            response = client.get(path, {"page_size": 1000})
+            assert response.status_code == 200, (path, response.content[:300])
+            body = response.json()
+            collections[path.split("/")[3]] = body["results"] if isinstance(body, dict) else body
+    return collections
 
 
 def seed_broker(client) -> Seeded:

@@ -3,12 +3,24 @@ character is a field error where the body is parsed."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from django.db import DataError
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
+from core.api.parsers import MAX_DEPTH, TOO_DEEP, depth
 
 pytestmark = pytest.mark.django_db
+
+
+def seeded_url(path: str) -> str:
+    """``path`` with its parameters naming real objects of the ``seeded`` broker (a program's code is ``prog``)."""
+    values = {"{code}": "prog" if "/programs/" in path else "sub", "{server}": "live1", "{login}": "1001"}
+    return re.sub(r"\{[^}]+\}", lambda m: values.get(m.group(0), "1"), path)
 
 
 def test_a_database_range_error_is_a_400_without_the_database_message():
@@ -39,4 +51,101 @@ def test_a_nul_character_is_a_field_error_naming_where_it_is(staff_client):
 
 def test_a_body_that_is_not_json_is_415(staff_client):
     response = staff_client.post("/api/v1/runs/", "kind=commissions", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415 and "detail" in response.json()
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_a_deeply_nested_body_is_a_400_on_every_operation_that_takes_one(depth, seeded, staff_client):
+    """Python's JSON parser (and any recursive walk of the body) runs out of stack near 1 000 levels: the API's
+    parser refuses anything deeper than ``MAX_DEPTH`` first, as a 400 about the request, on every operation of the
+    schema that takes a body, an array or an object."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = [
+        (method, path)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+    assert len(operations) > 10
+    for body in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+        for method, path in operations:
+            response = getattr(staff_client, method)(seeded_url(path), body, content_type="application/json")
+            assert response.status_code == 400, (method, path, response.status_code, response.content[:300])
+            assert response.json() == {"detail": TOO_DEEP}, (method, path)
+    # An operation without a documented body parses one only to hash it for its Idempotency-Key.
+    url = f"/api/v1/runs/{seeded['run']}/approve/"
+    response = staff_client.post(
+        url, "[" * depth + "]" * depth, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    assert response.status_code == 400 and response.json() == {"detail": TOO_DEEP}
+
+
+def test_a_body_within_the_nesting_bound_is_parsed_as_before():
+    assert depth([[[]]]) == 3 and depth({"a": [{"b": 1}]}) == 3 and depth(5) == 0
+    assert depth([[]] * 10_000) == 2
+    assert depth(json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)) == MAX_DEPTH
+
+
+def _path_operations():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def test_a_nul_in_any_path_segment_is_a_json_404(seeded, staff_client):
+    """No natural key or id holds a NUL: every path parameter of every operation, given one, answers a JSON 404
+    (not a database error answered as an out-of-range 400)."""
+    checked = 0
+    for method, path, operation in _path_operations():
+        for name in [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]:
+            url = seeded_url(path.replace(f"{{{name}}}", "a%00b"))
+            response = getattr(staff_client, method)(url, {}, format="json")
+            assert response.status_code == 404, (method, path, name, response.status_code, response.content[:200])
+            assert response.json() == {"detail": "Not found."}
+            checked += 1
+    assert checked > 15
+    assert staff_client.get("/admin/partners/partner/a%00b/change/").status_code == 404
+
+
+def test_a_nul_in_a_query_value_is_a_field_error(seeded, staff_client):
+    for path, name, value in [
+        ("/api/v1/lines/", "account", "a\x00:1"),
+        ("/api/v1/rebates/", "account", "live1\x00:1001"),
+        ("/api/v1/lines/", "partner", "s\x00ub"),
+        ("/api/v1/trades/", "server", "live\x001"),
+    ]:
+        response = staff_client.get(path, {name: value})
+        assert response.status_code == 400, (path, name, response.content[:200])
+        assert "Null characters are not allowed." in response.json()[name][0], response.json()
+
+
+def test_a_token_or_session_cookie_holding_a_nul_is_no_credential(seeded):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
+    response = client.get("/api/v1/programs/")
+    assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+    client = APIClient()
+    client.cookies["sessionid"] = "abcdefghijklmnop\x00"
+    response = client.get("/api/v1/programs/")
+    assert response.status_code == 401 and "detail" in response.json()
+
+
+def test_every_operation_documents_406_and_every_write_415(staff_client):
+    """An Accept the API cannot answer is a 406 on every operation; a body that is not JSON is a 415 on every write,
+    even one documenting no body (``POST /runs/{id}/approve/`` parses it to hash it for its Idempotency-Key)."""
+    for method, path, operation in _path_operations():
+        assert "406" in operation["responses"], (method, path)
+        if method in {"post", "put", "patch"}:
+            assert "415" in operation["responses"], (method, path)
+    response = staff_client.get("/api/v1/programs/", HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406 and response.json() == {"detail": "Could not satisfy the request Accept header."}
+
+
+def test_a_text_body_to_an_operation_documenting_none_is_415(seeded, staff_client):
+    url = f"/api/v1/runs/{seeded['run']}/approve/"
+    response = staff_client.post(url, "approve", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code == 415 and "detail" in response.json()

@@ -41,9 +41,9 @@ def test_post_creates_trades_and_reports_rejections_by_index(staff_client):
     assert [r["index"] for r in data["rejected"]] == [1, 3, 4, 5]
     by_index = {r["index"]: r["errors"] for r in data["rejected"]}
     assert list(by_index[1]) == ["lots"]
-    assert by_index[3] == {"row": "must be an object"}
+    assert by_index[3] == {"non_field_errors": ["must be an object"]}
     assert set(by_index[4]) == {"profit", "colour"}
-    assert by_index[5] == {"close_price": "this field is required"}
+    assert by_index[5] == {"close_price": ["this field is required"]}
     assert sorted(Trade.objects.values_list("ticket", flat=True)) == [1, 3]
     trade_import = TradeImport.objects.get(pk=data["import_id"])
     assert (trade_import.format, trade_import.rejected, trade_import.created_by.username) == ("api", 4, "staff")
@@ -181,7 +181,7 @@ def test_import_report(staff_client, tmp_path):
     data = response.json()
     assert (data["rows_read"], data["created"], data["skipped"], data["rejected"]) == (4, 2, 1, 1)
     assert data["skipped_reasons"] == {"duplicate in file": 1}
-    assert data["rejections"] == [{"line": 3, "errors": {"side": "buy or sell"}}]
+    assert data["rejections"] == [{"line": 3, "errors": {"side": ["buy or sell"]}}]
     assert data["unresolved_symbols"] == {"X": 1}
     assert (data["status"], data["format"], data["source_name"]) == ("done", "generic", "r.csv")
     assert staff_client.get(f"{API}/trade-imports/{result.pk + 100}/").status_code == 404
