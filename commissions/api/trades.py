@@ -67,6 +67,11 @@ def trade_versions(*, server: str, ticket: int) -> list[Trade]:
 # --- serializers --------------------------------------------------------------------------------------------------
 
 
+@extend_schema_field({"type": "string", "format": "decimal"})
+class DecimalText(serializers.CharField):
+    """An exact decimal sent as a JSON string, documented as one (the ingest parses it, with its own limits)."""
+
+
 class TradeInputSerializer(serializers.Serializer):
     """One pushed trade: the generic CSV's columns (documentation of the body; the ingest validates it)."""
 
@@ -75,15 +80,15 @@ class TradeInputSerializer(serializers.Serializer):
     login = serializers.IntegerField(min_value=0)
     symbol = serializers.CharField(max_length=48)
     side = serializers.ChoiceField(choices=["buy", "sell"])
-    lots = serializers.CharField(help_text='Exact decimal string > 0, at most 4 places, e.g. "0.10"')
+    lots = DecimalText(help_text='Exact decimal string > 0, at most 4 places, e.g. "0.10"')
     open_time = serializers.CharField(help_text="ISO 8601; UTC unless an offset is given")
-    open_price = serializers.CharField(help_text="Exact decimal string, at most 10 places")
+    open_price = DecimalText(help_text="Exact decimal string, at most 10 places")
     close_time = serializers.CharField(help_text="ISO 8601; UTC unless an offset is given; not before open_time")
-    close_price = serializers.CharField(help_text="Exact decimal string, at most 10 places")
-    profit = serializers.CharField(help_text="Exact decimal string in account currency, at most 6 places")
-    swap = serializers.CharField(help_text="Exact decimal string, at most 6 places")
-    commission = serializers.CharField(help_text="Exact decimal string (client commission), at most 6 places")
-    spread_pips = serializers.CharField(required=False, allow_null=True, help_text="Optional spread markup in pips")
+    close_price = DecimalText(help_text="Exact decimal string, at most 10 places")
+    profit = DecimalText(help_text="Exact decimal string in account currency, at most 6 places")
+    swap = DecimalText(help_text="Exact decimal string, at most 6 places")
+    commission = DecimalText(help_text="Exact decimal string (client commission), at most 6 places")
+    spread_pips = DecimalText(required=False, allow_null=True, help_text="Optional spread markup in pips")
     master_ticket = serializers.IntegerField(required=False, allow_null=True, help_text="MAM master ticket")
     # Plain strings for "status" here and below: drf-spectacular would otherwise name clashing enums of other apps.
     status = serializers.CharField(required=False, help_text="closed (default) or cancelled")
