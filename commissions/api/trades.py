@@ -19,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from core.api.bulk import MAX_ROWS
 from core.api.filters import IntegerFilter, TrueFalseFilter
+from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
 
 from ..models import Trade, TradeImport
@@ -269,6 +270,9 @@ class TradeListApi(generics.ListAPIView):
                 },
             ),
         ],
+    )
+    @idempotency_exempt(
+        "a content-addressed ingest: a repeated push finds every trade unchanged (only its import report is new)"
     )
     def post(self, request: Request) -> Response:
         body = request.data
