@@ -2,8 +2,8 @@
 
 ``POST /trades/`` takes a list of at most 10 000 trade objects shaped like the generic CSV and runs them through
 exactly the file ingest's validation and write path: each bad object is reported with its 0-based ``index`` and
-field errors, the good ones are kept. Only a body that is not a list, is empty or too long, or holds a NUL character,
-is a 400.
+field errors (``{field: [reasons]}``, like every field error), the good ones are kept. Only a body that is not a list,
+is empty or too long, is nested too deep, or holds a NUL character, is a 400.
 """
 
 from __future__ import annotations
