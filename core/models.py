@@ -74,7 +74,8 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=500)
     body_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
-    response = models.JSONField(null=True)
+    # The JSON text the first response was rendered to: replayed byte for byte (``jsonb`` would reorder its keys).
+    response = models.TextField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

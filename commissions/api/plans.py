@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from core.api.fields import ExactDecimalField
 from core.api.filters import AccountKeyFilter
+from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
 from partners.models import ClientAccount, Partner
 
@@ -167,6 +168,7 @@ class PlanListCreateView(generics.ListAPIView):
         return _plans()
 
     @extend_schema(request=PlanInputSerializer, responses={201: PlanOutputSerializer, 200: PlanOutputSerializer})
+    @idempotency_exempt("an upsert by code: repeating it changes nothing (200 with the plan)")
     def post(self, request):
         data = PlanInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -270,6 +272,7 @@ class RebateView(generics.ListAPIView):
         description="201 with the new terms; 200 with the terms already in force (nothing changed), or "
         "``{detail}`` when ending a rebate.",
     )
+    @idempotency_exempt("sets the terms in force: repeating them changes nothing (200)")
     def post(self, request):
         data = RebateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

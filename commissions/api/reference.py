@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import ExactDecimalField, positive
+from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 
@@ -132,6 +133,7 @@ class InstrumentListApi(generics.ListAPIView):
         ],
         responses={200: InstrumentUpsertOutput},
     )
+    @idempotency_exempt("an upsert by symbol: repeating it changes nothing (counted unchanged)")
     def post(self, request: Request) -> Response:
         rows = validated_rows(InstrumentRowSerializer, request.data)
         try:
@@ -177,6 +179,7 @@ class SuffixListApi(generics.ListAPIView):
             )
         },
     )
+    @idempotency_exempt("adds suffixes, keeping those that exist: repeating it changes nothing")
     def post(self, request: Request) -> Response:
         data = SuffixInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -2,8 +2,8 @@
 
 ``POST /trades/`` takes a list of at most 10 000 trade objects shaped like the generic CSV and runs them through
 exactly the file ingest's validation and write path: each bad object is reported with its 0-based ``index`` and
-field errors, the good ones are kept. Only a body that is not a list, is empty or too long, or holds a NUL character,
-is a 400.
+field errors (``{field: [reasons]}``, like every field error), the good ones are kept. Only a body that is not a list,
+is empty or too long, is nested too deep, or holds a NUL character, is a 400.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from core.api.bulk import MAX_ROWS
 from core.api.filters import IntegerFilter, TrueFalseFilter
+from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
 
 from ..models import Trade, TradeImport
@@ -67,6 +68,11 @@ def trade_versions(*, server: str, ticket: int) -> list[Trade]:
 # --- serializers --------------------------------------------------------------------------------------------------
 
 
+@extend_schema_field({"type": "string", "format": "decimal"})
+class DecimalText(serializers.CharField):
+    """An exact decimal sent as a JSON string, documented as one (the ingest parses it, with its own limits)."""
+
+
 class TradeInputSerializer(serializers.Serializer):
     """One pushed trade: the generic CSV's columns (documentation of the body; the ingest validates it)."""
 
@@ -75,15 +81,15 @@ class TradeInputSerializer(serializers.Serializer):
     login = serializers.IntegerField(min_value=0)
     symbol = serializers.CharField(max_length=48)
     side = serializers.ChoiceField(choices=["buy", "sell"])
-    lots = serializers.CharField(help_text='Exact decimal string > 0, at most 4 places, e.g. "0.10"')
+    lots = DecimalText(help_text='Exact decimal string > 0, at most 4 places, e.g. "0.10"')
     open_time = serializers.CharField(help_text="ISO 8601; UTC unless an offset is given")
-    open_price = serializers.CharField(help_text="Exact decimal string, at most 10 places")
+    open_price = DecimalText(help_text="Exact decimal string, at most 10 places")
     close_time = serializers.CharField(help_text="ISO 8601; UTC unless an offset is given; not before open_time")
-    close_price = serializers.CharField(help_text="Exact decimal string, at most 10 places")
-    profit = serializers.CharField(help_text="Exact decimal string in account currency, at most 6 places")
-    swap = serializers.CharField(help_text="Exact decimal string, at most 6 places")
-    commission = serializers.CharField(help_text="Exact decimal string (client commission), at most 6 places")
-    spread_pips = serializers.CharField(required=False, allow_null=True, help_text="Optional spread markup in pips")
+    close_price = DecimalText(help_text="Exact decimal string, at most 10 places")
+    profit = DecimalText(help_text="Exact decimal string in account currency, at most 6 places")
+    swap = DecimalText(help_text="Exact decimal string, at most 6 places")
+    commission = DecimalText(help_text="Exact decimal string (client commission), at most 6 places")
+    spread_pips = DecimalText(required=False, allow_null=True, help_text="Optional spread markup in pips")
     master_ticket = serializers.IntegerField(required=False, allow_null=True, help_text="MAM master ticket")
     # Plain strings for "status" here and below: drf-spectacular would otherwise name clashing enums of other apps.
     status = serializers.CharField(required=False, help_text="closed (default) or cancelled")
@@ -264,6 +270,9 @@ class TradeListApi(generics.ListAPIView):
                 },
             ),
         ],
+    )
+    @idempotency_exempt(
+        "a content-addressed ingest: a repeated push finds every trade unchanged (only its import report is new)"
     )
     def post(self, request: Request) -> Response:
         body = request.data

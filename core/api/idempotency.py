@@ -1,7 +1,8 @@
 """``Idempotency-Key`` for POST endpoints that start money-moving work (API.md).
 
-- The first request with a key runs; its response is stored when it succeeded (2xx). A retry with the same key and
-  the same body gets that response again (same status, same body) without running anything.
+- The first request with a key runs; its response is stored when it succeeded (2xx), as the JSON text it was
+  rendered to. A retry with the same key and the same body gets that response again (same status, the same bytes)
+  without running anything.
 - The same key with a different body is a 409.
 - A first attempt that failed (a 4xx, a 5xx, an exception) stores nothing: a retry with the same key runs again, so
   a failure is never replayed as a success, nor a transient failure forever.
@@ -11,6 +12,10 @@
 - A key is 1–200 visible ASCII characters; anything else is a 400 naming the header.
 - Records older than ``IBEX_IDEMPOTENCY_RETENTION_HOURS`` are purged by the periodic task ``core.purge_idempotency``;
   a key reused after that runs again.
+
+Every ``post`` of the API declares itself: ``@idempotent`` (it starts money-moving work) or
+``@idempotency_exempt(reason)`` (why a repeat is harmless); ``tests/api/test_idempotency.py`` fails on a POST that
+does neither, and tests every ``@idempotent`` one.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ import json
 import re
 
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from core.models import IdempotencyRecord
+
+from .renderers import JSONRenderer
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 NAME = "Idempotency-Key"
@@ -47,6 +55,22 @@ PARAMETER = OpenApiParameter(
 def _body_hash(request) -> str:
     canonical = json.dumps(request.data, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+IDEMPOTENT = "idempotent"
+
+
+def idempotency_exempt(reason: str):
+    """Declare a view method (``post``) that takes no ``Idempotency-Key``, saying why a repeated request is harmless
+    (an upsert that changes nothing the second time, a create refused the second time…)."""
+    if not reason.strip():
+        raise ValueError("say why a repeat of this request is harmless")
+
+    def mark(view_method):
+        view_method.idempotency = reason
+        return view_method
+
+    return mark
 
 
 def idempotent(view_method):
@@ -76,14 +100,15 @@ def idempotent(view_method):
                         {"detail": f"This {NAME} was used with a different body."}, status=status.HTTP_409_CONFLICT
                     )
                 if record.status_code is not None:
-                    return Response(record.response, status=record.status_code)
+                    return HttpResponse(record.response, status=record.status_code, content_type="application/json")
             response = view_method(self, request, *args, **kwargs)
             if status.is_success(response.status_code):
                 record.status_code = response.status_code
-                record.response = json.loads(json.dumps(response.data, default=str))
+                record.response = JSONRenderer().render(response.data).decode()  # as DRF renders it to the client
                 record.save(update_fields=["status_code", "response"])
             else:
                 record.delete()
             return response
 
+    wrapper.idempotency = IDEMPOTENT
     return extend_schema(parameters=[PARAMETER])(wrapper)

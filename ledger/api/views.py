@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
+from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 from partners.models import Partner
@@ -79,6 +80,7 @@ class RateListApi(generics.ListAPIView):
             ),
         },
     )
+    @idempotency_exempt("an upsert on (currency, day): repeating it changes nothing (counted unchanged)")
     def post(self, request: Request) -> Response:
         rows = validated_rows(RateRowSerializer, request.data)
         try:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
+from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 
@@ -85,6 +86,7 @@ class ProgramListApi(generics.ListAPIView):
         responses={201: s.ProgramOutputSerializer, 200: s.ProgramOutputSerializer},
         description="201 with a new program; 200 with the program of that code, changed (or already as sent).",
     )
+    @idempotency_exempt("an upsert by code: repeating it changes nothing (200 with the program)")
     def post(self, request: Request) -> Response:
         data = s.ProgramInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -135,6 +137,7 @@ class PartnerListApi(generics.ListAPIView):
         return self.get_paginated_response(output.data)
 
     @extend_schema(request=s.PartnerCreateSerializer, responses={201: s.PartnerOutputSerializer})
+    @idempotency_exempt("a create by code: a repeat is refused (400, the code exists), never a second partner")
     def post(self, request: Request) -> Response:
         data = s.PartnerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -175,6 +178,7 @@ class PartnerMoveApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(request=s.MoveInputSerializer, responses={200: s.PartnerLinkOutputSerializer})
+    @idempotency_exempt("a move to a named parent from a date: repeating it changes nothing")
     def post(self, request: Request, code: str) -> Response:
         partner = _partner_or_404(code)
         data = s.MoveInputSerializer(data=request.data)
@@ -193,6 +197,7 @@ class PartnerTokenApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(request=None, responses={200: s.TokenOutputSerializer})
+    @idempotency_exempt("returns the partner's one token (created once): repeating it changes nothing")
     def post(self, request: Request, code: str) -> Response:
         return Response({"token": partner_issue_token(partner=_partner_or_404(code))})
 
@@ -252,6 +257,7 @@ class AccountListApi(generics.ListAPIView):
             )
         ],
     )
+    @idempotency_exempt("an upsert by server and login: repeating it changes nothing (counted unchanged)")
     def post(self, request: Request) -> Response:
         rows = validated_rows(s.AccountRowSerializer, request.data)
         try:
@@ -298,6 +304,7 @@ class AccountAttributeApi(APIView):
             )
         },
     )
+    @idempotency_exempt("a change to a named IB from a date: repeating it changes nothing")
     def post(self, request: Request, server: str, login: int) -> Response:
         account = _account_or_404(server, login)
         data = s.AttributeInputSerializer(data=request.data)

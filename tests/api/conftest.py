@@ -15,10 +15,11 @@ def api_client():
 
 @pytest.fixture
 def seeded(db, staff_client, django_capture_on_commit_callbacks) -> dict:
-    """Program, plans, master with two sub-IBs, two accounts, instruments with rates, suffixes, rebates, two trade
+    """Programs, plans, master with two sub-IBs, two accounts, instruments with rates, suffixes, rebates, two trade
     imports and a computed run with lines — through the API, as a broker sets them up."""
     setup_reference(staff_client)
     setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/programs/", {"code": "prog-b", "name": "Program B"})
     post_ok(staff_client, "/api/v1/partners/", {"code": "sub2", "name": "Sub 2", "program": "prog", "parent": "master"})
     post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 1002, "partner": "sub2"}])
     post_ok(staff_client, "/api/v1/symbol-suffixes/", {"suffixes": [".m", ".pro"]})

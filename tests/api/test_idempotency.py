@@ -4,21 +4,27 @@ nothing, so the retry runs; keys are per user; malformed keys are a 400 naming t
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.urls import resolve
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.api.idempotency import IDEMPOTENT, idempotency_exempt
 from core.exceptions import Conflict
-from core.models import IdempotencyRecord
+from core.models import DatedChange, IdempotencyRecord
 from core.services import idempotency_records_purge
 from core.tasks import purge_idempotency
 from ledger.models import JournalEntry
 from runs.models import Run
+from tests.commissions.runs_support import post_ok, trade
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +71,29 @@ def other_staff_client(django_user_model):
     return client
 
 
-def test_every_operation_that_takes_the_header_is_declared_here():
+PATH_VALUES = {"{code}": "x", "{server}": "s", "{login}": "1", "{ticket}": "1", "{id}": "1"}
+
+
+def _posts() -> dict[str, object]:
+    """Every POST of the schema → the view method that serves it."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    posts = {}
+    for path, item in schema["paths"].items():
+        if "post" in item:
+            url = re.sub(r"\{[^}]+\}", lambda m: PATH_VALUES[m.group(0)], path)
+            posts[path] = resolve(url).func.view_class.post
+    return posts
+
+
+def test_every_post_declares_whether_it_takes_an_idempotency_key():
+    """A POST is ``@idempotent`` (money-moving work) or ``@idempotency_exempt(reason)``: a new one that says
+    neither fails here; every idempotent one is tested below, and documents the header."""
+    posts = _posts()
+    assert len(posts) >= 14
+    undeclared = [path for path, post in posts.items() if not getattr(post, "idempotency", None)]
+    assert undeclared == [], "decorate these posts with @idempotent or @idempotency_exempt(reason)"
+    declared = {path for path, post in posts.items() if post.idempotency == IDEMPOTENT}
+    assert declared == {r.path for r in ROUTES}, "test every @idempotent POST here"
     schema = SchemaGenerator().get_schema(request=None, public=True)
     takes_key = {
         path
@@ -74,7 +102,12 @@ def test_every_operation_that_takes_the_header_is_declared_here():
         if isinstance(operation, dict)
         if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
     }
-    assert takes_key == {r.path for r in ROUTES}
+    assert takes_key == declared
+
+
+def test_an_exemption_says_why():
+    with pytest.raises(ValueError):
+        idempotency_exempt(" ")
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=IDS)
@@ -84,8 +117,29 @@ def test_the_same_key_and_body_return_the_first_response_and_run_nothing(route, 
     assert 200 <= first.status_code < 300, first.content[:500]
     done = route.work()
     again = _post(staff_client, url, route.body, "key-1")
-    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert (again.status_code, again.content) == (first.status_code, first.content)  # the same bytes
+    assert again["Content-Type"] == "application/json"
     assert route.work() == done
+
+
+def test_a_replayed_approval_is_the_first_answer_not_a_second_approval(seeded, staff_client):
+    """The first approval reports what arrived after the run read its data (a late trade); approving again finds the
+    run approved and reports nothing. The replay is the first answer, byte for byte, warnings included — and posts
+    nothing more."""
+    post_ok(staff_client, "/api/v1/trades/", [trade(90, lots="2.00")])  # a late March trade
+    url = f"/api/v1/runs/{seeded['run']}/approve/"
+    first = _post(staff_client, url, {}, "approve-1")
+    assert first.status_code == 200 and first.json()["warnings"], first.content[:500]
+    posted = (JournalEntry.objects.count(), DatedChange.objects.count(), Run.objects.get(pk=seeded["run"]).approved_at)
+    again = _post(staff_client, url, {}, "approve-1")
+    assert again.content == first.content
+    assert (
+        JournalEntry.objects.count(),
+        DatedChange.objects.count(),
+        Run.objects.get(pk=seeded["run"]).approved_at,
+    ) == (posted)
+    rerun = staff_client.post(url, {}, format="json")  # what running it again answers: no warnings
+    assert rerun.status_code == 200 and rerun.json()["warnings"] == [] and rerun.content != first.content
 
 
 def test_a_replayed_run_request_is_the_first_response_not_a_new_answer(seeded, staff_client):
@@ -170,3 +224,34 @@ def test_old_records_are_purged_periodically(staff_user):
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
     assert purge_idempotency.name in {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
     assert purge_idempotency.apply().get() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_requests_with_one_key_do_the_work_once(seeded, staff_client):
+    """Several clients retry at once with the same key: one request runs, the others wait for it and answer its
+    response, byte for byte. (Without the key they would answer one 202 and 200s: the run request alone dedups the
+    work, not the answer.)"""
+    before = Run.objects.filter(period="2026-04").count()
+    token = Token.objects.get(user__username="staff").key
+    start = threading.Barrier(5)
+    responses = []
+
+    def client_retrying():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        try:
+            start.wait()
+            responses.append(_post(client, "/api/v1/runs/", RunRequest.body, "race"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client_retrying) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(responses) == 5
+    assert {(r.status_code, r.content) for r in responses} == {(responses[0].status_code, responses[0].content)}
+    assert responses[0].status_code == 202
+    assert Run.objects.filter(period="2026-04").count() == before + 1
+    assert IdempotencyRecord.objects.filter(key="race").count() == 1
