@@ -57,6 +57,11 @@ def require_aware(value: datetime | None, *, field: str = "effective_from") -> d
     return value
 
 
+def series_latest(rows: models.QuerySet[Row]) -> Row | None:
+    """The series' latest stretch (the one starting last): what a mirrored plain column shows."""
+    return rows.order_by("-valid_from").first()
+
+
 def series_until(rows: models.QuerySet[Row], start: datetime) -> datetime | None:
     """Where a change of the series ``rows`` from ``start`` would stop holding (``series_set_from``'s rule): the end
     of the stretch in force then, else the next stretch's start; None when open-ended."""

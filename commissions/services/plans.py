@@ -12,7 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from core.effective import SeriesChange, series_set_from
+from core.effective import SeriesChange, series_latest, series_set_from
 from core.exceptions import FieldErrors
 from core.history import first_open_instant
 from core.periods import SINCE_ALWAYS
@@ -209,7 +209,7 @@ def plan_upsert(
 
 def _mirror_latest_terms(plan: Plan) -> None:
     """Make the plan row, its tiers and its active rules equal to its latest terms; drop rules nothing refers to."""
-    latest = PlanTerms.objects.filter(plan=plan).order_by("-valid_from").first()
+    latest = series_latest(PlanTerms.objects.filter(plan=plan))
     if latest is None:
         return
     for field in ("currency", "both_legs", "min_hold_seconds", "min_points", "tier_mode"):

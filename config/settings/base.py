@@ -208,7 +208,7 @@ IBEX_RUN_INDEX_BUILD_MEMORY = env.str("IBEX_RUN_INDEX_BUILD_MEMORY", default="25
 IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
 # Idempotency-Key records (core.api.idempotency) are kept this long, then purged by a periodic task.
 IBEX_IDEMPOTENCY_RETENTION_HOURS = env.int("IBEX_IDEMPOTENCY_RETENTION_HOURS", default=24)
-IBEX_IDEMPOTENCY_PURGE_SECONDS = env.float("IBEX_IDEMPOTENCY_PURGE_SECONDS", default=3600.0)
+IBEX_IDEMPOTENCY_PURGE_SECONDS = env.int("IBEX_IDEMPOTENCY_PURGE_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "sweep-runs": {"task": "runs.sweep", "schedule": IBEX_SWEEP_SECONDS},
     "purge-idempotency-keys": {"task": "core.purge_idempotency", "schedule": IBEX_IDEMPOTENCY_PURGE_SECONDS},

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.effective import require_aware, series_set_from
+from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
 from core.history import ensure_history_open
 from core.periods import SINCE_ALWAYS
@@ -330,7 +330,7 @@ def _set_terms(*, account: ClientAccount, group: str, earns_commission: bool, ef
             subject=f"Setting {account}'s group and commission flag",
             now=now,
         )
-        latest = AccountTerms.objects.filter(account=account).order_by("-valid_from").first()
+        latest = series_latest(AccountTerms.objects.filter(account=account))
         if (locked.group, locked.earns_commission) != (latest.group, latest.earns_commission):
             ClientAccount.objects.filter(pk=account.pk).update(
                 group=latest.group, earns_commission=latest.earns_commission, updated_at=timezone.now()

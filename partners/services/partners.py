@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from core.effective import require_aware, series_set_from, series_until
+from core.effective import require_aware, series_latest, series_set_from, series_until
 from core.history import first_open_instant
 from core.periods import SINCE_ALWAYS
 
@@ -91,7 +91,7 @@ def partner_set_program(*, partner: Partner, program: Program, effective_from: d
             ),
             subject=f"Moving {partner.code} to program {program.code}",
         )
-        latest = PartnerProgram.objects.filter(partner=partner).order_by("-valid_from").first()
+        latest = series_latest(PartnerProgram.objects.filter(partner=partner))
         if locked.program_id != latest.program_id:
             Partner.objects.filter(pk=partner.pk).update(program_id=latest.program_id, updated_at=timezone.now())
         partner.program_id = latest.program_id
@@ -119,7 +119,7 @@ def partner_set_status(*, partner: Partner, status: str, effective_from: datetim
             ),
             subject=f"{'Suspending' if status == Partner.Status.SUSPENDED else 'Activating'} {partner.code}",
         )
-        latest = PartnerStatus.objects.filter(partner=partner).order_by("-valid_from").first()
+        latest = series_latest(PartnerStatus.objects.filter(partner=partner))
         if latest is not None and locked.status != latest.status:
             Partner.objects.filter(pk=partner.pk).update(status=latest.status, updated_at=timezone.now())
         partner.status = latest.status if latest is not None else status

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from core.effective import series_set_from
+from core.effective import series_latest, series_set_from
 from core.money import MoneyError, parse_decimal
 
 from ..models import Program, ProgramTerms
@@ -119,7 +119,7 @@ def program_upsert(
             ),
             subject=f"Changing program {code}'s terms",
         )
-        latest = ProgramTerms.objects.filter(program=program).order_by("-valid_from").first()
+        latest = series_latest(ProgramTerms.objects.filter(program=program))
         for field in terms:
             setattr(program, field, getattr(latest, field))
         program.save()
