@@ -489,7 +489,7 @@ MOVE_FORM = BulkServiceForm(
     ),
     title=lambda partners: "Move partners" if len(partners) > 1 else f"Move {partners[0].code}",
     intro="Moving never rewrites an approved period: each partner's parent link in force at the instant given is "
-    "closed there and the new one holds from then on (links that started later are replaced).",
+    "closed there and the new one holds from then on (until the next change already recorded).",
     submit_label="Move",
     describe=lambda p: f"{p.code} — {p.name}",
     log_message=lambda data: f"Moved under {_where(data)} from {when_label(data)}.",
@@ -720,7 +720,7 @@ ATTRIBUTE_FORM = BulkServiceForm(
     ),
     title=lambda accounts: "Change IB" if len(accounts) > 1 else f"Change the IB of {accounts[0]}",
     intro="An IB change never rewrites an approved period: each account's attribution in force at the instant given is "
-    "closed there and the new one holds from then on (attributions that started later are replaced).",
+    "closed there and the new one holds from then on (until the next change already recorded).",
     submit_label="Change IB",
     describe=str,
     log_message=lambda data: f"Attributed to {_who(data)} from {when_label(data)}.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 
 from core.admin_helpers import ReadOnlyAdmin, number_term
@@ -74,6 +75,17 @@ LINE_FIELDS = (
 )
 
 
+class _LinesOfRecordChangeList(ChangeList):
+    """The list shows lines of record, as GET /lines/ does: a superseded or failed run's lines only when its run is
+    asked for (``?run__id__exact=``, the run page's link). A line's own page shows any line."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        lines = super().get_queryset(request, exclude_parameters)
+        if any(key.startswith("run") for key in request.GET):
+            return lines
+        return lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))
+
+
 @admin.register(AttributionLine)
 class AttributionLineAdmin(ReadOnlyAdmin):
     list_display = (
@@ -100,13 +112,8 @@ class AttributionLineAdmin(ReadOnlyAdmin):
     fields = LINE_FIELDS
     readonly_fields = LINE_FIELDS
 
-    def get_queryset(self, request):
-        # Lines of record, as GET /lines/ shows them: a superseded or failed run's lines only when its run is asked
-        # for (``?run__id__exact=``, the run page's link).
-        lines = super().get_queryset(request)
-        if any(key.startswith("run") for key in request.GET):
-            return lines
-        return lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))
+    def get_changelist(self, request, **kwargs):
+        return _LinesOfRecordChangeList
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

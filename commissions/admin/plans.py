@@ -263,7 +263,7 @@ ASSIGN_FORM = BulkServiceForm(
     ),
     title=lambda partners: "Assign plan" if len(partners) > 1 else f"Assign a plan to {partners[0].code}",
     intro="Assigning never rewrites an approved period: each partner's plan in force at the instant given ends there "
-    "and the new one holds from then on (assignments that started later are replaced).",
+    "and the new one holds from then on (until the next change already recorded).",
     submit_label="Assign plan",
     describe=lambda p: f"{p.code} — {p.name}",
     log_message=lambda data: f"Put on plan {data['plan'].code} from {when_label(data)}.",

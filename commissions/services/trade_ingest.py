@@ -624,9 +624,8 @@ def _apply_stage(cursor, names: _TempNames, report: _Report, *, trade_import_id:
     # Without the unique indexes (a bulk load under the exclusive lock) no conflict can arise: the staged rows are
     # unique per (server, ticket) and were classified against this very table; rebuilding the indexes re-checks it.
     on_conflict = "" if rebuild.unique_dropped else "ON CONFLICT (server, ticket) WHERE is_current DO NOTHING"
-    # A version closing in a locked period is late data for the next open period's adjustments: queued with it, under
-    # a shared hold on approvals so that no period is locked between this check and the commit.
-    approvals_hold(kind=COMMISSIONS)
+    # A version closing in a locked period is late data for the next open period's adjustments: queued with it (the
+    # import holds approvals off from its first lock to its commit, see ``_bulk_candidate``).
     cursor.execute(
         f"""
         WITH inserted AS (
@@ -685,6 +684,10 @@ def _bulk_candidate(cursor, *, staged: int) -> bool:
     as an ordinary one, blocking neither readers nor other writers."""
     threshold = _bulk_threshold()
     large = bool(threshold) and staged >= threshold
+    # First of all, a shared hold on commission approvals: the import queues versions closing in locked periods, so
+    # no period may lock before it commits. Taken before any table lock — an approval holds its lock while it reads
+    # the trades, so the other order could deadlock with a bulk load's ACCESS EXCLUSIVE.
+    approvals_hold(kind=COMMISSIONS)
     if large:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [ADVISORY_BULK_CLASS])
     cursor.execute(f"LOCK TABLE {TRADES} IN ROW EXCLUSIVE MODE")

@@ -47,8 +47,8 @@ def trades_restate(
     a new version; ``changes`` maps a column to its new value as an SQL expression over ``v`` (the selected row).
     Returns the number of versions written. Run inside the caller's transaction; it takes the trade table's
     SHARE ROW EXCLUSIVE lock, which serialises it with ingests, so no version is written in between."""
+    approvals_hold(kind="commissions")  # first (as the ingest does): no period locks before the queue's check commits
     cursor.execute(f"LOCK TABLE {TRADES} IN SHARE ROW EXCLUSIVE MODE")
-    approvals_hold(kind="commissions")  # no period locks between the queue's check below and the commit
     cursor.execute(f"CREATE TEMP TABLE restated_versions ON COMMIT DROP AS {source}", params or {})
     cursor.execute(
         f"UPDATE {TRADES} t SET is_current = false, superseded_at = now() "

@@ -195,7 +195,7 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
 
     Follows the dating rules of ``core.effective``: a partner still on its first, top-level link gets its first parent
     from when that link started (since always, or from the end of the approved periods); otherwise the link in force
-    then is closed and the new one holds from then on (links that started later are replaced); a back-dated move
+    then is closed and the new one holds from then on (until the next change already recorded); a back-dated move
     that would alter an approved period is a ``Conflict``; moving to the parent already in force changes nothing.
     Rejected (ValidationError): self-parenting, and a parent that has ``partner`` among its ancestors at
     ``effective_from`` or at any later instant.

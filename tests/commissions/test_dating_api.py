@@ -335,3 +335,17 @@ def test_the_admin_lists_lines_of_record_unless_a_run_is_asked_for(staff_client,
     assert {line.run_id for line in shown} == {second}
     asked = admin_client.get(url, {"run__id__exact": first}).context["cl"].result_list
     assert {line.run_id for line in asked} == {first}
+
+
+def test_the_admin_opens_a_line_of_a_superseded_run(staff_client, admin_client):
+    from django.urls import reverse
+
+    month = last_month()
+    setup_reference_for(staff_client, month)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month)])
+    first = run(staff_client, month)["id"]
+    run(staff_client, month, recompute=True)
+    line = AttributionLine.objects.filter(run_id=first).first()
+    page = admin_client.get(reverse("admin:commissions_attributionline_change", args=[line.pk]))
+    assert page.status_code == 200
