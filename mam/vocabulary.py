@@ -1,0 +1,111 @@
+"""The MAM vocabularies (DOMAIN.md 5), defined once and imported by the pure engines and the models alike.
+
+Pure: standard library and ``core.vocabulary`` only.
+"""
+
+from __future__ import annotations
+
+from core.vocabulary import Vocabulary
+
+
+class AllocationMethod(Vocabulary):
+    """How a master trade's volume is shared over the group's sub-accounts (DOMAIN.md 5.1)."""
+
+    LOT = "lot", "Lots (as weights)"
+    PERCENT = "percent", "Percent"
+    EQUAL = "equal", "Equal"
+    BALANCE = "balance", "Balance"
+    EQUITY = "equity", "Equity"
+    FREE_MARGIN = "free_margin", "Free margin"
+    RISK = "risk", "Equity × risk factor"
+    MULTIPLIER = "multiplier", "Multiplier of the master volume"
+    FIXED_LOT = "fixed_lot", "Fixed lots"
+
+
+# Methods whose targets are shares of the master volume (summing to it); the others are per-account amounts.
+NORMALISED_METHODS = frozenset(
+    {
+        AllocationMethod.LOT,
+        AllocationMethod.PERCENT,
+        AllocationMethod.EQUAL,
+        AllocationMethod.BALANCE,
+        AllocationMethod.EQUITY,
+        AllocationMethod.FREE_MARGIN,
+        AllocationMethod.RISK,
+    }
+)
+
+
+class ResidualPolicy(Vocabulary):
+    """Where the volume steps left after flooring every target go (normalised methods)."""
+
+    LARGEST_WEIGHT = "largest_weight", "Largest weight first"
+    LARGEST_REMAINDER = "largest_remainder", "Largest remainder"
+    OVERFLOW = "overflow", "Overflow account"
+    DISCARD = "discard", "Discard (not allocated)"
+
+
+class BelowMinPolicy(Vocabulary):
+    """What happens to an account whose allocation is below the instrument's minimum volume."""
+
+    SKIP = "skip", "Skip the account and recompute"
+    BUMP = "bump", "Bump to the minimum"
+
+
+class AllocationReason(Vocabulary):
+    """Why an account got less than its exact share, or nothing (recorded per account and master ticket)."""
+
+    INACTIVE = "inactive", "Inactive member"
+    NO_EQUITY = "no_equity", "No positive equity (or no snapshot)"
+    EQUITY_STOP = "equity_stop", "Stopped out: equity below its equity stop"
+    DRAWDOWN_STOP = "drawdown_stop", "Stopped out: drawdown beyond its limit"
+    NOT_MEMBER = "not_member", "Not a member on that day (before joining or after leaving)"
+    BELOW_MINIMUM = "below_minimum", "Below the minimum volume"
+    BUMPED = "bumped", "Raised to the minimum volume"
+    CLAMPED = "clamped", "Clamped to its maximum"
+    ROUNDED = "rounded", "Rounded to the volume step"
+    RESIDUAL = "residual", "Took residual steps"
+    DISCARDED = "discarded", "Residual discarded"
+
+
+class ManagementBasis(Vocabulary):
+    """Days per year of the management fee's daily accrual: every calendar day, or trading days (Mon–Fri) only."""
+
+    CALENDAR = "365", "365 calendar days"
+    TRADING = "260", "260 trading days"
+
+
+class FeeBase(Vocabulary):
+    """The daily figure the management fee accrues on."""
+
+    EQUITY = "equity", "Equity"
+    BALANCE = "balance", "Balance"
+
+
+class HwmMode(Vocabulary):
+    """The high-water mark after a performance fee is charged: equity after the fee (net) or before it (gross)."""
+
+    NET = "net", "Net (after the fee)"
+    GROSS = "gross", "Gross (before the fee)"
+
+
+class FlowMode(Vocabulary):
+    """How a withdrawal lowers the high-water mark."""
+
+    ABSOLUTE = "absolute", "By the amount withdrawn"
+    PROPORTIONAL = "proportional", "In proportion to the equity withdrawn"
+
+
+class CrystallisationPeriod(Vocabulary):
+    """When fees crystallise besides withdrawals and leaving."""
+
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+
+
+class CrystallisationReason(Vocabulary):
+    """What made fees crystallise."""
+
+    PERIOD_END = "period_end", "Period end"
+    WITHDRAWAL = "withdrawal", "Withdrawal"
+    LEAVING = "leaving", "Member left the group"
