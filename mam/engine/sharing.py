@@ -119,6 +119,13 @@ def cumulative(values: np.ndarray) -> np.ndarray:
     return np.concatenate((np.zeros(1, dtype=values.dtype), np.cumsum(values)))
 
 
+def _divmod(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if num.dtype == object or den.dtype == object:  # numpy's divmod has no loop for Python ints
+        quotient = num // den
+        return quotient, num - quotient * den
+    return np.divmod(num, den)
+
+
 def ceil_div(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
     """Exact ceiling of ``num / den`` for a positive ``den``."""
     return -((-num) // den)
@@ -210,7 +217,7 @@ def _residual(
     if leftover <= 0 or policy == ResidualPolicy.DISCARD:
         return np.zeros(size, dtype=np.int64)
     if policy == ResidualPolicy.LARGEST_REMAINDER:
-        remainder = np.where(fixed, -1, num - steps * den)
+        remainder = np.where(fixed, -1, num - steps.astype(num.dtype) * den)
         # lexsort's last key is the primary one: remainder descending, then residual order (weight, key).
         order = np.lexsort((np.arange(size)[::-1], -remainder))
         return cyclic(order, np.minimum(room, 1), leftover)
@@ -271,15 +278,14 @@ def _hold_minimum_uncapped(weights: np.ndarray, rows: np.ndarray, problem: Probl
     first = int(rows[0])
     tail = weights[first:]
     local = rows - first
-    columns = np.arange(tail.size)
     numer = tail * problem.vnum
     den = (problem.vden * (total(tail) - cumulative(tail)[local]))[:, None]
-    floors = numer[None, :] // den
-    remainders = numer[None, :] - floors * den
-    inside = columns[None, :] >= local[:, None]
-    leftover = problem.total - np.where(inside, floors, 0).sum(axis=1)
+    floors, remainders = _divmod(numer[None, :], den)
+    outside = np.arange(tail.size)[None, :] < local[:, None]  # accounts already left out of S_i
+    leftover = problem.total - np.where(outside, 0, floors).sum(axis=1)
     own = np.arange(rows.size), local
-    ahead = ((remainders >= remainders[own][:, None]) & (columns[None, :] > local[:, None])).sum(axis=1)
+    # Accounts outside S_i get remainder -1 (never ahead); account i itself is counted once and taken off.
+    ahead = (np.where(outside, -1, remainders) >= remainders[own][:, None]).sum(axis=1) - 1
     return floors[own] + (ahead < leftover) >= problem.min_steps
 
 

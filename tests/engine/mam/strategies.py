@@ -37,6 +37,7 @@ EQUITY_POOLS = {
     "mixed": None,  # uniform cents
     "whales": None,  # a few huge, many small
     "dust": None,  # tiny figures at the finest scale
+    "huge": None,  # billions at the finest scale: beyond int64 products (the Python-int arithmetic)
 }
 
 
@@ -49,6 +50,8 @@ def _money(rng: random.Random, pool: str) -> Decimal:
         return D(rng.randint(1, 2 * 10**6)).scaleb(-2)
     if pool == "dust":
         return D(rng.randint(1, 5 * 10**8)).scaleb(-8)
+    if pool == "huge":
+        return D(rng.randint(10**8, 10**18)).scaleb(-8)
     return D(rng.randint(1, 2 * 10**6)).scaleb(-2)
 
 
@@ -213,13 +216,14 @@ def crowded_groups(draw: st.DrawFn) -> tuple[Decimal, pd.DataFrame, GroupPolicy,
     size = draw(st.integers(100, 300))
     rng = random.Random(draw(st.integers(0, 2**32 - 1)))
     low = draw(st.sampled_from([1, 500, 5000]))
+    places = draw(st.sampled_from([2, 2, 8]))  # 8: equities at the finest scale, beyond int64 products
     rows = [
         {
             "server": "live1",
             "login": login,
             "active": True,
             "member": True,
-            "equity": D(rng.randint(low * 100, 50000 * 100)).scaleb(-2),
+            "equity": D(rng.randint(low * 10**places, 50000 * 10**places) + rng.randint(0, 9)).scaleb(-places),
         }
         for login in rng.sample(range(1, 10000), size)
     ]
