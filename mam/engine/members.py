@@ -149,8 +149,8 @@ def read_members(members: pd.DataFrame, *, method: AllocationMethod, steps: Step
     def exclude(mask: np.ndarray, why: AllocationReason) -> None:
         reason[mask & (reason == "")] = why.value
 
-    exclude(~members["member"].to_numpy(dtype=bool), AllocationReason.NOT_MEMBER)
-    exclude(~members["active"].to_numpy(dtype=bool), AllocationReason.INACTIVE)
+    exclude(~members["member"].to_numpy(dtype=bool, na_value=False), AllocationReason.NOT_MEMBER)
+    exclude(~members["active"].to_numpy(dtype=bool, na_value=False), AllocationReason.INACTIVE)
 
     equity_raw = _column(members, "equity")
     equity, no_equity = _exact(equity_raw, MONEY_PLACES, "equity")
