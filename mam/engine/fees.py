@@ -16,9 +16,13 @@ So every event can be checked from its own recorded figures: management_fee = ro
 performance_fee = round(rate × max(0, equity_before_fee − hwm_before − hurdle)).
 
 Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are silent:
-- Daily figures: a day without a snapshot uses the latest earlier snapshot of the account (even one from before
-  it joined); with none at all, every figure of that day is 0. The period-end equity is the figure of the period's
-  last day.
+- Daily figures (equity and balance, end of day): a day without a snapshot uses the latest earlier snapshot of the
+  account (even one from before it joined), **moved by the flows booked after that snapshot's day up to and
+  including the day**; with no snapshot at all, the sum of the flows up to the day (0 without any). The period-end
+  equity is the figure of the period's last day. Why the flows: a snapshot stops at its day, while a flow is
+  known exactly; carrying a stale equity past a withdrawal while the HWM is lowered by it would charge a
+  performance fee on the money withdrawn (and management fee on it), and past a deposit would charge no
+  management fee on it. With daily snapshots (the normal feed) this is exactly DOMAIN's carry-forward.
 - Fees crystallised earlier in the same computation are treated as debited when they crystallise (as the platform
   does once the run is approved): every later figure of the account (daily bases, the equity at a later
   crystallisation) is lowered by the fees this computation has already crystallised for it. Fees of earlier,
@@ -46,9 +50,11 @@ Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are si
   absolute rule applies). The HWM never goes below 0 after a withdrawal: a withdrawal larger than the HWM (only
   possible while equity stood above an uncharged HWM, e.g. within the hurdle) leaves it at 0, so that profit once
   withdrawn is never charged later.
-- Equity just before a flow on day d: that day's end-of-day equity minus the flows of day d from that one on (in
-  ``seq`` order). On a day without its own snapshot the carried figure comes from an earlier day, so it precedes
-  all of day d's flows: the equity before a flow is then the carried figure plus the flows of day d before it.
+- Equity just before a flow on day d: that day's end-of-day equity figure (above, so it holds every flow of day d)
+  minus the flows of day d from that one on, in ``seq`` order.
+- The engine uses every flow it is given (of member accounts): flows are needed from the day after the earliest
+  snapshot passed, for the figures above; only those after a member's anchor day and before its end move its HWM
+  or crystallise.
 - Performance fee: ``rate × max(0, equity_before_fee − HWM − hurdle)`` with equity_before_fee = the equity at the
   crystallisation less this crystallisation's management fee (and less the earlier fees above). Charged (> 0
   after rounding): net → HWM = equity_before_fee − fee; gross → HWM = equity_before_fee. Not charged: the HWM is
@@ -265,7 +271,7 @@ def _timeline(data: FeeInputs, start: int, end: int) -> _Timeline:
     leaving = active & (left < end)
     anchor = np.maximum(m.joined, start - 1)
     accrual_start = np.maximum(np.where(m.accrue_from_na, m.joined, m.accrue_from), m.joined)
-    anchor_equity, _ = data.equity.at(np.arange(len(m)), anchor)
+    anchor_equity = data.equity.at(np.arange(len(m)), anchor)
     hwm = np.where(m.hwm_na, _big(anchor_equity), m.hwm)
     return _Timeline(
         active=active,
@@ -311,17 +317,13 @@ def _points(data: FeeInputs, timeline: _Timeline, end: int, closes: bool) -> tup
 
     out = amount < 0
     w_member, w_day = member[out], day[out]
-    on_day_equity, on_day = data.equity.at(w_member, w_day)
-    w_equity = np.where(
-        on_day,
-        _big(on_day_equity) - (day_total[out] - same_day_before[out]),
-        _big(on_day_equity) + same_day_before[out],
-    )
+    # The day's end-of-day equity holds all of that day's flows: take back this one and those after it.
+    w_equity = data.equity.at(w_member, w_day) - (day_total[out] - same_day_before[out])
 
     final = timeline.leaving | (timeline.active & closes)
     f_member = np.flatnonzero(final)
     f_position = timeline.end[f_member]
-    f_equity, _ = data.equity.at(f_member, f_position - 1)
+    f_equity = data.equity.at(f_member, f_position - 1)
     f_leaving = timeline.leaving[f_member]
 
     member_all = np.concatenate((w_member, f_member))
@@ -359,7 +361,7 @@ def _grid(data: FeeInputs, terms: FeeTerms, timeline: _Timeline, points: _Points
     cell_member = np.repeat(np.arange(n), length)
     cell_day = np.repeat(first_day, length) + (np.arange(total) - np.repeat(offset, length))
     figures: Figures = data.balance if terms.management_base == FeeBase.BALANCE else data.equity
-    values, _ = figures.at(cell_member, cell_day)
+    values = figures.at(cell_member, cell_day)
     if terms.management_basis == ManagementBasis.TRADING:
         counted = trading_days(cell_day)
     else:
@@ -370,7 +372,7 @@ def _grid(data: FeeInputs, terms: FeeTerms, timeline: _Timeline, points: _Points
         first_day=first_day,
         figures=values,
         counted=counted,
-        base_prefix=_prefix(clipped if values.dtype == object else clipped.astype(np.int64)),
+        base_prefix=_prefix(clipped),
         day_prefix=_prefix(counted.astype(np.int64)),
     )
 
