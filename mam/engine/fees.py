@@ -206,7 +206,6 @@ class _Points:
     withdrawal: np.ndarray  # |amount| of a withdrawal, 0 for a final point (object ints)
     deposits_before: np.ndarray  # the member's deposits of the period before the point (object ints)
     equity: np.ndarray  # the equity at the point, before this computation's own earlier fees (object ints)
-    rank: np.ndarray  # 0 for a member's first point
 
 
 @dataclass(frozen=True)
@@ -261,6 +260,27 @@ def _first_of_group(starts: np.ndarray) -> np.ndarray:
     return first[np.cumsum(starts) - 1] if len(starts) else np.zeros(0, dtype=np.int64)
 
 
+def _group_lasts(starts: np.ndarray) -> np.ndarray:
+    """The index of each group's last row."""
+    return np.flatnonzero(np.r_[starts[1:], True]) if len(starts) else np.zeros(0, dtype=np.int64)
+
+
+def _earlier_in_group(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For each row, the sum of the values of its group's earlier rows (object ints)."""
+    if not len(values):
+        return np.zeros(0, dtype=object)
+    earlier = np.cumsum(_big(values)) - values
+    return earlier - earlier[_first_of_group(starts)]
+
+
+def _group_totals(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The sum of each group's values (object ints), one per group."""
+    if not len(values):
+        return np.zeros(0, dtype=object)
+    lasts = _group_lasts(starts)
+    return _earlier_in_group(values, starts)[lasts] + _big(values)[lasts]
+
+
 def _timeline(data: FeeInputs, start: int, end: int) -> _Timeline:
     m = data.members
     left = np.where(m.left_na, np.iinfo(np.int64).max, m.left)
@@ -297,23 +317,12 @@ def _points(data: FeeInputs, timeline: _Timeline, end: int, closes: bool) -> tup
 
     member_starts = _group_starts(member)
     day_starts = _group_starts(member, day)
-    cumulative = np.cumsum(amount) if len(amount) else np.zeros(0, dtype=object)
-    before = cumulative - amount  # every flow of the member before this one, all days
-    day_first = _first_of_group(day_starts)
-    same_day_before = before - before[day_first]
-    day_last = np.r_[np.flatnonzero(day_starts)[1:] - 1, len(amount) - 1] if len(amount) else day_first
-    day_total = (cumulative[day_last] - before[np.flatnonzero(day_starts)])[np.cumsum(day_starts) - 1]
-
+    same_day_before = _earlier_in_group(amount, day_starts)
+    day_total = _group_totals(amount, day_starts)[np.cumsum(day_starts) - 1]
     deposits = np.where(amount > 0, amount, 0).astype(object)
-    deposits_cumulative = np.cumsum(deposits) if len(deposits) else np.zeros(0, dtype=object)
-    deposits_excl = deposits_cumulative - deposits
-    member_first = _first_of_group(member_starts)
-    deposits_before = deposits_excl - deposits_excl[member_first]
+    deposits_before = _earlier_in_group(deposits, member_starts)
     deposit_total = np.zeros(n, dtype=object)
-    if len(amount):
-        last = np.r_[np.flatnonzero(member_starts)[1:] - 1, len(amount) - 1]
-        first = np.flatnonzero(member_starts)
-        deposit_total[member[first]] = deposits_cumulative[last] - deposits_excl[first]
+    deposit_total[member[member_starts]] = _group_totals(deposits, member_starts)
 
     out = amount < 0
     w_member, w_day = member[out], day[out]
@@ -330,11 +339,8 @@ def _points(data: FeeInputs, timeline: _Timeline, end: int, closes: bool) -> tup
     position = np.concatenate((w_day, f_position))
     seq_all = np.concatenate((seq[out], np.full(len(f_member), _LAST_SEQ, dtype=np.int64)))
     order = np.lexsort((seq_all, position, member_all))
-    member_all = member_all[order]
-    starts = _group_starts(member_all)
-    rank = np.arange(len(order)) - _first_of_group(starts)
     points = _Points(
-        member=member_all,
+        member=member_all[order],
         kind=np.concatenate((np.full(len(w_member), _WITHDRAWAL), np.where(f_leaving, _LEAVING, _PERIOD_END)))[order],
         position=position[order],
         day=np.concatenate((w_day, np.where(f_leaving, f_position, end - 1)))[order],
@@ -342,7 +348,6 @@ def _points(data: FeeInputs, timeline: _Timeline, end: int, closes: bool) -> tup
         withdrawal=np.concatenate((-amount[out], np.zeros(len(f_member), dtype=object)))[order],
         deposits_before=np.concatenate((deposits_before[out], deposit_total[f_member]))[order],
         equity=np.concatenate((_big(w_equity), _big(f_equity)))[order],
-        rank=rank.astype(np.int64),
     )
     return points, deposit_total
 
@@ -351,10 +356,9 @@ def _grid(data: FeeInputs, terms: FeeTerms, timeline: _Timeline, points: _Points
     n = len(data.members)
     first_day = timeline.accrual_start.copy()
     last_position = first_day.copy()
-    if len(points.member):
-        # Points are sorted by (member, position): the last one of a member is its latest.
-        ends = np.r_[np.flatnonzero(_group_starts(points.member))[1:] - 1, len(points.member) - 1]
-        last_position[points.member[ends]] = np.maximum(first_day[points.member[ends]], points.position[ends])
+    # Points are sorted by (member, position): a member's last point is its latest.
+    ends = _group_lasts(_group_starts(points.member))
+    last_position[points.member[ends]] = np.maximum(first_day[points.member[ends]], points.position[ends])
     length = last_position - first_day
     offset = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(length)))[:n]
     total = int(length.sum())
@@ -462,19 +466,15 @@ def _crystallise(
         after_fee = equity_before_fee - performance * unit_here if net else equity_before_fee
         hwm_after = np.where(charged, after_fee, hwm_before)
 
-        withdrawal = points.withdrawal[rows]
-        hwm_next = np.where(points.kind[rows] == _WITHDRAWAL, hwm_after - withdrawal, hwm_after)
-        if proportional:
-            equity_before = equity_before_fee - performance * unit_here
-            scalable = (points.kind[rows] == _WITHDRAWAL) & (equity_before > 0)
-            if scalable.any():
-                scaled = _round(
-                    hwm_after[scalable] * (equity_before[scalable] - withdrawal[scalable]),
-                    equity_before[scalable] * unit_here[scalable],
-                )
-                hwm_next[scalable] = scaled * unit_here[scalable]
-        hwm_next = np.where(hwm_next > 0, hwm_next, 0)
-        hwm_next = np.where(points.kind[rows] == _WITHDRAWAL, hwm_next, hwm_after)
+        hwm_next = hwm_after.copy()
+        out = points.kind[rows] == _WITHDRAWAL
+        hwm_next[out] = _lowered_by_withdrawal(
+            hwm_after[out],
+            equity_before_fee[out] - performance[out] * unit_here[out],
+            points.withdrawal[rows][out],
+            unit_here[out],
+            proportional=proportional,
+        )
 
         state["hwm"][member] = hwm_next
         state["deposits"][member] = points.deposits_before[rows]
@@ -490,6 +490,24 @@ def _crystallise(
         events.performance[rows] = performance
         events.hwm_after[rows] = hwm_after
     return events, state
+
+
+def _lowered_by_withdrawal(
+    hwm: np.ndarray, equity_before: np.ndarray, withdrawal: np.ndarray, unit: np.ndarray, *, proportional: bool
+) -> np.ndarray:
+    """The HWM after a withdrawal (``equity_before`` is the equity after the fees just charged): less the amount,
+    or scaled by equity_after / equity_before, rounded to the minor unit ``unit``; never below 0."""
+    lowered = hwm - withdrawal
+    if proportional:
+        # A ratio of a non-positive equity means nothing: those rows keep the absolute rule.
+        scalable = equity_before > 0
+        if scalable.any():
+            scaled = _round(
+                hwm[scalable] * (equity_before[scalable] - withdrawal[scalable]),
+                equity_before[scalable] * unit[scalable],
+            )
+            lowered[scalable] = scaled * unit[scalable]
+    return np.where(lowered > 0, lowered, 0)
 
 
 def _decimals(values: np.ndarray, scales: np.ndarray) -> np.ndarray:
