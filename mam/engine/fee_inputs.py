@@ -164,20 +164,17 @@ def _exact_columns(
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
     """Every ``(values, what, allow_na)`` column as ints at one scale: ``start``, or, when some value has more
     places, as many places as the finest value has (a rare second pass)."""
-    scale = start
-    for attempt in range(2):
-        try:
-            converted = [
-                decimals_to_ints(values, scale=scale, what=what, allow_na=allow_na)
-                for values, what, allow_na in columns
-            ]
-            return converted, scale
-        except ExactValueError:
-            finest = max(_places_of(values) for values, _, _ in columns)
-            if attempt or finest <= scale:
-                raise
-            scale = finest
-    raise AssertionError("unreachable")
+
+    def convert(scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [decimals_to_ints(values, scale=scale, what=what, allow_na=na) for values, what, na in columns]
+
+    try:
+        return convert(start), start
+    except ExactValueError:
+        finest = max(_places_of(values) for values, _, _ in columns)
+        if finest <= start:
+            raise  # not a question of places: a float, text or a missing amount
+        return convert(finest), finest
 
 
 def _integers(column: pd.Series, what: str) -> np.ndarray:

@@ -169,10 +169,11 @@ def test_a_withdrawal_crystallises_before_it_lowers_the_hwm(places, hwm, profit,
         with localcontext() as context:
             context.prec = 60
             lowered = quantize(hwm_after * (equity - fee - withdrawn) / (equity - fee), places)
-    assert period_end["hwm_before"] == lowered
+    # Never below 0: withdrawing more than is left after the fee (possible: the fee is not yet debited) empties it.
+    assert period_end["hwm_before"] == max(lowered, ZERO)
     # The month end sees the equity after the withdrawal and the unpaid fee: nothing more to charge.
     assert period_end["performance_fee"] == 0
-    assert result.states.loc[0, "hwm"] == lowered
+    assert result.states.loc[0, "hwm"] == max(lowered, ZERO)
 
 
 @PROPERTY
