@@ -36,10 +36,11 @@ Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are si
   member) crystallises the days before L. ``accrue_from`` may lie before the period (quarterly crystallisation):
   the service then passes snapshots from there.
 - Crystallisation: at the period end when ``period_end`` is the first day of a crystallisation period (monthly:
-  every month; quarterly: January, April, July, October); on every withdrawal (before it lowers the HWM); on
-  leaving (instead of the period end). A period end that closes nothing produces no event: the state carries
-  ``accrue_from`` unchanged. Management is charged before performance. Every crystallisation is one event, even
-  when both fees are 0 (it still records the HWM); the run writes lines only for what is charged.
+  every month; quarterly: January, April, July, October — so a run period other than a month works too); on
+  every withdrawal (before it lowers the HWM); on leaving (instead of the period end). A period end that closes
+  nothing produces no event: the state carries ``accrue_from`` unchanged. Management is charged before
+  performance. Every crystallisation is one event, even when both fees are 0 (it still records the HWM); the run
+  writes lines only for what is charged.
 - The HWM: carried from the member's state; if there is none (``hwm`` None), it starts at the end-of-day equity
   of the joining day, or, for a member that joined before the period and was never given one, of the day before
   the period (its "anchor" day). Flows on or before the anchor day are already in that equity and are ignored; so
@@ -73,12 +74,12 @@ Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are si
   ``leaving`` event and no state. Every other member gets a state for the next run: the HWM after every flow of
   the period and ``accrue_from`` (the last crystallisation, or unchanged).
 
-Outputs: ``events`` has one row per crystallisation, in (server, login) input order then time order, with the
-extra column ``flow_seq`` (the withdrawal's ``seq``; NA for period end and leaving) so that two withdrawals of
-one day are told apart. Figures (base_sum, equity_before_fee, hwm_*) are exact Decimals at the computation's
-scale; fees and the hurdle have the account's minor unit, ``fee_share`` 6 places, ``manager_fee`` the finer of the
-two. ``hwm_after`` is the HWM right after the crystallisation's fee, before a withdrawal lowers it; the HWM after
-all flows is the state's.
+Outputs: ``events`` has one row per crystallisation, in (server, login) input order then time order; ``day`` is
+the withdrawal's day, the leaving day or the period's last day; the extra column ``flow_seq`` (the withdrawal's
+``seq``; NA for period end and leaving) tells two withdrawals of one day apart. Figures (base_sum,
+equity_before_fee, hwm_*) are exact Decimals at the computation's scale; fees and the hurdle have the account's
+minor unit, ``fee_share`` 6 places, ``manager_fee`` the finer of the two. ``hwm_after`` is the HWM right after the
+crystallisation's fee, before a withdrawal lowers it; the HWM after all flows is the state's.
 
 Invariants: fees are ≥ 0 and, with a rate of 0, exactly 0; fee_share + manager_fee = management_fee +
 performance_fee; the result does not depend on how members are split into chunks (each member's computation reads
