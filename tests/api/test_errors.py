@@ -12,7 +12,8 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
-from core.api.parsers import MAX_DEPTH, TOO_DEEP, depth
+from core.api.parsers import MAX_DEPTH, SURROGATE, TOO_DEEP, depth
+from tests.commissions.runs_support import trade
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +48,30 @@ def test_a_nul_character_is_a_field_error_naming_where_it_is(staff_client):
     response = staff_client.post("/api/v1/rates/", rows, format="json")
     assert response.status_code == 400
     assert response.json() == {"rows": [{"index": 1, "errors": {"currency": ["Null characters are not allowed."]}}]}
+
+
+def test_a_lone_surrogate_is_a_field_error_naming_where_it_is(seeded, staff_client):
+    """``"\\ud800"`` is valid JSON but no Unicode character: a field error, not a 500 (a trade push would fail
+    writing it as UTF-8 and store the import as failed; a choice field's error would echo it and fail rendering)."""
+    from commissions.models import TradeImport
+
+    imports = TradeImport.objects.count()
+    row = json.dumps({**trade(20), "symbol": "EUR\ud800USD"})
+    response = staff_client.post("/api/v1/trades/", f"[{row}]", content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json() == {"rows": [{"index": 0, "errors": {"symbol": [SURROGATE]}}]}
+    assert TradeImport.objects.count() == imports
+    body = '{"kind": "\\udfff", "period": "2026-03"}'
+    response = staff_client.post("/api/v1/runs/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"kind": [SURROGATE]}, response.content[:300]
+    body = '{"code": "a", "name": "x", "\\ud800": 1}'
+    response = staff_client.post("/api/v1/programs/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"\\ud800": [SURROGATE]}, response.content[:300]
+    # A valid pair is one character (U+1F600), stored as such.
+    response = staff_client.post(
+        "/api/v1/programs/", '{"code": "smile", "name": "\\ud83d\\ude00"}', content_type="application/json"
+    )
+    assert response.status_code == 201 and response.json()["name"] == "\U0001f600", response.content[:300]
 
 
 def test_a_body_that_is_not_json_is_415(staff_client):
