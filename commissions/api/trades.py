@@ -21,6 +21,7 @@ from core.api.bulk import MAX_ROWS
 from core.api.filters import IntegerFilter, TrueFalseFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
+from core.api.serializers import InputSerializer
 
 from ..models import Trade, TradeImport
 from ..services.trade_ingest import trades_ingest_records
@@ -73,7 +74,7 @@ class DecimalText(serializers.CharField):
     """An exact decimal sent as a JSON string, documented as one (the ingest parses it, with its own limits)."""
 
 
-class TradeInputSerializer(serializers.Serializer):
+class TradeInputSerializer(InputSerializer):
     """One pushed trade: the generic CSV's columns (documentation of the body; the ingest validates it)."""
 
     server = serializers.CharField(max_length=64)

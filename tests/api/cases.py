@@ -4,10 +4,12 @@ A route declares itself — its path, its methods, a valid body, where its decim
 ``RouteTestCase`` and the mixins that apply, and inherits the tests:
 
 - ``StaffOnly``: a partner's token gets 403 on every method of a staff route (and nothing is written);
-- ``Writable``: the valid body is accepted; a JSON float in any decimal field is a 400 naming that field; every
-  hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON types, unknown
-  enums, NaN and 1e400, nulls, empty and nested lists, arrays nested 1000 deep) is a 4xx with field errors (a
-  400 ``{"detail"}`` for a body nested too deep), never a 5xx, and a 400 writes nothing;
+- ``Writable``: the valid body is accepted; a field the body does not declare, in any of its objects, is a 400
+  naming it (documented ``additionalProperties: false``); a JSON float in any decimal field is a 400 naming that
+  field; every hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON
+  types, unknown enums, NaN and 1e400, NULs and lone surrogates, nulls, empty and nested lists, arrays nested 1000
+  deep) is a 4xx with field errors (a 400 ``{"detail"}`` for a body nested too deep), never a 5xx, and a 400
+  writes nothing;
 - ``Bulk``: a list body with a bad row is a 400 naming that row's index and field, and writes nothing (``Ingest``:
   the good rows are kept and the bad ones listed in ``rejected``); a row that is not an object has field errors
   (``non_field_errors``) like any row; an empty list and one row too many are handled;
@@ -338,6 +340,27 @@ class Writable(RouteTestCase):
         return False
 
     def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
+    def test_an_unknown_field_is_400_naming_it(self, seeded, staff_client):
+        """A field the operation does not declare, in any object of the body (the body, each row, a plan's rules, a
+        rebate's account), is refused under its own name, and the schema says so (``additionalProperties: false``):
+        a typo must not silently become a different instruction."""
+        failures = []
+        for path, node in [((), self.body), *leaves(self.body)]:
+            if not isinstance(node, dict):
+                continue
+            spec = schema_at(self.body_schema(), path) or {}
+            if spec.get("additionalProperties") is not False:
+                failures.append(f"{path}: additionalProperties: false not documented")
+            key = (*path, "acount") if path else ("acount",)
+            response, wrote = self.probe(staff_client, replaced(self.body, key, {"server": "live1", "login": 1001}))
+            if not self.refused(response, key):
+                failures.append(f"{path}: {response.status_code} {response.content[:300]}")
+            elif response.status_code == 400 and "unknown field" not in response.text:
+                failures.append(f"{path}: not named an unknown field: {response.content[:300]}")
+            elif wrote and not self.keeps_good_rows:
+                failures.append(f"{path}: wrote")
+        assert not failures, "\n".join(failures)
+
         """Every list in the body documents its ``maxItems``, and one item more is refused under that field."""
         failures = []
         for path, value in list(leaves(self.body)):
