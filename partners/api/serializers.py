@@ -279,14 +279,24 @@ class ChainOutputSerializer(serializers.Serializer):
 
 
 class AccountRowSerializer(InputSerializer):
-    """One account of a bulk upsert. ``partner`` codes are checked by the service in one query."""
+    """One account of a bulk upsert. ``partner`` codes are checked by the service in one query. No field but the key
+    has a default here: a new account gets the service's defaults, an existing one keeps what the row omits."""
 
     server = serializers.CharField(max_length=64)
     login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    currency = serializers.RegexField(_CURRENCY, default="USD")
-    group = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    partner = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True, default=None)
-    earns_commission = serializers.BooleanField(default=True)
+    currency = serializers.RegexField(_CURRENCY, required=False, help_text="New account: USD if omitted.")
+    group = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text='New account: "" if omitted.'
+    )
+    partner = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text='The IB\'s code. Omitted: a new account has no IB, an existing one keeps its IB; null (or ""): no '
+        "IB from effective_from (ends the attribution).",
+    )
+    earns_commission = serializers.BooleanField(required=False, help_text="New account: true if omitted.")
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
