@@ -102,6 +102,8 @@ InstrumentUpsertOutput = inline_serializer(
 class InstrumentListApi(generics.ListAPIView):
     """``GET`` lists instruments with their aliases; ``POST`` upserts a list of instruments by ``symbol``."""
 
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
+
     permission_classes = [IsStaff]
     serializer_class = InstrumentOutputSerializer
     filterset_class = InstrumentFilter

@@ -224,6 +224,8 @@ class TradeListApi(generics.ListAPIView):
     """``GET`` lists trades (filters ``server, login, ticket, symbol, status, unresolved, current``); ``POST``
     ingests a list of trades."""
 
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
+
     permission_classes = [IsStaff]
     serializer_class = TradeOutputSerializer
     filterset_class = TradeFilter  # invalid values answer 400 with field errors

@@ -4,8 +4,9 @@
   a handful) is a 400 ``{"detail": …}`` where it is parsed, before any code walks it — Python's parser and every
   recursive walk would otherwise run out of stack (a ``RecursionError``, a 500).
 - PostgreSQL stores no NUL character in any text (nor in ``jsonb``), so a body holding one is refused where it is
-  parsed — a 400 naming each field that holds one (``{"rows": …}`` for a list body, like every bulk error) — instead
-  of reaching a query and failing there.
+  parsed — a 400 naming each field that holds one (``{"rows": …}`` on an operation whose body is a list, one whose
+  view says ``list_body = True``, like every bulk error; field errors keyed by index for a list sent to any other
+  operation, the shape its schema documents) — instead of reaching a query and failing there.
 - A lone (unpaired) surrogate — JSON's ``"\\ud800"`` — is no Unicode character: it cannot be encoded as UTF-8, so
   it would fail wherever the value is written (a trade import's CSV, the database) or echoed back (DRF's "not a
   valid choice" quotes the value, and rendering that fails). It is refused in the same walk, the same way, with its
@@ -90,7 +91,10 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(TOO_DEEP)
         errors = _unstorable_errors(data)
         if errors:
-            if isinstance(data, list):
+            # The row shape only where the operation documents it (a list body); anywhere else a list sent by
+            # mistake gets the operation's own field-errors shape, its items keyed by index.
+            view = (parser_context or {}).get("view")
+            if isinstance(data, list) and getattr(view, "list_body", False):
                 raise RowsInvalid([{"index": int(i), "errors": e} for i, e in errors.items()])
             raise ValidationError(errors)
         return data

@@ -51,6 +51,8 @@ class RateListApi(generics.ListAPIView):
     """``GET`` lists rates (filters ``currency``, ``day``, ``day_from``, ``day_to``, inclusive); ``POST`` upserts
     a list of ``{currency, day, usd_rate}`` on ``(currency, day)``."""
 
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
+
     permission_classes = [IsStaff]
     serializer_class = RateOutputSerializer
     filterset_class = RateFilter

@@ -8,11 +8,12 @@ import re
 
 import pytest
 from django.db import DataError
+from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
-from core.api.parsers import MAX_DEPTH, SURROGATE, TOO_DEEP, depth
+from core.api.parsers import MAX_DEPTH, MESSAGE, SURROGATE, TOO_DEEP, depth
 from tests.commissions.runs_support import trade
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +73,30 @@ def test_a_lone_surrogate_is_a_field_error_naming_where_it_is(seeded, staff_clie
         "/api/v1/programs/", '{"code": "smile", "name": "\\ud83d\\ude00"}', content_type="application/json"
     )
     assert response.status_code == 201 and response.json()["name"] == "\U0001f600", response.content[:300]
+
+
+def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, staff_client):
+    """The row shape (``BulkErrors``: ``rows`` with integer ``index``) only on operations whose body is a list; a
+    list sent to an object-body operation gets its documented ``FieldErrors``, items keyed by index. Which views take
+    a list (``list_body``) is checked against the schema, so a new list endpoint cannot forget it."""
+    checked = 0
+    for method, path, operation in _path_operations():
+        if "requestBody" not in operation:
+            continue
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        is_list = body.get("type") == "array"
+        assert ("BulkErrors" in json.dumps(operation["responses"]["400"])) is is_list, (method, path)
+        url = seeded_url(path)
+        view = resolve(url).func.view_class
+        assert getattr(view, "list_body", False) is is_list, (path, "list_body does not match the schema")
+        response = getattr(staff_client, method)(url, ["a\x00"], format="json")
+        assert response.status_code == 400, (method, path, response.content[:200])
+        if is_list:
+            assert response.json() == {"rows": [{"index": 0, "errors": {"non_field_errors": [MESSAGE]}}]}
+        else:
+            assert response.json() == {"0": [MESSAGE]}, (method, path, response.content[:200])
+        checked += 1
+    assert checked > 10
 
 
 def test_a_body_that_is_not_json_is_415(staff_client):
