@@ -14,7 +14,8 @@ A route declares itself — its path, its methods, a valid body, where its decim
   the good rows are kept and the bad ones listed in ``rejected``); a row that is not an object has field errors
   (``non_field_errors``) like any row; an empty list and one row too many are handled;
 - ``Paginated``: ``count/next/previous/results``, ``page_size`` honoured and capped (a real request on each
-  route, with the cap lowered for the test; 1 000 itself over 1 001 rows once), a page past the end is a JSON 404;
+  route, with the cap lowered for the test; 1 000 itself over 1 001 rows once), a page past the end is a JSON 404,
+  a ``page`` or ``page_size`` that is no whole number of at least 1 a 400 naming it;
 - ``Queryable``: a valid value of every filter the operation documents (checked against the schema), and hostile
   values in every query parameter of the schema;
 - ``PartnerScoped``: a partner's token reaches its own objects and gets a JSON 404 — not a 403, not the object —
@@ -339,7 +340,6 @@ class Writable(RouteTestCase):
             return bool(response.json().get("rejected"))
         return False
 
-    def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
     def test_an_unknown_field_is_400_naming_it(self, seeded, staff_client):
         """A field the operation does not declare, in any object of the body (the body, each row, a plan's rules, a
         rebate's account), is refused under its own name, and the schema says so (``additionalProperties: false``):
@@ -361,6 +361,7 @@ class Writable(RouteTestCase):
                 failures.append(f"{path}: wrote")
         assert not failures, "\n".join(failures)
 
+    def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
         """Every list in the body documents its ``maxItems``, and one item more is refused under that field."""
         failures = []
         for path, value in list(leaves(self.body)):
@@ -518,6 +519,21 @@ class Paginated(RouteTestCase):
     def test_a_page_past_the_end_is_a_json_404(self, seeded, staff_client):
         response = staff_client.get(self.url(), {"page": 10_000})
         assert response.status_code == 404 and "detail" in response.json()
+        response = staff_client.get(self.url(), {"page": "9" * 40})  # past any table: no 40-digit parse
+        assert response.status_code == 404 and "detail" in response.json()
+
+    def test_a_page_or_page_size_that_is_no_whole_number_of_at_least_1_is_400_naming_it(self, seeded, staff_client):
+        """As the schema says (``minimum: 1``, an integer): not silently the default page size, not a 404."""
+        failures = []
+        for name in PAGING:
+            for value in ("0", "-3", "abc", "1.5", "", "last", " 1"):
+                response = staff_client.get(self.url(), {name: value})
+                if response.status_code != 400 or list(response.json()) != [name]:
+                    failures.append(f"{name}={value!r}: {response.status_code} {response.content[:200]}")
+        assert not failures, "\n".join(failures)
+        for parameter in operation(self.path, "get")["parameters"]:
+            if parameter["name"] in PAGING:
+                assert parameter["schema"].get("minimum") == 1 and "400" in parameter["description"], parameter
 
 
 class Detail(RouteTestCase):
