@@ -4,7 +4,10 @@ character is a field error where the body is parsed."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.db import DataError
@@ -199,3 +202,22 @@ def test_a_text_body_to_an_operation_documenting_none_is_415(seeded, staff_clien
     url = f"/api/v1/runs/{seeded['run']}/approve/"
     response = staff_client.post(url, "approve", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code == 415 and "detail" in response.json()
+
+
+def test_the_api_answers_only_json_outside_debug(staff_client, tmp_path):
+    """The schema documents JSON only: a browser's Accept gets JSON, an HTML-only Accept a 406 (the browsable API
+    is added by the dev settings, under DEBUG only)."""
+    browser = staff_client.get("/api/v1/programs/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert browser.status_code == 200 and browser["Content-Type"].startswith("application/json")
+    html = staff_client.get("/api/v1/programs/", HTTP_ACCEPT="text/html")
+    assert html.status_code == 406 and html.json() == {"detail": "Could not satisfy the request Accept header."}
+    code = (
+        "from django.conf import settings; import django; django.setup(); "
+        "print(settings.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'][-1])"
+    )
+    renderers = {}
+    for debug in ("true", "false"):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DEBUG": debug}
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        renderers[debug] = result.stdout.strip().rsplit(".", 1)[-1]
+    assert renderers == {"true": "BrowsableAPIRenderer", "false": "JSONRenderer"}
