@@ -17,7 +17,7 @@ A route declares itself — its path, its methods, a valid body, where its decim
   route, with the cap lowered for the test; 1 000 itself over 1 001 rows once), a page past the end is a JSON 404,
   a ``page`` or ``page_size`` that is no whole number of at least 1 a 400 naming it;
 - ``Queryable``: a valid value of every filter the operation documents (checked against the schema), and hostile
-  values in every query parameter of the schema;
+  values in every query parameter of the schema (a fraction for an integer filter is a 400; no filter is a float);
 - ``PartnerScoped``: a partner's token reaches its own objects and gets a JSON 404 — not a 403, not the object —
   for another partner's (the ``/me/`` routes);
 - ``Detail``: an unknown natural key is a JSON 404.
@@ -585,6 +585,10 @@ class Queryable(RouteTestCase):
                     failures.append(f"{name} ({label}): {response.status_code}")
                 elif response.status_code == 400 and not mentions(response.json(), name):
                     failures.append(f"{name} ({label}): 400 without a field error for it: {response.content[:200]}")
+                elif spec.get("type") == "integer" and label.startswith("a fraction") and response.status_code != 400:
+                    failures.append(f"{name} ({label}): {response.status_code}, not a 400 (matched another value?)")
+            if spec.get("type") == "number":
+                failures.append(f"{name}: documented as a JSON number (an integer filter, or a decimal string)")
         assert not failures, "\n".join(failures)
 
 
