@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from drf_spectacular.generators import SchemaGenerator
 
+from commissions.models import PlanTerms
 from tests.commissions.runs_support import trade
 
 from .cases import PAGING, Bulk, Detail, Ingest, Paginated, Queryable, StaffOnly, Writable, operation
@@ -325,8 +326,10 @@ def test_lines_name_their_rule_by_plan_code_and_filter_by_account_key(seeded, st
     lines = staff_client.get("/api/v1/lines/", {"account": "live1:1001", "kind": "volume"}).json()["results"]
     assert lines and {(line["server"], line["login"]) for line in lines} == {("live1", 1001)}
     by_partner = {line["partner"]: line for line in lines}
+    terms_from = PlanTerms.objects.get(plan__code="plan-sub").valid_from
     assert by_partner["sub"]["rule"] | {"id": None} == {
         "plan": "plan-sub",
+        "terms_from": terms_from.isoformat().replace("+00:00", "Z"),
         "type": "per_lot",
         "symbol": None,
         "symbol_group": None,
