@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.exceptions import RowErrors
 from core.models import exact_decimal_for
 from core.money import MoneyError
+from runs.services.requests import advisory_lock
 
 from ..models import Instrument, InstrumentAlias, SymbolSuffix
 from ..models.instruments import MAX_DIGITS, default_digits
@@ -117,7 +118,9 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     with transaction.atomic():
+        advisory_lock("instruments")  # symbols and aliases are one namespace: two upserts must not cross
         existing = {i.symbol: i for i in Instrument.objects.select_for_update().filter(symbol__in=list(symbol_rows))}
+        _refuse_crossed_names(symbol_rows, alias_rows)
         to_create: list[Instrument] = []
         to_update: list[Instrument] = []
         for values, _ in cleaned:
@@ -167,6 +170,26 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         counts["unchanged"] = len(symbol_rows) - len(created) - len(updated)
         counts["trades_resolved"] = _resolve_unresolved_trades()
     return counts
+
+
+def _refuse_crossed_names(symbol_rows: Mapping[str, int], alias_rows: Mapping[str, int]) -> None:
+    """Symbols and aliases resolve platform symbols together, so neither may name the other's instrument: an alias
+    equal to another instrument's symbol, or a symbol equal to an alias of another instrument, already stored, is a
+    row error (an alias equal to its own instrument's symbol is harmless)."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    row_symbol = {index: symbol for symbol, index in symbol_rows.items()}
+    for symbol in Instrument.objects.filter(symbol__in=list(alias_rows)).values_list("symbol", flat=True):
+        index = alias_rows[symbol]
+        if row_symbol.get(index) != symbol:
+            errors.setdefault(index, {})["aliases"] = [f"{symbol!r} is the symbol of another instrument."]
+    stored = InstrumentAlias.objects.filter(alias__in=list(symbol_rows)).select_related("instrument")
+    for alias in stored:
+        if alias.instrument.symbol != alias.alias:
+            errors.setdefault(symbol_rows[alias.alias], {})["symbol"] = [
+                f"{alias.alias!r} is an alias of {alias.instrument.symbol}."
+            ]
+    if errors:
+        raise RowErrors(errors)
 
 
 def suffixes_upsert(*, suffixes: Iterable[str]) -> dict[str, int]:
