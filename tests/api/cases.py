@@ -22,7 +22,9 @@ A route declares itself — its path, its methods, a valid body, where its decim
   for another partner's (the ``/me/`` routes);
 - ``Detail``: an unknown natural key is a JSON 404.
 
-``tests/api/test_routes.py`` checks that every operation of the OpenAPI schema is declared by one of them.
+``tests/api/test_routes.py`` checks that every operation of the OpenAPI schema is declared by one of them, with the
+mixins its operation needs (derived from the schema: authentication → ``StaffOnly``/``PartnerScoped``, a page
+parameter → ``Paginated``, a body → ``Writable``/``Bulk``, a path parameter → ``Detail``, filters → ``Queryable``).
 """
 
 from __future__ import annotations
