@@ -13,7 +13,7 @@ import django_filters
 from django.db.models import OuterRef, Q, Subquery
 from rest_framework import generics, serializers
 
-from core.api.filters import AccountKeyFilter, IntegerFilter
+from core.api.filters import AccountKeyFilter, IntegerFilter, ServerFilter
 from core.api.permissions import IsStaff
 from core.vocabulary import LineKind
 from runs.selectors import runs_of_record
@@ -108,7 +108,7 @@ class LineFilter(django_filters.FilterSet):
     period = django_filters.CharFilter()
     partner = django_filters.CharFilter(field_name="partner__code")
     account = AccountKeyFilter(field_name="trade")
-    server = django_filters.CharFilter(field_name="trade__server")
+    server = ServerFilter(field_name="trade__server")
     login = IntegerFilter(field_name="trade__login")
     symbol = django_filters.CharFilter(field_name="trade__symbol")
     kind = django_filters.ChoiceFilter(choices=LineKind.choices)

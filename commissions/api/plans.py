@@ -10,7 +10,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, ext
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from core.api.fields import ExactDecimalField
+from core.api.fields import ExactDecimalField, ServerNameField
 from core.api.filters import AccountKeyFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
@@ -189,7 +189,7 @@ class PlanDetailView(generics.RetrieveAPIView):
 
 
 class AccountKeySerializer(InputSerializer):
-    server = serializers.CharField(max_length=64)
+    server = ServerNameField()
     login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
 
 

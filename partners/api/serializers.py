@@ -8,7 +8,7 @@ from django.db.models import Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField
+from core.api.fields import ExactDecimalField, ServerNameField
 from core.api.serializers import InputSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
@@ -282,7 +282,7 @@ class AccountRowSerializer(InputSerializer):
     """One account of a bulk upsert. ``partner`` codes are checked by the service in one query. No field but the key
     has a default here: a new account gets the service's defaults, an existing one keeps what the row omits."""
 
-    server = serializers.CharField(max_length=64)
+    server = ServerNameField()
     login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     currency = serializers.RegexField(_CURRENCY, required=False, help_text="New account: USD if omitted.")
     group = serializers.CharField(

@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
 from core.history import ensure_history_open
+from core.names import server_name_error
 from core.periods import SINCE_ALWAYS
 
 from ..models import AccountAttribution, AccountTerms, ClientAccount, Partner
@@ -67,8 +68,8 @@ def _row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
     if login not in (None, "") and (isinstance(login, bool) or not isinstance(login, int) or login < 0):
         errors["login"] = ["A login is a non-negative integer."]
     server = row.get("server")
-    if server not in (None, "") and (not isinstance(server, str) or len(server) > 64):
-        errors["server"] = ["A server name is text of at most 64 characters."]
+    if server not in (None, "") and server_name_error(server):
+        errors["server"] = [server_name_error(server)]  # the trade feed's rule: the feed can post for it
     currency = row.get("currency", "USD")
     if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
         errors["currency"] = ["Enter a three-letter upper-case currency code."]
