@@ -353,7 +353,10 @@ class SubCloseOutputSerializer(serializers.Serializer):
     lots = serializers.DecimalField(max_digits=16, decimal_places=4)
     ticket = serializers.IntegerField(allow_null=True, help_text="The closed sub-account trade's ticket")
     profit = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    reason = serializers.CharField(help_text="Why nothing was closed now (e.g. below_minimum), else empty")
+    reason = serializers.CharField(
+        help_text="Why it closed other than its exact share (rounded, clamped, below_minimum: nothing now, "
+        "remainder_below_minimum: all), else empty"
+    )
 
 
 class MasterCloseOutputSerializer(serializers.Serializer):

@@ -423,7 +423,7 @@ def master_trade_close(
                         lots=closed_lots,
                         ticket=ticket_of,
                         profit=profit,
-                        reason="",
+                        reason=reason,
                     )
                 )
                 allocation.lots_open -= closed_lots
