@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "ledger",
     "runs",
     "commissions",
+    "mam",
     "demo",
 ]
 
