@@ -8,7 +8,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, positive
+from core.api.fields import ExactDecimalField, ServerNameField, positive
+from core.api.serializers import InputSerializer
 from partners.models import Partner
 
 from ..models import Allocation, CashFlow, EquitySnapshot, GroupFeeTerms, MamGroup, MasterTrade, Member
@@ -50,7 +51,7 @@ def unsigned_decimal(*, max_digits: int, decimal_places: int, **kwargs) -> Exact
 # --- groups -------------------------------------------------------------------------------------------------------
 
 
-class FeeTermsInputSerializer(serializers.Serializer):
+class FeeTermsInputSerializer(InputSerializer):
     management_rate = ExactDecimalField(
         max_digits=12,
         decimal_places=8,
@@ -96,22 +97,14 @@ class FeeTermsInputSerializer(serializers.Serializer):
         "defaults to now and may be back-dated while no approved period is affected (else 409).",
     )
 
-    def to_internal_value(self, data):
-        # A misspelt term must not pass silently as "unchanged".
-        if isinstance(data, dict):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown fee term."] for key in unknown})
-        return super().to_internal_value(data)
 
-
-class GroupInputSerializer(serializers.Serializer):
+class GroupInputSerializer(InputSerializer):
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     manager = serializers.SlugRelatedField(
         slug_field="code", queryset=Partner.objects.all(), help_text="The manager's partner code"
     )
-    master_server = serializers.CharField(max_length=64)
+    master_server = ServerNameField()
     master_login = _login()
     currency = serializers.RegexField(_CURRENCY, default="USD")
     method = serializers.ChoiceField(choices=AllocationMethod.choices, default=AllocationMethod.EQUITY.value)
@@ -186,8 +179,8 @@ class GroupOutputSerializer(serializers.ModelSerializer):
 # --- members ------------------------------------------------------------------------------------------------------
 
 
-class MemberInputSerializer(serializers.Serializer):
-    server = serializers.CharField(max_length=64)
+class MemberInputSerializer(InputSerializer):
+    server = ServerNameField()
     login = _login()
     param = unsigned_decimal(
         max_digits=18,
@@ -244,8 +237,8 @@ class MemberOutputSerializer(serializers.ModelSerializer):
 # --- equity and flows ---------------------------------------------------------------------------------------------
 
 
-class EquityRowSerializer(serializers.Serializer):
-    server = serializers.CharField(max_length=64)
+class EquityRowSerializer(InputSerializer):
+    server = ServerNameField()
     login = _login()
     day = serializers.DateField(help_text="The trading server's day (end-of-day figures)")
     balance = ExactDecimalField(max_digits=20, decimal_places=6)
@@ -262,9 +255,9 @@ class EquityOutputSerializer(serializers.ModelSerializer):
         fields = ["server", "login", "day", "balance", "equity", "free_margin"]
 
 
-class CashFlowRowSerializer(serializers.Serializer):
+class CashFlowRowSerializer(InputSerializer):
     id = serializers.CharField(max_length=100, help_text="The platform's or CRM's id of the flow, unique per server")
-    server = serializers.CharField(max_length=64)
+    server = ServerNameField()
     login = _login()
     time = serializers.DateTimeField()
     amount = ExactDecimalField(max_digits=20, decimal_places=6, help_text="Deposit > 0, withdrawal < 0")
@@ -288,7 +281,7 @@ class CountsSerializer(serializers.Serializer):
 # --- master trades ------------------------------------------------------------------------------------------------
 
 
-class MasterOpenInputSerializer(serializers.Serializer):
+class MasterOpenInputSerializer(InputSerializer):
     group = serializers.SlugField(max_length=64)
     ticket = serializers.IntegerField(min_value=0, max_value=MAX_TICKET)
     symbol = serializers.CharField(max_length=48)
@@ -298,7 +291,7 @@ class MasterOpenInputSerializer(serializers.Serializer):
     open_price = unsigned_decimal(max_digits=24, decimal_places=10, validators=[positive])
 
 
-class MasterCloseInputSerializer(serializers.Serializer):
+class MasterCloseInputSerializer(InputSerializer):
     lots = unsigned_decimal(max_digits=16, decimal_places=4, validators=[positive])
     close_time = serializers.DateTimeField()
     close_price = unsigned_decimal(max_digits=24, decimal_places=10, validators=[positive])

@@ -154,6 +154,8 @@ class GroupAllocationsApi(generics.ListAPIView):
 class EquityListApi(generics.ListAPIView):
     """``GET`` lists equity snapshots; ``POST`` upserts a list on ``(server, login, day)``."""
 
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
+
     permission_classes = [IsStaff]
     serializer_class = s.EquityOutputSerializer
 
@@ -191,6 +193,8 @@ class EquityListApi(generics.ListAPIView):
 
 class CashFlowListApi(generics.ListAPIView):
     """``GET`` lists cash flows; ``POST`` records a list (idempotent by ``(server, id)``)."""
+
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
     permission_classes = [IsStaff]
     serializer_class = s.CashFlowOutputSerializer
@@ -261,6 +265,21 @@ class MasterTradeListApi(generics.ListAPIView):
     @extend_schema(
         request=s.MasterOpenInputSerializer,
         responses={201: s.MasterOpenOutputSerializer, 200: s.MasterOpenOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Open one lot of EURUSD",
+                request_only=True,
+                value={
+                    "group": "alpha",
+                    "ticket": 880001,
+                    "symbol": "EURUSD",
+                    "side": "buy",
+                    "lots": "1.00",
+                    "open_time": "2026-03-03T10:00:00Z",
+                    "open_price": "1.08450",
+                },
+            )
+        ],
         description="201 with the allocations (every member, with its lots, 0 included, and the reason it got less "
         "than its exact share or nothing) and the unallocated lots. Re-sending the same open answers 200 with the "
         "same allocations and changes nothing; another open with the same ticket is a 409. An unknown group or "
@@ -287,6 +306,13 @@ class MasterTradeCloseApi(APIView):
     @extend_schema(
         request=s.MasterCloseInputSerializer,
         responses={200: s.MasterCloseOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Close part of a master position",
+                request_only=True,
+                value={"lots": "0.50", "close_time": "2026-03-04T15:30:00Z", "close_price": "1.08720"},
+            )
+        ],
         description="Closing what the master still holds closes every sub-position fully; less closes each "
         "proportionally (DOMAIN.md 5.2). More than it holds is a 400. Re-sending the last close (same lots, time and "
         "price) answers the same and changes nothing. A missing conversion rate for a sub-account's P&L is a 409 "

@@ -67,6 +67,9 @@ class Seeded:
         values["currency"] = sorted({*values["currency"], "USD"})
         values["code"] = sorted({obj["code"] for obj in self.objects(own_collection) if "code" in obj})
         values["period"] = PERIODS
+        # Volumes on every instrument's step (a master open refuses lots off the step): a few real ones, so an open
+        # can succeed among the generated cases.
+        values["lots"] = ["0.10", "1.00", "2.50"]
         return {name: found for name, found in values.items() if found}
 
     def query_references(self) -> dict[str, list[Any]]:
