@@ -9,13 +9,26 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import Model, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_init, pre_init
 
+from commissions.models import Trade
 from ledger.models import ConversionRate
 from partners.models import ClientAccount
 
-from .models import Allocation, CashFlow, EquitySnapshot, GroupFeeTerms, MamGroup, MasterTrade, Member
+from .models import (
+    Allocation,
+    CashFlow,
+    EquitySnapshot,
+    GroupFeeTerms,
+    MamGroup,
+    MasterClose,
+    MasterTrade,
+    Member,
+    SubClose,
+)
 
 MEMBERS = Member._meta.db_table
 SNAPSHOTS = EquitySnapshot._meta.db_table
@@ -79,12 +92,119 @@ def allocation_report(*, group: MamGroup) -> QuerySet[Allocation]:
     )
 
 
-def allocations_of(*, master_trade: MasterTrade) -> list[Allocation]:
-    return list(
-        Allocation.objects.filter(master_trade=master_trade)
-        .select_related("member__account")
-        .order_by("member__account__server", "member__account__login")
+# Rows with their related rows, read in one raw query and turned into model instances without the ORM's per-row
+# machinery (its select_related and ``Model.__init__`` took most of a 1,000-member open or close). Each model's
+# columns are selected in its concrete-field order and set as the instance's attributes the way unpickling does
+# (``__new__``, then the attribute dict, then a ``ModelState`` of a row loaded from this database): the instance is
+# what ``Model.from_db`` gives, as none of these models has a field with a database converter (checked at import)
+# and no ``pre_init``/``post_init`` receiver is connected for them (checked on each call, else ``from_db`` is used).
+Chain = tuple[tuple[type[Model], str | None], ...]
+
+
+def select_list(chain: Chain, aliases: tuple[str, ...]) -> str:
+    return ", ".join(
+        f'{alias}."{field.column}"'
+        for (model, _), alias in zip(chain, aliases, strict=True)
+        for field in model._meta.concrete_fields
     )
+
+
+def _plain_fields(chain: Chain) -> Chain:
+    for model, _ in chain:
+        for field in model._meta.concrete_fields:
+            if hasattr(field, "from_db_value"):
+                raise TypeError(f"{model.__name__}.{field.name} converts values read: build it with from_db")
+    return chain
+
+
+def _instance(model: type[Model], names: list[str], values: tuple, alias: str) -> Model:
+    obj = model.__new__(model)
+    state = ModelState()
+    state.adding = False
+    state.db = alias
+    obj._state = state
+    obj.__dict__.update(zip(names, values, strict=True))
+    return obj
+
+
+def model_instances(rows: list[tuple], chain: Chain) -> list[Model]:
+    """Rows of ``select_list(chain, …)`` as the first model's instances, each caching the next model's instance on
+    its ``link`` (a forward key), as ``select_related`` does."""
+    spans, start = [], 0
+    for model, link in chain:
+        fields = model._meta.concrete_fields
+        names = [f.attname for f in fields]
+        setter = model._meta.get_field(link).set_cached_value if link else None
+        plain = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
+        spans.append((model, names, start, start + len(fields), setter, plain))
+        start += len(fields)
+    alias = connection.alias
+    out: list[Model] = []
+    for row in rows:
+        objects = [
+            _instance(model, names, row[lo:hi], alias) if plain else model.from_db(alias, names, row[lo:hi])
+            for model, names, lo, hi, _, plain in spans
+        ]
+        for (*_, setter, _plain), obj, related in zip(spans, objects, objects[1:], strict=False):
+            setter(obj, related)
+        out.append(objects[0])
+    return out
+
+
+_ALLOCATION_CHAIN: Chain = _plain_fields(((Allocation, "member"), (Member, "account"), (ClientAccount, None)))
+_ALLOCATIONS = f"""
+SELECT {select_list(_ALLOCATION_CHAIN, ("al", "m", "a"))}
+  FROM {Allocation._meta.db_table} al
+  JOIN {MEMBERS} m ON m.id = al.member_id
+  JOIN {ACCOUNTS} a ON a.id = m.account_id
+ WHERE al.master_trade_id = %(master)s {{open_only}}
+ ORDER BY a.server, a.login {{lock}}
+"""
+
+
+def allocations_of(*, master_trade: MasterTrade, open_only: bool = False, lock: bool = False) -> list[Allocation]:
+    """The master trade's allocations by (server, login), each with its member and account loaded; ``open_only``:
+    those still holding lots; ``lock``: ``FOR UPDATE`` (of the allocation, member and account rows, as the ORM's
+    ``select_for_update`` over ``select_related`` locks). One query."""
+    query = _ALLOCATIONS.format(
+        open_only="AND al.lots_open > 0" if open_only else "", lock="FOR UPDATE" if lock else ""
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, {"master": master_trade.pk})
+        return model_instances(cursor.fetchall(), _ALLOCATION_CHAIN)
+
+
+_SUB_CLOSE_CHAIN: Chain = _plain_fields(((SubClose, "allocation"), *_ALLOCATION_CHAIN))
+_SUB_CLOSES = f"""
+SELECT {select_list(_SUB_CLOSE_CHAIN, ("s", "al", "m", "a"))}
+  FROM {SubClose._meta.db_table} s
+  JOIN {Allocation._meta.db_table} al ON al.id = s.allocation_id
+  JOIN {MEMBERS} m ON m.id = al.member_id
+  JOIN {ACCOUNTS} a ON a.id = m.account_id
+ WHERE s.master_close_id = %(close)s
+ ORDER BY a.server, a.login
+"""
+
+
+def sub_closes_of(*, master_close: MasterClose) -> list[SubClose]:
+    """The master close's sub-closes by (server, login), each with its allocation, member and account loaded."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SUB_CLOSES, {"close": master_close.pk})
+        return model_instances(cursor.fetchall(), _SUB_CLOSE_CHAIN)
+
+
+_TICKETS_TAKEN = f"""
+SELECT ticket FROM {Trade._meta.db_table} WHERE server = %(server)s AND ticket = ANY(%(tickets)s::bigint[])
+ UNION
+SELECT ticket FROM {SubClose._meta.db_table} WHERE ticket = ANY(%(tickets)s::bigint[])
+"""
+
+
+def tickets_taken(*, server: str, tickets: Iterable[int]) -> set[int]:
+    """Those of ``tickets`` already taken: by a trade on ``server`` (any version) or by any sub-close. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TICKETS_TAKEN, {"server": server, "tickets": list(tickets)})
+        return {row[0] for row in cursor.fetchall()}
 
 
 @dataclass(frozen=True)

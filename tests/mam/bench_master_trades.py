@@ -1,0 +1,157 @@
+"""Bench (not collected: no ``test_`` prefix) of master_trade_open / master_trade_close over a 1,000-member group,
+built like ``tests/mam/support.py`` (partners and group through the API, then 1,000 accounts, memberships and
+snapshots through the API too). Run explicitly:
+
+    pytest -q -s -p no:cacheprovider tests/mam/bench_master_trades.py [--profile-mam]
+
+Prints the median wall time per open, per partial close and per full close; no timed assertion. ``MAM_PROFILE=1``
+prints the cProfile top of one open and one close.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from mam.models import MamGroup
+from mam.services.master_trades import master_trade_close, master_trade_open
+from tests.commissions.runs_support import post_ok
+
+from .support import GROUP, group_body, setup_partners
+
+MEMBERS = 1_000
+ROUNDS = 5
+OPEN = datetime(2026, 3, 10, 10, tzinfo=UTC)
+
+
+def _build(client) -> MamGroup:
+    setup_partners(client)
+    post_ok(client, "/api/v1/mam/groups/", group_body())
+    logins = list(range(100_000, 100_000 + MEMBERS))
+    partners = ("sub", "ib2", "mgr", None)
+    post_ok(
+        client,
+        "/api/v1/accounts/",
+        [
+            {"server": "live1", "login": login, **({"partner": p} if (p := partners[i % 4]) else {})}
+            for i, login in enumerate(logins)
+        ],
+    )
+    for login in logins:
+        post_ok(client, f"/api/v1/mam/groups/{GROUP}/members/", {"server": "live1", "login": login})
+    post_ok(
+        client,
+        "/api/v1/mam/equity/",
+        [
+            {"server": "live1", "login": login, "day": "2026-03-01", "balance": e, "equity": e, "free_margin": e}
+            for login in logins
+            for e in [str(1_000 + (login * 7919) % 50_000)]
+        ],
+    )
+    return MamGroup.objects.get(code=GROUP)
+
+
+def _profiled(label: str, call):
+    profile = cProfile.Profile()
+    result = profile.runcall(call)
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
+    print(f"\n===== profile: {label}\n{out.getvalue()}")
+    return result
+
+
+@pytest.mark.django_db
+def test_bench_master_trades(staff_client):
+    group = _build(staff_client)
+    profile = os.environ.get("MAM_PROFILE") == "1"
+    opens, partials, fulls = [], [], []
+    for round_ in range(ROUNDS):
+        ticket = 10_000 + round_
+        at = OPEN + timedelta(minutes=round_)
+
+        def do_open(ticket=ticket, at=at):
+            return master_trade_open(
+                group=group,
+                ticket=ticket,
+                symbol="EURUSD",
+                side="buy",
+                lots=Decimal("100.00"),
+                open_time=at,
+                open_price=Decimal("1.08"),
+            )
+
+        def do_close(ticket=ticket, at=at, lots="37.00", minutes=60, price="1.0815"):
+            return master_trade_close(
+                group=group,
+                ticket=ticket,
+                lots=Decimal(lots),
+                close_time=at + timedelta(minutes=minutes),
+                close_price=Decimal(price),
+            )
+
+        started = time.perf_counter()
+        opened = _profiled("open", do_open) if profile and round_ == ROUNDS - 1 else do_open()
+        opens.append(time.perf_counter() - started)
+        assert sum(a.lots for a in opened.allocations) == Decimal("100.00")
+        started = time.perf_counter()
+        do_close()
+        partials.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        if profile and round_ == ROUNDS - 1:
+            _profiled("full close", lambda: do_close(lots="63.00", minutes=90, price="1.0790"))
+        else:
+            do_close(lots="63.00", minutes=90, price="1.0790")
+        fulls.append(time.perf_counter() - started)
+    _fingerprint()
+    print(
+        f"\nMAM bench, {MEMBERS} members, median of {ROUNDS}: open {statistics.median(opens) * 1000:.1f} ms, "
+        f"partial close {statistics.median(partials) * 1000:.1f} ms, "
+        f"full close {statistics.median(fulls) * 1000:.1f} ms"
+    )
+
+
+def _fingerprint() -> None:
+    """Every row the bench wrote, by natural keys, to ``MAM_FINGERPRINT`` (a path): compare before and after."""
+    path = os.environ.get("MAM_FINGERPRINT")
+    if not path:
+        return
+    from django.db import connection
+
+    queries = [
+        "SELECT t.ticket, a.lots, a.lots_open, a.weight, a.target, a.reason, c.login FROM mam_allocation a"
+        " JOIN mam_mastertrade t ON t.id = a.master_trade_id JOIN mam_member m ON m.id = a.member_id"
+        " JOIN partners_clientaccount c ON c.id = m.account_id ORDER BY 1, 7",
+        "SELECT t.ticket, t.lots_open, t.status, t.allocated, t.unallocated, t.unallocated_reason"
+        " FROM mam_mastertrade t ORDER BY 1",
+        "SELECT t.ticket, mc.seq, mc.lots, mc.close_time, mc.close_price, mc.lots_open_before, c.login, s.lots,"
+        " s.ticket, s.profit, s.reason FROM mam_subclose s JOIN mam_masterclose mc ON mc.id = s.master_close_id"
+        " JOIN mam_mastertrade t ON t.id = mc.master_trade_id JOIN mam_allocation a ON a.id = s.allocation_id"
+        " JOIN mam_member m ON m.id = a.member_id JOIN partners_clientaccount c ON c.id = m.account_id"
+        " ORDER BY 1, 2, 7",
+    ]
+    with connection.cursor() as cursor, open(path, "w") as out:
+        for query in queries:
+            cursor.execute(query)
+            for row in cursor.fetchall():
+                out.write(repr(row) + "\n")
+        cursor.execute("SELECT * FROM commissions_trade WHERE master_ticket IS NOT NULL ORDER BY server, ticket")
+        names = [c.name for c in cursor.description]
+        for row in cursor.fetchall():
+            out.write(
+                repr(
+                    {
+                        n: v
+                        for n, v in zip(names, row, strict=True)
+                        if n not in ("id", "ingested_at", "superseded_at", "trade_import_id")
+                    }
+                )
+                + "\n"
+            )
