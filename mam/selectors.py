@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Model, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import DateTimeField, Model, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_init, pre_init
@@ -101,12 +101,24 @@ def allocation_report(*, group: MamGroup) -> QuerySet[Allocation]:
 Chain = tuple[tuple[type[Model], str | None], ...]
 
 
-def select_list(chain: Chain, aliases: tuple[str, ...]) -> str:
+def select_list(chain: Chain, aliases: tuple[str, ...], *, utc_wall: bool = False) -> str:
+    """The chain's columns, model by model in concrete-field order. ``utc_wall``: each ``timestamptz`` as its UTC
+    wall time (``timestamp``), which the driver's C loader reads ten times faster than the Python ``timestamptz``
+    loader Django registers (4,000 of them were four fifths of a 1,000-allocation read); ``model_instances`` with
+    ``utc_wall`` puts the UTC zone back, giving the very value Django's loader gives on a UTC session."""
     return ", ".join(
-        f'{alias}."{field.column}"'
+        f"""({alias}."{field.column}" AT TIME ZONE 'UTC')"""
+        if utc_wall and isinstance(field, DateTimeField)
+        else f'{alias}."{field.column}"'
         for (model, _), alias in zip(chain, aliases, strict=True)
         for field in model._meta.concrete_fields
     )
+
+
+def utc_session() -> bool:
+    """Whether Django reads ``timestamptz`` values as aware UTC datetimes on this connection (``USE_TZ`` with the
+    database in UTC), the case ``utc_wall`` reproduces; otherwise the columns are read as they are."""
+    return connection.timezone is UTC and connection.timezone_name == "UTC"
 
 
 def _plain_fields(chain: Chain) -> Chain:
@@ -127,20 +139,27 @@ def _instance(model: type[Model], names: list[str], values: tuple, alias: str) -
     return obj
 
 
-def model_instances(rows: list[tuple], chain: Chain) -> list[Model]:
+def model_instances(rows: list[tuple], chain: Chain, *, utc_wall: bool = False) -> list[Model]:
     """Rows of ``select_list(chain, …)`` as the first model's instances, each caching the next model's instance on
     its ``link`` (a forward key), as ``select_related`` does."""
-    spans, start = [], 0
+    spans, start, stamps = [], 0, []
     for model, link in chain:
         fields = model._meta.concrete_fields
         names = [f.attname for f in fields]
         setter = model._meta.get_field(link).set_cached_value if link else None
         plain = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
         spans.append((model, names, start, start + len(fields), setter, plain))
+        if utc_wall:
+            stamps += [start + i for i, field in enumerate(fields) if isinstance(field, DateTimeField)]
         start += len(fields)
     alias = connection.alias
     out: list[Model] = []
     for row in rows:
+        if stamps:
+            row = list(row)
+            for i in stamps:
+                if row[i] is not None:
+                    row[i] = row[i].replace(tzinfo=UTC)
         objects = [
             _instance(model, names, row[lo:hi], alias) if plain else model.from_db(alias, names, row[lo:hi])
             for model, names, lo, hi, _, plain in spans
@@ -152,13 +171,17 @@ def model_instances(rows: list[tuple], chain: Chain) -> list[Model]:
 
 
 _ALLOCATION_CHAIN: Chain = _plain_fields(((Allocation, "member"), (Member, "account"), (ClientAccount, None)))
-_ALLOCATIONS = f"""
-SELECT {select_list(_ALLOCATION_CHAIN, ("al", "m", "a"))}
+_SUB_CLOSE_CHAIN: Chain = _plain_fields(((SubClose, "allocation"), *_ALLOCATION_CHAIN))
+
+
+def _allocations_query(*, open_only: bool, lock: bool, utc_wall: bool) -> str:
+    return f"""
+SELECT {select_list(_ALLOCATION_CHAIN, ("al", "m", "a"), utc_wall=utc_wall)}
   FROM {Allocation._meta.db_table} al
   JOIN {MEMBERS} m ON m.id = al.member_id
   JOIN {ACCOUNTS} a ON a.id = m.account_id
- WHERE al.master_trade_id = %(master)s {{open_only}}
- ORDER BY a.server, a.login {{lock}}
+ WHERE al.master_trade_id = %(master)s {"AND al.lots_open > 0" if open_only else ""}
+ ORDER BY a.server, a.login {"FOR UPDATE" if lock else ""}
 """
 
 
@@ -166,17 +189,17 @@ def allocations_of(*, master_trade: MasterTrade, open_only: bool = False, lock: 
     """The master trade's allocations by (server, login), each with its member and account loaded; ``open_only``:
     those still holding lots; ``lock``: ``FOR UPDATE`` (of the allocation, member and account rows, as the ORM's
     ``select_for_update`` over ``select_related`` locks). One query."""
-    query = _ALLOCATIONS.format(
-        open_only="AND al.lots_open > 0" if open_only else "", lock="FOR UPDATE" if lock else ""
-    )
+    utc_wall = utc_session()
     with connection.cursor() as cursor:
-        cursor.execute(query, {"master": master_trade.pk})
-        return model_instances(cursor.fetchall(), _ALLOCATION_CHAIN)
+        cursor.execute(
+            _allocations_query(open_only=open_only, lock=lock, utc_wall=utc_wall), {"master": master_trade.pk}
+        )
+        return model_instances(cursor.fetchall(), _ALLOCATION_CHAIN, utc_wall=utc_wall)
 
 
-_SUB_CLOSE_CHAIN: Chain = _plain_fields(((SubClose, "allocation"), *_ALLOCATION_CHAIN))
-_SUB_CLOSES = f"""
-SELECT {select_list(_SUB_CLOSE_CHAIN, ("s", "al", "m", "a"))}
+def _sub_closes_query(*, utc_wall: bool) -> str:
+    return f"""
+SELECT {select_list(_SUB_CLOSE_CHAIN, ("s", "al", "m", "a"), utc_wall=utc_wall)}
   FROM {SubClose._meta.db_table} s
   JOIN {Allocation._meta.db_table} al ON al.id = s.allocation_id
   JOIN {MEMBERS} m ON m.id = al.member_id
@@ -188,9 +211,10 @@ SELECT {select_list(_SUB_CLOSE_CHAIN, ("s", "al", "m", "a"))}
 
 def sub_closes_of(*, master_close: MasterClose) -> list[SubClose]:
     """The master close's sub-closes by (server, login), each with its allocation, member and account loaded."""
+    utc_wall = utc_session()
     with connection.cursor() as cursor:
-        cursor.execute(_SUB_CLOSES, {"close": master_close.pk})
-        return model_instances(cursor.fetchall(), _SUB_CLOSE_CHAIN)
+        cursor.execute(_sub_closes_query(utc_wall=utc_wall), {"close": master_close.pk})
+        return model_instances(cursor.fetchall(), _SUB_CLOSE_CHAIN, utc_wall=utc_wall)
 
 
 _TICKETS_TAKEN = f"""

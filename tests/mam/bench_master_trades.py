@@ -5,7 +5,8 @@ snapshots through the API too). Run explicitly:
     pytest -q -s -p no:cacheprovider tests/mam/bench_master_trades.py [--profile-mam]
 
 Prints the median wall time per open, per partial close and per full close; no timed assertion. ``MAM_PROFILE=1``
-prints the cProfile top of one open and one close.
+prints the cProfile top of one open and one close; ``MAM_PHASES=1`` the wall time of each step the services call
+(summed over the rounds).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.commissions.runs_support import post_ok
 from .support import GROUP, group_body, setup_partners
 
 MEMBERS = 1_000
-ROUNDS = 5
+ROUNDS = 9
 OPEN = datetime(2026, 3, 10, 10, tzinfo=UTC)
 
 
@@ -64,13 +65,52 @@ def _profiled(label: str, call):
     result = profile.runcall(call)
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
+    if dump := os.environ.get("MAM_PROFILE_DUMP"):
+        profile.dump_stats(f"{dump}.{label.replace(' ', '_')}.prof")
     print(f"\n===== profile: {label}\n{out.getvalue()}")
     return result
 
 
+def _phases(monkeypatch) -> dict[str, float]:
+    """Wrap the steps ``mam.services.master_trades`` calls, summing their wall time."""
+    from mam.services import master_trades
+
+    spent: dict[str, float] = {}
+    names = [
+        "allocations_of",
+        "members_on",
+        "allocate",
+        "allocations_insert",
+        "sub_closes_insert",
+        "allocations_lots_open_update",
+        "trades_ingest_records",
+        "_free_tickets",
+        "_closed_lots",
+        "_stored_sub_closes",
+        "_in_currency",
+        "_instrument",
+        "usd_rates",
+    ]
+    for name in names:
+        original = getattr(master_trades, name, None)
+        if original is None:  # a step this version does not have
+            continue
+
+        def timed(*args, _original=original, _name=name, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_name] = spent.get(_name, 0.0) + time.perf_counter() - started
+
+        monkeypatch.setattr(master_trades, name, timed)
+    return spent
+
+
 @pytest.mark.django_db
-def test_bench_master_trades(staff_client):
+def test_bench_master_trades(staff_client, monkeypatch):
     group = _build(staff_client)
+    spent = _phases(monkeypatch) if os.environ.get("MAM_PHASES") == "1" else {}
     profile = os.environ.get("MAM_PROFILE") == "1"
     opens, partials, fulls = [], [], []
     for round_ in range(ROUNDS):
@@ -111,10 +151,13 @@ def test_bench_master_trades(staff_client):
             do_close(lots="63.00", minutes=90, price="1.0790")
         fulls.append(time.perf_counter() - started)
     _fingerprint()
+    for name, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {name}: {seconds / ROUNDS * 1000:.1f} ms per round")
     print(
         f"\nMAM bench, {MEMBERS} members, median of {ROUNDS}: open {statistics.median(opens) * 1000:.1f} ms, "
         f"partial close {statistics.median(partials) * 1000:.1f} ms, "
-        f"full close {statistics.median(fulls) * 1000:.1f} ms"
+        f"full close {statistics.median(fulls) * 1000:.1f} ms; fastest: open {min(opens) * 1000:.1f} ms, "
+        f"partial close {min(partials) * 1000:.1f} ms, full close {min(fulls) * 1000:.1f} ms"
     )
 
 
