@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from .runs_support import post_ok, setup_chain, setup_reference, trade
+from .runs_support import EURUSD, post_ok, setup_chain, setup_reference, trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +51,30 @@ def test_approval_warns_with_counts_of_what_arrived_after_the_run_read_its_data(
     # Approving again changes nothing and has nothing new to say.
     again = post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})
     assert again["status"] == "approved" and again["warnings"] == []
+
+
+def test_symbols_resolved_after_the_run_read_its_data_are_counted_apart_from_corrections(staff_client):
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(
+        staff_client,
+        "/api/v1/trades/",
+        [trade(1, symbol="EURUSD.pro"), trade(2, symbol="EURUSD.pro"), trade(3, symbol="EURUSD.pro"), trade(4)],
+    )
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
+    # The platform corrects one unresolved trade (its price) and another to a known symbol: both are corrections.
+    post_ok(
+        staff_client,
+        "/api/v1/trades/",
+        [{**trade(2, symbol="EURUSD.pro"), "close_price": "1.08200"}, trade(3), {**trade(4), "lots": "2.00"}],
+    )
+    # An alias resolves tickets 1 and 2 (Ibex's own new versions: symbol resolutions, never corrections).
+    post_ok(staff_client, "/api/v1/instruments/", [{**EURUSD, "aliases": ["EURUSD.pro"]}])
+    answer = post_ok(staff_client, f"/api/v1/runs/{run['id']}/approve/", {})
+    counts = {w["code"]: w["count"] for w in answer["warnings"]}
+    assert counts == {"corrections": 3, "symbol_resolutions": 2}
+    resolved = next(w for w in answer["warnings"] if w["code"] == "symbol_resolutions")
+    assert resolved["message"].startswith("2 trade(s) of 2026-03 had their symbol resolved")
 
 
 def test_an_approval_with_nothing_late_has_no_warnings(staff_client):
