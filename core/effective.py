@@ -31,7 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from .history import ensure_history_open, record_change
+from .history import ensure_history_open, hold_approvals, record_change
 from .periods import LAST_YEAR, SINCE_ALWAYS
 
 Row = TypeVar("Row", bound=models.Model)
@@ -93,9 +93,13 @@ def series_set_from(
     not called). Runs in (or opens) a transaction and locks the owner's rows; callers serialise the first row of an
     owner themselves (a lock on the owner). ``guard_first``: a first row that would change what approved periods
     paid (a first rebate takes from what was paid) is guarded like a change.
+
+    Every write, a first row too, is made under the approvals hold (``core.history``), taken before the series'
+    rows are locked: the fixed order of every dated write (owner, approvals, series).
     """
     require_aware(effective_from)
     with transaction.atomic():
+        hold_approvals()
         existing = list(rows.select_for_update().order_by("valid_from"))
         if not existing:
             start = effective_from or SINCE_ALWAYS

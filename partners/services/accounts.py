@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
-from core.history import ensure_history_open
+from core.history import ensure_history_open, hold_approvals
 from core.periods import SINCE_ALWAYS
 
 from ..models import AccountAttribution, AccountTerms, ClientAccount, Partner
@@ -142,6 +142,11 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNTS_LOCK_KEY])
         existing = _existing_accounts(keys)
+        if len(existing) < len(keys):
+            # A new account's trades earn from now (its first IB holds since always): an approval counts them as
+            # trades of accounts created after its run started, so it must see this upsert or follow it. Taken once
+            # the existing accounts (the owners) are locked, as every dated write does (``core.history``).
+            hold_approvals()
         # Each existing account's latest IB stretch and latest terms: an undated change of an account whose latest
         # stretch is open and started before now is closed and reopened in bulk; anything else (a dated row, a
         # stretch scheduled for later) goes through ``_attribute`` / ``_set_terms`` one row at a time.

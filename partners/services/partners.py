@@ -265,6 +265,9 @@ def partner_edit(*, partner: Partner, changes: dict[str, Any], effective_from: d
     it is what holds then)."""
     changes = dict(changes)
     with transaction.atomic():
+        # The owner's row before any dated write holds approvals off (``core.history``'s lock order): a move then
+        # a status change would otherwise lock it while holding them.
+        Partner.objects.select_for_update().get(pk=partner.pk)
         if "parent" in changes:
             partner_move(partner=partner, parent=changes.pop("parent"), effective_from=effective_from)
         return partner_update(partner=partner, effective_from=effective_from, **changes)
