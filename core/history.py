@@ -24,6 +24,7 @@ while it holds approvals off, so the two never wait on each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,24 @@ from django.conf import settings
 from .exceptions import Conflict
 from .models import DatedChange
 from .periods import server_period
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whose trades a dated change can alter, recorded with it so that an approval restates only those: trades in
+    whose chain one of ``partners`` takes part (a partner's parent, plan, status, program or rebate; a plan's
+    or a program's terms: the partners on it) and trades of ``accounts`` (an account's IB, group or flag).
+    Neither: anyone's (a rate) — the safe default for a writer that does not say."""
+
+    partners: tuple[int, ...] = ()
+    accounts: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, *, partners: Iterable[int] = (), accounts: Iterable[int] = ()) -> Reach:
+        return cls(partners=tuple(sorted(set(partners))), accounts=tuple(sorted(set(accounts))))
+
+
+EVERYONE = Reach()
 
 HistoryGuard = Callable[[datetime], Sequence[str]]
 ApprovalsHold = Callable[[], None]
@@ -53,27 +72,36 @@ def hold_approvals() -> None:
         _HOLDS[kind]()
 
 
-def record_change(*, since: datetime, subject: str, until: datetime | None = None) -> None:
-    """Note that ``subject`` changes what holds from ``since`` on (inside the writing transaction), under the
-    approvals hold: an approval of a run that this change alters either sees it or is committed before it."""
+def record_change(*, since: datetime, subject: str, until: datetime | None = None, reach: Reach = EVERYONE) -> None:
+    """Note that ``subject`` changes what holds from ``since`` on (inside the writing transaction) for the trades
+    of ``reach``, under the approvals hold: an approval of a run that this change alters either sees it (it warns,
+    and restates the trades it reaches for the next adjustments) or is committed before it."""
     hold_approvals()
-    _record(since=since, subject=subject, until=until)
+    _record(since=since, subject=subject, until=until, reach=reach)
 
 
-def _record(*, since: datetime, subject: str, until: datetime | None) -> None:
+def _record(*, since: datetime, subject: str, until: datetime | None, reach: Reach) -> None:
     """``record_change`` for a caller whose guards already hold approvals off (one query less on bulk paths)."""
-    DatedChange.objects.create(since=since, until=until, subject=subject[:300])
+    DatedChange.objects.create(
+        since=since,
+        until=until,
+        subject=subject[:300],
+        partner_ids=list(reach.partners),
+        account_ids=list(reach.accounts),
+    )
 
 
-def ensure_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
+def ensure_history_open(
+    *, since: datetime, subject: str, until: datetime | None = None, reach: Reach = EVERYONE
+) -> None:
     """Raise ``Conflict`` if a change of ``subject`` from ``since`` on (until ``until``, open-ended if None) would
-    alter an approved period of any kind; else record it (``record_change``), so a computed run it alters says so
-    when approved.
+    alter an approved period of any kind; else record it (``record_change``, for the trades of ``reach``), so a
+    computed run it alters says so when approved.
 
     Call it inside the transaction that writes the change, before writing.
     """
     check_history_open(since=since, subject=subject, until=until)  # the guards hold approvals off
-    _record(since=since, subject=subject, until=until)
+    _record(since=since, subject=subject, until=until, reach=reach)
 
 
 def check_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
@@ -101,7 +129,7 @@ def first_open_instant(*, since: datetime) -> datetime:
     return latest
 
 
-def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
+def ensure_periods_open(*, periods: Iterable[str], subject: str, reach: Reach = EVERYONE) -> None:
     """Raise ``Conflict`` if any of ``periods`` (``YYYY-MM``) is approved for any kind: for data of a day, such as
     a conversion rate, which alters its own period only. Call it inside the writing transaction, before writing."""
     wanted = set(periods)
@@ -116,4 +144,4 @@ def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
                 "rewritten: a paid period keeps the data it was paid on.",
                 extra={"kind": kind, "period": hit[0], "approved_periods": hit},
             )
-    _record(since=since, subject=subject, until=until)  # the guards hold approvals off
+    _record(since=since, subject=subject, until=until, reach=reach)  # the guards hold approvals off

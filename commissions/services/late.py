@@ -8,7 +8,9 @@ for its instrument, counted apart from the platform's corrections), trades whose
 the run started, and dated changes (a back-dated move, IB, plan, rebate or rate, a first assignment) reaching into
 the period, recorded since the run started (``core.models.DatedChange``). Approval shows each count
 (``vocabulary.LateChangeCode``), so a period is never approved in the belief that it is complete; recomputing before
-approving takes them in.
+approving takes them in. Approved as it is, the run leaves the trades they alter pending for the next open period's
+adjustments: late versions are queued (``adjustments.late_versions_settle``), trades priced on terms changed since
+and trades whose set-up arrived since are restated (``stale``, ``late_setup``).
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def late_changes(*, run: Run) -> list[LateChange]:
         LateChange(
             code=str(code),
             count=int(count),
-            message=f"{_MESSAGES[code].format(n=count, period=run.period)}: they are not in its figures "
-            "(recompute the run to include them).",
+            message=f"{_MESSAGES[code].format(n=count, period=run.period)}: they are not in its figures; the "
+            "trades they alter are adjusted in the next open period.",
         )
         for code, count in counts.items()
         if count

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from core.effective import SeriesChange, series_latest, series_set_from
 from core.exceptions import FieldErrors
-from core.history import first_open_instant
+from core.history import Reach, first_open_instant
 from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount, Partner
 
@@ -202,6 +202,7 @@ def plan_upsert(
             same=lambda terms: _Content.of(terms) == content,
             create=create,
             subject=f"Changing plan {code}'s terms",
+            reach=Reach.of(partners=PartnerPlan.objects.filter(plan=plan).values_list("partner_id", flat=True)),
         )
         _mirror_latest_terms(plan)
     return plan
@@ -244,6 +245,7 @@ def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetim
                 partner=partner, plan=plan, valid_from=at, valid_to=until
             ),
             subject=f"Putting {partner.code} on plan {plan.code}",
+            reach=Reach.of(partners=[partner.pk]),
         )
         return change.row
 
@@ -302,5 +304,6 @@ def rebate_change(
             subject=f"{'Ending' if ends else 'Setting'} {partner.code}'s rebate to {target}",
             ends=ends,
             guard_first=True,
+            reach=Reach.of(partners=[partner.pk]),
         )
         return change

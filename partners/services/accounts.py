@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
-from core.history import ensure_history_open, hold_approvals
+from core.history import Reach, ensure_history_open, hold_approvals
 from core.periods import SINCE_ALWAYS
 
 from ..models import AccountAttribution, AccountTerms, ClientAccount, Partner
@@ -55,6 +55,7 @@ def _attribute(*, account: ClientAccount, partner: Partner | None, effective_fro
             ),
             subject=f"Attributing {account} to {partner.code if partner else 'no IB'}",
             now=now,
+            reach=Reach.of(accounts=[account.pk]),
         )
 
 
@@ -221,7 +222,11 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         if to_update:
             ClientAccount.objects.bulk_update(to_update.values(), [*_ACCOUNT_FIELDS, "updated_at"], batch_size=2000)
         if to_close or terms_to_close:
-            ensure_history_open(since=now, subject="Changing accounts' IBs and terms")
+            ensure_history_open(
+                since=now,
+                subject="Changing accounts' IBs and terms",
+                reach=Reach.of(accounts=[row.account_id for row in [*to_close, *terms_to_close]]),
+            )
         AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
         AccountTerms.objects.bulk_update(terms_to_close, ["valid_to"], batch_size=2000)
         new_attributions += [
@@ -334,6 +339,7 @@ def _set_terms(*, account: ClientAccount, group: str, earns_commission: bool, ef
             ),
             subject=f"Setting {account}'s group and commission flag",
             now=now,
+            reach=Reach.of(accounts=[account.pk]),
         )
         latest = series_latest(AccountTerms.objects.filter(account=account))
         if (locked.group, locked.earns_commission) != (latest.group, latest.earns_commission):
