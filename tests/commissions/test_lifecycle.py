@@ -40,7 +40,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from commissions.engine.schema import REBATE_ALWAYS, REBATE_OPEN_END
-from commissions.models import AttributionLine, PartnerPlan, PlanTerms, Rebate, Trade
+from commissions.models import AttributionLine, LateTradeVersion, PartnerPlan, PlanTerms, Rebate, Trade
 from commissions.services.adjustments import pending_versions
 from core.periods import server_period
 from ledger.models import JournalEntry
@@ -289,6 +289,7 @@ class World:
         self.rebates = list(Rebate.objects.all())
         self.approved = list(Run.objects.filter(kind="commissions", status="approved"))
         self.versions = list(Trade.objects.filter(server="live1").select_related("instrument").order_by("pk"))
+        self.queue = set(LateTradeVersion.objects.values_list("trade_id", flat=True))
         self.lines = _by(
             AttributionLine.objects.filter(trade__server="live1").select_related("run", "partner"), "trade_id"
         )
@@ -462,6 +463,9 @@ def check_after_approval(broker: Broker, period: str, warnings: list[dict], sequ
     facts = world.pending()
     reported = pending_versions()
     assert (facts.to_compute, facts.to_reverse) == (reported.to_compute, reported.to_reverse), show(sequence)
+    # The late versions' queue holds what is to compute, and otherwise only versions a computed run carries.
+    carried = {v for v, lines in world.lines.items() if any(line.run.status == "computed" for line in lines)}
+    assert set(facts.to_compute) <= world.queue <= set(facts.to_compute) | carried, show(sequence)
     if not warnings:
         assert period not in facts.periods(), f"{period} {facts}\n{show(sequence)}"
     excepted = facts.excepted()
