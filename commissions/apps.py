@@ -8,7 +8,7 @@ class CommissionsConfig(AppConfig):
     def ready(self) -> None:
         # Extension points of the layers below: the run framework's kind registry and the partner endpoints' fields.
         from core.history import register_history_guard
-        from ledger.services.locks import locked_since
+        from ledger.services.locks import approvals_hold, locked_since
         from runs.registry import register
 
         from . import tasks  # noqa: F401  (registers the task names in every process)
@@ -20,4 +20,8 @@ class CommissionsConfig(AppConfig):
         register_partner_fields()
         # Parents, plans, attributions and rebates price commission trades: a change reaching into an approved
         # commission period is refused (core.history).
-        register_history_guard(kind.name, lambda since: locked_since(kind=kind.name, since=since))
+        register_history_guard(
+            kind.name,
+            lambda since: locked_since(kind=kind.name, since=since),
+            hold=lambda: approvals_hold(kind=kind.name),
+        )

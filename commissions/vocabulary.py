@@ -44,3 +44,14 @@ class Reason(Vocabulary):
     SUSPENDED = "suspended", "Partner suspended"
     NO_SPREAD = "no_spread", "No spread recorded"
     BEYOND_MAX_DEPTH = "beyond_max_depth", "Beyond the program's depth"
+
+
+class LateChangeCode(Vocabulary):
+    """What a commission run's approval counts as having arrived after the run read its data (``services.late``)."""
+
+    LATE_TRADES = "late_trades", "Late trades"
+    CORRECTIONS = "corrections", "Corrections"
+    CANCELLATIONS = "cancellations", "Cancellations"
+    SYMBOL_RESOLUTIONS = "symbol_resolutions", "Symbols resolved"
+    LATE_ACCOUNTS = "late_accounts", "Trades of accounts created late"
+    DATED_CHANGES = "dated_changes", "Dated changes"

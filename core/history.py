@@ -9,12 +9,22 @@ one, never a rewrite.
 Which kinds a change can alter is known only to the apps above: each kind's app registers a guard from its
 ``AppConfig.ready`` (``commissions`` for commission runs; MAM's fee kind will be the second). A guard returns the
 approved periods (``YYYY-MM``, ascending) that end after ``since`` and holds, until the caller's transaction ends, a
-lock that keeps new approvals of that kind out, so a change checked here cannot race an approval.
+lock that keeps new approvals of that kind out, so a change checked here cannot race an approval. The kind also
+registers that hold alone (``hold``), which every recorded change takes — a first assignment too, which is not
+checked (set-up is not history) but which an approval counting the changes made since its run started must either
+see or come after (``hold_approvals``).
+
+Lock order, for every dated write: the owners' rows (callers lock them; a transaction writing the series of several
+owners locks them all first), then the approvals holds (kinds in name order), then the series' rows
+(``core.effective``). An approval takes its exclusive lock once it has posted (posting may lock an owner's row
+for a new ledger account) and locks no owner or series row after it: a dated write never waits for an owner's row
+while it holds approvals off, so the two never wait on each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,28 +34,74 @@ from .exceptions import Conflict
 from .models import DatedChange
 from .periods import server_period
 
+
+@dataclass(frozen=True)
+class Reach:
+    """Whose trades a dated change can alter, recorded with it so that an approval restates only those: trades in
+    whose chain one of ``partners`` takes part (a partner's parent, plan, status, program or rebate; a plan's
+    or a program's terms: the partners on it) and trades of ``accounts`` (an account's IB, group or flag).
+    Neither: anyone's (a rate) — the safe default for a writer that does not say."""
+
+    partners: tuple[int, ...] = ()
+    accounts: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, *, partners: Iterable[int] = (), accounts: Iterable[int] = ()) -> Reach:
+        return cls(partners=tuple(sorted(set(partners))), accounts=tuple(sorted(set(accounts))))
+
+
+EVERYONE = Reach()
+
 HistoryGuard = Callable[[datetime], Sequence[str]]
+ApprovalsHold = Callable[[], None]
 _GUARDS: dict[str, HistoryGuard] = {}
+_HOLDS: dict[str, ApprovalsHold] = {}
 
 
-def register_history_guard(kind: str, guard: HistoryGuard) -> None:
+def register_history_guard(kind: str, guard: HistoryGuard, *, hold: ApprovalsHold) -> None:
+    """``guard(since)``: the approved periods of ``kind`` ending after ``since``, holding approvals of ``kind`` off
+    until the transaction ends; ``hold()``: that hold alone."""
     _GUARDS[kind] = guard
+    _HOLDS[kind] = hold
 
 
-def record_change(*, since: datetime, subject: str, until: datetime | None = None) -> None:
-    """Note that ``subject`` changes what holds from ``since`` on (inside the writing transaction)."""
-    DatedChange.objects.create(since=since, until=until, subject=subject[:300])
+def hold_approvals() -> None:
+    """Keep approvals of every kind from committing until the caller's transaction ends (a shared lock each, taken
+    in a fixed order): an approval then counts this transaction's dated changes, or starts after it committed."""
+    for kind in sorted(_HOLDS):
+        _HOLDS[kind]()
 
 
-def ensure_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
+def record_change(*, since: datetime, subject: str, until: datetime | None = None, reach: Reach = EVERYONE) -> None:
+    """Note that ``subject`` changes what holds from ``since`` on (inside the writing transaction) for the trades
+    of ``reach``, under the approvals hold: an approval of a run that this change alters either sees it (it warns,
+    and restates the trades it reaches for the next adjustments) or is committed before it."""
+    hold_approvals()
+    _record(since=since, subject=subject, until=until, reach=reach)
+
+
+def _record(*, since: datetime, subject: str, until: datetime | None, reach: Reach) -> None:
+    """``record_change`` for a caller whose guards already hold approvals off (one query less on bulk paths)."""
+    DatedChange.objects.create(
+        since=since,
+        until=until,
+        subject=subject[:300],
+        partner_ids=list(reach.partners),
+        account_ids=list(reach.accounts),
+    )
+
+
+def ensure_history_open(
+    *, since: datetime, subject: str, until: datetime | None = None, reach: Reach = EVERYONE
+) -> None:
     """Raise ``Conflict`` if a change of ``subject`` from ``since`` on (until ``until``, open-ended if None) would
-    alter an approved period of any kind; else record it (``record_change``), so a computed run it alters says so
-    when approved.
+    alter an approved period of any kind; else record it (``record_change``, for the trades of ``reach``), so a
+    computed run it alters says so when approved.
 
     Call it inside the transaction that writes the change, before writing.
     """
-    check_history_open(since=since, subject=subject, until=until)
-    record_change(since=since, subject=subject, until=until)
+    check_history_open(since=since, subject=subject, until=until)  # the guards hold approvals off
+    _record(since=since, subject=subject, until=until, reach=reach)
 
 
 def check_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
@@ -73,7 +129,7 @@ def first_open_instant(*, since: datetime) -> datetime:
     return latest
 
 
-def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
+def ensure_periods_open(*, periods: Iterable[str], subject: str, reach: Reach = EVERYONE) -> None:
     """Raise ``Conflict`` if any of ``periods`` (``YYYY-MM``) is approved for any kind: for data of a day, such as
     a conversion rate, which alters its own period only. Call it inside the writing transaction, before writing."""
     wanted = set(periods)
@@ -88,4 +144,4 @@ def ensure_periods_open(*, periods: Iterable[str], subject: str) -> None:
                 "rewritten: a paid period keeps the data it was paid on.",
                 extra={"kind": kind, "period": hit[0], "approved_periods": hit},
             )
-    record_change(since=since, subject=subject, until=until)
+    _record(since=since, subject=subject, until=until, reach=reach)  # the guards hold approvals off

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import RangeOperators
+from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
 
@@ -96,6 +96,10 @@ class DatedChange(models.Model):
     # until a change already recorded.
     until = models.DateTimeField(null=True, blank=True)
     subject = models.CharField(max_length=300)
+    # Whose trades it can alter (``core.history.Reach``): trades where one of these partners takes part (ids of
+    # partners), trades of these client accounts; both empty: anyone's (a rate).
+    partner_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    account_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     recorded_at = models.DateTimeField(db_default=Func(function="clock_timestamp"))
 
     class Meta:

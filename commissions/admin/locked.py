@@ -1,6 +1,8 @@
 """Locked commission periods with what is pending for adjustment (issue 8's visibility): per approved period, the
-trade versions its approved run never saw (late trades, corrections, cancellations) and the posted versions to
-reverse, which the next open period's run will carry. Counted once per page, as of now."""
+trade versions its approved run never saw (late trades, corrections, cancellations, symbols resolved, and the
+trades restated because set-up or terms reaching them arrived after the run read its data) and the posted versions
+to reverse, which the next open period's run will carry (``services.adjustments.pending_versions``). Counted once
+per page, as of now."""
 
 from __future__ import annotations
 

@@ -199,7 +199,15 @@ class RebateInputSerializer(InputSerializer):
     pct = ExactDecimalField(
         max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
     )
-    per_lot = ExactDecimalField(max_digits=18, decimal_places=6, min_value=Decimal(0), required=False, allow_null=True)
+    per_lot = ExactDecimalField(
+        max_digits=18,
+        decimal_places=6,
+        min_value=Decimal(0),
+        required=False,
+        allow_null=True,
+        help_text="An amount per lot in the currency of the partner's plan (converted to USD on each trade's close "
+        "day, as the plan's rates are), capped at what the partner earned on the trade.",
+    )
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,

@@ -18,8 +18,10 @@ Formulas (DOMAIN.md 3 and 4.1) and rounding points (half-up, ties away from zero
   eff_rate (or the weighted eff_rate of a marginal split, rounded for storage), or the pct of a share rule.
 - spread_share on a trade without ``spread_pips``: amount 0, reason ``no_spread`` (the line stays).
 
-Rates: a rate is *needed* only where a formula above uses it on a row that passed its filters and has a rule; every
-needed (currency, day) that is missing is collected and raised together as ``MissingRates``.
+Rates: a rate is *needed* only where a formula above uses it on a row that passed its filters and has a rule (or a
+per-lot rebate converts it, see ``hierarchy``); every needed (currency, day) that is missing is collected in the
+chunk's ``Rates`` and raised together as ``MissingRates`` once the chunk is computed (a missing factor counts as 1
+until then; no line of such a chunk is ever returned).
 Invariants: amounts are >= 0 (rates, percentages, spreads and multipliers are validated non-negative); no float.
 """
 
@@ -66,8 +68,9 @@ class Evaluation:
     reason: np.ndarray
 
 
-class _Rates:
-    """Looks up conversion factors and remembers every needed (currency, day) that is missing."""
+class Rates:
+    """Looks up conversion factors and remembers every needed (currency, day) that is missing: one per chunk, shared
+    by the plans' own amounts and the rebates, and raised once at the end (``raise_missing``) with every pair."""
 
     def __init__(self, data: Prepared) -> None:
         self.table = data.rates
@@ -97,7 +100,7 @@ class _Rates:
             raise MissingRates((str(names[c]), day_to_date(d)) for c, d in self.missing)
 
 
-def _leg_notional(data: Prepared, rates: _Rates, trade: np.ndarray, leg: str) -> np.ndarray:
+def _leg_notional(data: Prepared, rates: Rates, trade: np.ndarray, leg: str) -> np.ndarray:
     """ROUNDING POINT 1: each trade's USD notional of one leg ("open" or "close"), in micro-USD."""
     trades = data.trades
     price = trades.decimals(f"{leg}_price", trade)
@@ -134,7 +137,7 @@ class _Block:
         return _Block(**{name: getattr(self, name)[part] for name in self.__dataclass_fields__})
 
 
-def _shares(data: Prepared, rates: _Rates, out: _Block, sel: np.ndarray | slice, rule_type: int) -> None:
+def _shares(data: Prepared, rates: Rates, out: _Block, sel: np.ndarray | slice, rule_type: int) -> None:
     """spread_share and commission_share rows of ``out`` (selected by ``sel``)."""
     trades = data.trades
     pct = data.rules.pct[out.rule[sel]]
@@ -173,7 +176,7 @@ def _shares(data: Prepared, rates: _Rates, out: _Block, sel: np.ndarray | slice,
     out.base[sel] = to_int64(rescale(per_row, scale, MICRO), what="share base")
 
 
-def _notional(data: Prepared, rates: _Rates, t: np.ndarray, both_legs: np.ndarray) -> np.ndarray:
+def _notional(data: Prepared, rates: Rates, t: np.ndarray, both_legs: np.ndarray) -> np.ndarray:
     """Per row, the USD notional of the counted legs (the open leg only where ``both_legs``), in micro-USD."""
     n = data.trades.n
     distinct, position = distinct_positions(n, t)
@@ -184,7 +187,7 @@ def _notional(data: Prepared, rates: _Rates, t: np.ndarray, both_legs: np.ndarra
     return notional
 
 
-def _rated(data: Prepared, context: TierContext, rates: _Rates, out: _Block, sel: np.ndarray | slice) -> None:
+def _rated(data: Prepared, context: TierContext, rates: Rates, out: _Block, sel: np.ndarray | slice) -> None:
     """per_lot and per_million rows of ``out`` (selected by ``sel``), with tiers."""
     trades, chains, plans, rules = data.trades, data.chains, data.plans, data.rules
     row = out.row[sel]
@@ -262,8 +265,9 @@ def _rated(data: Prepared, context: TierContext, rates: _Rates, out: _Block, sel
     out.base[sel] = np.where(is_million, notional, lots * pow10(MICRO - LOTS_PLACES))
 
 
-def evaluate(data: Prepared, context: TierContext, rows: np.ndarray) -> Evaluation:
-    """Apply each chain row's own plan to its trade (rows must have no trade-level failure)."""
+def evaluate(data: Prepared, context: TierContext, rows: np.ndarray, rates: Rates) -> Evaluation:
+    """Apply each chain row's own plan to its trade (rows must have no trade-level failure); the conversion rates it
+    needs and misses are noted in ``rates`` (the caller raises them)."""
     trades, chains, plans, rules = data.trades, data.chains, data.plans, data.rules
     trade = chains.trade[rows]
     plan = chains.plan[rows]
@@ -273,7 +277,6 @@ def evaluate(data: Prepared, context: TierContext, rows: np.ndarray) -> Evaluati
     chosen = select_rules(plan[passing], trade_class[trade[passing]], classes, rules, n_plans=len(plans.plan_id))
     failure[passing[(chosen < 0).all(axis=1)]] = REASON_CODE["no_rule"]
 
-    rates = _Rates(data)
     picks = [np.flatnonzero(chosen[:, kind] >= 0) for kind in (0, 1)]
     n = sum(len(pick) for pick in picks)
     # One set of arrays for both kinds (volume rows first, then spread rows); each kind works on a view.
@@ -300,7 +303,6 @@ def evaluate(data: Prepared, context: TierContext, rows: np.ndarray) -> Evaluati
             shared = rule_type == share_type
             if shared.any():
                 _shares(data, rates, out, _where(shared), share_type)
-    rates.raise_missing()
     return Evaluation(
         rows=rows,
         failure=failure,

@@ -30,10 +30,14 @@ Rules (DOMAIN.md 4.4 and 4.5; decisions where it is silent):
 - Rebates: for the level-1 partner P, the account-specific rebate of (P, account) in force at the trade's close
   time if any, else P's all-clients rebate in force then (a rebate applies to trades closed during its
   ``[valid_from, valid_to)``). earned = the sum of P's level-1 line amounts on the trade (all kinds). pct:
-  ``round6(earned x pct / 100)``; per_lot: ``min(round6(per_lot x lots), earned)`` (per_lot in USD). A positive
-  rebate emits a ``rebate`` line (partner NA, account = the trade's account, +R) and a ``rebate_funding`` line
-  (partner P, same account, -R), both at level 1 with base = earned and rate = the pct or per-lot amount; a rebate
-  of 0 emits nothing.
+  ``round6(earned x pct / 100)``; per_lot (DOMAIN.md 4.5: an amount per lot in the plan's currency, i.e. the
+  currency of P's plan in force at the close time, which earned the amount): converted as the plan's rates are
+  (ROUNDING POINT 2 without a multiplier), ``usd_per_lot = round6(per_lot x usd_rate(plan currency, close_day))``
+  (per_lot itself for a USD plan), then ``min(round6(usd_per_lot x lots), earned)``; the rate is needed only for
+  a trade where P earned something. A positive rebate emits a ``rebate`` line (partner NA, account = the trade's
+  account, +R) and a ``rebate_funding`` line (partner P, same account, -R), both at level 1 with base = earned and
+  rate = the pct, or the per-lot amount in USD (as a rule's line records its eff_rate); a rebate of 0 emits
+  nothing.
   Invariants: 0 < R <= earned; the two lines sum to zero.
 """
 
@@ -46,9 +50,11 @@ import pandas as pd
 
 from core.exact import div_round, mul, pow10, to_int64
 
-from .amounts import Evaluation
+from .amounts import Evaluation, Rates
 from .output import KIND_CODE, LineBlock, block
 from .prepare import NA, NA_ID, REASON_CODE, Prepared, RebateArrays
+from .schema import CONFIG_PLACES, LOTS_PLACES
+from .tiers import eff_rates
 
 PCT_DIVISOR = pow10(8)  # percent (/100) at scale 6 (/10**6)
 HUNDRED_PCT = 100 * pow10(6)
@@ -266,8 +272,9 @@ def _in_force(table: RebateArrays, group: np.ndarray, at: np.ndarray) -> np.ndar
     return row
 
 
-def rebates(data: Prepared, lines: list[LineBlock], chains: Chains) -> list[LineBlock]:
-    """Rebate and funding lines from what each trade's level-1 partner earned in ``lines``."""
+def rebates(data: Prepared, lines: list[LineBlock], chains: Chains, rates: Rates) -> list[LineBlock]:
+    """Rebate and funding lines from what each trade's level-1 partner earned in ``lines``; the conversion rates
+    per-lot rebates need and miss are noted in ``rates``."""
     n = data.trades.n
     earned = np.zeros(n, dtype=np.int64)
     for lines_block in lines:
@@ -288,12 +295,10 @@ def rebates(data: Prepared, lines: list[LineBlock], chains: Chains) -> list[Line
     candidates, which = candidates[found], which[found]
     gained = earned[candidates]
     pct = table.pct[which]
-    per_lot = table.per_lot[which]
     by_pct = pct >= 0
     from_pct = to_int64(div_round(mul(gained, np.where(by_pct, pct, 0)), PCT_DIVISOR), what="rebate")
-    from_lots = to_int64(
-        div_round(mul(np.where(by_pct, 0, per_lot), data.trades.lots[candidates]), pow10(4)), what="rebate"
-    )
+    per_lot = _per_lot_usd(data, candidates, np.where(by_pct, 0, table.per_lot[which]), ~by_pct, rates)
+    from_lots = to_int64(div_round(mul(per_lot, data.trades.lots[candidates]), pow10(LOTS_PLACES)), what="rebate")
     amount = np.where(by_pct, from_pct, np.minimum(from_lots, gained))
     rate = np.where(by_pct, pct, per_lot)
     paid = amount > 0
@@ -311,3 +316,21 @@ def rebates(data: Prepared, lines: list[LineBlock], chains: Chains) -> list[Line
             amount=-amount,
         ),
     ]
+
+
+def _per_lot_usd(
+    data: Prepared, trades: np.ndarray, per_lot: np.ndarray, by_lot: np.ndarray, rates: Rates
+) -> np.ndarray:
+    """ROUNDING POINT 2 for per-lot rebates: each amount per lot (scale 6, in the currency of the level-1 plan in
+    force at the trade's close time) in micro-USD, converted on the close day as a plan's rates are."""
+    chains = data.chains
+    first = np.flatnonzero(chains.level == 1)
+    plan = np.full(data.trades.n, NA, dtype=np.int64)
+    plan[chains.trade[first]] = chains.plan[first]
+    plan = plan[trades]
+    # A level-1 partner that earned something priced the trade with its plan: every rebated trade has one.
+    currency = np.where(plan >= 0, data.plans.currency[np.maximum(plan, 0)], data.vocabularies.usd)
+    converted = by_lot & (currency != data.vocabularies.usd)
+    fx, fx_scale = rates.factors(currency, data.trades.close_day, trades, converted)
+    unit = np.full(len(trades), pow10(CONFIG_PLACES), dtype=np.int64)
+    return to_int64(eff_rates(per_lot, fx, fx_scale, unit, converted), what="rebate per lot")

@@ -1,10 +1,12 @@
 """``compute_lines``: one chunk of trades in, attribution lines out. Pure: no Django, no clock, no database.
 
 Units: every line amount is USD at 6 decimal places (``amount`` Decimal and ``amount_micros`` int64 millionths);
-plan currencies are converted to USD at the close day. Lots are exact (4 places); percentages are percents.
+plan currencies (a rule's rate, a per-lot rebate's amount) are converted to USD at the close day. Lots are exact
+(4 places); percentages are percents.
 
 Rounding points (half-up, ties away from zero, 6 places; nothing else is rounded):
-  1. each leg's USD notional;  2. eff_rate = rate x usd_rate(plan currency) x tier multiplier;
+  1. each leg's USD notional;  2. eff_rate = rate x usd_rate(plan currency) x tier multiplier (a per-lot rebate's
+  amount: per_lot x usd_rate(plan currency), the same conversion without a multiplier);
   3. every line amount (cascade pass-ups, overrides and rebates are line amounts too).
 Recorded bases, weighted rates and weighted multipliers are rounded to 6 places for storage only.
 
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import hierarchy
-from .amounts import evaluate
+from .amounts import Rates, evaluate
 from .output import LineBlock, block, concat, to_frame
 from .prepare import MODEL_CODE, NA, NA_ID, REASON_CODE, prepare_inputs
 from .schema import EngineInputs, validate_inputs
@@ -102,13 +104,15 @@ def compute_lines(inputs: EngineInputs, tier_context: TierContext, *, with_decim
     row_model = model[chains.trade]
     differential = live & (row_model == MODEL_CODE["differential"])
     evaluated = np.flatnonzero((differential & active) | (live & ~differential & (chains.level == 1)))
-    ev = evaluate(data, tier_context, evaluated)
+    rates = Rates(data)
+    ev = evaluate(data, tier_context, evaluated, rates)
 
     blocks += hierarchy.differential(data, ev, np.flatnonzero(differential), facts)
     blocks += hierarchy.cascade(data, ev, np.flatnonzero(live & (row_model == MODEL_CODE["cascade"])), facts)
     blocks += hierarchy.override(data, ev, np.flatnonzero(live & (row_model == MODEL_CODE["override"])), facts)
     del ev  # millions of rows: free the evaluation before the lines are copied together
-    blocks += hierarchy.rebates(data, blocks, facts)
+    blocks += hierarchy.rebates(data, blocks, facts, rates)
+    rates.raise_missing()  # every pair the chunk needs, the plans' and the rebates' alike
     lines = concat(blocks)
     blocks.clear()
     return to_frame(lines, trades.trade_id, with_decimals=with_decimals)

@@ -162,7 +162,8 @@ RATE_COLUMNS = {"currency": "str", "day": "date", "usd_rate": "decimal"}
 REBATE_ALWAYS = datetime(1900, 1, 1, tzinfo=UTC)
 REBATE_OPEN_END = datetime(2200, 1, 1, tzinfo=UTC)
 # A rebate applies to trades closed in [valid_from, valid_to) (open-ended: REBATE_OPEN_END); one (partner,
-# account or NA) key may have several stretches in a chunk's span of time, never overlapping.
+# account or NA) key may have several stretches in a chunk's span of time, never overlapping. ``per_lot`` is in the
+# currency of the partner's plan at each trade's close time (``hierarchy``).
 REBATE_COLUMNS = {
     "partner_id": "int",
     "account_id": "int_na",

@@ -35,6 +35,7 @@ corrections, not with the locked periods' size.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -204,19 +205,38 @@ def has_pending_adjustments(*, run: Run) -> bool:
     return bool(pending_reversals(run=run)) or bool(pending_adjustments(run=run))
 
 
-def pending_by_locked_period() -> dict[str, dict[str, int]]:
-    """What is waiting, per locked commission period, for the next open period's run: trade versions to compute
-    (late trades, corrections, cancellations its approved run never saw) and posted versions to reverse — counted
-    as of now, whatever run will carry them (a run that already holds them makes them not pending)."""
+@dataclass(frozen=True)
+class PendingVersions:
+    """What waits for the next open period's run, as of now: current trade versions to compute for a locked period
+    (``to_compute``: version id → the locked period) and posted versions to reverse (``to_reverse``: version id →
+    the period it was posted for)."""
+
+    to_compute: dict[int, str]
+    to_reverse: dict[int, str]
+
+
+def pending_versions() -> PendingVersions:
+    """Everything pending for adjustment, whatever run will carry it (a live run that holds it already makes it not
+    pending): the ``PENDING_SQL`` and ``SUPERSEDED_SQL`` searches as of now, for every locked period."""
     params = {"kind": KIND, "start": _END_OF_TIME, "run": 0, "live": list(LIVE_STATUSES), **Snapshot().params()}
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"to_compute": 0, "to_reverse": 0})
     with connection.cursor() as cursor:
         cursor.execute(PENDING_SQL, params)
-        for _trade_id, _run_id, period in cursor.fetchall():
-            counts[period]["to_compute"] += 1
+        to_compute = {trade_id: period for trade_id, _run_id, period in cursor.fetchall()}
         cursor.execute(SUPERSEDED_SQL, params)
-        for _version_id, period, _ in cursor.fetchall():
-            counts[period]["to_reverse"] += 1
+        to_reverse = {version_id: period for version_id, period, _ in cursor.fetchall()}
+    return PendingVersions(to_compute=to_compute, to_reverse=to_reverse)
+
+
+def pending_by_locked_period() -> dict[str, dict[str, int]]:
+    """What is waiting, per locked commission period, for the next open period's run (``pending_versions``,
+    counted): trade versions to compute (late trades, corrections, cancellations its approved run never saw) and
+    posted versions to reverse."""
+    pending = pending_versions()
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"to_compute": 0, "to_reverse": 0})
+    for period in pending.to_compute.values():
+        counts[period]["to_compute"] += 1
+    for period in pending.to_reverse.values():
+        counts[period]["to_reverse"] += 1
     return dict(counts)
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.effective import SeriesChange, series_latest, series_set_from
 from core.exceptions import FieldErrors
-from core.history import first_open_instant
+from core.history import Reach, first_open_instant
 from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount, Partner
 from partners.selectors import account_partner_at
@@ -204,6 +204,7 @@ def plan_upsert(
             same=lambda terms: _Content.of(terms) == content,
             create=create,
             subject=f"Changing plan {code}'s terms",
+            reach=Reach.of(partners=PartnerPlan.objects.filter(plan=plan).values_list("partner_id", flat=True)),
         )
         _mirror_latest_terms(plan)
     return plan
@@ -246,6 +247,7 @@ def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetim
                 partner=partner, plan=plan, valid_from=at, valid_to=until
             ),
             subject=f"Putting {partner.code} on plan {plan.code}",
+            reach=Reach.of(partners=[partner.pk]),
         )
         return change.row
 
@@ -321,5 +323,6 @@ def rebate_change(
             subject=f"{'Ending' if ends else 'Setting'} {partner.code}'s rebate to {target}",
             ends=ends,
             guard_first=True,
+            reach=Reach.of(partners=[partner.pk]),
         )
         return change

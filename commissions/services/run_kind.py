@@ -14,6 +14,9 @@ Rounding point of the posting: approval posts, per (beneficiary, kind, currency)
 to the commission expense and that sum rounded once, half-up, to the currency's minor unit to the payable (the
 ledger's posting API sends the difference to the rounding account). The beneficiary is the partner, or for a client
 rebate the client account (a partner's rebate funding lines name the rebated account too, but the partner pays).
+Inside the approval's transaction, what the approval locks in that the dated records now contradict — trades priced
+on terms changed while the run waited (``stale``), trades paid 0 for want of set-up that arrived since
+(``late_setup``) — is restated, and queued with the period's other late versions for the next open period.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from ..models import AttributionLine
 from .adjustments import adjustment_lines, has_pending_adjustments, late_versions_settle
 from .late import late_changes
 from .late_setup import trades_restate_newly_payable
+from .stale import trades_restate_changed_under
 
 # The line columns a chunk writes (engine output in integer micro-units; NUMERIC ones are generated).
 LINE_COLUMNS = (
@@ -162,6 +166,10 @@ class CommissionRunKind(RunKind):
         tier_volumes_discard(run=run)
 
     def approving(self, run: Run) -> None:
+        # What the approval locks in that the dated records now contradict is restated first (terms changed while
+        # the run waited; set-up that arrived since), then queued with the other late versions of its period.
+        trades_restate_changed_under(run=run)
+        trades_restate_newly_payable(approving=run)
         late_versions_settle(run=run)
 
     def late_changes(self, run: Run) -> list[LateChange]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
-from core.history import ensure_history_open
+from core.history import Reach, ensure_history_open, hold_approvals
 from core.names import server_name_error
 from core.periods import SINCE_ALWAYS
 
@@ -56,6 +56,7 @@ def _attribute(*, account: ClientAccount, partner: Partner | None, effective_fro
             ),
             subject=f"Attributing {account} to {partner.code if partner else 'no IB'}",
             now=now,
+            reach=Reach.of(accounts=[account.pk]),
         )
 
 
@@ -147,6 +148,11 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNTS_LOCK_KEY])
         existing = _existing_accounts(keys)
+        if len(existing) < len(keys):
+            # A new account's trades earn from now (its first IB holds since always): an approval counts them as
+            # trades of accounts created after its run started, so it must see this upsert or follow it. Taken once
+            # the existing accounts (the owners) are locked, as every dated write does (``core.history``).
+            hold_approvals()
         # Each existing account's latest IB stretch and latest terms: an undated change of an account whose latest
         # stretch is open and started before now is closed and reopened in bulk; anything else (a dated row, a
         # stretch scheduled for later) goes through ``_attribute`` / ``_set_terms`` one row at a time.
@@ -229,7 +235,11 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         if to_update:
             ClientAccount.objects.bulk_update(to_update.values(), [*_ACCOUNT_FIELDS, "updated_at"], batch_size=2000)
         if to_close or terms_to_close:
-            ensure_history_open(since=now, subject="Changing accounts' IBs and terms")
+            ensure_history_open(
+                since=now,
+                subject="Changing accounts' IBs and terms",
+                reach=Reach.of(accounts=[row.account_id for row in [*to_close, *terms_to_close]]),
+            )
         AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
         AccountTerms.objects.bulk_update(terms_to_close, ["valid_to"], batch_size=2000)
         new_attributions += [
@@ -342,6 +352,7 @@ def _set_terms(*, account: ClientAccount, group: str, earns_commission: bool, ef
             ),
             subject=f"Setting {account}'s group and commission flag",
             now=now,
+            reach=Reach.of(accounts=[account.pk]),
         )
         latest = series_latest(AccountTerms.objects.filter(account=account))
         if (locked.group, locked.earns_commission) != (latest.group, latest.earns_commission):

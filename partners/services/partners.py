@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from core.effective import require_aware, series_latest, series_set_from, series_until
-from core.history import first_open_instant
+from core.history import Reach, first_open_instant
 from core.periods import SINCE_ALWAYS
 
 from ..models import Partner, PartnerLink, PartnerProgram, PartnerStatus, Program
@@ -90,6 +90,7 @@ def partner_set_program(*, partner: Partner, program: Program, effective_from: d
                 partner=partner, program=program, valid_from=at, valid_to=until
             ),
             subject=f"Moving {partner.code} to program {program.code}",
+            reach=Reach.of(partners=[partner.pk]),
         )
         latest = series_latest(PartnerProgram.objects.filter(partner=partner))
         if locked.program_id != latest.program_id:
@@ -118,6 +119,7 @@ def partner_set_status(*, partner: Partner, status: str, effective_from: datetim
                 partner=partner, status=status, valid_from=at, valid_to=until
             ),
             subject=f"{'Suspending' if status == Partner.Status.SUSPENDED else 'Activating'} {partner.code}",
+            reach=Reach.of(partners=[partner.pk]),
         )
         latest = series_latest(PartnerStatus.objects.filter(partner=partner))
         if latest is not None and locked.status != latest.status:
@@ -232,6 +234,7 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
                 partner=partner, parent=parent, valid_from=at, valid_to=until
             ),
             subject=f"Moving {partner.code}",
+            reach=Reach.of(partners=[partner.pk]),  # its subtree's trades: their chains run through it
         )
         return change.row
 
@@ -265,6 +268,9 @@ def partner_edit(*, partner: Partner, changes: dict[str, Any], effective_from: d
     it is what holds then)."""
     changes = dict(changes)
     with transaction.atomic():
+        # The owner's row before any dated write holds approvals off (``core.history``'s lock order): a move then
+        # a status change would otherwise lock it while holding them.
+        Partner.objects.select_for_update().get(pk=partner.pk)
         if "parent" in changes:
             partner_move(partner=partner, parent=changes.pop("parent"), effective_from=effective_from)
         return partner_update(partner=partner, effective_from=effective_from, **changes)

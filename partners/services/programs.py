@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.effective import series_latest, series_set_from
+from core.history import Reach
 from core.money import MoneyError, parse_decimal
 
-from ..models import Program, ProgramTerms
+from ..models import PartnerProgram, Program, ProgramTerms
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _HUNDRED = Decimal(100)
@@ -118,6 +119,10 @@ def program_upsert(
                 program=program, valid_from=at, valid_to=until, **terms
             ),
             subject=f"Changing program {code}'s terms",
+            # The level-1 partner's program prices a trade: the trades of partners ever on the program.
+            reach=Reach.of(
+                partners=PartnerProgram.objects.filter(program=program).values_list("partner_id", flat=True)
+            ),
         )
         latest = series_latest(ProgramTerms.objects.filter(program=program))
         for field in terms:

@@ -46,7 +46,10 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class LateChangeSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="late_trades, corrections, cancellations, late_accounts, …")
+    code = serializers.CharField(
+        help_text="the kind's code, e.g. late_trades, corrections, cancellations, symbol_resolutions, late_accounts, "
+        "dated_changes"
+    )
     count = serializers.IntegerField()
     message = serializers.CharField()
 

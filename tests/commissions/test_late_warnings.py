@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 
-from .runs_support import post_ok, setup_chain, setup_reference, trade
+from partners.models import ClientAccount, Partner
+from partners.services.accounts import account_attribute, accounts_upsert
+from runs.services.approve import run_approval
+
+from .runs_support import EURUSD, post_ok, setup_chain, setup_reference, trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +59,30 @@ def test_approval_warns_with_counts_of_what_arrived_after_the_run_read_its_data(
     assert again["status"] == "approved" and again["warnings"] == []
 
 
+def test_symbols_resolved_after_the_run_read_its_data_are_counted_apart_from_corrections(staff_client):
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(
+        staff_client,
+        "/api/v1/trades/",
+        [trade(1, symbol="EURUSD.pro"), trade(2, symbol="EURUSD.pro"), trade(3, symbol="EURUSD.pro"), trade(4)],
+    )
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
+    # The platform corrects one unresolved trade (its price) and another to a known symbol: both are corrections.
+    post_ok(
+        staff_client,
+        "/api/v1/trades/",
+        [{**trade(2, symbol="EURUSD.pro"), "close_price": "1.08200"}, trade(3), {**trade(4), "lots": "2.00"}],
+    )
+    # An alias resolves tickets 1 and 2 (Ibex's own new versions: symbol resolutions, never corrections).
+    post_ok(staff_client, "/api/v1/instruments/", [{**EURUSD, "aliases": ["EURUSD.pro"]}])
+    answer = post_ok(staff_client, f"/api/v1/runs/{run['id']}/approve/", {})
+    counts = {w["code"]: w["count"] for w in answer["warnings"]}
+    assert counts == {"corrections": 3, "symbol_resolutions": 2}
+    resolved = next(w for w in answer["warnings"] if w["code"] == "symbol_resolutions")
+    assert resolved["message"].startswith("2 trade(s) of 2026-03 had their symbol resolved")
+
+
 def test_an_approval_with_nothing_late_has_no_warnings(staff_client):
     run_id = _computed_march(staff_client)
     assert post_ok(staff_client, f"/api/v1/runs/{run_id}/approve/", {})["warnings"] == []
@@ -96,3 +126,76 @@ def test_a_change_that_ends_before_the_period_is_not_warned_about(staff_client):
     run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-04"})
     post_ok(staff_client, "/api/v1/rates/", [{"currency": "EUR", "day": "2026-02-10", "usd_rate": "1.09"}])
     assert post_ok(staff_client, f"/api/v1/runs/{run['id']}/approve/", {})["warnings"] == []
+
+
+def _first_ib(account_login: int) -> None:
+    account = ClientAccount.objects.get(server="live1", login=account_login)
+    account_attribute(account=account, partner=Partner.objects.get(code="sub"))  # no date: since always
+
+
+def _new_account(account_login: int) -> None:
+    accounts_upsert(rows=[{"server": "live1", "login": account_login, "partner": "sub"}])
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [(_first_ib, {"dated_changes": 1}), (_new_account, {"late_accounts": 1})],
+    ids=["account's first IB", "new account"],
+)
+def test_an_approval_waits_for_a_first_assignment_being_written_and_counts_it(staff_client, write, expected):
+    """A first assignment (since always, not checked against approvals) is written under the approvals hold like any
+    dated change: an approval that starts while it is uncommitted waits for it, then counts it — it is never missed
+    because it was not visible yet. Two connections: the writer holds its transaction open until the approval is
+    seen waiting on the hold (or has finished: then it did not wait, and its warnings show what it missed)."""
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 1002}])  # no IB yet
+    post_ok(staff_client, "/api/v1/trades/", [trade(1), trade(2, login=1002), trade(3, login=5005)])
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
+    login = 1002 if write is _first_ib else 5005
+    written, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                write(login)
+                written.set()
+                release.wait(60)
+        finally:
+            written.set()
+            connection.close()
+
+    def approver() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcome["pid"] = cursor.fetchone()[0]
+            outcome["late"] = {c.code: c.count for c in run_approval(run_id=run["id"]).late}
+        finally:
+            connection.close()
+
+    writing = threading.Thread(target=writer)
+    writing.start()
+    assert written.wait(30)
+    approving = threading.Thread(target=approver)
+    approving.start()
+    blocked = False
+    for _ in range(600):  # until the approval waits on a lock, or has finished without waiting
+        if not approving.is_alive():
+            break
+        if "pid" in outcome:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted AND locktype = 'advisory')",
+                    [outcome["pid"]],
+                )
+                if cursor.fetchone()[0]:
+                    blocked = True
+                    break
+        threading.Event().wait(0.05)
+    release.set()
+    writing.join(30)
+    approving.join(60)
+    assert not approving.is_alive()
+    assert (blocked, outcome["late"]) == (True, expected)

@@ -2,12 +2,19 @@
 (lots, price, close time across a period boundary, profit only), cancellations, late trades, an alias added, an
 account created late, moves and re-attributions (back-dated too), plan content, partner status and program terms
 changed from a date, client rebates and account flags set (back-dated too), runs, recomputes and approvals over three
-periods — and two invariants:
+periods — and the invariants:
 
 - after every approval, no approved period's posted figures (its lines and its journal) have changed;
-- once every period is settled, for every trade the sum of everything posted for it (all its versions, reversals
-  and adjustments) equals what a from-scratch computation of its final version earns under the terms in force at its
-  close time (zero for a cancelled one).
+- after every approval, every trade is either settled — the sum of everything posted for it (all its versions,
+  reversals and adjustments) equals what a from-scratch computation of its final version earns under the terms in
+  force at its close time when that closes in an approved period (zero for a cancelled one), and nothing when it
+  closes in an open one — or legitimately pending: its data changed after the run that paid it read its data, so
+  it waits for the next open period's adjustments. Pending is a fact read from the lines (a current version of an
+  approved period that no live run holds lines for; a posted version superseded and not reversed by a live run; a
+  version a computed, unapproved run holds), and the versions pending must be exactly what Ibex reports and queues
+  (``pending_versions``: the late versions' queue and the reversals) — so no exception can hide a bug; an approval
+  that warned of nothing leaves nothing of its period pending;
+- once every period is settled, nothing is pending and every trade is settled.
 
 "From scratch" is the independent Decimal reference of ``tests/engine``, fed from the database's dated records read
 here with plain ORM lookups (not the adapters). Plans have no tiers here: a paid period's tier band is frozen at its
@@ -19,6 +26,7 @@ change nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -32,7 +40,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from commissions.engine.schema import REBATE_ALWAYS, REBATE_OPEN_END
-from commissions.models import AttributionLine, PartnerPlan, PlanTerms, Rebate, Trade
+from commissions.models import AttributionLine, LateTradeVersion, PartnerPlan, PlanTerms, Rebate, Trade
+from commissions.services.adjustments import pending_versions
 from core.periods import server_period
 from ledger.models import JournalEntry
 from partners.models import (
@@ -179,20 +188,21 @@ class Broker:
         row["partner"] = current.partner.code if current and current.partner else None
         self.post("/api/v1/accounts/", [{**row, **({"effective_from": when} if when else {})}])
 
-    def run(self, period: str, *, approve: bool, recompute: bool) -> bool:
-        """Compute ``period`` (a 409 when it is locked), and approve it; whether it was approved."""
+    def run(self, period: str, *, approve: bool, recompute: bool) -> list[dict] | None:
+        """Compute ``period`` (a 409 when it is locked), and approve it: the approval's warnings, or None when
+        nothing was approved."""
         response = self.post("/api/v1/runs/", {"kind": "commissions", "period": period, "recompute": recompute})
         if response.status_code == 409:
-            return False
+            return None
         detail = self.client.get(f"/api/v1/runs/{response.json()['id']}/").json()
         if detail["status"] == "approved":
-            return False  # asking for a paid period answers with its approved run
+            return None  # asking for a paid period answers with its approved run
         assert detail["status"] == "computed", detail
         if not approve:
-            return False
-        answer = self.post(f"/api/v1/runs/{detail['id']}/approve/", {})
-        assert answer.json()["status"] == "approved", answer.content
-        return True
+            return None
+        answer = self.post(f"/api/v1/runs/{detail['id']}/approve/", {}).json()
+        assert answer["status"] == "approved", answer
+        return answer["warnings"]
 
 
 # ---------------------------------------------------------------------------------------------------- events
@@ -256,97 +266,166 @@ def _in_force(rows, at: datetime):
     return next((r for r in rows if r.valid_from <= at and (r.valid_to is None or at < r.valid_to)), None)
 
 
-def from_scratch(trade: Trade) -> dict[str, Decimal]:
-    """What ``trade`` (a final version) earns per partner code under the terms of its close time, by the reference."""
-    at = trade.close_time
-    if trade.status == "cancelled":
-        return {}
-    account = ClientAccount.objects.filter(server=trade.server, login=trade.login).first()
-    attribution = _in_force(AccountAttribution.objects.filter(account=account), at) if account else None
-    partner = attribution.partner if attribution else None
-    terms = _in_force(AccountTerms.objects.filter(account=account), at) if account else None
-    instrument = trade.instrument
-    row = b.trade(
-        trade.pk,
-        instrument_id=instrument.pk if instrument else None,
-        ticket=trade.ticket,
-        account_id=account.pk if account else 0,
-        account_group=(terms.group or None) if terms else None,
-        earns_commission=terms.earns_commission if terms else True,
-        lots=trade.lots,
-        open_time=trade.open_time,
-        close_time=at,
-        open_price=trade.open_price,
-        close_price=trade.close_price,
-        commission=trade.commission,
-        spread_pips=trade.spread_pips,
-        open_day=server_day(trade.open_time),
-        close_day=server_day(at),
-    )
-    if instrument is not None:
-        row.update(
-            symbol_group=instrument.group,
-            base=instrument.base,
-            quote=instrument.quote,
-            contract_size=instrument.contract_size,
-            pip_size=instrument.pip_size,
-            digits=instrument.digits,
+def _by(rows, key: str) -> dict:
+    grouped = defaultdict(list)
+    for row in rows:
+        grouped[getattr(row, key)].append(row)
+    return grouped
+
+
+class World:
+    """The database's dated records and lines as they are now, read once per check with plain ORM queries (a dozen,
+    whatever the number of trades), for the from-scratch computation and the pending facts."""
+
+    def __init__(self) -> None:
+        self.accounts = {(a.server, a.login): a for a in ClientAccount.objects.all()}
+        self.attributions = _by(AccountAttribution.objects.select_related("partner"), "account_id")
+        self.account_terms = _by(AccountTerms.objects.all(), "account_id")
+        self.partner_plans = _by(PartnerPlan.objects.all(), "partner_id")
+        self.plan_terms = _by(PlanTerms.objects.prefetch_related("rules"), "plan_id")
+        self.program_terms = _by(ProgramTerms.objects.all(), "program_id")
+        self.statuses = _by(PartnerStatus.objects.all(), "partner_id")
+        self.links = _by(PartnerLink.objects.select_related("parent", "parent__program"), "partner_id")
+        self.rebates = list(Rebate.objects.all())
+        self.approved = list(Run.objects.filter(kind="commissions", status="approved"))
+        self.versions = list(Trade.objects.filter(server="live1").select_related("instrument").order_by("pk"))
+        self.queue = set(LateTradeVersion.objects.values_list("trade_id", flat=True))
+        self.lines = _by(
+            AttributionLine.objects.filter(trade__server="live1").select_related("run", "partner"), "trade_id"
         )
-    chain, plans, rules, programs, codes = [], {}, [], {}, {}
-    level, first_program = 1, None
-    while partner is not None:
-        codes[partner.pk] = partner.code
-        assignment = _in_force(PartnerPlan.objects.filter(partner=partner), at)
-        plan_terms = _in_force(PlanTerms.objects.filter(plan=assignment.plan), at) if assignment else None
-        if plan_terms is not None:
-            plans[plan_terms.pk] = b.plan(plan_terms.pk, currency=plan_terms.currency)
-            for rule in plan_terms.rules.all():
-                rules.append(b.rule(rule.pk, plan_terms.pk, rule.type, rate=rule.rate))
-        if first_program is None:
-            first_program = _in_force(ProgramTerms.objects.filter(program=partner.program), at)
-            programs[first_program.pk] = b.program(
-                first_program.pk, model=first_program.model, max_depth=first_program.max_depth
+
+    def approved_period_of(self, at: datetime) -> str | None:
+        return next((r.period for r in self.approved if r.period_start <= at < r.period_end), None)
+
+    def current(self, ticket: int) -> Trade:
+        return next(v for v in self.versions if v.ticket == ticket and v.is_current)
+
+    def posted(self, ticket: int) -> dict[str, Decimal]:
+        """Everything approved runs posted for the ticket's versions, per partner code."""
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for version in self.versions:
+            if version.ticket == ticket:
+                for line in self.lines[version.pk]:
+                    if line.run.status == "approved" and line.partner_id is not None:
+                        totals[line.partner.code] += line.amount
+        return {code: amount for code, amount in totals.items() if amount}
+
+    def from_scratch(self, trade: Trade) -> dict[str, Decimal]:
+        """What ``trade`` (a final version) earns per partner code under the terms of its close time, by the
+        reference."""
+        at = trade.close_time
+        if trade.status == "cancelled":
+            return {}
+        account = self.accounts.get((trade.server, trade.login))
+        attribution = _in_force(self.attributions[account.pk], at) if account else None
+        partner = attribution.partner if attribution else None
+        terms = _in_force(self.account_terms[account.pk], at) if account else None
+        instrument = trade.instrument
+        row = b.trade(
+            trade.pk,
+            instrument_id=instrument.pk if instrument else None,
+            ticket=trade.ticket,
+            account_id=account.pk if account else 0,
+            account_group=(terms.group or None) if terms else None,
+            earns_commission=terms.earns_commission if terms else True,
+            lots=trade.lots,
+            open_time=trade.open_time,
+            close_time=at,
+            open_price=trade.open_price,
+            close_price=trade.close_price,
+            commission=trade.commission,
+            spread_pips=trade.spread_pips,
+            open_day=server_day(trade.open_time),
+            close_day=server_day(at),
+        )
+        if instrument is not None:
+            row.update(
+                symbol_group=instrument.group,
+                base=instrument.base,
+                quote=instrument.quote,
+                contract_size=instrument.contract_size,
+                pip_size=instrument.pip_size,
+                digits=instrument.digits,
             )
-        status = _in_force(PartnerStatus.objects.filter(partner=partner), at)
-        chain.append(
-            {
-                "trade_id": trade.pk,
-                "level": level,
-                "partner_id": partner.pk,
-                "plan_id": plan_terms.pk if plan_terms else None,
-                "program_id": first_program.pk,
-                "active": status.status == "active",
-            }
-        )
-        link = _in_force(PartnerLink.objects.filter(partner=partner), at)
-        partner, level = (link.parent if link else None), level + 1
-    rebates = []
-    for rebate in Rebate.objects.filter(partner_id__in=list(codes)):
-        if rebate.account_id is None or (account is not None and rebate.account_id == account.pk):
-            rebates.append(
-                b.rebate(
-                    rebate.partner_id,
-                    rebate.account_id,
-                    pct=rebate.pct,
-                    per_lot=rebate.per_lot,
-                    valid_from=max(rebate.valid_from, REBATE_ALWAYS),
-                    valid_to=min(rebate.valid_to or REBATE_OPEN_END, REBATE_OPEN_END),
+        chain, plans, rules, programs, codes = [], {}, [], {}, {}
+        level, first_program = 1, None
+        while partner is not None:
+            codes[partner.pk] = partner.code
+            assignment = _in_force(self.partner_plans[partner.pk], at)
+            plan_terms = _in_force(self.plan_terms[assignment.plan_id], at) if assignment else None
+            if plan_terms is not None:
+                plans[plan_terms.pk] = b.plan(plan_terms.pk, currency=plan_terms.currency)
+                for rule in plan_terms.rules.all():
+                    rules.append(b.rule(rule.pk, plan_terms.pk, rule.type, rate=rule.rate))
+            if first_program is None:
+                first_program = _in_force(self.program_terms[partner.program_id], at)
+                programs[first_program.pk] = b.program(
+                    first_program.pk, model=first_program.model, max_depth=first_program.max_depth
                 )
+            status = _in_force(self.statuses[partner.pk], at)
+            chain.append(
+                {
+                    "trade_id": trade.pk,
+                    "level": level,
+                    "partner_id": partner.pk,
+                    "plan_id": plan_terms.pk if plan_terms else None,
+                    "program_id": first_program.pk,
+                    "active": status.status == "active",
+                }
             )
-    inputs = b.make_inputs(
-        trades=[row],
-        rebates=rebates,
-        chains=chain,
-        programs=programs.values(),
-        plans=plans.values(),
-        rules=rules,
-        rates=[b.rate("EUR", "1.08", server_day(at)), b.rate("EUR", "1.08", server_day(trade.open_time))],
-    )
-    earned: dict[str, Decimal] = defaultdict(Decimal)
-    for line in reference_lines(inputs).itertuples(index=False):
-        if not pd_na(line.partner_id):
-            earned[codes[int(line.partner_id)]] += line.amount
-    return {code: amount for code, amount in earned.items() if amount}
+            link = _in_force(self.links[partner.pk], at)
+            partner, level = (link.parent if link else None), level + 1
+        rebates = []
+        for rebate in self.rebates:
+            if rebate.partner_id not in codes:
+                continue
+            if rebate.account_id is None or (account is not None and rebate.account_id == account.pk):
+                rebates.append(
+                    b.rebate(
+                        rebate.partner_id,
+                        rebate.account_id,
+                        pct=rebate.pct,
+                        per_lot=rebate.per_lot,
+                        valid_from=max(rebate.valid_from, REBATE_ALWAYS),
+                        valid_to=min(rebate.valid_to or REBATE_OPEN_END, REBATE_OPEN_END),
+                    )
+                )
+        inputs = b.make_inputs(
+            trades=[row],
+            rebates=rebates,
+            chains=chain,
+            programs=programs.values(),
+            plans=plans.values(),
+            rules=rules,
+            rates=[b.rate("EUR", "1.08", server_day(at)), b.rate("EUR", "1.08", server_day(trade.open_time))],
+        )
+        earned: dict[str, Decimal] = defaultdict(Decimal)
+        for line in reference_lines(inputs).itertuples(index=False):
+            if not pd_na(line.partner_id):
+                earned[codes[int(line.partner_id)]] += line.amount
+        return {code: amount for code, amount in earned.items() if amount}
+
+    def pending(self) -> Pending:
+        """What waits for adjustment, as facts of the lines (see the module docstring)."""
+        to_compute, to_reverse, held = {}, {}, set()
+        live = ("computed", "approved")
+        for version in self.versions:
+            lines = self.lines[version.pk]
+            locked = self.approved_period_of(version.close_time)
+            if version.is_current and locked and not any(line.run.status in live for line in lines):
+                to_compute[version.pk] = locked
+            if not version.is_current:
+                posted_lines = [line for line in lines if line.run.status == "approved" and line.kind != "reversal"]
+                groups: dict[tuple, Decimal] = defaultdict(Decimal)
+                for line in posted_lines:
+                    groups[(line.partner_id, line.beneficiary_account_id, line.level)] += line.amount
+                reversed_ = any(line.kind == "reversal" and line.run.status in live for line in lines)
+                if any(groups.values()) and not reversed_:
+                    to_reverse[version.pk] = posted_lines[0].adjusts_period or posted_lines[0].period
+            if any(line.run.status == "computed" for line in lines) and (locked or not version.is_current):
+                held.add(version.ticket)
+        tickets = {v.pk: v.ticket for v in self.versions}
+        return Pending(to_compute=to_compute, to_reverse=to_reverse, held=held, tickets=tickets)
 
 
 def pd_na(value) -> bool:
@@ -357,12 +436,44 @@ def server_day(at: datetime) -> date:
     return at.astimezone(ZoneInfo(django_settings.IBEX_SERVER_TIME_ZONE)).date()
 
 
-def posted(ticket: int) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    lines = AttributionLine.objects.filter(trade__ticket=ticket, run__status="approved", partner__isnull=False)
-    for line in lines.select_related("partner"):
-        totals[line.partner.code] += line.amount
-    return {code: amount for code, amount in totals.items() if amount}
+@dataclass(frozen=True)
+class Pending:
+    """What waits for adjustment, read from the lines (see the module docstring): version id → period."""
+
+    to_compute: dict[int, str]
+    to_reverse: dict[int, str]
+    held: set[int]  # tickets with a version of a locked period (or superseded) in a computed, unapproved run
+    tickets: dict[int, int]  # version id → ticket
+
+    def excepted(self) -> set[int]:
+        return {self.tickets[v] for v in [*self.to_compute, *self.to_reverse]} | self.held
+
+    def periods(self) -> set[str]:
+        return set(self.to_compute.values()) | set(self.to_reverse.values())
+
+
+def show(sequence: list) -> str:
+    """The events, one a line, in full (a failure names the sequence to replay)."""
+    return "\n".join(map(repr, sequence))
+
+
+def check_after_approval(broker: Broker, period: str, warnings: list[dict], sequence: list) -> int:
+    """The per-approval invariants (module docstring); the number of trades pending."""
+    world = World()
+    facts = world.pending()
+    reported = pending_versions()
+    assert (facts.to_compute, facts.to_reverse) == (reported.to_compute, reported.to_reverse), show(sequence)
+    # The late versions' queue holds what is to compute, and otherwise only versions a computed run carries.
+    carried = {v for v, lines in world.lines.items() if any(line.run.status == "computed" for line in lines)}
+    assert set(facts.to_compute) <= world.queue <= set(facts.to_compute) | carried, show(sequence)
+    if not warnings:
+        assert period not in facts.periods(), f"{period} {facts}\n{show(sequence)}"
+    excepted = facts.excepted()
+    for ticket in sorted(set(broker.trades) - excepted):
+        final = world.current(ticket)
+        expected = world.from_scratch(final) if world.approved_period_of(final.close_time) else {}
+        assert world.posted(ticket) == expected, f"ticket {ticket} after {period}\n{show(sequence)}"
+    return len(excepted & set(broker.trades))
 
 
 # ------------------------------------------------------------------------------------------------------ the test
@@ -406,6 +517,38 @@ def posted(ticket: int) -> dict[str, Decimal]:
         ("correct", 3, "lots", "3.00"),
     ],
 )
+@example(  # a plan change back-dated into a computed period, approved without recomputing: restated at approval
+    opening=[
+        ("ingest", 1, "2026-03", 10, "1.00", 1001, "EURUSD"),
+        ("ingest", 2, "2026-02", 10, "1.00", 1001, "EURUSD"),
+    ],
+    paid=[("run", "2026-03", False, False)],
+    later=[("plan", "plan-sub", "6", "2026-03-02T00:00:00Z"), ("run", "2026-03", True, False)],
+)
+@example(  # a first IB (since always) after the run started: its trades are queued when the period is approved
+    opening=[
+        ("ingest", 1, "2026-02", 10, "1.00", 1002, "EURUSD"),
+        ("ingest", 2, "2026-02", 11, "1.00", 1001, "EURUSD"),
+    ],
+    paid=[("run", "2026-02", False, False)],
+    later=[("attribute", 1002, "sub", None), ("run", "2026-02", True, False)],
+)
+@example(  # a first IB after March was paid, then February approved: March's trade is queued at that approval
+    opening=[
+        ("ingest", 1, "2026-03", 10, "1.00", 1002, "EURUSD"),
+        ("ingest", 2, "2026-02", 11, "1.00", 1001, "EURUSD"),
+    ],
+    paid=[("run", "2026-03", True, False)],
+    later=[("attribute", 1002, "sub", None), ("run", "2026-02", True, False)],
+)
+@example(  # the account arrives after the run started
+    opening=[
+        ("ingest", 1, "2026-02", 10, "1.00", 1003, "EURUSD"),
+        ("ingest", 2, "2026-02", 11, "1.00", 1001, "EURUSD"),
+    ],
+    paid=[("run", "2026-02", False, False)],
+    later=[("late_account",), ("run", "2026-02", True, False)],
+)
 @given(
     opening=st.lists(ingests, min_size=2, max_size=5),
     paid=st.lists(approvals, min_size=1, max_size=3),
@@ -422,14 +565,22 @@ def test_every_trade_is_paid_once_what_its_final_version_earns(
     broker = Broker(client)
     broker.set_up()
     figures: dict[int, tuple] = {}
+    pending_seen = 0
+
+    def approved(period: str, warnings: list[dict]) -> None:
+        nonlocal figures, pending_seen
+        now = posted_figures()
+        assert {k: now[k] for k in figures} == figures, show(sequence)  # approved figures never change
+        figures = now
+        pending_seen = max(pending_seen, check_after_approval(broker, period, warnings, sequence))
+
     for step in sequence:
         name, *args = step
         if name == "run":
             period, approve, recompute = args
-            if broker.run(period, approve=approve, recompute=recompute):
-                now = posted_figures()
-                assert {k: now[k] for k in figures} == figures  # approved figures never change
-                figures = now
+            warnings = broker.run(period, approve=approve, recompute=recompute)
+            if warnings is not None:
+                approved(period, warnings)
         elif name == "ingest":
             broker.ingest(*args)
         elif name == "correct":
@@ -437,16 +588,19 @@ def test_every_trade_is_paid_once_what_its_final_version_earns(
         else:
             getattr(broker, name)(*args)
     for period in (*PERIODS, SETTLE):
-        if broker.run(period, approve=True, recompute=True):
-            now = posted_figures()
-            assert {k: now[k] for k in figures} == figures
-            figures = now
+        warnings = broker.run(period, approve=True, recompute=True)
+        if warnings is not None:
+            approved(period, warnings)
+    world = World()
+    settled = world.pending()
+    assert (settled.to_compute, settled.to_reverse, settled.held) == ({}, {}, set()), show(sequence)
     for ticket in sorted(broker.trades):
-        final = Trade.objects.get(server="live1", ticket=ticket, is_current=True)
-        assert posted(ticket) == from_scratch(final), (ticket, sequence)
+        final = world.current(ticket)
+        assert world.posted(ticket) == world.from_scratch(final), f"ticket {ticket}\n{show(sequence)}"
+    event(f"pending after an approval: {min(pending_seen, 2)}")
     adjusted = AttributionLine.objects.exclude(adjusts_period="").filter(amount_micros__gt=0).exists()
     event(f"adjustments paid: {adjusted}")
     event(f"reversals: {AttributionLine.objects.filter(kind='reversal').exclude(amount_micros=0).exists()}")
     event(f"refusals: {min(broker.refused, 3)}")
-    event(f"trades paid something: {min(sum(1 for t in broker.trades if posted(t)), 3)}")
+    event(f"trades paid something: {min(sum(1 for t in broker.trades if world.posted(t)), 3)}")
     assert datetime.now(UTC) > server_period(SETTLE).end  # the periods are all in the past: runs may run them

@@ -41,6 +41,24 @@ def test_differential_worked_example_end_to_end(staff_client, effective_from):
     assert [(line["level"], line["kind"], Decimal(line["amount"])) for line in lines] == [(2, "volume", Decimal(2))]
 
 
+def test_a_per_lot_rebate_is_paid_in_the_plans_currency(staff_client):
+    """DOMAIN.md 4.5: 1 per lot under an EUR plan is 1 EUR per lot (1.08 USD on the close day), not 1 USD."""
+    setup_reference(staff_client)  # EUR = 1.08 USD
+    post_ok(staff_client, "/api/v1/programs/", {"code": "prog", "name": "Program"})
+    rules = [{"type": "per_lot", "rate": "5"}]
+    post_ok(staff_client, "/api/v1/plans/", {"code": "eur", "name": "EUR plan", "currency": "EUR", "rules": rules})
+    post_ok(staff_client, "/api/v1/partners/", {"code": "ib", "name": "IB", "program": "prog", "plan": "eur"})
+    post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 1001, "partner": "ib"}])
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "ib", "per_lot": "1"})
+    post_ok(staff_client, "/api/v1/trades/", [trade(1, lots="2.00")])
+    detail = _run_and_approve(staff_client)
+    assert Decimal(detail["totals"]["volume"]) == Decimal("10.8")  # 2 lots x 5 EUR x 1.08
+    lines = staff_client.get("/api/v1/lines/?kind=rebate").json()["results"]
+    assert [(Decimal(line["amount"]), Decimal(line["rate"])) for line in lines] == [(Decimal("2.16"), Decimal("1.08"))]
+    ib = staff_client.get("/api/v1/partners/ib/statement/?period=2026-03").json()
+    assert Decimal(ib["earned"]) == Decimal("10.8") - Decimal("2.16")
+
+
 def test_cascade_and_override_worked_examples(staff_client):
     setup_reference(staff_client)
     setup_chain(staff_client, model="cascade", sub_rate="10", master_rate="0", shares=["30"])

@@ -4,7 +4,8 @@ It implements the rules in commissions/engine/run.py's docstring a second time, 
 speed, and shares nothing with the engine except the input dataclass and the string codes. Every number is a
 Decimal computed in a 60-digit context; the rounding points are the documented ones, each through
 core.money.round_line (half-up, ties away from zero, 6 places):
-  1. each leg's USD notional;  2. eff_rate = rate x plan-currency rate x tier multiplier;  3. every line amount.
+  1. each leg's USD notional;  2. eff_rate = rate x plan-currency rate x tier multiplier (a per-lot rebate: its
+  amount x the rate of the currency of the plan level 1 earned with);  3. every line amount.
 Recorded bases and weighted rates/multipliers are rounded to 6 places for storage only.
 """
 
@@ -433,11 +434,15 @@ class Reference:
         rebate = self.rebate_at(pids[0], int(trade.account_id), trade.close_time) or self.rebate_at(
             pids[0], None, trade.close_time
         )
-        if rebate is not None:
+        if rebate is not None and earned > 0:
             if not _na(rebate.pct):
                 amount, rate = round_line(earned * rebate.pct / HUNDRED), rebate.pct
             else:
-                amount, rate = min(round_line(rebate.per_lot * trade.lots), earned), rebate.per_lot
+                # DOMAIN.md 4.5: an amount per lot in the plan's currency — the plan level 1 earned with — converted
+                # to USD on the close day like a plan's rate (rounding point 2, no multiplier), then capped.
+                plan = self.plans[int(levels[0].plan_id)]
+                per_lot_usd = round_line(rebate.per_lot * self.fx(plan.currency, trade.close_day))
+                amount, rate = min(round_line(per_lot_usd * trade.lots), earned), per_lot_usd
             if amount > 0:
                 account = int(trade.account_id)
                 lines.append(

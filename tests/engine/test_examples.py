@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from commissions.engine import EngineInputError, EngineInputs, MissingRates, compute_lines, tier_context
+from commissions.engine.schema import build_frame
 from tests.engine import builders as b
 from tests.engine.compare import assert_micros_consistent
 
@@ -534,6 +535,40 @@ def test_overlapping_stretches_of_one_rebate_are_an_input_error():
         run(inputs)
 
 
+def test_a_per_lot_rebate_is_in_the_plans_currency_converted_as_its_rates_are():
+    """DOMAIN.md 4.5: the amount per lot is in the plan's currency. An EUR plan pays 5 EUR/lot; EUR is 1.1 USD."""
+    eur_case = b.make_inputs(
+        trades=[b.trade(1, lots=D(2), account_id=100)],
+        chains=b.chain(1, [(10, 1)]),
+        partners=[b.partner(10)],
+        programs=[b.program()],
+        plans=[b.plan(1, currency="EUR")],
+        rules=[b.rule(1, 1, rate=5)],
+        rebates=[b.rebate(10, per_lot=1)],
+        rates=[b.rate("EUR", "1.1")],
+    )
+    lines = run(eur_case).set_index("kind")
+    assert lines.loc["volume", "amount"] == D(11)  # 2 lots x 5 EUR x 1.1
+    # 1 EUR per lot = 1.1 USD per lot (recorded as the line's rate, as a rule's line records its USD rate) x 2 lots.
+    assert (lines.loc["rebate", "amount"], lines.loc["rebate", "rate"]) == (D("2.2"), D("1.1"))
+    assert (lines.loc["rebate_funding", "amount"], lines.loc["rebate_funding", "rate"]) == (D("-2.2"), D("1.1"))
+    # Capped at what the IB earned: 8 EUR/lot = 8.8 USD x 2 = 17.6 > 11.
+    capped = EngineInputs(**{**eur_case.__dict__, "rebates": build_frame("rebates", [b.rebate(10, per_lot=8)])})
+    assert run(capped).set_index("kind").loc["rebate", "amount"] == D(11)
+    # Rounding point 2, as for a rule's rate: 1.234567 EUR x 1.0851234567 = 1.33965761… → 1.339658 USD per lot,
+    # x 3 lots = 4.018974 (converting the amount unrounded would give round6(4.01897283…) = 4.018973).
+    odd = EngineInputs(
+        **{
+            **eur_case.__dict__,
+            "trades": build_frame("trades", [b.trade(1, lots=D(3), account_id=100)]),
+            "rates": build_frame("rates", [b.rate("EUR", "1.0851234567")]),
+            "rebates": build_frame("rebates", [b.rebate(10, per_lot=D("1.234567"))]),
+        }
+    )
+    rebate = run(odd).set_index("kind").loc["rebate"]
+    assert (rebate["rate"], rebate["amount"]) == (D("1.339658"), D("4.018974"))
+
+
 def test_no_rebate_lines_when_nothing_was_earned():
     lines = run(rebate_case([b.rebate(10, pct=50)], rate=0))
     assert set(lines["kind"]) == {"volume"}
@@ -563,3 +598,40 @@ def test_missing_rates_lists_every_needed_pair_and_nothing_else():
         run(inputs)
     assert caught.value.missing == [("EUR", day2), ("GBP", day2)]
     assert "EUR 2024-03-16" in str(caught.value)
+
+
+def test_a_per_lot_rebate_of_a_non_usd_plan_needs_the_plans_rate_and_every_missing_pair_is_listed():
+    """The plan shares client commissions (USD accounts: its rule needs no rate), so only the per-lot rebates of
+    its trades need EUR, on their close days; a percent rebate needs none. Missing pairs of the plans' own amounts
+    (GBP for the EURGBP per-million trade) are listed with the rebates' in one error."""
+    day2 = dt.date(2024, 3, 16)
+    trades = [
+        b.trade(1, account_id=100),
+        b.trade(2, account_id=100, close_day=day2),
+        b.trade(3, account_id=101, close_day=dt.date(2024, 3, 20)),  # a percent rebate: no rate needed
+        b.trade(4, instrument_id=4, account_id=102, close_day=day2),  # EURGBP at per million: GBP needed
+    ]
+    inputs = b.make_inputs(
+        trades=trades,
+        chains=[row for t in trades for row in b.chain(t["trade_id"], [(10, 1 if t["trade_id"] < 4 else 2)])],
+        partners=[b.partner(10)],
+        programs=[b.program()],
+        plans=[b.plan(1, currency="EUR"), b.plan(2)],
+        rules=[b.rule(1, 1, "commission_share", rate=None, pct=50), b.rule(2, 2, "per_million", rate=10)],
+        rebates=[b.rebate(10, per_lot=1), b.rebate(10, 101, pct=10)],
+        rates=[b.rate("EUR", "1.1", b.DAY)],
+    )
+    with pytest.raises(MissingRates) as caught:
+        run(inputs)
+    assert caught.value.missing == [("EUR", day2), ("GBP", day2)]
+    with_rates = EngineInputs(
+        **{
+            **inputs.__dict__,
+            "rates": build_frame(
+                "rates", [b.rate("EUR", "1.1", b.DAY), b.rate("EUR", "1.2", day2), b.rate("GBP", "1.25", day2)]
+            ),
+        }
+    )
+    rebates = run(with_rates).query("kind == 'rebate'").set_index("trade_id")["amount"].to_dict()
+    # 1 EUR per lot at each day's rate; 10 % of the 3.50 earned; 1 USD per lot under the USD plan.
+    assert rebates == {1: D("1.1"), 2: D("1.2"), 3: D("0.35"), 4: D(1)}

@@ -145,6 +145,35 @@ def test_rebates_never_exceed_what_funds_them_and_sum_to_zero(world):
         assert rebate.account_id == account
 
 
+def per_lot_rebates_in(world: dict, currencies: list[str]) -> dict:
+    """``world`` with its plans in ``currencies`` (by plan, cycling) and every rebate per lot (a percent p becomes
+    p / 10 per lot): what the equality property meets only now and then."""
+    plans = [{**plan, "currency": currencies[i % len(currencies)]} for i, plan in enumerate(world["plans"])]
+    rebates = [
+        {**r, "pct": None, "per_lot": r["per_lot"] if r["per_lot"] is not None else r["pct"] / 10}
+        for r in world["rebates"]
+    ]
+    return {**world, "plans": plans, "rebates": rebates}
+
+
+@PROPERTY
+@given(engine_worlds(), st.lists(st.sampled_from(["USD", "EUR", "GBP", "JPY"]), min_size=1, max_size=3), st.data())
+def test_per_lot_rebates_of_plans_in_any_currency_equal_the_reference(world, currencies, data):
+    world = per_lot_rebates_in(world, currencies)
+    if data.draw(st.booleans()):  # now and then a rate is missing: the same pairs are listed
+        keep = data.draw(st.lists(st.booleans(), min_size=len(world["rates"]), max_size=len(world["rates"])))
+        world = {**world, "rates": [rate for rate, kept in zip(world["rates"], keep, strict=True) if kept]}
+    inputs = inputs_of(world)
+    try:
+        expected = reference_lines(inputs)
+    except MissingRates as missing:
+        with pytest.raises(MissingRates) as caught:
+            engine(inputs)
+        assert caught.value.missing == missing.missing
+    else:
+        assert_same_lines(engine(inputs), expected)
+
+
 @PROPERTY
 @given(engine_worlds(), st.integers(2, 3))
 def test_chunks_by_account_with_one_tier_context_give_the_same_lines(world, n_chunks):

@@ -214,9 +214,9 @@ def test_approve_action_warns_about_data_that_arrived_after_the_run_read_it(admi
     warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
     assert warnings == [
         f"Run #{broker['march'].pk}: 1 trade(s) closed in 2026-03 arrived after this run read its data: they are not "
-        "in its figures (recompute the run to include them).",
+        "in its figures; the trades they alter are adjusted in the next open period.",
         f"Run #{broker['march'].pk}: 1 correction(s) of 2026-03's trades arrived after this run read its data: they "
-        "are not in its figures (recompute the run to include them).",
+        "are not in its figures; the trades they alter are adjusted in the next open period.",
     ]
 
 

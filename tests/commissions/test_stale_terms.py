@@ -1,0 +1,96 @@
+"""A run approved on terms changed since it read its data (DOMAIN.md 3, 4.0): the approval warns, and restates the
+trades the change reaches, so that the next open period pays them exactly the difference — those and no others."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+
+from commissions.models import AttributionLine, Trade
+
+from .runs_support import post_ok, setup_chain, setup_reference, trade
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _computed_march(client) -> int:
+    """The usual chain (master 7 → sub 5, account 1001 under sub) and an unrelated IB ``other`` (plan-master) with
+    account 1002; one March trade each; March computed, not approved."""
+    setup_reference(client)
+    setup_chain(client)
+    post_ok(client, "/api/v1/partners/", {"code": "other", "name": "Other", "program": "prog", "plan": "plan-master"})
+    post_ok(client, "/api/v1/accounts/", [{"server": "live1", "login": 1002, "partner": "other"}])
+    post_ok(client, "/api/v1/trades/", [trade(1), trade(2, login=1002)])
+    return post_ok(client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})["id"]
+
+
+def _approve(client, run_id: int) -> dict[str, int]:
+    answer = post_ok(client, f"/api/v1/runs/{run_id}/approve/", {})
+    assert answer["status"] == "approved"
+    return {w["code"]: w["count"] for w in answer["warnings"]}
+
+
+def _versions() -> dict[int, int]:
+    return {t.ticket: t.version for t in Trade.objects.filter(is_current=True)}
+
+
+def _posted(ticket: int) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    lines = AttributionLine.objects.filter(trade__ticket=ticket, run__status="approved", partner__isnull=False)
+    for line in lines.select_related("partner"):
+        totals[line.partner.code] += line.amount
+    return {code: amount for code, amount in totals.items() if amount}
+
+
+def _run_april(client) -> None:
+    run = post_ok(client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-04"})
+    assert _approve(client, run["id"]) == {}
+
+
+def test_a_plan_changed_back_into_the_period_restates_only_its_partners_trades(staff_client):
+    run_id = _computed_march(staff_client)
+    rules = [{"type": "per_lot", "rate": "6"}]
+    body = {"code": "plan-sub", "name": "plan-sub", "rules": rules, "effective_from": "2026-03-05T00:00:00Z"}
+    post_ok(staff_client, "/api/v1/plans/", body)
+    assert _approve(staff_client, run_id) == {"dated_changes": 1}
+    # March was paid at 5 + 2; the plan now says 6 from March 5: ticket 1 waits for April, ticket 2 is untouched.
+    assert _versions() == {1: 2, 2: 1}
+    assert (_posted(1), _posted(2)) == ({"sub": Decimal(5), "master": Decimal(2)}, {"other": Decimal(7)})
+    _run_april(staff_client)
+    assert (_posted(1), _posted(2)) == ({"sub": Decimal(6), "master": Decimal(1)}, {"other": Decimal(7)})
+    adjusted = AttributionLine.objects.filter(trade__ticket=1, adjusts_period="2026-03").exclude(amount_micros=0)
+    assert sorted((line.kind, line.amount) for line in adjusted) == [
+        ("reversal", Decimal(-5)),
+        ("reversal", Decimal(-2)),
+        ("volume", Decimal(1)),
+        ("volume", Decimal(6)),
+    ]
+
+
+def test_an_account_attributed_back_into_the_period_restates_that_accounts_trades(staff_client):
+    run_id = _computed_march(staff_client)
+    body = {"partner": "other", "effective_from": "2026-03-01T00:00:00Z"}
+    post_ok(staff_client, "/api/v1/accounts/live1/1001/attribute/", body)
+    assert _approve(staff_client, run_id) == {"dated_changes": 1}
+    assert _versions() == {1: 2, 2: 1}
+    _run_april(staff_client)
+    assert (_posted(1), _posted(2)) == ({"other": Decimal(7)}, {"other": Decimal(7)})
+
+
+def test_a_new_partner_set_up_meanwhile_restates_nothing(staff_client):
+    run_id = _computed_march(staff_client)
+    post_ok(staff_client, "/api/v1/partners/", {"code": "newbie", "name": "New", "program": "prog", "plan": "plan-sub"})
+    assert _approve(staff_client, run_id) == {"dated_changes": 1}  # its first plan holds since always
+    assert _versions() == {1: 1, 2: 1}
+
+
+def test_a_rate_changed_in_the_period_restates_all_its_trades_and_adjusts_only_the_difference(staff_client):
+    run_id = _computed_march(staff_client)
+    post_ok(staff_client, "/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-10", "usd_rate": "1.09"}])
+    assert _approve(staff_client, run_id) == {"dated_changes": 1}
+    assert _versions() == {1: 2, 2: 2}  # a rate names nobody: every trade of the period may be priced with it
+    _run_april(staff_client)
+    # Per-lot plans in USD do not use the EUR rate: each trade's adjustment nets to nothing.
+    assert (_posted(1), _posted(2)) == ({"sub": Decimal(5), "master": Decimal(2)}, {"other": Decimal(7)})
