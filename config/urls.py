@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("ledger.api.urls")),
     path("", include("runs.api.urls")),
     path("", include("commissions.api.urls")),
+    path("mam/", include("mam.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,16 +1,15 @@
 """Members of a group: client sub-accounts with their own balance, equity and risk limits (DOMAIN.md 5.0).
 
-Membership is dated by days of the server time zone: a member is in the group from its joining day (``joined``;
-when not given, the day of the account's first equity snapshot on or after ``since``) until ``left``, the first day
-it is no longer a member (NULL: still a member). ``since`` is the earliest day the membership can cover — ``joined``
-when given, else the day after which nothing else held the account (the day its previous membership ended, or
-since always) — and is what the database checks: an account is in at most one group at a time (an exclusion
-constraint over ``[since, left)`` per account). A member that left and joins again is a new row, so a past
-allocation keeps pointing at the membership it was made under.
+Membership is dated by days of the server time zone: a member is in the group from its joining day (``joined``; when
+not given, the day of the account's first equity snapshot on or after ``since``) until ``left``, the first day it is
+no longer a member (NULL: still a member). ``since`` is the earliest day the membership can cover — the day the
+account's previous membership ended, or since always — and is what the database checks: an account is in at most one
+group at a time (an exclusion constraint over ``[since, left)`` per account). A member that left and joins again is
+a new row, so a past allocation keeps pointing at the membership it was made under.
 
 Settings (``param``, ``risk_factor``, ``active`` and the limits) are the member's current settings, read at each
-master open; what an open gave every account, and why, is recorded on its ``Allocation`` rows and never
-recomputed, so changing a setting never rewrites a past allocation.
+master open; what an open gave every account, and why, is recorded on its ``Allocation`` rows and never recomputed,
+so changing a setting never rewrites a past allocation.
 """
 
 from __future__ import annotations
