@@ -82,6 +82,14 @@ class FeeTermsInputSerializer(serializers.Serializer):
         "defaults to now and may be back-dated while no approved period is affected (else 409).",
     )
 
+    def to_internal_value(self, data):
+        # A misspelt term must not pass silently as "unchanged".
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown fee term."] for key in unknown})
+        return super().to_internal_value(data)
+
 
 class GroupInputSerializer(serializers.Serializer):
     code = serializers.SlugField(max_length=64)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import django_filters
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,7 +27,7 @@ from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 from partners.models import ClientAccount
 
-from ..models import Allocation, MamGroup, MasterTrade
+from ..models import Allocation, MamGroup, MasterTrade, Member
 from ..selectors import (
     allocation_report,
     cash_flow_list,
@@ -82,16 +82,23 @@ class GroupListApi(generics.ListAPIView):
         return Response(s.GroupOutputSerializer(group_get(code=group.code)).data, status=code)
 
 
-class GroupMembersApi(generics.GenericAPIView):
+CODE_PARAMETER = OpenApiParameter("code", str, OpenApiParameter.PATH, description="The group's code")
+
+
+class GroupMembersApi(generics.ListAPIView):
     """``GET`` lists a group's memberships (past ones too); ``POST`` adds an account or changes its membership."""
 
     permission_classes = [IsStaff]
     serializer_class = s.MemberOutputSerializer
-    queryset = MamGroup.objects.none()  # tells the schema generator what ``code`` addresses
 
-    def get(self, request: Request, code: str) -> Response:
-        page = self.paginate_queryset(member_list(group=_group_or_404(code)))
-        return self.get_paginated_response(s.MemberOutputSerializer(page, many=True).data)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator: no group to read
+            return Member.objects.none()
+        return member_list(group=_group_or_404(self.kwargs["code"]))
+
+    @extend_schema(parameters=[CODE_PARAMETER])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=s.MemberInputSerializer,
@@ -123,24 +130,22 @@ class AllocationFilter(django_filters.FilterSet):
         fields = ["ticket"]
 
 
-class GroupAllocationsApi(generics.GenericAPIView):
+class GroupAllocationsApi(generics.ListAPIView):
     """Per master ticket and sub-account: lots opened, closed and open, P&L of what was closed, and the reason an
     account got less or nothing."""
 
     permission_classes = [IsStaff]
     serializer_class = s.AllocationReportSerializer
     filterset_class = AllocationFilter
-    queryset = MamGroup.objects.none()
 
-    def get(self, request: Request, code: str) -> Response:
-        rows = self.filter_queryset(allocation_report(group=_group_or_404(code)))
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(s.AllocationReportSerializer(page, many=True).data)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Allocation.objects.none()
+        return allocation_report(group=_group_or_404(self.kwargs["code"]))
 
-    def filter_queryset(self, queryset):
-        if self.request is None or getattr(self, "swagger_fake_view", False):
-            return queryset
-        return super().filter_queryset(queryset)
+    @extend_schema(parameters=[CODE_PARAMETER])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 # --- equity and cash flows ----------------------------------------------------------------------------------------

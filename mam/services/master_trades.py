@@ -106,7 +106,11 @@ def _moment(errors: dict, name: str, value) -> datetime | None:
     if not isinstance(value, datetime) or timezone.is_naive(value):
         errors[name] = ["A time-zone-aware datetime is required."]
         return None
-    if not FIRST_YEAR <= value.astimezone(ZoneInfo("UTC")).year <= LAST_YEAR:
+    try:
+        year = value.astimezone(ZoneInfo("UTC")).year
+    except OverflowError:  # an offset that carries the instant past year 1 or 9999
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
         errors[name] = [f"Must be between the years {FIRST_YEAR} and {LAST_YEAR}."]
         return None
     return value

@@ -92,3 +92,50 @@ def setup_mam(client) -> None:
     setup_partners(client)
     setup_group(client)
     post_ok(client, "/api/v1/mam/master-trades/", open_body())
+
+
+def seed_mam(client) -> dict:
+    """MAM objects for the API contract tests, over a broker that has the instruments and partners ``master`` and
+    ``sub`` (``setup_reference`` + ``setup_chain``): groups ``alpha`` (manager ``master``) and ``beta`` (``sub``),
+    two members of alpha on accounts of their own (live1/3001, 3002, no IB), their snapshots, two cash flows, and two
+    open master trades of alpha (tickets 500, 2 lots, and 501), allocated over both members."""
+    post_ok(client, "/api/v1/accounts/", [{"server": "live1", "login": 3001}, {"server": "live1", "login": 3002}])
+    post_ok(client, "/api/v1/mam/groups/", group_body(manager="master"))
+    beta = group_body(code="beta", manager="sub", master_login=9001)
+    beta.pop("fees")
+    post_ok(client, "/api/v1/mam/groups/", beta)
+    for login in (3001, 3002):
+        post_ok(client, f"/api/v1/mam/groups/{GROUP}/members/", {"server": "live1", "login": login})
+    post_ok(
+        client,
+        "/api/v1/mam/equity/",
+        [
+            {
+                "server": "live1",
+                "login": 3001,
+                "day": "2026-03-01",
+                "balance": "6000",
+                "equity": "6000",
+                "free_margin": "6000",
+            },
+            {
+                "server": "live1",
+                "login": 3002,
+                "day": "2026-03-01",
+                "balance": "4000",
+                "equity": "4000",
+                "free_margin": "4000",
+            },
+        ],
+    )
+    post_ok(
+        client,
+        "/api/v1/mam/cash-flows/",
+        [
+            {"id": "dep-1", "server": "live1", "login": 3001, "time": "2026-03-02T09:00:00Z", "amount": "1000"},
+            {"id": "dep-2", "server": "live1", "login": 3002, "time": "2026-03-02T09:00:00Z", "amount": "500"},
+        ],
+    )
+    post_ok(client, "/api/v1/mam/master-trades/", open_body(ticket=500, lots="2.00"))
+    post_ok(client, "/api/v1/mam/master-trades/", open_body(ticket=501, lots="1.00"))
+    return {"group": GROUP, "ticket": 500}

@@ -240,3 +240,37 @@ def test_a_group_with_master_trades_keeps_its_master(staff_client):
     setup_mam(staff_client)
     response = staff_client.post("/api/v1/mam/groups/", group_body(master_login=9100), format="json")
     assert response.status_code == 409
+
+
+def test_partial_closes_repeated_until_flat_close_every_sub_position_exactly(staff_client):
+    setup_mam(staff_client)
+    url = f"/api/v1/mam/master-trades/{GROUP}/500/close/"
+    closed: dict[int, Decimal] = {}
+    for minute in range(10):
+        body = post_ok(staff_client, url, close_body(lots="0.10", time=f"2026-03-10T11:{minute:02d}:00Z"))
+        for row in body["closes"]:
+            closed[row["login"]] = closed.get(row["login"], Decimal(0)) + Decimal(row["lots"])
+    assert body["status"] == "closed" and body["lots_open"] == "0.0000"
+    assert closed == {1001: Decimal("0.5"), 2002: Decimal("0.35"), 2003: Decimal("0.15")}
+    assert not Allocation.objects.filter(lots_open__gt=0).exists()
+    trades = Trade.objects.filter(master_ticket=500)
+    for login, lots in closed.items():
+        assert sum(t.lots for t in trades.filter(login=login)) == lots
+
+
+def test_an_account_below_the_minimum_lot_is_left_out_with_the_reason(staff_client):
+    setup_partners(staff_client)
+    setup_group(staff_client)
+    small = {
+        "server": "live1",
+        "login": 2003,
+        "day": "2026-03-02",
+        "balance": "50",
+        "equity": "50",
+        "free_margin": "50",
+    }
+    post_ok(staff_client, "/api/v1/mam/equity/", [small])
+    body = post_ok(staff_client, "/api/v1/mam/master-trades/", open_body(lots="0.10"))
+    rows = _by_login(body["allocations"])
+    assert (rows[2003]["lots"], rows[2003]["reason"]) == ("0.0000", "below_minimum")
+    assert sum(Decimal(r["lots"]) for r in rows.values()) == Decimal("0.10")
