@@ -104,6 +104,8 @@ def fee_balance_operations(*, runs: list[Run], group: MamGroup | None = None) ->
     """The approved fees of ``runs`` as balance operations, one per (run, account, kind): the amount debited, at the
     currency's minor unit; the reference ``fee:{run}:{server}:{login}:{kind}`` is the same every time it is
     exported, so the platform can refuse a repeat."""
+    if not runs:
+        return
     periods = {run.pk: run.period for run in runs}
     params = {
         "runs": list(periods),

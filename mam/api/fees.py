@@ -7,15 +7,16 @@
 - ``GET /fees/export/?period=[&group=]`` streams the period's approved fees as platform balance operations (CSV:
   ``server,login,amount,currency,comment,reference``; RFC 4180, UTF-8, text cells neutralised against formula
   injection; the amount negative — a debit of the investor's account — at the currency's minor unit; the
-  reference deterministic, ``fee:{run}:{server}:{login}:{kind}``). A period with no approved fee run is a 404, not an
-  empty file that could pass for "no fees". Errors answer JSON whatever the ``Accept`` header.
+  reference deterministic, ``fee:{run}:{server}:{login}:{kind}``, so an operation exported twice is refused by the
+  platform instead of charged twice). A period with no approved fee run exports the header alone, as one whose
+  approved fees are all 0 does: nothing to charge yet. Errors answer JSON whatever the ``Accept`` header.
 """
 
 from __future__ import annotations
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -77,9 +78,15 @@ class GroupFeesApi(generics.GenericAPIView):
         return self.get_paginated_response(FeeReportRowSerializer(page, many=True).data)
 
 
+@extend_schema_field({"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "maxLength": 64, "example": "alpha"})
+class GroupCodeField(serializers.SlugField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, **kwargs)
+
+
 class FeeExportQuerySerializer(serializers.Serializer):
     period = PeriodField()
-    group = serializers.SlugField(max_length=64, required=False, help_text="One group's fees (its code)")
+    group = GroupCodeField(required=False, help_text="One group's fees (its code)")
 
     def validate_group(self, code: str) -> MamGroup:
         group = group_get(code=code)
@@ -106,15 +113,16 @@ class FeeExportApi(APIView):
     renderer_classes = [CSVRenderer, JSONRenderer]
 
     @extend_schema(
-        parameters=[FeeExportQuerySerializer],
+        # ``format`` (DRF's format override, there because the view has two renderers) is no parameter of this
+        # export: the rows are always CSV.
+        parameters=[FeeExportQuerySerializer, OpenApiParameter("format", exclude=True)],
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="Header ``server,login,amount,currency,comment,reference``, then one row per (run, "
                 "account, fee kind) of the period's approved fee runs: the amount debited (negative) at the "
-                "currency's minor unit.",
+                "currency's minor unit. Without an approved fee run: the header alone.",
             ),
-            404: OpenApiResponse(description="No approved fee run for the period (or the group)."),
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
@@ -122,8 +130,6 @@ class FeeExportApi(APIView):
         query.is_valid(raise_exception=True)
         period, group = query.validated_data["period"], query.validated_data.get("group")
         runs = approved_fee_runs(period=period, group=group)
-        if not runs:
-            raise Http404(f"No approved fee run for {period}{f' and group {group.code}' if group else ''}.")
         operations = fee_balance_operations(runs=runs, group=group)
         rows = ((o.server, o.login, o.amount, o.currency, o.comment, o.reference) for o in operations)
         response = StreamingHttpResponse(csv_lines(EXPORT_HEADER, rows), content_type="text/csv; charset=utf-8")

@@ -8,6 +8,8 @@ made with ``fee_group`` (manager ``mgr``, master live1/9100 + n), members with `
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from decimal import Decimal
 from itertools import count
 
@@ -72,10 +74,14 @@ def flows(client, rows: list[tuple[str, int, str, str]]) -> None:
     )
 
 
-def run_fees(client, period: str, *, approve: bool = True, scope: str = "") -> dict:
-    """Request the period's fee run (computed eagerly), check it computed, approve it; its detail."""
+def run_fees(
+    client, period: str, *, approve: bool = True, scope: str = "", on_commit: Callable = contextlib.nullcontext
+) -> dict:
+    """Request the period's fee run (computed eagerly once the request commits: ``on_commit`` runs the callbacks of
+    a test that never commits), check it computed, approve it; its detail."""
     body = {"kind": "fees", "period": period, **({"scope": scope} if scope else {})}
-    run = post_ok(client, "/api/v1/runs/", body)
+    with on_commit():
+        run = post_ok(client, "/api/v1/runs/", body)
     detail = client.get(f"/api/v1/runs/{run['id']}/").json()
     assert detail["status"] == "computed", detail
     if approve:
@@ -108,4 +114,38 @@ def balances(*, partner: str | None = None, account: int | None = None) -> dict[
     return {"fee_charge": owner_balances(purpose=Purpose.INVESTOR_FEE_CHARGE, currency="USD").get(pk, Decimal(0))}
 
 
-__all__ = ["balances", "equity", "fee_group", "flows", "join", "report", "run_fees", "setup_partners"]
+def seed_fees(client, *, on_commit: Callable = contextlib.nullcontext) -> dict:
+    """Fee runs for the API contract tests, over ``support.seed_mam``'s broker: group ``delta`` (manager ``master``,
+    2 % a year and 20 % with 10 % to the IB) with members live1/3003 (sub's client) and 3004 (no IB) since
+    2025-12-01, and December 2025's fee run approved — a period before every date the contract tests back-date
+    to, so the fee lock refuses none of their changes. Its report has a row per member; its export two or more."""
+    post_ok(client, "/api/v1/accounts/", [{"server": "live1", "login": 3003, "partner": "sub"}])
+    post_ok(client, "/api/v1/accounts/", [{"server": "live1", "login": 3004}])
+    post_ok(
+        client,
+        "/api/v1/mam/groups/",
+        {
+            "code": "delta",
+            "name": "Delta",
+            "manager": "master",
+            "master_server": "live1",
+            "master_login": 9003,
+            "fees": {"management_rate": "0.02", "performance_rate": "0.2", "ib_fee_share_pct": "10"},
+        },
+    )
+    for login in (3003, 3004):
+        join(client, login, group="delta", joined="2025-12-01")
+    equity(
+        client,
+        {
+            (3003, "2025-12-01"): "10000",
+            (3003, "2025-12-31"): "11000",
+            (3004, "2025-12-01"): "20000",
+            (3004, "2025-12-31"): "21000",
+        },
+    )
+    run = run_fees(client, "2025-12", on_commit=on_commit)
+    return {"fee_group": "delta", "fee_period": "2025-12", "fee_run": run["id"]}
+
+
+__all__ = ["balances", "equity", "fee_group", "flows", "join", "report", "run_fees", "seed_fees", "setup_partners"]

@@ -1,6 +1,6 @@
 """The export of approved fees as platform balance operations: the CSV parses back to exactly the journal's investor
 charges, one row per (run, account, kind), amounts negative at the currency's minor unit, deterministic references;
-nothing before approval."""
+nothing (the header alone) before approval."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_approved_fees_export_as_balance_operations_equal_to_the_journal(staff_c
         },
     )
     run = run_fees(staff_client, "2026-03", approve=False)
-    assert _export(staff_client, period="2026-03").status_code == 404  # computed is not approved
+    assert _rows(_export(staff_client, period="2026-03")) == []  # computed is not approved: nothing to charge yet
     staff_client.post(f"/api/v1/runs/{run['id']}/approve/", {}, format="json")
 
     response = _export(staff_client, period="2026-03")
@@ -90,6 +90,6 @@ def test_bad_export_queries_are_400_and_errors_are_json_even_to_a_csv_client(sta
     assert missing.status_code == 400 and "period" in missing.json()
     unknown = _export(staff_client, period="2026-03", group="nope")
     assert unknown.status_code == 400 and "group" in unknown.json()
-    csv_only = staff_client.get("/api/v1/mam/fees/export/", {"period": "2026-03"}, HTTP_ACCEPT="text/csv")
-    assert csv_only.status_code == 404 and csv_only["Content-Type"].startswith("application/json")
-    assert "detail" in csv_only.json()
+    csv_only = staff_client.get("/api/v1/mam/fees/export/", {"period": "2026-13"}, HTTP_ACCEPT="text/csv")
+    assert csv_only.status_code == 400 and csv_only["Content-Type"].startswith("application/json")
+    assert "period" in csv_only.json()
