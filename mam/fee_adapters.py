@@ -420,11 +420,16 @@ def late_counts(*, run: Run, group_ids: Sequence[int] | None) -> dict[str, int]:
 def crystallisation_instants(events: pd.DataFrame, flow_times: pd.Series) -> pd.Series:
     """The instant each crystallisation happened, for the IB in force then: a withdrawal's own time; a period end or
     leaving at the last instant before its boundary (the period's end, the leaving day's midnight)."""
-    instants = []
-    for reason, day, flow_time in zip(events["reason"], events["day"], flow_times, strict=True):
-        if reason == CrystallisationReason.WITHDRAWAL:
-            instants.append(flow_time)
-        else:
-            boundary = day + timedelta(days=1) if reason == CrystallisationReason.PERIOD_END else day
-            instants.append(local_midnight(boundary) - timedelta(microseconds=1))
-    return pd.Series(instants, index=events.index, dtype=object)
+    if events.empty:
+        return pd.Series([], index=events.index, dtype=object)
+    days = pd.Series(events["day"].to_numpy(dtype=object), index=events.index)
+    period_end = (events["reason"] == CrystallisationReason.PERIOD_END).to_numpy()
+    boundaries = days.where(~period_end, days.map(lambda day: day + timedelta(days=1)))
+    # A handful of distinct boundary days per chunk: each is converted once.
+    instants = {day: local_midnight(day) - timedelta(microseconds=1) for day in boundaries.unique()}
+    withdrawal = (events["reason"] == CrystallisationReason.WITHDRAWAL).to_numpy()
+    return pd.Series(
+        np.where(withdrawal, flow_times.to_numpy(dtype=object), boundaries.map(instants).to_numpy(dtype=object)),
+        index=events.index,
+        dtype=object,
+    )
