@@ -60,12 +60,24 @@ class AllocationReason(Vocabulary):
     EQUITY_STOP = "equity_stop", "Stopped out: equity below its equity stop"
     DRAWDOWN_STOP = "drawdown_stop", "Stopped out: drawdown beyond its limit"
     NOT_MEMBER = "not_member", "Not a member on that day (before joining or after leaving)"
+    NO_PARAM = "no_param", "No positive parameter for the method (lots, percent, multiplier, fixed lots, risk factor)"
     BELOW_MINIMUM = "below_minimum", "Below the minimum volume"
     BUMPED = "bumped", "Raised to the minimum volume"
+    BUMP_FUNDING = "bump_funding", "Gave steps back to fund other accounts' bumps to the minimum"
     CLAMPED = "clamped", "Clamped to its maximum"
     ROUNDED = "rounded", "Rounded to the volume step"
     RESIDUAL = "residual", "Took residual steps"
     DISCARDED = "discarded", "Residual discarded"
+
+
+class CloseReason(Vocabulary):
+    """Why a sub-position closed other than its exact proportional share of a master partial close (DOMAIN.md 5.2);
+    "" (no member) when it closed exactly its share or the master closed fully."""
+
+    ROUNDED = "rounded", "Rounded to the volume step"
+    CLAMPED = "clamped", "Clamped to the lots still open"
+    BELOW_MINIMUM = "below_minimum", "Share below the minimum volume: nothing closed now"
+    REMAINDER_BELOW_MINIMUM = "remainder_below_minimum", "Closed fully: the rest would be below the minimum volume"
 
 
 class ManagementBasis(Vocabulary):

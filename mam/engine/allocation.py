@@ -1,185 +1,259 @@
-"""STAND-IN for the allocation engine of branch ``mam-alloc`` (``allocate``, ``GroupPolicy``, ``VolumeSpec``,
-``Allocation``, ``MEMBER_COLUMNS``), with its interface, so the models, services and API can be built and tested
-before it merges. The merge replaces this file whole; nothing else depends on more than the interface.
+"""Allocation of a master trade's volume over a MAM group's sub-accounts (DOMAIN.md 5.0 and 5.1).
 
-Units: lots and money are ``Decimal``. Rounding: floors to the volume step (normalised methods), half-up to the step
-(multiplier, fixed_lot). Covers eligibility and reasons (not_member, inactive, no_equity, equity_stop,
-drawdown_stop), every method's weights, the largest_weight / largest_remainder / overflow / discard residuals,
-skip (one account at a time, smallest weight first) and bump below the minimum, and clamping (without re-sharing
-the clamped excess). Pure: no Django, no clock.
+``allocate(volume, members, policy=, spec=)`` gives, per member row and in the same order, the weight, the exact
+target, the lots and the reason it got less than its exact share or nothing, with the allocated and unallocated
+volume. Who takes part, with what weight and cap: ``members.py``; the normalised sharing and the below-minimum
+rules: ``sharing.py``.
+
+Units: lots are ``Decimal``; ``lots`` carry the step's decimal places; ``target`` is reported rounded half-up to
+``TARGET_PLACES`` (8) places (for reporting only: every decision uses the exact rational target). The minimum
+volume is ``spec.minimum`` rounded up to the step and at least one step: 0 lots is below the minimum too.
+
+Rounding points: normalised methods floor each exact target to the step and hand out the leftover whole steps by
+the residual policy (``sharing.py``); ``multiplier`` and ``fixed_lot`` round each target half-up to the step
+(``core.exact.div_round``). Nothing else is rounded.
+
+Decisions where DOMAIN.md is silent:
+- ``target`` is the account's exact volume before rounding, after its cap: for normalised methods its share after
+  the water-filling (a clamped account's target is its cap; the excess it could not take is in the others'
+  targets), for ``multiplier`` ``V x param`` and for ``fixed_lot`` ``param`` (the cap when the rounded volume
+  exceeds it); 0 for an account that takes no part (excluded or skipped).
+- Reasons of accounts that take part, the first that applies: ``bumped`` (raised to the minimum);
+  ``bump_funding`` (gave steps back to fund bumps); ``clamped``; ``residual`` (took residual steps, the overflow
+  account included); ``discarded`` (under ``discard``, less than its target) or ``rounded`` (less or, for
+  non-normalised methods, more than its target); ``""`` (exactly its target). Excluded accounts: ``members.py``;
+  left out by ``skip``: ``below_minimum``.
+- A volume that is not a multiple of the step: the part below one step is never allocated (``rounded``).
+- ``overflow`` needs ``overflow_key`` naming one of the member rows (else ``ValueError``); when that account does
+  not take part or cannot take the leftover, the rest goes by ``largest_weight`` (no volume is lost to a stopped-out
+  overflow account).
+- ``multiplier`` and ``fixed_lot``: each account on its own (clamped to its cap, no re-sharing); ``skip`` leaves a
+  below-minimum account at 0, ``bump`` raises it to the minimum; the volume the accounts take is not V.
+- ``unallocated = volume - allocated`` and its reason, the first that applies: nobody allocated →
+  ``below_minimum`` when some account was left out for the minimum, else ``no_eligible_account``; nothing
+  unallocated → ``""``; non-normalised → ``not_normalised`` (either sign); negative (bumps beyond what the larger
+  accounts could give back) → ``bumped``; every account at its cap → ``clamped``; whole steps discarded →
+  ``discarded``; else the sub-step rest of the volume → ``rounded``.
+
+Invariants: every ``lots`` is a multiple of the step, 0 <= lots <= the account's cap; under ``skip`` every account
+with lots holds at least the minimum; for normalised methods sum(lots) == V exactly unless discarded, capacity-
+bound, nobody takes part, bumped beyond V, or V is not a multiple of the step. Deterministic: ties are broken by
+(server, login), never by row order.
+
+Speed: one call is a few vector passes over the members (no per-row Python), plus the skip search (``sharing.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
+from core.exact import INT64_MAX, div_round, ints_to_decimals, mul, pow10
 from mam.vocabulary import NORMALISED_METHODS, AllocationMethod, AllocationReason, BelowMinPolicy, ResidualPolicy
 
-MEMBER_COLUMNS: tuple[str, ...] = (
-    "server",
-    "login",
-    "active",
-    "member",
-    "param",
-    "risk_factor",
-    "balance",
-    "equity",
-    "free_margin",
-    "peak_equity",
-    "max_lots",
-    "equity_stop",
-    "max_drawdown_pct",
-)
-ZERO = Decimal(0)
+from .members import MEMBER_COLUMNS, MemberArrays, read_members
+from .sharing import NONE, Problem, Shared, allocate_bumping, allocate_skipping, total
+from .volume import LOT_PLACES, Steps, VolumeSpec, steps_of, units_to_lots, volume_in_steps
 
+__all__ = [
+    "MEMBER_COLUMNS",
+    "NOT_NORMALISED",
+    "NO_ELIGIBLE_ACCOUNT",
+    "TARGET_PLACES",
+    "Allocation",
+    "GroupPolicy",
+    "VolumeSpec",
+    "allocate",
+]
 
-@dataclass(frozen=True)
-class VolumeSpec:
-    step: Decimal
-    minimum: Decimal
-    maximum: Decimal
+TARGET_PLACES = LOT_PLACES
+NO_ELIGIBLE_ACCOUNT = "no_eligible_account"
+NOT_NORMALISED = "not_normalised"
+SHARE_COLUMNS = ("server", "login", "weight", "target", "lots", "reason")
 
 
 @dataclass(frozen=True)
 class GroupPolicy:
+    """How a group shares its master's volume."""
+
     method: AllocationMethod = AllocationMethod.EQUITY
     residual: ResidualPolicy = ResidualPolicy.LARGEST_WEIGHT
     below_min: BelowMinPolicy = BelowMinPolicy.SKIP
-    overflow_key: tuple[str, int] | None = None
+    overflow_key: tuple[str, int] | None = None  # (server, login) of the overflow account (residual=overflow)
 
 
 @dataclass(frozen=True)
 class Allocation:
+    """Per member row (input order and index): server, login, weight, target, lots, reason; and the totals."""
+
     shares: pd.DataFrame
     allocated: Decimal
     unallocated: Decimal
     unallocated_reason: str
 
 
-def _excluded(row: dict) -> str:
-    equity = row["equity"]
-    if not row["member"]:
-        return AllocationReason.NOT_MEMBER
-    if not row["active"]:
-        return AllocationReason.INACTIVE
-    if equity is None or equity <= 0:
-        return AllocationReason.NO_EQUITY
-    if row["equity_stop"] is not None and equity < row["equity_stop"]:
-        return AllocationReason.EQUITY_STOP
-    peak, limit = row["peak_equity"], row["max_drawdown_pct"]
-    if peak is not None and limit is not None and peak > 0 and (peak - equity) * 100 > limit * peak:
-        return AllocationReason.DRAWDOWN_STOP
-    return ""
+@dataclass
+class _Rows:
+    """Results per input row while they are assembled (steps and exact targets ``target_num / target_den``)."""
 
-
-def _weight(row: dict, method: AllocationMethod) -> Decimal | None:
-    if method in (
-        AllocationMethod.LOT,
-        AllocationMethod.PERCENT,
-        AllocationMethod.MULTIPLIER,
-        AllocationMethod.FIXED_LOT,
-    ):
-        return row["param"]
-    if method == AllocationMethod.EQUAL:
-        return Decimal(1)
-    if method == AllocationMethod.RISK:
-        return row["equity"] * (row["risk_factor"] if row["risk_factor"] is not None else Decimal(1))
-    return row[method.value]
-
-
-def _steps(value: Decimal, step: Decimal, rounding: str) -> Decimal:
-    return (value / step).to_integral_value(rounding=rounding) * step
+    steps: np.ndarray
+    target_num: np.ndarray
+    target_den: np.ndarray
+    reason: np.ndarray
 
 
 def allocate(volume: Decimal, members: pd.DataFrame, *, policy: GroupPolicy, spec: VolumeSpec) -> Allocation:
-    rows = members.to_dict("records")
-    n = len(rows)
-    reasons = [_excluded(r) for r in rows]
-    weights: list[Decimal | None] = [None] * n
-    for i, row in enumerate(rows):
-        if not reasons[i]:
-            weights[i] = _weight(row, policy.method)
-            if weights[i] is None or weights[i] <= 0:
-                reasons[i] = AllocationReason.NO_EQUITY
-    caps = [min(spec.maximum, r["max_lots"]) if r["max_lots"] is not None else spec.maximum for r in rows]
-    lots = [ZERO] * n
-    targets = [ZERO] * n
-    eligible = [i for i in range(n) if not reasons[i]]
-    normalised = policy.method in NORMALISED_METHODS
-    while True:
-        lots, targets = [ZERO] * n, [ZERO] * n
-        total = sum((weights[i] for i in eligible), ZERO)
-        for i in eligible:
-            if not normalised:
-                targets[i] = volume * weights[i] if policy.method == AllocationMethod.MULTIPLIER else weights[i]
-                lots[i] = _steps(targets[i], spec.step, ROUND_HALF_UP)
-            else:
-                targets[i] = volume * weights[i] / total
-                lots[i] = _steps(targets[i], spec.step, ROUND_FLOOR)
-        if normalised and eligible:
-            _residual(volume, lots, targets, weights, eligible, rows, policy, spec, reasons)
-        below = [i for i in eligible if lots[i] < spec.minimum]
-        if not below or policy.below_min == BelowMinPolicy.BUMP:
-            for i in below:
-                lots[i] = spec.minimum
-                reasons[i] = AllocationReason.BUMPED
-            break
-        drop = min(below, key=lambda i: (weights[i], rows[i]["server"], -rows[i]["login"]))
-        reasons[drop] = AllocationReason.BELOW_MINIMUM
-        eligible.remove(drop)
-    for i in eligible:
-        if lots[i] > caps[i]:
-            lots[i] = _steps(caps[i], spec.step, ROUND_FLOOR)
-            reasons[i] = AllocationReason.CLAMPED
-    allocated = sum(lots, ZERO)
-    unallocated = volume - allocated
-    reason = ""
-    if unallocated:
-        reason = "no eligible account" if not eligible else str(reasons[eligible[0]] or "rounded")
-        if policy.residual == ResidualPolicy.DISCARD:
-            reason = AllocationReason.DISCARDED
-    shares = pd.DataFrame(
-        {
-            "server": [r["server"] for r in rows],
-            "login": [r["login"] for r in rows],
-            "weight": weights,
-            "target": targets,
-            "lots": lots,
-            "reason": [str(x) for x in reasons],
-        },
-        columns=["server", "login", "weight", "target", "lots", "reason"],
-    ).astype(object)
-    return Allocation(shares=shares, allocated=allocated, unallocated=unallocated, unallocated_reason=str(reason))
-
-
-def _residual(volume, lots, targets, weights, eligible, rows, policy, spec, reasons) -> None:
-    left = int((volume - sum(lots, ZERO)) / spec.step)
-    if left <= 0:
-        return
-    if policy.residual == ResidualPolicy.DISCARD:
-        for i in eligible:
-            if lots[i] != targets[i]:
-                reasons[i] = AllocationReason.DISCARDED
-        return
-    if policy.residual == ResidualPolicy.OVERFLOW:
-        key = policy.overflow_key
-        target = next((i for i in eligible if (rows[i]["server"], rows[i]["login"]) == key), None)
-        if target is None:
-            raise ValueError(f"the overflow account {key} is not an eligible member")
-        lots[target] += spec.step * left
-        reasons[target] = AllocationReason.RESIDUAL
-        return
-    if policy.residual == ResidualPolicy.LARGEST_REMAINDER:
-        order = sorted(eligible, key=lambda i: (-(targets[i] - lots[i]), -weights[i], rows[i]["login"]))
+    """Share ``volume`` lots of a master opening over ``members`` (one row per member as of the open time)."""
+    steps = steps_of(spec)
+    vnum, vden = volume_in_steps(volume, steps)
+    table = read_members(members, method=policy.method, steps=steps)
+    size = table.reason.size
+    rows = _Rows(
+        steps=np.zeros(size, dtype=np.int64),
+        target_num=np.zeros(size, dtype=np.int64),
+        target_den=np.ones(size, dtype=np.int64),
+        reason=table.reason.copy(),
+    )
+    if policy.method in NORMALISED_METHODS:
+        why = _normalised(rows, table, policy, Problem(vnum, vden, steps.min_steps, policy.residual))
     else:
-        order = sorted(eligible, key=lambda i: (-weights[i], rows[i]["login"]))
-    k = 0
-    while left:
-        i = order[k % len(order)]
-        lots[i] += spec.step
-        reasons[i] = AllocationReason.RESIDUAL
-        left -= 1
-        k += 1
+        _per_account(rows, table, policy, steps, vnum, vden)
+        why = NOT_NORMALISED
+    allocated_steps = total(rows.steps)
+    allocated = allocated_steps * spec.step
+    unallocated = volume - allocated
+    if allocated_steps == 0:
+        left_for_minimum = (rows.reason == AllocationReason.BELOW_MINIMUM.value).any()
+        why = AllocationReason.BELOW_MINIMUM.value if left_for_minimum else NO_ELIGIBLE_ACCOUNT
+    elif unallocated == 0:
+        why = ""
+    return Allocation(
+        shares=_frame(members, table, rows, steps),
+        allocated=allocated,
+        unallocated=unallocated,
+        unallocated_reason=why,
+    )
+
+
+def _overflow_position(order: np.ndarray, table: MemberArrays, policy: GroupPolicy) -> int:
+    if policy.residual != ResidualPolicy.OVERFLOW:
+        return NONE
+    if policy.overflow_key is None:
+        raise ValueError("residual policy overflow needs an overflow_key (server, login)")
+    found = np.flatnonzero(order == table.row_of(policy.overflow_key))
+    return int(found[0]) if found.size else NONE
+
+
+def _normalised(rows: _Rows, table: MemberArrays, policy: GroupPolicy, problem: Problem) -> str:
+    """Share over the participating rows; fill ``rows``; return the unallocated reason for a non-zero rest."""
+    taking_part = np.flatnonzero(table.participating)
+    # Removal order: ascending weight, ties higher key first (sharing.py works in this order).
+    order = taking_part[np.lexsort((-table.rank[taking_part], table.weight[taking_part]))]
+    weights, caps = table.weight[order], table.cap[order]
+    overflow = _overflow_position(order, table, policy)
+    size = order.size
+    bumped = np.zeros(size, dtype=bool)
+    funded = np.zeros(size, dtype=np.int64)
+    if policy.below_min == BelowMinPolicy.SKIP:
+        kept, shared, left_out = allocate_skipping(weights, caps, overflow, problem)
+        rows.reason[order[left_out]] = AllocationReason.BELOW_MINIMUM.value
+        if shared is None:
+            return ""
+        order, final = order[kept], shared.steps
+        bumped, funded = bumped[kept], funded[kept]
+    else:
+        shared, final, bumped, funded = allocate_bumping(weights, caps, overflow, problem)
+    _record(rows, order, shared, final, bumped, funded, policy.residual)
+    rest = problem.total - total(final)
+    if rest < 0:
+        return AllocationReason.BUMPED.value
+    if shared.clamped.all():
+        return AllocationReason.CLAMPED.value
+    if policy.residual == ResidualPolicy.DISCARD and rest > 0:
+        return AllocationReason.DISCARDED.value
+    return AllocationReason.ROUNDED.value
+
+
+def _record(
+    rows: _Rows,
+    order: np.ndarray,
+    shared: Shared,
+    final: np.ndarray,
+    bumped: np.ndarray,
+    funded: np.ndarray,
+    residual: ResidualPolicy,
+) -> None:
+    rows.steps[order] = final
+    rows.target_num = _put(rows.target_num, order, shared.num)
+    rows.target_den = _put(rows.target_den, order, _filled(order.size, shared.den))
+    short = mul(final, shared.den) < shared.num
+    reason = np.full(order.size, "", dtype=object)
+    reason[short] = (
+        AllocationReason.DISCARDED.value if residual == ResidualPolicy.DISCARD else AllocationReason.ROUNDED.value
+    )
+    reason[shared.extra > 0] = AllocationReason.RESIDUAL.value
+    reason[shared.clamped] = AllocationReason.CLAMPED.value
+    reason[funded > 0] = AllocationReason.BUMP_FUNDING.value
+    reason[bumped] = AllocationReason.BUMPED.value
+    rows.reason[order] = reason
+
+
+def _per_account(rows: _Rows, table: MemberArrays, policy: GroupPolicy, steps: Steps, vnum: int, vden: int) -> None:
+    """``multiplier`` (target V x param) and ``fixed_lot`` (target param), each account on its own."""
+    taking_part = np.flatnonzero(table.participating)
+    param, caps = table.param[taking_part], table.cap[taking_part]
+    if policy.method == AllocationMethod.MULTIPLIER:
+        num, den = mul(param, vnum), vden * pow10(table.param_scale)
+    else:
+        num, den = mul(param, pow10(LOT_PLACES)), pow10(table.param_scale) * steps.step
+    rounded = div_round(num, den)
+    clamped = rounded > caps
+    final = np.where(clamped, caps, rounded).astype(np.int64)
+    num = np.where(clamped, mul(caps, den), num)
+    below = final < steps.min_steps
+    reason = np.where(mul(final, den) != num, AllocationReason.ROUNDED.value, "").astype(object)
+    reason[clamped] = AllocationReason.CLAMPED.value
+    if policy.below_min == BelowMinPolicy.SKIP:
+        final[below] = 0
+        num = np.where(below, 0, num)
+        reason[below] = AllocationReason.BELOW_MINIMUM.value
+    else:
+        final[below] = steps.min_steps
+        reason[below] = AllocationReason.BUMPED.value
+    rows.steps[taking_part] = final
+    rows.target_num = _put(rows.target_num, taking_part, num)
+    rows.target_den = _put(rows.target_den, taking_part, _filled(taking_part.size, den))
+    rows.reason[taking_part] = reason
+
+
+def _filled(size: int, value: int) -> np.ndarray:
+    return np.full(size, value, dtype=np.int64 if value <= INT64_MAX else object)
+
+
+def _put(target: np.ndarray, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``target[where] = values``, widening ``target`` to Python ints when ``values`` needs them."""
+    if values.dtype == object and target.dtype != object:
+        target = target.astype(object)
+    target[where] = values
+    return target
+
+
+def _frame(members: pd.DataFrame, table: MemberArrays, rows: _Rows, steps: Steps) -> pd.DataFrame:
+    # target lots = (num / den) steps x step units, at TARGET_PLACES (= LOT_PLACES) places, half-up.
+    target_units = div_round(mul(rows.target_num, steps.step), rows.target_den)
+    frame = pd.DataFrame(
+        {
+            "server": members["server"],
+            "login": table.login,
+            "weight": table.weight_decimals,
+            "target": ints_to_decimals(np.asarray(target_units), TARGET_PLACES),
+            "lots": units_to_lots(rows.steps * steps.step, steps.step),
+            "reason": rows.reason,
+        },
+        copy=False,
+    )
+    frame.index = members.index
+    return frame

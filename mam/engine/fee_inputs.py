@@ -49,52 +49,82 @@ class Members:
         return len(self.places)
 
 
-@dataclass(frozen=True)
-class Figures:
-    """One end-of-day snapshot column (balance or equity) of every member, looked up with carry-forward."""
+class _DayIndex:
+    """Rows sorted by (member, day), searchable for each member's latest row on or before a day."""
 
-    member: np.ndarray  # sorted by (member, day)
-    day: np.ndarray
-    values: np.ndarray
-    _keys: np.ndarray
-    _first_day: int
-    _last_day: int
-    _span: int
+    def __init__(self, member: np.ndarray, day: np.ndarray) -> None:
+        self.member = member
+        self.day = day
+        self._first = int(day.min()) if day.size else 0
+        self._last = int(day.max()) if day.size else 0
+        self._span = self._last - self._first + 2
+        self._keys = member.astype(np.int64) * self._span + (day - self._first)
 
-    @classmethod
-    def of(cls, member: np.ndarray, day: np.ndarray, values: np.ndarray) -> Figures:
-        first = int(day.min()) if day.size else 0
-        last = int(day.max()) if day.size else 0
-        span = last - first + 2
-        keys = member.astype(np.int64) * span + (day - first)
-        return cls(member, day, values, keys, first, last, span)
-
-    def at(self, member: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The latest snapshot on or before each (member, day) — 0 when there is none — and whether it is that
-        day's own snapshot."""
+    def latest(self, member: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index of the last row of each member on or before each day (0 where there is none), and a found mask."""
         if not self.member.size or not member.size:
             return np.zeros(len(member), dtype=np.int64), np.zeros(len(member), dtype=bool)
-        # Clamping keeps every query key inside its own member's range: a day after the last snapshot day has the
-        # same latest snapshot as that day, and a day before the first has none (its key lands in the previous
-        # member's range, which the member check rejects).
-        clamped = np.clip(day, self._first_day - 1, self._last_day)
-        keys = member.astype(np.int64) * self._span + (clamped - self._first_day)
+        # Clamping keeps every query key inside its own member's range: a day after the last row day has the same
+        # latest row as that day, and a day before the first has none (its key lands in the previous member's
+        # range, which the member check rejects).
+        clamped = np.clip(day, self._first - 1, self._last)
+        keys = member.astype(np.int64) * self._span + (clamped - self._first)
         position = np.searchsorted(self._keys, keys, side="right") - 1
         safe = np.maximum(position, 0)
-        found = (position >= 0) & (self.member[safe] == member)
-        values = np.where(found, self.values[safe], 0)
-        on_day = found & (self.day[safe] == day)
-        return values, on_day
+        return safe, (position >= 0) & (self.member[safe] == member)
 
 
-@dataclass(frozen=True)
+def _running_totals(member: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """Each row's running total of its own member's amounts, that row included (rows sorted by member)."""
+    if not len(amount):
+        return np.zeros(0, dtype=object)
+    starts = np.r_[True, member[1:] != member[:-1]]
+    running = np.cumsum(amount)
+    before_member = (running - amount)[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return running - before_member
+
+
 class Flows:
     """Capital flows of members, sorted by (member, day, seq); ``amount`` > 0 deposits, < 0 withdrawals."""
 
-    member: np.ndarray
-    day: np.ndarray
-    seq: np.ndarray
-    amount: np.ndarray
+    def __init__(self, member: np.ndarray, day: np.ndarray, seq: np.ndarray, amount: np.ndarray) -> None:
+        self.member = member
+        self.day = day
+        self.seq = seq
+        self.amount = amount  # object array of ints at the computation's scale
+        self._index = _DayIndex(member, day)
+        self._running = _running_totals(member, amount)
+
+    def through(self, member: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Each member's flows on or before each day, summed (object ints)."""
+        if not len(self._running):
+            return np.zeros(len(member), dtype=object)
+        position, found = self._index.latest(member, day)
+        return np.where(found, self._running[position], 0).astype(object)
+
+
+class Figures:
+    """One end-of-day snapshot column (balance or equity) of every member, carried forward over missing days and
+    moved by the flows booked since the snapshot it carries (a snapshot stops at its day; cash flows after it are
+    known exactly even when the snapshot feed is late or has gaps)."""
+
+    def __init__(self, member: np.ndarray, day: np.ndarray, values: np.ndarray, flows: Flows) -> None:
+        self._index = _DayIndex(member, day)
+        self._values = values
+        self._flows = flows
+
+    def at(self, member: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """The figure at the end of each day for each member (object ints): the latest snapshot on or before the
+        day (0 when there is none) plus the member's flows after that snapshot's day up to and including the day."""
+        position, found = self._index.latest(member, day)
+        if len(self._values):
+            snapshot = np.where(found, self._values[position], 0).astype(object)
+            snapshot_day = np.where(found, self._index.day[position], day)
+        else:
+            snapshot, snapshot_day = np.zeros(len(member), dtype=object), day
+        # Where there is no snapshot at all, every flow up to the day counts (the account started from nothing).
+        already_in = np.where(found, self._flows.through(member, snapshot_day), 0)
+        return snapshot + (self._flows.through(member, day) - already_in)
 
 
 @dataclass(frozen=True)
@@ -134,20 +164,17 @@ def _exact_columns(
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
     """Every ``(values, what, allow_na)`` column as ints at one scale: ``start``, or, when some value has more
     places, as many places as the finest value has (a rare second pass)."""
-    scale = start
-    for attempt in range(2):
-        try:
-            converted = [
-                decimals_to_ints(values, scale=scale, what=what, allow_na=allow_na)
-                for values, what, allow_na in columns
-            ]
-            return converted, scale
-        except ExactValueError:
-            finest = max(_places_of(values) for values, _, _ in columns)
-            if attempt or finest <= scale:
-                raise
-            scale = finest
-    raise AssertionError("unreachable")
+
+    def convert(scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [decimals_to_ints(values, scale=scale, what=what, allow_na=na) for values, what, na in columns]
+
+    try:
+        return convert(start), start
+    except ExactValueError:
+        finest = max(_places_of(values) for values, _, _ in columns)
+        if finest <= start:
+            raise  # not a question of places: a float, text or a missing amount
+        return convert(finest), finest
 
 
 def _integers(column: pd.Series, what: str) -> np.ndarray:
@@ -232,10 +259,11 @@ def prepare(members: pd.DataFrame, snapshots: pd.DataFrame, flows: pd.DataFrame)
     seq = _integers(flows["seq"], "flows.seq")
     flow_order = _sorted_unique(flow_member, flow_day, seq, what="flows")
 
+    flow_arrays = Flows(flow_member[flow_order], flow_day[flow_order], seq[flow_order], as_big(amount[flow_order]))
     return FeeInputs(
         members=member_arrays,
-        equity=Figures.of(snapshot_member, snapshot_day, equity[order]),
-        balance=Figures.of(snapshot_member, snapshot_day, balance[order]),
-        flows=Flows(flow_member[flow_order], flow_day[flow_order], seq[flow_order], as_big(amount[flow_order])),
+        equity=Figures(snapshot_member, snapshot_day, equity[order], flow_arrays),
+        balance=Figures(snapshot_member, snapshot_day, balance[order], flow_arrays),
+        flows=flow_arrays,
         scale=scale,
     )

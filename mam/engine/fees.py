@@ -16,9 +16,13 @@ So every event can be checked from its own recorded figures: management_fee = ro
 performance_fee = round(rate × max(0, equity_before_fee − hwm_before − hurdle)).
 
 Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are silent:
-- Daily figures: a day without a snapshot uses the latest earlier snapshot of the account (even one from before
-  it joined); with none at all, every figure of that day is 0. The period-end equity is the figure of the period's
-  last day.
+- Daily figures (equity and balance, end of day): a day without a snapshot uses the latest earlier snapshot of the
+  account (even one from before it joined), **moved by the flows booked after that snapshot's day up to and
+  including the day**; with no snapshot at all, the sum of the flows up to the day (0 without any). The period-end
+  equity is the figure of the period's last day. Why the flows: a snapshot stops at its day, while a flow is
+  known exactly; carrying a stale equity past a withdrawal while the HWM is lowered by it would charge a
+  performance fee on the money withdrawn (and management fee on it), and past a deposit would charge no
+  management fee on it. With daily snapshots (the normal feed) this is exactly DOMAIN's carry-forward.
 - Fees crystallised earlier in the same computation are treated as debited when they crystallise (as the platform
   does once the run is approved): every later figure of the account (daily bases, the equity at a later
   crystallisation) is lowered by the fees this computation has already crystallised for it. Fees of earlier,
@@ -32,10 +36,11 @@ Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are si
   member) crystallises the days before L. ``accrue_from`` may lie before the period (quarterly crystallisation):
   the service then passes snapshots from there.
 - Crystallisation: at the period end when ``period_end`` is the first day of a crystallisation period (monthly:
-  every month; quarterly: January, April, July, October); on every withdrawal (before it lowers the HWM); on
-  leaving (instead of the period end). A period end that closes nothing produces no event: the state carries
-  ``accrue_from`` unchanged. Management is charged before performance. Every crystallisation is one event, even
-  when both fees are 0 (it still records the HWM); the run writes lines only for what is charged.
+  every month; quarterly: January, April, July, October — so a run period other than a month works too); on
+  every withdrawal (before it lowers the HWM); on leaving (instead of the period end). A period end that closes
+  nothing produces no event: the state carries ``accrue_from`` unchanged. Management is charged before
+  performance. Every crystallisation is one event, even when both fees are 0 (it still records the HWM); the run
+  writes lines only for what is charged.
 - The HWM: carried from the member's state; if there is none (``hwm`` None), it starts at the end-of-day equity
   of the joining day, or, for a member that joined before the period and was never given one, of the day before
   the period (its "anchor" day). Flows on or before the anchor day are already in that equity and are ignored; so
@@ -46,9 +51,11 @@ Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are si
   absolute rule applies). The HWM never goes below 0 after a withdrawal: a withdrawal larger than the HWM (only
   possible while equity stood above an uncharged HWM, e.g. within the hurdle) leaves it at 0, so that profit once
   withdrawn is never charged later.
-- Equity just before a flow on day d: that day's end-of-day equity minus the flows of day d from that one on (in
-  ``seq`` order). On a day without its own snapshot the carried figure comes from an earlier day, so it precedes
-  all of day d's flows: the equity before a flow is then the carried figure plus the flows of day d before it.
+- Equity just before a flow on day d: that day's end-of-day equity figure (above, so it holds every flow of day d)
+  minus the flows of day d from that one on, in ``seq`` order.
+- The engine uses every flow it is given (of member accounts): flows are needed from the day after the earliest
+  snapshot passed, for the figures above; only those after a member's anchor day and before its end move its HWM
+  or crystallise.
 - Performance fee: ``rate × max(0, equity_before_fee − HWM − hurdle)`` with equity_before_fee = the equity at the
   crystallisation less this crystallisation's management fee (and less the earlier fees above). Charged (> 0
   after rounding): net → HWM = equity_before_fee − fee; gross → HWM = equity_before_fee. Not charged: the HWM is
@@ -67,12 +74,12 @@ Rules (DOMAIN.md 5.3 and the fee brief), with the choices made where they are si
   ``leaving`` event and no state. Every other member gets a state for the next run: the HWM after every flow of
   the period and ``accrue_from`` (the last crystallisation, or unchanged).
 
-Outputs: ``events`` has one row per crystallisation, in (server, login) input order then time order, with the
-extra column ``flow_seq`` (the withdrawal's ``seq``; NA for period end and leaving) so that two withdrawals of
-one day are told apart. Figures (base_sum, equity_before_fee, hwm_*) are exact Decimals at the computation's
-scale; fees and the hurdle have the account's minor unit, ``fee_share`` 6 places, ``manager_fee`` the finer of the
-two. ``hwm_after`` is the HWM right after the crystallisation's fee, before a withdrawal lowers it; the HWM after
-all flows is the state's.
+Outputs: ``events`` has one row per crystallisation, in (server, login) input order then time order; ``day`` is
+the withdrawal's day, the leaving day or the period's last day; the extra column ``flow_seq`` (the withdrawal's
+``seq``; NA for period end and leaving) tells two withdrawals of one day apart. Figures (base_sum,
+equity_before_fee, hwm_*) are exact Decimals at the computation's scale; fees and the hurdle have the account's
+minor unit, ``fee_share`` 6 places, ``manager_fee`` the finer of the two. ``hwm_after`` is the HWM right after the
+crystallisation's fee, before a withdrawal lowers it; the HWM after all flows is the state's.
 
 Invariants: fees are ≥ 0 and, with a rate of 0, exactly 0; fee_share + manager_fee = management_fee +
 performance_fee; the result does not depend on how members are split into chunks (each member's computation reads
@@ -200,7 +207,6 @@ class _Points:
     withdrawal: np.ndarray  # |amount| of a withdrawal, 0 for a final point (object ints)
     deposits_before: np.ndarray  # the member's deposits of the period before the point (object ints)
     equity: np.ndarray  # the equity at the point, before this computation's own earlier fees (object ints)
-    rank: np.ndarray  # 0 for a member's first point
 
 
 @dataclass(frozen=True)
@@ -255,6 +261,27 @@ def _first_of_group(starts: np.ndarray) -> np.ndarray:
     return first[np.cumsum(starts) - 1] if len(starts) else np.zeros(0, dtype=np.int64)
 
 
+def _group_lasts(starts: np.ndarray) -> np.ndarray:
+    """The index of each group's last row."""
+    return np.flatnonzero(np.r_[starts[1:], True]) if len(starts) else np.zeros(0, dtype=np.int64)
+
+
+def _earlier_in_group(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For each row, the sum of the values of its group's earlier rows (object ints)."""
+    if not len(values):
+        return np.zeros(0, dtype=object)
+    earlier = np.cumsum(_big(values)) - values
+    return earlier - earlier[_first_of_group(starts)]
+
+
+def _group_totals(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The sum of each group's values (object ints), one per group."""
+    if not len(values):
+        return np.zeros(0, dtype=object)
+    lasts = _group_lasts(starts)
+    return _earlier_in_group(values, starts)[lasts] + _big(values)[lasts]
+
+
 def _timeline(data: FeeInputs, start: int, end: int) -> _Timeline:
     m = data.members
     left = np.where(m.left_na, np.iinfo(np.int64).max, m.left)
@@ -265,7 +292,7 @@ def _timeline(data: FeeInputs, start: int, end: int) -> _Timeline:
     leaving = active & (left < end)
     anchor = np.maximum(m.joined, start - 1)
     accrual_start = np.maximum(np.where(m.accrue_from_na, m.joined, m.accrue_from), m.joined)
-    anchor_equity, _ = data.equity.at(np.arange(len(m)), anchor)
+    anchor_equity = data.equity.at(np.arange(len(m)), anchor)
     hwm = np.where(m.hwm_na, _big(anchor_equity), m.hwm)
     return _Timeline(
         active=active,
@@ -291,48 +318,30 @@ def _points(data: FeeInputs, timeline: _Timeline, end: int, closes: bool) -> tup
 
     member_starts = _group_starts(member)
     day_starts = _group_starts(member, day)
-    cumulative = np.cumsum(amount) if len(amount) else np.zeros(0, dtype=object)
-    before = cumulative - amount  # every flow of the member before this one, all days
-    day_first = _first_of_group(day_starts)
-    same_day_before = before - before[day_first]
-    day_last = np.r_[np.flatnonzero(day_starts)[1:] - 1, len(amount) - 1] if len(amount) else day_first
-    day_total = (cumulative[day_last] - before[np.flatnonzero(day_starts)])[np.cumsum(day_starts) - 1]
-
+    same_day_before = _earlier_in_group(amount, day_starts)
+    day_total = _group_totals(amount, day_starts)[np.cumsum(day_starts) - 1]
     deposits = np.where(amount > 0, amount, 0).astype(object)
-    deposits_cumulative = np.cumsum(deposits) if len(deposits) else np.zeros(0, dtype=object)
-    deposits_excl = deposits_cumulative - deposits
-    member_first = _first_of_group(member_starts)
-    deposits_before = deposits_excl - deposits_excl[member_first]
+    deposits_before = _earlier_in_group(deposits, member_starts)
     deposit_total = np.zeros(n, dtype=object)
-    if len(amount):
-        last = np.r_[np.flatnonzero(member_starts)[1:] - 1, len(amount) - 1]
-        first = np.flatnonzero(member_starts)
-        deposit_total[member[first]] = deposits_cumulative[last] - deposits_excl[first]
+    deposit_total[member[member_starts]] = _group_totals(deposits, member_starts)
 
     out = amount < 0
     w_member, w_day = member[out], day[out]
-    on_day_equity, on_day = data.equity.at(w_member, w_day)
-    w_equity = np.where(
-        on_day,
-        _big(on_day_equity) - (day_total[out] - same_day_before[out]),
-        _big(on_day_equity) + same_day_before[out],
-    )
+    # The day's end-of-day equity holds all of that day's flows: take back this one and those after it.
+    w_equity = data.equity.at(w_member, w_day) - (day_total[out] - same_day_before[out])
 
     final = timeline.leaving | (timeline.active & closes)
     f_member = np.flatnonzero(final)
     f_position = timeline.end[f_member]
-    f_equity, _ = data.equity.at(f_member, f_position - 1)
+    f_equity = data.equity.at(f_member, f_position - 1)
     f_leaving = timeline.leaving[f_member]
 
     member_all = np.concatenate((w_member, f_member))
     position = np.concatenate((w_day, f_position))
     seq_all = np.concatenate((seq[out], np.full(len(f_member), _LAST_SEQ, dtype=np.int64)))
     order = np.lexsort((seq_all, position, member_all))
-    member_all = member_all[order]
-    starts = _group_starts(member_all)
-    rank = np.arange(len(order)) - _first_of_group(starts)
     points = _Points(
-        member=member_all,
+        member=member_all[order],
         kind=np.concatenate((np.full(len(w_member), _WITHDRAWAL), np.where(f_leaving, _LEAVING, _PERIOD_END)))[order],
         position=position[order],
         day=np.concatenate((w_day, np.where(f_leaving, f_position, end - 1)))[order],
@@ -340,7 +349,6 @@ def _points(data: FeeInputs, timeline: _Timeline, end: int, closes: bool) -> tup
         withdrawal=np.concatenate((-amount[out], np.zeros(len(f_member), dtype=object)))[order],
         deposits_before=np.concatenate((deposits_before[out], deposit_total[f_member]))[order],
         equity=np.concatenate((_big(w_equity), _big(f_equity)))[order],
-        rank=rank.astype(np.int64),
     )
     return points, deposit_total
 
@@ -349,17 +357,16 @@ def _grid(data: FeeInputs, terms: FeeTerms, timeline: _Timeline, points: _Points
     n = len(data.members)
     first_day = timeline.accrual_start.copy()
     last_position = first_day.copy()
-    if len(points.member):
-        # Points are sorted by (member, position): the last one of a member is its latest.
-        ends = np.r_[np.flatnonzero(_group_starts(points.member))[1:] - 1, len(points.member) - 1]
-        last_position[points.member[ends]] = np.maximum(first_day[points.member[ends]], points.position[ends])
+    # Points are sorted by (member, position): a member's last point is its latest.
+    ends = _group_lasts(_group_starts(points.member))
+    last_position[points.member[ends]] = np.maximum(first_day[points.member[ends]], points.position[ends])
     length = last_position - first_day
     offset = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(length)))[:n]
     total = int(length.sum())
     cell_member = np.repeat(np.arange(n), length)
     cell_day = np.repeat(first_day, length) + (np.arange(total) - np.repeat(offset, length))
     figures: Figures = data.balance if terms.management_base == FeeBase.BALANCE else data.equity
-    values, _ = figures.at(cell_member, cell_day)
+    values = figures.at(cell_member, cell_day)
     if terms.management_basis == ManagementBasis.TRADING:
         counted = trading_days(cell_day)
     else:
@@ -370,7 +377,7 @@ def _grid(data: FeeInputs, terms: FeeTerms, timeline: _Timeline, points: _Points
         first_day=first_day,
         figures=values,
         counted=counted,
-        base_prefix=_prefix(clipped if values.dtype == object else clipped.astype(np.int64)),
+        base_prefix=_prefix(clipped),
         day_prefix=_prefix(counted.astype(np.int64)),
     )
 
@@ -460,19 +467,15 @@ def _crystallise(
         after_fee = equity_before_fee - performance * unit_here if net else equity_before_fee
         hwm_after = np.where(charged, after_fee, hwm_before)
 
-        withdrawal = points.withdrawal[rows]
-        hwm_next = np.where(points.kind[rows] == _WITHDRAWAL, hwm_after - withdrawal, hwm_after)
-        if proportional:
-            equity_before = equity_before_fee - performance * unit_here
-            scalable = (points.kind[rows] == _WITHDRAWAL) & (equity_before > 0)
-            if scalable.any():
-                scaled = _round(
-                    hwm_after[scalable] * (equity_before[scalable] - withdrawal[scalable]),
-                    equity_before[scalable] * unit_here[scalable],
-                )
-                hwm_next[scalable] = scaled * unit_here[scalable]
-        hwm_next = np.where(hwm_next > 0, hwm_next, 0)
-        hwm_next = np.where(points.kind[rows] == _WITHDRAWAL, hwm_next, hwm_after)
+        hwm_next = hwm_after.copy()
+        out = points.kind[rows] == _WITHDRAWAL
+        hwm_next[out] = _lowered_by_withdrawal(
+            hwm_after[out],
+            equity_before_fee[out] - performance[out] * unit_here[out],
+            points.withdrawal[rows][out],
+            unit_here[out],
+            proportional=proportional,
+        )
 
         state["hwm"][member] = hwm_next
         state["deposits"][member] = points.deposits_before[rows]
@@ -488,6 +491,24 @@ def _crystallise(
         events.performance[rows] = performance
         events.hwm_after[rows] = hwm_after
     return events, state
+
+
+def _lowered_by_withdrawal(
+    hwm: np.ndarray, equity_before: np.ndarray, withdrawal: np.ndarray, unit: np.ndarray, *, proportional: bool
+) -> np.ndarray:
+    """The HWM after a withdrawal (``equity_before`` is the equity after the fees just charged): less the amount,
+    or scaled by equity_after / equity_before, rounded to the minor unit ``unit``; never below 0."""
+    lowered = hwm - withdrawal
+    if proportional:
+        # A ratio of a non-positive equity means nothing: those rows keep the absolute rule.
+        scalable = equity_before > 0
+        if scalable.any():
+            scaled = _round(
+                hwm[scalable] * (equity_before[scalable] - withdrawal[scalable]),
+                equity_before[scalable] * unit[scalable],
+            )
+            lowered[scalable] = scaled * unit[scalable]
+    return np.where(lowered > 0, lowered, 0)
 
 
 def _decimals(values: np.ndarray, scales: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Pure MAM engine tests (allocation and closing): no database."""
