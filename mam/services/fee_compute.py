@@ -59,7 +59,7 @@ def fee_chunk_lines(*, run: Run, group_ids: Sequence[int]) -> pd.DataFrame:
     members["places"] = members["currency"].map(places_of(members["currency"].tolist()))
     first_days = first_days_needed(members, days)
     snapshots = load_snapshots(first_days=first_days, days=days)
-    flows = load_flows(account_ids=list(first_days.index), days=days, snapshot=snapshot)
+    flows = load_flows(snapshots=snapshots, account_ids=list(first_days.index), days=days, snapshot=snapshot)
     members["batch"] = members.groupby(["group_id", "account_id"]).cumcount()
 
     events, states = [], []
