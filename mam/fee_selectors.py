@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from core.csv_export import csv_lines
 from core.money import quantize
 from ledger.selectors import currency_places
 from partners.models import ClientAccount
@@ -131,3 +132,14 @@ def fee_balance_operations(*, runs: list[Run], group: MamGroup | None = None) ->
                     comment=f"{label} {periods[run_id]} ({code})",
                     reference=f"fee:{run_id}:{server}:{login}:{kind}",
                 )
+
+
+EXPORT_HEADER = ("server", "login", "amount", "currency", "comment", "reference")
+
+
+def fee_export_csv(*, period: str, group: MamGroup | None = None) -> Iterator[bytes]:
+    """The period's approved fees (of every group, or ``group``'s) as the platform balance-operation CSV, line by
+    line (``core.csv_export``: RFC 4180, UTF-8, text cells neutralised); the header alone without approved fees."""
+    operations = fee_balance_operations(runs=approved_fee_runs(period=period, group=group), group=group)
+    rows = ((o.server, o.login, o.amount, o.currency, o.comment, o.reference) for o in operations)
+    return csv_lines(EXPORT_HEADER, rows)

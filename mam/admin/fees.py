@@ -1,17 +1,26 @@
 """Admin for what fee runs write: fee lines and members' fee states of record. Read-only (posted money, settled
-states); fee runs themselves are in the runs admin with every other kind."""
+states); fee runs themselves are in the runs admin with every other kind. The fee lines page also downloads a
+period's approved fees as platform balance operations ("Export approved fees…", the same CSV as
+``GET /api/v1/mam/fees/export/``)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
-from core.admin_helpers import ReadOnlyAdmin, number_term
+from core.admin_helpers import SERVICE_FORM_TEMPLATE, ReadOnlyAdmin, number_term
+from core.periods import server_period
 from runs.models import Run
 from runs.selectors import runs_of_record
 
-from ..models import FeeLine, MemberFeeState
+from ..fee_selectors import fee_export_csv
+from ..models import FeeLine, MamGroup, MemberFeeState
 
 FEE_KIND = "fees"
 
@@ -64,6 +73,19 @@ class _FeeLinesOfRecordChangeList(ChangeList):
         return lines.filter(run__in=runs_of_record(kind=FEE_KIND).values("pk"))
 
 
+class FeeExportForm(forms.Form):
+    period = forms.CharField(max_length=7, help_text="YYYY-MM, in the server time zone.")
+    group = forms.ModelChoiceField(
+        queryset=MamGroup.objects.order_by("code"), required=False, help_text="Empty: every group."
+    )
+
+    def clean_period(self) -> str:
+        try:
+            return server_period(self.cleaned_data["period"]).label
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(FeeLine)
 class FeeLineAdmin(ReadOnlyAdmin):
     list_display = (
@@ -88,6 +110,40 @@ class FeeLineAdmin(ReadOnlyAdmin):
     list_per_page = 100
     fields = LINE_FIELDS
     readonly_fields = LINE_FIELDS
+    change_list_template = "admin/mam/feeline/change_list.html"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("export/", self.admin_site.admin_view(self.export_view), name="{}_{}_export".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """Download a period's approved fees as platform balance operations (CSV)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = FeeExportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            period, group = form.cleaned_data["period"], form.cleaned_data["group"]
+            response = StreamingHttpResponse(
+                fee_export_csv(period=period, group=group), content_type="text/csv; charset=utf-8"
+            )
+            name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Export approved fees",
+            "intro": "The period's approved fees as balance operations for the trading platform: one debit per "
+            "investor account and fee kind, at the currency's minor unit, with a reference that stays the same on "
+            "every export. Fees of computed runs are not exported before they are approved.",
+            "form": form,
+            "submit_label": "Download CSV",
+            "cancel_url": reverse("admin:mam_feeline_changelist"),
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
 
     def get_changelist(self, request, **kwargs):
         return _FeeLinesOfRecordChangeList

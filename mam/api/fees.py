@@ -28,12 +28,10 @@ from core.api.permissions import IsStaff
 from core.api.renderers import JSONRenderer
 from core.csv_export import csv_lines
 
-from ..fee_selectors import approved_fee_runs, fee_balance_operations, fee_runs_of_record, group_fee_report
+from ..fee_selectors import EXPORT_HEADER, fee_export_csv, fee_runs_of_record, group_fee_report
 from ..models import MamGroup
 from ..selectors import group_get
 from ..vocabulary import CrystallisationReason
-
-EXPORT_HEADER = ("server", "login", "amount", "currency", "comment", "reference")
 
 
 class FeeReportQuerySerializer(serializers.Serializer):
@@ -129,10 +127,9 @@ class FeeExportApi(APIView):
         query = FeeExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         period, group = query.validated_data["period"], query.validated_data.get("group")
-        runs = approved_fee_runs(period=period, group=group)
-        operations = fee_balance_operations(runs=runs, group=group)
-        rows = ((o.server, o.login, o.amount, o.currency, o.comment, o.reference) for o in operations)
-        response = StreamingHttpResponse(csv_lines(EXPORT_HEADER, rows), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            fee_export_csv(period=period, group=group), content_type="text/csv; charset=utf-8"
+        )
         name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response

@@ -45,3 +45,18 @@ def test_the_line_list_shows_lines_of_record(admin_client, staff_client, fees):
     assert {line.run_id for line in shown} == {Run.objects.get(period="2026-03").pk, second.json()["id"]}
     asked = admin_client.get(url, {"run__id__exact": first["id"]}).context["cl"].result_list
     assert asked and {line.run_id for line in asked} == {first["id"]}
+
+
+def test_the_admin_downloads_the_approved_fees_of_a_period(admin_client, fees):
+    url = reverse("admin:mam_feeline_export")
+    assert url in admin_client.get(reverse("admin:mam_feeline_changelist")).content.decode()
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"period": "2026-03"})
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode()
+    assert text.splitlines() == [
+        "server,login,amount,currency,comment,reference",
+        f"live1,1001,-2000.00,USD,Performance fee 2026-03 (fund),fee:{Run.objects.get().pk}:live1:1001:performance_fee",
+    ]
+    refused = admin_client.post(url, {"period": "2026-13"})
+    assert refused.status_code == 200 and "period" in refused.context["form"].errors
