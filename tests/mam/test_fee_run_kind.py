@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from ledger.models import JournalTransaction
 from mam.models import FeeLine
 from mam.services.fee_run import PREDECESSOR_NOT_APPROVED
 from runs.models import Run
@@ -181,3 +182,12 @@ def test_run_fees_command_computes_approves_and_reports_a_refusal(staff_client):
     equity(staff_client, {(2002, "2026-01-05"): "10"})
     with pytest.raises(CommandError, match="2026-04"):
         call_command("run_fees", "--period", "2026-05", stdout=StringIO(), verbosity=0)
+
+
+def test_a_period_without_members_computes_empty_and_approves_posting_nothing(staff_client):
+    setup_partners(staff_client)
+    fee_group(staff_client, performance_rate="0.25")
+    run = run_fees(staff_client, "2026-03")
+    assert (run["chunks_total"], run["totals"]) == (0, {})
+    assert not FeeLine.objects.exists()
+    assert not JournalTransaction.objects.exists()
