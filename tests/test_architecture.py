@@ -51,7 +51,7 @@ def test_the_installed_apps_follow_the_layers():
     # The framework knows no domain: it registers kinds, it does not define them.
     from runs.registry import kind_names
 
-    assert kind_names() == ["commissions"]
+    assert kind_names() == ["commissions", "fees"]
 
 
 def test_the_moved_pieces_live_where_the_layout_says():

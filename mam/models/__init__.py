@@ -1,4 +1,5 @@
 from .equity import CashFlow, EquitySnapshot
+from .fees import FeeLine, MemberFeeState
 from .groups import GroupFeeTerms, MamGroup
 from .managers import MoneyManager
 from .members import Member
@@ -8,11 +9,13 @@ __all__ = [
     "Allocation",
     "CashFlow",
     "EquitySnapshot",
+    "FeeLine",
     "GroupFeeTerms",
     "MamGroup",
     "MasterClose",
     "MasterTrade",
     "Member",
+    "MemberFeeState",
     "MoneyManager",
     "SubClose",
 ]

@@ -396,6 +396,21 @@ class TestMamMasterTradeClose(StaffOnly, Detail, Writable):
     body = {"lots": "0.50", "close_time": "2026-03-12T10:00:00Z", "close_price": "1.08300"}
 
 
+class TestMamGroupFees(StaffOnly, Detail, Paginated, Queryable):
+    path = "/api/v1/mam/groups/{code}/fees/"
+    params = {"code": "delta"}
+    missing = {"code": "nope"}
+    query = {"period": "2025-12"}
+
+
+class TestMamFeeExport(StaffOnly, Queryable):
+    path = "/api/v1/mam/fees/export/"
+    query = {"period": "2025-12", "group": "delta"}
+
+    def url(self, params=None):  # the period is required: the 403 and 401 probes send it too
+        return super().url(params) + "?period=2025-12"
+
+
 ROUTES = [c for c in list(globals().values()) if isinstance(c, type) and c.__name__.startswith("Test")]
 
 
