@@ -4,10 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 # Each app serves its own routes; none shadows another's (upper apps extend lower ones through extension points).
 api_v1 = [
+    path("mam/", include("mam.api.fee_urls")),
     path("", include("partners.api.urls")),
     path("", include("ledger.api.urls")),
     path("", include("runs.api.urls")),
     path("", include("commissions.api.urls")),
+    path("mam/", include("mam.api.urls")),
 ]
 
 urlpatterns = [

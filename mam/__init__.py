@@ -1,1 +1,2 @@
-"""MAM groups, allocation and fees (issue: MAM). Not yet installed as an app."""
+"""MAM: money managers, groups and members (with risk limits), equity and cash flows, master trades and their
+allocations and closes (DOMAIN.md 5)."""

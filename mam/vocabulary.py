@@ -5,7 +5,7 @@ Pure: standard library and ``core.vocabulary`` only.
 
 from __future__ import annotations
 
-from core.vocabulary import Vocabulary
+from core.vocabulary import LineKind, Vocabulary
 
 
 class AllocationMethod(Vocabulary):
@@ -121,3 +121,20 @@ class CrystallisationReason(Vocabulary):
     PERIOD_END = "period_end", "Period end"
     WITHDRAWAL = "withdrawal", "Withdrawal"
     LEAVING = "leaving", "Member left the group"
+
+
+class FeeLineKind(Vocabulary):
+    """What a row of a fee run records: one of the fee kinds of ``core.vocabulary.LineKind`` (same values and
+    labels: a fee line is a line like any other), or the state a member carries to the next run (its high-water mark
+    and the first day not yet charged), one per member and run, amount 0."""
+
+    MANAGEMENT_FEE = LineKind.MANAGEMENT_FEE.value, LineKind.MANAGEMENT_FEE.label
+    PERFORMANCE_FEE = LineKind.PERFORMANCE_FEE.value, LineKind.PERFORMANCE_FEE.label
+    FEE_SHARE = LineKind.FEE_SHARE.value, LineKind.FEE_SHARE.label
+    STATE = "state", "State carried to the next run"
+
+
+# The kinds that are money (charged to the investor, or moved from the manager to the investor's IB).
+FEE_KINDS = frozenset({FeeLineKind.MANAGEMENT_FEE, FeeLineKind.PERFORMANCE_FEE, FeeLineKind.FEE_SHARE})
+# The kinds charged to the investor's account (what the platform debits).
+INVESTOR_FEE_KINDS = frozenset({FeeLineKind.MANAGEMENT_FEE, FeeLineKind.PERFORMANCE_FEE})

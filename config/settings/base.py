@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "ledger",
     "runs",
     "commissions",
+    "mam",
     "demo",
 ]
 
@@ -206,6 +207,8 @@ IBEX_SWEEP_SECONDS = env.float("IBEX_SWEEP_SECONDS", default=30.0)
 IBEX_RUN_INDEX_BUILD_MEMORY = env.str("IBEX_RUN_INDEX_BUILD_MEMORY", default="256MB")
 # Commission runs: about how many trades one chunk holds.
 IBEX_RUN_CHUNK_TRADES = env.int("IBEX_RUN_CHUNK_TRADES", default=100_000)
+# Fee runs: about how many memberships one chunk holds (a group is never split: a larger group is a chunk alone).
+IBEX_RUN_CHUNK_FEE_MEMBERS = env.int("IBEX_RUN_CHUNK_FEE_MEMBERS", default=5_000)
 # Idempotency-Key records (core.api.idempotency) are kept this long, then purged by a periodic task.
 IBEX_IDEMPOTENCY_RETENTION_HOURS = env.int("IBEX_IDEMPOTENCY_RETENTION_HOURS", default=24)
 IBEX_IDEMPOTENCY_PURGE_SECONDS = env.int("IBEX_IDEMPOTENCY_PURGE_SECONDS", default=3600)

@@ -171,7 +171,7 @@ def replaced(body: Any, path: tuple, value: Any) -> Any:
 def fingerprint() -> dict[str, int]:
     """Row counts of every project table: a refused request must leave them all as they were."""
     counts = {}
-    for label in ("core", "partners", "ledger", "runs", "commissions"):
+    for label in ("core", "partners", "ledger", "runs", "commissions", "mam"):
         for model in apps.get_app_config(label).get_models():
             counts[model._meta.label] = model.objects.count()
     return counts

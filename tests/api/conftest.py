@@ -6,6 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.commissions.runs_support import post_ok, setup_chain, setup_reference, trade
+from tests.mam.fee_support import seed_fees
+from tests.mam.support import seed_mam
 
 
 @pytest.fixture
@@ -16,7 +18,9 @@ def api_client():
 @pytest.fixture
 def seeded(db, staff_client, django_capture_on_commit_callbacks) -> dict:
     """Programs, plans, master with two sub-IBs, two accounts, instruments with rates, suffixes, rebates, two trade
-    imports and a computed run with lines — through the API, as a broker sets them up."""
+    imports and a computed run with lines, MAM groups, members, snapshots, flows and open master trades
+    (``tests.mam.support.seed_mam``) and an approved fee run (``tests.mam.fee_support.seed_fees``) — through the
+    API, as a broker sets them up."""
     setup_reference(staff_client)
     setup_chain(staff_client, master_rate="7", sub_rate="5")
     post_ok(staff_client, "/api/v1/programs/", {"code": "prog-b", "name": "Program B"})
@@ -31,7 +35,9 @@ def seeded(db, staff_client, django_capture_on_commit_callbacks) -> dict:
     post_ok(staff_client, "/api/v1/trades/", [trade(3, login=1002)])
     with django_capture_on_commit_callbacks(execute=True):
         run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
-    return {"run": run["id"], "trade_import": first["import_id"]}
+    seed_mam(staff_client)
+    fees = seed_fees(staff_client, on_commit=lambda: django_capture_on_commit_callbacks(execute=True))
+    return {"run": run["id"], "trade_import": first["import_id"], **fees}
 
 
 @pytest.fixture

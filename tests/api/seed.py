@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.commissions.runs_support import post_ok, setup_chain, setup_reference, trade
+from tests.mam.fee_support import seed_fees
+from tests.mam.support import seed_mam
 
 # Body fields that name another object by its natural key: field → (collection, the object's field(s)).
 REFERENCES: dict[str, tuple[str, str | tuple[str, ...]]] = {
@@ -22,8 +24,10 @@ REFERENCES: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "symbol": ("instruments", "symbol"),
     "currency": ("rates", "currency"),
     "account": ("accounts", ("server", "login")),
+    "manager": ("partners", "code"),
+    "group": ("mam/groups", "code"),
 }
-PERIODS = ["2026-03", "2026-04", "2026-05"]
+PERIODS = ["2026-03", "2026-04", "2026-05", "2025-12"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Seeded:
     approved_run: int
     computed_run: int
     trade_import: int
-    # collection (the path segment after /api/v1/) → its objects as the API lists them
+    # collection (``collection_of``: the path after /api/v1/ up to a parameter) → its objects as the API lists them
     collections: dict[str, list[dict]] = field(default_factory=dict)
 
     def objects(self, collection: str) -> list[dict]:
@@ -42,7 +46,7 @@ class Seeded:
     def path_parameters(self, path: str, names: list[str], limit: int = 3) -> list[dict[str, Any]]:
         """Real values for the path parameters ``names`` of the template ``path``: those of objects of its
         collection (``/api/v1/partners/{code}/move/`` → partners' codes), as many as ``limit``."""
-        collection = path.split("/")[3]
+        collection = collection_of(path)
         found = []
         for obj in self.objects(collection):
             if all(name in obj for name in names):
@@ -70,18 +74,33 @@ class Seeded:
         values["account"] = [f"{a['server']}:{a['login']}" for a in values.get("account", [])]
         values["server"] = sorted({a["server"] for a in self.objects("accounts")})
         values["login"] = sorted({a["login"] for a in self.objects("accounts")})
+        values["ticket"] = sorted({t["ticket"] for t in self.objects("mam/master-trades")})
         return {name: found for name, found in values.items() if found}
 
 
+def collection_of(path: str) -> str:
+    """The collection a path addresses: its segments after ``/api/v1/`` up to the first path parameter
+    (``/api/v1/partners/{code}/move/`` → ``partners``, ``/api/v1/mam/master-trades/{group}/{ticket}/close/`` →
+    ``mam/master-trades``)."""
+    segments = []
+    for segment in path.split("/")[3:]:
+        if not segment or segment.startswith("{"):
+            break
+        segments.append(segment)
+    return "/".join(segments)
+
+
 def natural_keys(client, schema: dict) -> dict[str, list[dict]]:
-    """Every collection of the schema (a ``GET`` without path parameters), read back as staff."""
+    """Every collection of the schema (a ``GET`` without path parameters or required query parameters — an
+    export of one period is no collection), read back as staff."""
     collections = {}
     for path, item in schema["paths"].items():
-        if "get" in item and "{" not in path:
+        required = [p for p in item.get("get", {}).get("parameters", []) if p.get("required") and p["in"] == "query"]
+        if "get" in item and "{" not in path and not required:
             response = client.get(path, {"page_size": 1000})
             assert response.status_code == 200, (path, response.content[:300])
             body = response.json()
-            collections[path.split("/")[3]] = body["results"] if isinstance(body, dict) else body
+            collections[collection_of(path)] = body["results"] if isinstance(body, dict) else body
     return collections
 
 
@@ -97,5 +116,7 @@ def seed_broker(client) -> Seeded:
     march = post_ok(client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
     post_ok(client, f"/api/v1/runs/{march['id']}/approve/", {})
     april = post_ok(client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-04"})
+    seed_mam(client)
+    seed_fees(client)
     assert client.get(f"/api/v1/runs/{april['id']}/").json()["status"] == "computed"
     return Seeded(approved_run=march["id"], computed_run=april["id"], trade_import=ingest["import_id"])

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .seed import Seeded, natural_keys, seed_broker
+from .seed import Seeded, collection_of, natural_keys, seed_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,7 +132,7 @@ def _fuzz(operation, *, token: str, seeded: Seeded) -> None:
     strategies = [operation.as_strategy(generation_mode=mode) for mode in modes]
     if real:
         strategies += [strategy(mode) for mode in modes]
-    collection = operation.path.split("/")[3]
+    collection = collection_of(operation.path)
     references = seeded.references(collection)
     strategies.append(_referencing(strategy(modes[0]), body=references, query=seeded.query_references()))
 

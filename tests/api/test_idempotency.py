@@ -17,14 +17,17 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from commissions.models import Trade
 from core.api.idempotency import IDEMPOTENT, idempotency_exempt
 from core.exceptions import Conflict
 from core.models import DatedChange, IdempotencyRecord
 from core.services import idempotency_records_purge
 from core.tasks import purge_idempotency
 from ledger.models import JournalEntry
+from mam.models import Allocation, CashFlow, MasterClose, MasterTrade
 from runs.models import Run
 from tests.commissions.runs_support import post_ok, trade
+from tests.mam.support import close_body, open_body
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +58,46 @@ class RunApproval:
         return JournalEntry.objects.count(), Run.objects.filter(status="approved").count()
 
 
-ROUTES = [RunRequest(), RunApproval()]
+class MasterTradeOpen:
+    path = "/api/v1/mam/master-trades/"
+    body = open_body(ticket=600)
+    other_body = open_body(ticket=601)
+    service = "mam.api.views.master_trade_open"
+
+    def url(self, seeded):
+        return self.path
+
+    def work(self):
+        return MasterTrade.objects.count(), Allocation.objects.count()
+
+
+class MasterTradeClose:
+    path = "/api/v1/mam/master-trades/{group}/{ticket}/close/"
+    body = close_body(lots="0.50")
+    other_body = close_body(lots="0.60")
+    service = "mam.api.views.master_trade_close"
+
+    def url(self, seeded):
+        return self.path.format(group="alpha", ticket=500)
+
+    def work(self):
+        return MasterClose.objects.count(), Trade.objects.count()
+
+
+class CashFlowRecord:
+    path = "/api/v1/mam/cash-flows/"
+    body = [{"id": "idem-1", "server": "live1", "login": 3001, "time": "2026-03-04T10:00:00Z", "amount": "100"}]
+    other_body = [{"id": "idem-2", "server": "live1", "login": 3001, "time": "2026-03-04T10:00:00Z", "amount": "100"}]
+    service = "mam.api.views.cash_flows_record"
+
+    def url(self, seeded):
+        return self.path
+
+    def work(self):
+        return CashFlow.objects.count()
+
+
+ROUTES = [RunRequest(), RunApproval(), MasterTradeOpen(), MasterTradeClose(), CashFlowRecord()]
 IDS = [type(r).__name__ for r in ROUTES]
 
 
@@ -71,7 +113,7 @@ def other_staff_client(django_user_model):
     return client
 
 
-PATH_VALUES = {"{code}": "x", "{server}": "s", "{login}": "1", "{ticket}": "1", "{id}": "1"}
+PATH_VALUES = {"{code}": "x", "{server}": "s", "{login}": "1", "{ticket}": "1", "{id}": "1", "{group}": "x"}
 
 
 def _posts() -> dict[str, object]:

@@ -281,6 +281,123 @@ class TestLines(StaffOnly, Paginated, Queryable):
     }
 
 
+# --- mam app ------------------------------------------------------------------------------------------------------
+
+
+class TestMamGroups(StaffOnly, Paginated, Writable):
+    path = "/api/v1/mam/groups/"
+    methods = ("get", "post")
+    body = {
+        "code": "gamma",
+        "name": "Gamma",
+        "manager": "master",
+        "master_server": "live1",
+        "master_login": 9100,
+        "currency": "USD",
+        "method": "risk",
+        "residual_policy": "overflow",
+        "below_min": "bump",
+        "overflow_login": 3001,
+        "fees": {
+            "management_rate": "0.02",
+            "management_basis": "260",
+            "management_base": "balance",
+            "performance_rate": "0.25",
+            "hwm_mode": "gross",
+            "flow_mode": "proportional",
+            "hurdle_pct": "1.5",
+            "period": "quarterly",
+            "ib_fee_share_pct": "10",
+            "effective_from": PAST,
+        },
+    }
+
+
+class TestMamGroupMembers(StaffOnly, Detail, Paginated, Writable):
+    path = "/api/v1/mam/groups/{code}/members/"
+    params = {"code": "alpha"}
+    missing = {"code": "nope"}
+    methods = ("get", "post")
+    body = {
+        "server": "live1",
+        "login": 1001,
+        "param": "1.5",
+        "risk_factor": "2",
+        "active": True,
+        "joined": "2026-03-01",
+        "left": "2026-12-01",
+        "max_lots": "5",
+        "equity_stop": "100.50",
+        "max_drawdown_pct": "50",
+    }
+
+
+class TestMamGroupAllocations(StaffOnly, Detail, Paginated, Queryable):
+    path = "/api/v1/mam/groups/{code}/allocations/"
+    params = {"code": "alpha"}
+    missing = {"code": "nope"}
+    query = {"ticket": 500}
+
+
+class TestMamEquity(StaffOnly, Paginated, Bulk):
+    path = "/api/v1/mam/equity/"
+    methods = ("get", "post")
+    body = [
+        {
+            "server": "live1",
+            "login": 3001,
+            "day": "2026-03-02",
+            "balance": "6100.50",
+            "equity": "6150.25",
+            "free_margin": "-10",
+        }
+    ]
+
+
+class TestMamCashFlows(StaffOnly, Paginated, Bulk):
+    path = "/api/v1/mam/cash-flows/"
+    methods = ("get", "post")
+    body = [{"id": "wd-9", "server": "live1", "login": 3001, "time": "2026-03-03T10:00:00Z", "amount": "-250.5"}]
+
+
+class TestMamMasterTrades(StaffOnly, Paginated, Queryable, Writable):
+    path = "/api/v1/mam/master-trades/"
+    methods = ("get", "post")
+    query = {"group": "alpha", "status": "open"}
+    body = {
+        "group": "alpha",
+        "ticket": 777,
+        "symbol": "EURUSD",
+        "side": "sell",
+        "lots": "0.50",
+        "open_time": "2026-03-11T10:00:00Z",
+        "open_price": "1.08250",
+    }
+
+
+class TestMamMasterTradeClose(StaffOnly, Detail, Writable):
+    path = "/api/v1/mam/master-trades/{group}/{ticket}/close/"
+    params = {"group": "alpha", "ticket": 500}
+    missing = {"group": "alpha", "ticket": 999999}
+    methods = ("post",)
+    body = {"lots": "0.50", "close_time": "2026-03-12T10:00:00Z", "close_price": "1.08300"}
+
+
+class TestMamGroupFees(StaffOnly, Detail, Paginated, Queryable):
+    path = "/api/v1/mam/groups/{code}/fees/"
+    params = {"code": "delta"}
+    missing = {"code": "nope"}
+    query = {"period": "2025-12"}
+
+
+class TestMamFeeExport(StaffOnly, Queryable):
+    path = "/api/v1/mam/fees/export/"
+    query = {"period": "2025-12", "group": "delta"}
+
+    def url(self, params=None):  # the period is required: the 403 and 401 probes send it too
+        return super().url(params) + "?period=2025-12"
+
+
 ROUTES = [c for c in list(globals().values()) if isinstance(c, type) and c.__name__.startswith("Test")]
 
 

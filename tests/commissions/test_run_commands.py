@@ -125,8 +125,8 @@ def test_run_commissions_computes_commissions_only(broker):
 
 
 def test_run_period_offers_only_registered_kinds(broker):
-    with pytest.raises(CommandError, match=r"invalid choice: 'fees' \(choose from '?commissions'?\)"):
-        call_command("run_period", "--kind", "fees", "--period", "2026-03", stdout=StringIO())
+    with pytest.raises(CommandError, match=r"invalid choice: 'ghost' \(choose from '?commissions'?, '?fees'?\)"):
+        call_command("run_period", "--kind", "ghost", "--period", "2026-03", stdout=StringIO())
     assert not Run.objects.exists()
     out = StringIO()
     call_command("run_period", "--kind", "commissions", "--period", "2026-03", stdout=out, verbosity=0)

@@ -112,7 +112,7 @@ def test_run_requests_are_idempotent_and_approval_locks(staff_client):
     [
         ("/api/v1/runs/", {"kind": "commissions", "period": "2026-13"}),
         ("/api/v1/runs/", {"kind": "bogus", "period": "2026-03"}),
-        ("/api/v1/runs/", {"kind": "fees", "period": "2026-03"}),  # offered before any app implemented it
+        ("/api/v1/runs/", {"kind": "fees", "period": "2026-03", "scope": "no-such-group"}),  # a fee scope is a group
         ("/api/v1/plans/", {"code": "x", "name": "x", "rules": [{"type": "per_lot"}]}),
         ("/api/v1/plans/", {"code": "x", "name": "x", "rules": [{"type": "per_lot", "rate": 1.5}]}),
         ("/api/v1/plans/", {"code": "x", "name": "x", "tiers": [{"from_lots": "10", "multiplier": "1.2"}]}),

@@ -96,13 +96,13 @@ def test_a_kind_registered_only_here_runs_through_the_whole_framework(widgets):
 def test_the_api_offers_exactly_the_registered_kinds(staff_client, widgets):
     accepted = staff_client.post("/api/v1/runs/", {"kind": "widgets", "period": "2026-03"}, format="json")
     assert accepted.status_code == 202 and accepted.json()["status"] == "computed"
-    for kind in ("fees", "ghost"):
+    for kind in ("payouts", "ghost"):
         refused = staff_client.post("/api/v1/runs/", {"kind": kind, "period": "2026-03"}, format="json")
         assert refused.status_code == 400 and "kind" in refused.json()
     schema = staff_client.get("/api/schema/?format=json").json()
     kinds = schema["components"]["schemas"]["RunCreateRequest"]["properties"]["kind"]
     enum = kinds.get("enum") or schema["components"]["schemas"][kinds["$ref"].rsplit("/", 1)[-1]]["enum"]
-    assert set(enum) == {"commissions", "widgets"}
+    assert set(enum) == {"commissions", "fees", "widgets"}
 
 
 def test_a_run_of_a_kind_nobody_registers_cannot_start_or_be_approved(staff_client):
@@ -121,8 +121,8 @@ def test_a_run_of_a_kind_nobody_registers_cannot_start_or_be_approved(staff_clie
 def test_the_admin_compute_form_offers_and_accepts_only_registered_kinds(admin_client):
     url = reverse("admin:runs_run_compute")
     choices = dict(admin_client.get(url).context["form"].fields["kind"].choices)
-    assert set(choices) == {"commissions"}
-    response = admin_client.post(url, {"kind": "fees", "period": "2026-03"})
+    assert set(choices) == {"commissions", "fees"}
+    response = admin_client.post(url, {"kind": "ghost", "period": "2026-03"})
     assert response.status_code == 200 and "kind" in response.context["form"].errors
     assert not Run.objects.exists()
 

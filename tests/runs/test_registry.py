@@ -41,6 +41,7 @@ def test_chunk_specs_round_trip_and_unknown_types_are_refused():
 
 
 def test_only_registered_kinds_are_known():
-    assert kind_names() == ["commissions"] and kind_choices() == [("commissions", "Commissions")]
-    with pytest.raises(UnknownRunKind, match="unknown run kind 'fees': the registered kinds are commissions"):
-        get_kind("fees")
+    assert kind_names() == ["commissions", "fees"]
+    assert kind_choices() == [("commissions", "Commissions"), ("fees", "MAM fees")]
+    with pytest.raises(UnknownRunKind, match="unknown run kind 'payouts': the registered kinds are commissions, fees"):
+        get_kind("payouts")

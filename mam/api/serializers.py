@@ -1,0 +1,374 @@
+"""Serializers of the MAM API: inputs (validated, natural keys, exact decimals that refuse JSON floats) and outputs
+(amounts and lots as strings)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from core.api.fields import ExactDecimalField, positive
+from partners.models import Partner
+
+from ..models import Allocation, CashFlow, EquitySnapshot, GroupFeeTerms, MamGroup, MasterTrade, Member
+from ..vocabulary import (
+    AllocationMethod,
+    BelowMinPolicy,
+    CrystallisationPeriod,
+    FeeBase,
+    FlowMode,
+    HwmMode,
+    ManagementBasis,
+    ResidualPolicy,
+)
+
+MAX_BIGINT = 2**63 - 1
+MAX_TICKET = 10**18 - 1  # the trade ingest's 18 digits
+_CURRENCY = r"^[A-Z]{3}$"
+ZERO = Decimal(0)
+
+
+def _login(**kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=0, max_value=MAX_BIGINT, **kwargs)
+
+
+# --- groups -------------------------------------------------------------------------------------------------------
+
+
+class FeeTermsInputSerializer(serializers.Serializer):
+    management_rate = ExactDecimalField(
+        max_digits=12,
+        decimal_places=8,
+        min_value=ZERO,
+        max_value=Decimal(1),
+        required=False,
+        help_text="Annual rate as a fraction (0.02 = 2 % a year)",
+    )
+    management_basis = serializers.ChoiceField(choices=ManagementBasis.choices, required=False)
+    management_base = serializers.ChoiceField(choices=FeeBase.choices, required=False)
+    performance_rate = ExactDecimalField(
+        max_digits=12,
+        decimal_places=8,
+        min_value=ZERO,
+        max_value=Decimal(1),
+        required=False,
+        help_text="Share of the profit above the high-water mark, as a fraction (0.25 = 25 %)",
+    )
+    hwm_mode = serializers.ChoiceField(choices=HwmMode.choices, required=False)
+    flow_mode = serializers.ChoiceField(choices=FlowMode.choices, required=False)
+    hurdle_pct = ExactDecimalField(
+        max_digits=9,
+        decimal_places=4,
+        min_value=ZERO,
+        max_value=Decimal(100),
+        required=False,
+        help_text="Percent of the HWM per crystallisation period",
+    )
+    period = serializers.ChoiceField(choices=CrystallisationPeriod.choices, required=False)
+    ib_fee_share_pct = ExactDecimalField(
+        max_digits=9,
+        decimal_places=4,
+        min_value=ZERO,
+        max_value=Decimal(100),
+        required=False,
+        help_text="Percent of the manager's fee on an investor paid to that investor's IB",
+    )
+    effective_from = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When these terms take effect: a group's first terms hold since always unless dated; a change "
+        "defaults to now and may be back-dated while no approved period is affected (else 409).",
+    )
+
+    def to_internal_value(self, data):
+        # A misspelt term must not pass silently as "unchanged".
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown fee term."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class GroupInputSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    manager = serializers.SlugRelatedField(
+        slug_field="code", queryset=Partner.objects.all(), help_text="The manager's partner code"
+    )
+    master_server = serializers.CharField(max_length=64)
+    master_login = _login()
+    currency = serializers.RegexField(_CURRENCY, default="USD")
+    method = serializers.ChoiceField(choices=AllocationMethod.choices, default=AllocationMethod.EQUITY.value)
+    residual_policy = serializers.ChoiceField(
+        choices=ResidualPolicy.choices, default=ResidualPolicy.LARGEST_WEIGHT.value
+    )
+    below_min = serializers.ChoiceField(choices=BelowMinPolicy.choices, default=BelowMinPolicy.SKIP.value)
+    overflow_login = _login(required=False, allow_null=True, default=None)
+    fees = FeeTermsInputSerializer(required=False)
+
+
+class FeeTermsOutputSerializer(serializers.ModelSerializer):
+    effective_from = serializers.DateTimeField(source="valid_from")
+    until = serializers.DateTimeField(source="valid_to", allow_null=True)
+
+    class Meta:
+        model = GroupFeeTerms
+        fields = [
+            "management_rate",
+            "management_basis",
+            "management_base",
+            "performance_rate",
+            "hwm_mode",
+            "flow_mode",
+            "hurdle_pct",
+            "period",
+            "ib_fee_share_pct",
+            "effective_from",
+            "until",
+        ]
+
+
+class GroupOutputSerializer(serializers.ModelSerializer):
+    """A group with its fee terms in force now (the latest) and their dated history, latest first."""
+
+    manager = serializers.CharField(source="manager.partner.code")
+    fees = serializers.SerializerMethodField()
+    fee_history = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MamGroup
+        fields = [
+            "code",
+            "name",
+            "manager",
+            "master_server",
+            "master_login",
+            "currency",
+            "method",
+            "residual_policy",
+            "below_min",
+            "overflow_login",
+            "fees",
+            "fee_history",
+        ]
+
+    @staticmethod
+    def _terms(group: MamGroup) -> list[GroupFeeTerms]:
+        terms = getattr(group, "terms_latest_first", None)
+        return terms if terms is not None else list(group.fee_terms.order_by("-valid_from"))
+
+    @extend_schema_field(FeeTermsOutputSerializer(allow_null=True))
+    def get_fees(self, group: MamGroup) -> dict | None:
+        terms = self._terms(group)
+        return FeeTermsOutputSerializer(terms[0]).data if terms else None
+
+    @extend_schema_field(FeeTermsOutputSerializer(many=True))
+    def get_fee_history(self, group: MamGroup) -> list[dict]:
+        return FeeTermsOutputSerializer(self._terms(group), many=True).data
+
+
+# --- members ------------------------------------------------------------------------------------------------------
+
+
+class MemberInputSerializer(serializers.Serializer):
+    server = serializers.CharField(max_length=64)
+    login = _login()
+    param = ExactDecimalField(
+        max_digits=18,
+        decimal_places=6,
+        min_value=ZERO,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="lot: lots (weights); percent: percent; multiplier: × master volume; fixed_lot: lots",
+    )
+    risk_factor = ExactDecimalField(max_digits=12, decimal_places=6, default=Decimal(1), validators=[positive])
+    active = serializers.BooleanField(default=True)
+    joined = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Empty: the day of its first equity snapshot"
+    )
+    left = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="The first day no longer a member"
+    )
+    max_lots = ExactDecimalField(
+        max_digits=16, decimal_places=4, required=False, allow_null=True, default=None, validators=[positive]
+    )
+    equity_stop = ExactDecimalField(
+        max_digits=20, decimal_places=6, min_value=ZERO, required=False, allow_null=True, default=None
+    )
+    max_drawdown_pct = ExactDecimalField(
+        max_digits=9,
+        decimal_places=4,
+        max_value=Decimal(100),
+        required=False,
+        allow_null=True,
+        default=None,
+        validators=[positive],
+    )
+
+
+class MemberOutputSerializer(serializers.ModelSerializer):
+    server = serializers.CharField(source="account.server")
+    login = serializers.IntegerField(source="account.login")
+    joined = serializers.DateField(source="joined_on", allow_null=True, help_text="Given, or its first snapshot's day")
+
+    class Meta:
+        model = Member
+        fields = [
+            "server",
+            "login",
+            "param",
+            "risk_factor",
+            "active",
+            "joined",
+            "left",
+            "max_lots",
+            "equity_stop",
+            "max_drawdown_pct",
+        ]
+
+
+# --- equity and flows ---------------------------------------------------------------------------------------------
+
+
+class EquityRowSerializer(serializers.Serializer):
+    server = serializers.CharField(max_length=64)
+    login = _login()
+    day = serializers.DateField(help_text="The trading server's day (end-of-day figures)")
+    balance = ExactDecimalField(max_digits=20, decimal_places=6)
+    equity = ExactDecimalField(max_digits=20, decimal_places=6, min_value=ZERO, help_text="Never negative")
+    free_margin = ExactDecimalField(max_digits=20, decimal_places=6)
+
+
+class EquityOutputSerializer(serializers.ModelSerializer):
+    server = serializers.CharField(source="account.server")
+    login = serializers.IntegerField(source="account.login")
+
+    class Meta:
+        model = EquitySnapshot
+        fields = ["server", "login", "day", "balance", "equity", "free_margin"]
+
+
+class CashFlowRowSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=100, help_text="The platform's or CRM's id of the flow, unique per server")
+    server = serializers.CharField(max_length=64)
+    login = _login()
+    time = serializers.DateTimeField()
+    amount = ExactDecimalField(max_digits=20, decimal_places=6, help_text="Deposit > 0, withdrawal < 0")
+
+
+class CashFlowOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="external_id")
+    login = serializers.IntegerField(source="account.login")
+
+    class Meta:
+        model = CashFlow
+        fields = ["id", "server", "login", "time", "amount"]
+
+
+class CountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField(required=False)
+    unchanged = serializers.IntegerField()
+
+
+# --- master trades ------------------------------------------------------------------------------------------------
+
+
+class MasterOpenInputSerializer(serializers.Serializer):
+    group = serializers.SlugField(max_length=64)
+    ticket = serializers.IntegerField(min_value=0, max_value=MAX_TICKET)
+    symbol = serializers.CharField(max_length=48)
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    lots = ExactDecimalField(max_digits=16, decimal_places=4, validators=[positive])
+    open_time = serializers.DateTimeField()
+    open_price = ExactDecimalField(max_digits=24, decimal_places=10, validators=[positive])
+
+
+class MasterCloseInputSerializer(serializers.Serializer):
+    lots = ExactDecimalField(max_digits=16, decimal_places=4, validators=[positive])
+    close_time = serializers.DateTimeField()
+    close_price = ExactDecimalField(max_digits=24, decimal_places=10, validators=[positive])
+
+
+class AllocationOutputSerializer(serializers.ModelSerializer):
+    server = serializers.CharField(source="member.account.server")
+    login = serializers.IntegerField(source="member.account.login")
+
+    class Meta:
+        model = Allocation
+        fields = ["server", "login", "lots", "target", "reason"]
+
+
+class MasterTradeOutputSerializer(serializers.ModelSerializer):
+    group = serializers.CharField(source="group.code")
+    side = serializers.CharField(source="get_side_display")
+    allocated_lots = serializers.DecimalField(source="allocated", max_digits=16, decimal_places=4)
+    unallocated_lots = serializers.DecimalField(source="unallocated", max_digits=16, decimal_places=4)
+
+    # A plain string: drf-spectacular would otherwise name clashing "status" enums of other apps.
+    status = serializers.CharField(help_text="open, or closed once the master is flat")
+
+    class Meta:
+        model = MasterTrade
+        fields = [
+            "group",
+            "ticket",
+            "symbol",
+            "side",
+            "lots",
+            "open_time",
+            "open_price",
+            "lots_open",
+            "status",
+            "allocated_lots",
+            "unallocated_lots",
+            "unallocated_reason",
+        ]
+
+
+class MasterOpenOutputSerializer(MasterTradeOutputSerializer):
+    allocations = AllocationOutputSerializer(many=True, source="allocation_rows")
+
+    class Meta(MasterTradeOutputSerializer.Meta):
+        fields = [*MasterTradeOutputSerializer.Meta.fields, "allocations"]
+
+
+class SubCloseOutputSerializer(serializers.Serializer):
+    server = serializers.CharField(source="allocation.member.account.server")
+    login = serializers.IntegerField(source="allocation.member.account.login")
+    lots = serializers.DecimalField(max_digits=16, decimal_places=4)
+    ticket = serializers.IntegerField(allow_null=True, help_text="The closed sub-account trade's ticket")
+    profit = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    reason = serializers.CharField(help_text="Why nothing was closed now (e.g. below_minimum), else empty")
+
+
+class MasterCloseOutputSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    ticket = serializers.IntegerField()
+    seq = serializers.IntegerField(help_text="1 for the master's first close, 2 for the next…")
+    lots = serializers.DecimalField(max_digits=16, decimal_places=4)
+    close_time = serializers.DateTimeField()
+    close_price = serializers.DecimalField(max_digits=24, decimal_places=10)
+    lots_open = serializers.DecimalField(max_digits=16, decimal_places=4, help_text="What the master still holds")
+    status = serializers.CharField(help_text="open, or closed once the master is flat")
+    closes = SubCloseOutputSerializer(many=True)
+
+
+class AllocationReportSerializer(serializers.Serializer):
+    ticket = serializers.IntegerField(source="master_trade.ticket")
+    symbol = serializers.CharField(source="master_trade.symbol")
+    side = serializers.CharField(source="master_trade.get_side_display")
+    open_time = serializers.DateTimeField(source="master_trade.open_time")
+    server = serializers.CharField(source="member.account.server")
+    login = serializers.IntegerField(source="member.account.login")
+    target = serializers.DecimalField(max_digits=24, decimal_places=8)
+    lots_opened = serializers.DecimalField(source="lots", max_digits=16, decimal_places=4)
+    lots_closed = serializers.DecimalField(max_digits=16, decimal_places=4)
+    lots_open = serializers.DecimalField(max_digits=16, decimal_places=4)
+    profit = serializers.DecimalField(
+        max_digits=20, decimal_places=6, help_text="P&L of what was closed, in the account currency"
+    )
+    reason = serializers.CharField(help_text="Why the account got less than its exact share or nothing; else empty")

@@ -1,0 +1,21 @@
+from .equity import CashFlow, EquitySnapshot
+from .fees import FeeLine, MemberFeeState
+from .groups import GroupFeeTerms, MamGroup
+from .managers import MoneyManager
+from .members import Member
+from .trades import Allocation, MasterClose, MasterTrade, SubClose
+
+__all__ = [
+    "Allocation",
+    "CashFlow",
+    "EquitySnapshot",
+    "FeeLine",
+    "GroupFeeTerms",
+    "MamGroup",
+    "MasterClose",
+    "MasterTrade",
+    "Member",
+    "MemberFeeState",
+    "MoneyManager",
+    "SubClose",
+]

@@ -1,0 +1,131 @@
+"""Members: a client account joins, changes its settings, leaves (DOMAIN.md 5.0).
+
+``member_upsert`` is keyed by (group, account): with a running membership of that account in this group it changes
+that membership's settings (and ``joined``/``left`` when given); without one it starts a new membership. Decisions:
+
+- Every member trades on the master's server (a MAM master copies within its own server): another server is a 400.
+- An account is in one group at a time: joining while a membership elsewhere runs is a 409 naming that group (it
+  must leave first: ``left`` on that group). The database enforces it too (``member_one_group_at_a_time``).
+- ``joined`` omitted means the day of the account's first equity snapshot; for an account that was a member
+  before, the first snapshot on or after the day its previous membership ended (``since``).
+- ``left`` is the first day the account is no longer a member; leaving is dated, never a delete, so past
+  allocations keep their membership. A member that left keeps following the closes of what it holds.
+- The methods that read ``param`` (lot, percent, multiplier, fixed_lot) need one: a member without it is a 400.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from core.exceptions import Conflict
+from core.periods import FIRST_YEAR, LAST_YEAR
+from partners.models import ClientAccount
+
+from ..models import MamGroup, Member
+from ..models.members import SINCE_ALWAYS_DAY
+from ..vocabulary import AllocationMethod
+
+PARAM_METHODS = frozenset(
+    {AllocationMethod.LOT, AllocationMethod.PERCENT, AllocationMethod.MULTIPLIER, AllocationMethod.FIXED_LOT}
+)
+_UNSET = object()
+
+
+def _check_day(errors: dict, name: str, value: date | None) -> None:
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        errors[name] = [f"Must be between the years {FIRST_YEAR} and {LAST_YEAR}."]
+
+
+def member_upsert(
+    *,
+    group: MamGroup,
+    account: ClientAccount,
+    param: Decimal | None = None,
+    risk_factor: Decimal = Decimal(1),
+    active: bool = True,
+    joined: date | None = None,
+    left: date | None = None,
+    max_lots: Decimal | None = None,
+    equity_stop: Decimal | None = None,
+    max_drawdown_pct: Decimal | None = None,
+) -> tuple[Member, bool]:
+    """Add ``account`` to ``group`` or change its running membership; return the membership and whether it was
+    created."""
+    errors: dict[str, list[str]] = {}
+    if account.server != group.master_server:
+        errors["server"] = [f"Members of {group.code} trade on its master's server, {group.master_server}."]
+    elif account.login == group.master_login:
+        errors["login"] = ["This is the group's master account."]
+    if group.method in PARAM_METHODS and param is None:
+        errors["param"] = [f"The {group.method} method needs a param for every member."]
+    if param is not None and param < 0:
+        errors["param"] = ["Must not be negative."]
+    if risk_factor <= 0:
+        errors["risk_factor"] = ["Must be greater than zero."]
+    if max_lots is not None and max_lots <= 0:
+        errors["max_lots"] = ["Must be greater than zero."]
+    if equity_stop is not None and equity_stop < 0:
+        errors["equity_stop"] = ["Must not be negative."]
+    if max_drawdown_pct is not None and not Decimal(0) < max_drawdown_pct <= Decimal(100):
+        errors["max_drawdown_pct"] = ["A percent above 0, at most 100."]
+    _check_day(errors, "joined", joined)
+    _check_day(errors, "left", left)
+    if joined is not None and left is not None and left <= joined:
+        errors["left"] = ["The first day no longer a member comes after the joining day."]
+    if errors:
+        raise ValidationError(errors)
+
+    settings = {
+        "param": param,
+        "risk_factor": risk_factor,
+        "active": active,
+        "max_lots": max_lots,
+        "equity_stop": equity_stop,
+        "max_drawdown_pct": max_drawdown_pct,
+    }
+    with transaction.atomic():
+        MamGroup.objects.select_for_update().get(pk=group.pk)  # the group first, as the master-trade services do
+        ClientAccount.objects.select_for_update().get(pk=account.pk)  # serialises this account's memberships
+        memberships = list(Member.objects.filter(account=account).select_related("group").order_by("since"))
+        running = next((m for m in memberships if m.left is None), None)
+        if running is not None and running.group_id != group.pk:
+            raise Conflict(
+                f"{account} is a member of group {running.group.code}: it must leave that group first.",
+                extra={"group": running.group.code},
+            )
+        if running is not None:
+            return _change(running, settings=settings, joined=joined, left=left), False
+        previous_end = max((m.left for m in memberships if m.left is not None), default=None)
+        since = previous_end or SINCE_ALWAYS_DAY
+        if joined is not None and joined < since:
+            raise Conflict(
+                f"{account} was a member until {previous_end.isoformat()}: a new membership starts on or after it.",
+                extra={"left": previous_end.isoformat()},
+            )
+        if left is not None and left <= (joined or since):
+            raise ValidationError({"left": ["The first day no longer a member comes after the joining day."]})
+        member = Member.objects.create(group=group, account=account, joined=joined, since=since, left=left, **settings)
+        return member, True
+
+
+def _change(member: Member, *, settings: dict, joined: date | None, left: date | None) -> Member:
+    if joined is not None and joined != member.joined:
+        if joined < member.since:
+            raise Conflict(
+                f"{member.account} could not be a member before {member.since.isoformat()} (a previous membership).",
+                extra={"since": member.since.isoformat()},
+            )
+        member.joined = joined
+    start = member.joined or member.since
+    if left is not None:
+        if left <= start:
+            raise ValidationError({"left": ["The first day no longer a member comes after the joining day."]})
+        member.left = left
+    for field, value in settings.items():
+        setattr(member, field, value)
+    member.save()
+    return member
