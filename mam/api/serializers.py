@@ -33,6 +33,20 @@ def _login(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=0, max_value=MAX_BIGINT, **kwargs)
 
 
+def unsigned_decimal(*, max_digits: int, decimal_places: int, **kwargs) -> ExactDecimalField:
+    """An exact decimal that is never negative, documented so (its pattern has no minus sign): lots, prices,
+    limits. The field still refuses a negative value itself (``min_value`` 0, or the validators given)."""
+    whole = max_digits - decimal_places
+    schema = {
+        "type": "string",
+        "format": "decimal",
+        "pattern": rf"^\d{{0,{whole}}}(?:\.\d{{0,{decimal_places}}})?$",
+    }
+    field_class = extend_schema_field(schema)(type("UnsignedDecimalField", (ExactDecimalField,), {}))
+    kwargs.setdefault("min_value", ZERO)
+    return field_class(max_digits=max_digits, decimal_places=decimal_places, **kwargs)
+
+
 # --- groups -------------------------------------------------------------------------------------------------------
 
 
@@ -175,16 +189,15 @@ class GroupOutputSerializer(serializers.ModelSerializer):
 class MemberInputSerializer(serializers.Serializer):
     server = serializers.CharField(max_length=64)
     login = _login()
-    param = ExactDecimalField(
+    param = unsigned_decimal(
         max_digits=18,
         decimal_places=6,
-        min_value=ZERO,
         required=False,
         allow_null=True,
         default=None,
         help_text="lot: lots (weights); percent: percent; multiplier: × master volume; fixed_lot: lots",
     )
-    risk_factor = ExactDecimalField(max_digits=12, decimal_places=6, default=Decimal(1), validators=[positive])
+    risk_factor = unsigned_decimal(max_digits=12, decimal_places=6, default=Decimal(1), validators=[positive])
     active = serializers.BooleanField(default=True)
     joined = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="Empty: the day of its first equity snapshot"
@@ -192,13 +205,11 @@ class MemberInputSerializer(serializers.Serializer):
     left = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="The first day no longer a member"
     )
-    max_lots = ExactDecimalField(
+    max_lots = unsigned_decimal(
         max_digits=16, decimal_places=4, required=False, allow_null=True, default=None, validators=[positive]
     )
-    equity_stop = ExactDecimalField(
-        max_digits=20, decimal_places=6, min_value=ZERO, required=False, allow_null=True, default=None
-    )
-    max_drawdown_pct = ExactDecimalField(
+    equity_stop = unsigned_decimal(max_digits=20, decimal_places=6, required=False, allow_null=True, default=None)
+    max_drawdown_pct = unsigned_decimal(
         max_digits=9,
         decimal_places=4,
         max_value=Decimal(100),
@@ -238,7 +249,7 @@ class EquityRowSerializer(serializers.Serializer):
     login = _login()
     day = serializers.DateField(help_text="The trading server's day (end-of-day figures)")
     balance = ExactDecimalField(max_digits=20, decimal_places=6)
-    equity = ExactDecimalField(max_digits=20, decimal_places=6, min_value=ZERO, help_text="Never negative")
+    equity = unsigned_decimal(max_digits=20, decimal_places=6, help_text="Never negative")
     free_margin = ExactDecimalField(max_digits=20, decimal_places=6)
 
 
@@ -282,15 +293,15 @@ class MasterOpenInputSerializer(serializers.Serializer):
     ticket = serializers.IntegerField(min_value=0, max_value=MAX_TICKET)
     symbol = serializers.CharField(max_length=48)
     side = serializers.ChoiceField(choices=["buy", "sell"])
-    lots = ExactDecimalField(max_digits=16, decimal_places=4, validators=[positive])
+    lots = unsigned_decimal(max_digits=16, decimal_places=4, validators=[positive])
     open_time = serializers.DateTimeField()
-    open_price = ExactDecimalField(max_digits=24, decimal_places=10, validators=[positive])
+    open_price = unsigned_decimal(max_digits=24, decimal_places=10, validators=[positive])
 
 
 class MasterCloseInputSerializer(serializers.Serializer):
-    lots = ExactDecimalField(max_digits=16, decimal_places=4, validators=[positive])
+    lots = unsigned_decimal(max_digits=16, decimal_places=4, validators=[positive])
     close_time = serializers.DateTimeField()
-    close_price = ExactDecimalField(max_digits=24, decimal_places=10, validators=[positive])
+    close_price = unsigned_decimal(max_digits=24, decimal_places=10, validators=[positive])
 
 
 class AllocationOutputSerializer(serializers.ModelSerializer):
@@ -342,7 +353,10 @@ class SubCloseOutputSerializer(serializers.Serializer):
     lots = serializers.DecimalField(max_digits=16, decimal_places=4)
     ticket = serializers.IntegerField(allow_null=True, help_text="The closed sub-account trade's ticket")
     profit = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    reason = serializers.CharField(help_text="Why nothing was closed now (e.g. below_minimum), else empty")
+    reason = serializers.CharField(
+        help_text="Why it closed other than its exact share (rounded, clamped, below_minimum: nothing now, "
+        "remainder_below_minimum: all), else empty"
+    )
 
 
 class MasterCloseOutputSerializer(serializers.Serializer):

@@ -80,7 +80,7 @@ class Allocation(models.Model):
     target = models.DecimalField(max_digits=24, decimal_places=8)
     lots = models.DecimalField(max_digits=16, decimal_places=4)
     lots_open = models.DecimalField(max_digits=16, decimal_places=4)
-    reason = models.CharField(max_length=16, choices=AllocationReason.choices, blank=True)
+    reason = models.CharField(max_length=32, choices=AllocationReason.choices, blank=True)
 
     class Meta:
         ordering = ["master_trade_id", "member_id"]
@@ -126,7 +126,9 @@ class SubClose(models.Model):
     ticket = models.BigIntegerField(null=True, blank=True, help_text="The closed sub-account trade's ticket")
     # P&L in the account currency, rounded to its minor unit, as the closed trade carries it.
     profit = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
-    reason = models.CharField(max_length=16, choices=AllocationReason.choices, blank=True)
+    # Why it closed other than its exact proportional share (the closing engine's reason: rounded, clamped, below
+    # the minimum so nothing now, the rest below the minimum so all); empty when exact or the master closed fully.
+    reason = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["master_close_id", "allocation_id"]

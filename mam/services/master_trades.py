@@ -187,8 +187,8 @@ def master_trade_open(
         states = _in_currency(members_on(group=group, day=day), currency=group.currency, day=day)
         try:
             result = allocate(lots, members_frame(states), policy=_policy(group), spec=spec)
-        except ValueError as exc:
-            raise ApplicationError(f"Cannot allocate ticket {ticket}: {exc}") from exc
+        except ValueError as exc:  # the group's set-up refuses it (an overflow account that is no eligible member)
+            raise Conflict(f"Cannot allocate ticket {ticket} in group {group.code}: {exc}") from exc
         master = MasterTrade.objects.create(
             group=group,
             ticket=ticket,
@@ -423,7 +423,7 @@ def master_trade_close(
                         lots=closed_lots,
                         ticket=ticket_of,
                         profit=profit,
-                        reason="",
+                        reason=reason,
                     )
                 )
                 allocation.lots_open -= closed_lots

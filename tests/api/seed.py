@@ -25,6 +25,8 @@ REFERENCES: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "currency": ("rates", "currency"),
     "account": ("accounts", ("server", "login")),
     "manager": ("partners", "code"),
+    "server": ("accounts", "server"),
+    "login": ("accounts", "login"),
     "group": ("mam/groups", "code"),
 }
 PERIODS = ["2026-03", "2026-04", "2026-05", "2025-12"]

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db
 
 
 def seeded_url(path: str) -> str:
-    """``path`` with its parameters naming real objects of the ``seeded`` broker (a program's code is ``prog``)."""
-    values = {"{code}": "prog" if "/programs/" in path else "sub", "{server}": "live1", "{login}": "1001"}
+    """``path`` with its parameters naming real objects of the ``seeded`` broker (a program's code is ``prog``, a MAM
+    group's ``alpha``, its open master trade 500)."""
+    code = "prog" if "/programs/" in path else "alpha" if "/mam/" in path else "sub"
+    values = {"{code}": code, "{server}": "live1", "{login}": "1001", "{group}": "alpha", "{ticket}": "500"}
     return re.sub(r"\{[^}]+\}", lambda m: values.get(m.group(0), "1"), path)
 
 

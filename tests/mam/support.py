@@ -98,7 +98,7 @@ def seed_mam(client) -> dict:
     """MAM objects for the API contract tests, over a broker that has the instruments and partners ``master`` and
     ``sub`` (``setup_reference`` + ``setup_chain``): groups ``alpha`` (manager ``master``) and ``beta`` (``sub``),
     two members of alpha on accounts of their own (live1/3001, 3002, no IB), their snapshots, two cash flows, and two
-    open master trades of alpha (tickets 500, 2 lots, and 501), allocated over both members."""
+    open master trades of alpha: 500 (2 lots, allocated over both members) and 501 (opened in 1970, 10^11 lots)."""
     post_ok(client, "/api/v1/accounts/", [{"server": "live1", "login": 3001}, {"server": "live1", "login": 3002}])
     post_ok(client, "/api/v1/mam/groups/", group_body(manager="master"))
     beta = group_body(code="beta", manager="sub", master_login=9001)
@@ -137,5 +137,8 @@ def seed_mam(client) -> dict:
         ],
     )
     post_ok(client, "/api/v1/mam/master-trades/", open_body(ticket=500, lots="2.00"))
-    post_ok(client, "/api/v1/mam/master-trades/", open_body(ticket=501, lots="1.00"))
+    # For the fuzzer: opened long ago (before any snapshot, so nothing is allocated) and large, so that almost any
+    # schema-conforming close (a time, a volume) is one it can make.
+    big = open_body(ticket=501, lots="99999999999.00", open_time="1970-01-02T00:00:00Z")
+    post_ok(client, "/api/v1/mam/master-trades/", big)
     return {"group": GROUP, "ticket": 500}

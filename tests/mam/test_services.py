@@ -185,3 +185,29 @@ def test_concurrent_opens_and_closes_of_one_ticket_act_once(staff_client):
     assert MasterClose.objects.filter(master_trade__ticket=700).count() == 1
     assert MasterTrade.objects.get(ticket=700).lots_open == Decimal("0.5")
     assert Trade.objects.filter(master_ticket=700).count() == 3
+
+
+@pytest.mark.django_db
+def test_weights_compare_in_the_group_currency(staff_client):
+    """2 500 EUR at 1.08 is 2 700 USD: the same weight as a USD account holding 2 700 (unconverted, 2 500 against
+    2 700 would give 0.04 / 0.06)."""
+    setup_mam(staff_client)
+    post_ok(
+        staff_client,
+        "/api/v1/accounts/",
+        [{"server": "live1", "login": 5001, "currency": "EUR"}, {"server": "live1", "login": 5002}],
+    )
+    post_ok(
+        staff_client,
+        "/api/v1/mam/groups/",
+        {"code": "fx", "manager": "mgr", "master_server": "live1", "master_login": 9002},
+    )
+    for login, equity in ((5001, "2500"), (5002, "2700")):
+        post_ok(staff_client, "/api/v1/mam/groups/fx/members/", {"server": "live1", "login": login})
+        row = {"server": "live1", "login": login, "day": "2026-03-02", "balance": equity, "free_margin": equity}
+        post_ok(staff_client, "/api/v1/mam/equity/", [{**row, "equity": equity}])
+    result = _open(MamGroup.objects.get(code="fx"), 800, lots="0.10")
+    assert {a.member.account.login: a.lots for a in result.allocations} == {
+        5001: Decimal("0.05"),
+        5002: Decimal("0.05"),
+    }
