@@ -113,7 +113,8 @@ class Command(BaseCommand):
             m = result.mam
             out(
                 f"  MAM: {m.groups} groups of managers {', '.join(m.managers)}; {m.members} memberships, "
-                f"{m.snapshots} daily snapshots, {m.cash_flows} cash flows; {m.opens} master opens, {m.closes} closes"
+                f"{m.snapshots} daily snapshots, {m.cash_flows} cash flows; {m.opens} master opens, "
+                f"{m.closes} closes ({m.seconds:.1f}s)"
             )
         for run in result.runs:
             totals = ", ".join(f"{kind} {Decimal(amount):,.2f}" for kind, amount in sorted(run.totals.items()))
