@@ -240,14 +240,14 @@ def first_days_needed(members: pd.DataFrame, days: RunDays) -> pd.Series:
 
 
 def load_snapshots(*, first_days: pd.Series, days: RunDays) -> pd.DataFrame:
-    """``server, login, day, balance, equity`` of each account from its first needed day to the period's end, with
-    the latest snapshot before that day (carried forward into it)."""
-    empty = pd.DataFrame(columns=["server", "login", "day", "balance", "equity"])
+    """``account_id, server, login, day, balance, equity`` of each account from its first needed day to the
+    period's end, with the latest snapshot before that day (carried forward into it)."""
+    empty = pd.DataFrame(columns=["account_id", "server", "login", "day", "balance", "equity"])
     if first_days.empty:
         return empty
     frame = _rows(
         f"""
-        SELECT a.server, a.login, s.day, s.balance, s.equity
+        SELECT w.account_id, a.server, a.login, s.day, s.balance, s.equity
           FROM unnest(%(accounts)s::bigint[], %(firsts)s::date[]) AS w(account_id, first_day)
           JOIN {ACCOUNTS} a ON a.id = w.account_id
           CROSS JOIN LATERAL (
@@ -263,23 +263,32 @@ def load_snapshots(*, first_days: pd.Series, days: RunDays) -> pd.DataFrame:
     return frame if not frame.empty else empty
 
 
-def load_flows(*, account_ids: Sequence[int], days: RunDays, snapshot: FeeSnapshot) -> pd.DataFrame:
-    """``cash_flow_id, account_id, server, login, day, time, seq, amount``: the period's deposits and withdrawals of
-    the accounts (as of the run's start), ``seq`` numbering each account's flows in time order."""
+def load_flows(
+    *, snapshots: pd.DataFrame, account_ids: Sequence[int], days: RunDays, snapshot: FeeSnapshot
+) -> pd.DataFrame:
+    """``cash_flow_id, account_id, server, login, day, time, seq, amount``: the accounts' deposits and withdrawals
+    (as of the run's start) up to the period's end, from the day after the earliest of their ``snapshots`` — the
+    engine moves a carried snapshot by the flows booked after it — or all of them for an account without one;
+    ``seq`` numbers each account's flows in time order."""
+    earliest = snapshots.groupby("account_id")["day"].min() if len(snapshots) else pd.Series(dtype=object)
+    since = [
+        local_midnight(earliest[account] + timedelta(days=1)) if account in earliest.index else None
+        for account in account_ids
+    ]
     frame = _rows(
         f"""
         SELECT f.id AS cash_flow_id, f.account_id, a.server, a.login,
                (f.time AT TIME ZONE %(tz)s)::date AS day, f.time, f.amount,
                row_number() OVER (PARTITION BY f.account_id ORDER BY f.time, f.id) AS seq
-          FROM {FLOWS} f
+          FROM unnest(%(accounts)s::bigint[], %(since)s::timestamptz[]) AS w(account_id, since)
+          JOIN {FLOWS} f ON f.account_id = w.account_id AND (w.since IS NULL OR f.time >= w.since)
           JOIN {ACCOUNTS} a ON a.id = f.account_id
-         WHERE f.account_id = ANY(%(accounts)s::bigint[]) AND f.id <= %(flow_max)s
-           AND f.time >= %(start)s AND f.time < %(end)s
+         WHERE f.id <= %(flow_max)s AND f.time < %(end)s
         """,
         {
             "accounts": [int(i) for i in account_ids],
+            "since": since,
             "flow_max": snapshot.flow_max_id,
-            "start": days.start_at,
             "end": days.end_at,
             "tz": settings.IBEX_SERVER_TIME_ZONE,
         },
@@ -420,11 +429,16 @@ def late_counts(*, run: Run, group_ids: Sequence[int] | None) -> dict[str, int]:
 def crystallisation_instants(events: pd.DataFrame, flow_times: pd.Series) -> pd.Series:
     """The instant each crystallisation happened, for the IB in force then: a withdrawal's own time; a period end or
     leaving at the last instant before its boundary (the period's end, the leaving day's midnight)."""
-    instants = []
-    for reason, day, flow_time in zip(events["reason"], events["day"], flow_times, strict=True):
-        if reason == CrystallisationReason.WITHDRAWAL:
-            instants.append(flow_time)
-        else:
-            boundary = day + timedelta(days=1) if reason == CrystallisationReason.PERIOD_END else day
-            instants.append(local_midnight(boundary) - timedelta(microseconds=1))
-    return pd.Series(instants, index=events.index, dtype=object)
+    if events.empty:
+        return pd.Series([], index=events.index, dtype=object)
+    days = pd.Series(events["day"].to_numpy(dtype=object), index=events.index)
+    period_end = (events["reason"] == CrystallisationReason.PERIOD_END).to_numpy()
+    boundaries = days.where(~period_end, days.map(lambda day: day + timedelta(days=1)))
+    # A handful of distinct boundary days per chunk: each is converted once.
+    instants = {day: local_midnight(day) - timedelta(microseconds=1) for day in boundaries.unique()}
+    withdrawal = (events["reason"] == CrystallisationReason.WITHDRAWAL).to_numpy()
+    return pd.Series(
+        np.where(withdrawal, flow_times.to_numpy(dtype=object), boundaries.map(instants).to_numpy(dtype=object)),
+        index=events.index,
+        dtype=object,
+    )

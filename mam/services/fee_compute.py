@@ -8,7 +8,10 @@ How a chunk computes, group by group (a group is never split over chunks, and a 
 own rows, so lines do not depend on how groups are chunked):
 - the terms are the group's terms in force at the period's last instant; a group with none computes with zero
   rates, so its HWMs keep being carried for when it gets a schedule;
-- each member starts from its latest approved state (``MemberFeeState``) or, without one, from joining;
+- each member starts from its latest approved state (``MemberFeeState``) or, without one, from joining; a
+  membership entered after the run of its joining month was approved (a back-dated ``joined``) has no state: its
+  management fee accrues from joining (the late days are charged in this run) and its HWM starts at the equity of
+  the day before the period (what it made before is not charged: it was never measured);
 - an account that left a group and joined it again within the period has two memberships there: the engine keys
   members by account, so each membership of one account is computed in its own engine call (the n-th
   memberships of the group's accounts together), which is exact because members are independent;
@@ -56,7 +59,7 @@ def fee_chunk_lines(*, run: Run, group_ids: Sequence[int]) -> pd.DataFrame:
     members["places"] = members["currency"].map(places_of(members["currency"].tolist()))
     first_days = first_days_needed(members, days)
     snapshots = load_snapshots(first_days=first_days, days=days)
-    flows = load_flows(account_ids=list(first_days.index), days=days, snapshot=snapshot)
+    flows = load_flows(snapshots=snapshots, account_ids=list(first_days.index), days=days, snapshot=snapshot)
     members["batch"] = members.groupby(["group_id", "account_id"]).cumcount()
 
     events, states = [], []

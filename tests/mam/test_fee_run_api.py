@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from django.db import DatabaseError, transaction
 
 from ledger.models import JournalTransaction
 from ledger.selectors import trial_balance, trial_balance_totals
@@ -94,3 +95,21 @@ def test_approval_posts_once_and_an_approved_period_is_not_recomputed(staff_clie
     same = staff_client.post("/api/v1/runs/", body, format="json")
     assert same.status_code == 200 and same.json()["id"] == run["id"]
     assert balances(account=1001) == {"fee_charge": Decimal(-2000)}
+
+
+def test_fee_lines_and_fee_states_refuse_update_and_delete(staff_client):
+    setup_partners(staff_client)
+    fee_group(staff_client, performance_rate="0.25")
+    join(staff_client, 1001, joined="2026-03-01")
+    equity(staff_client, {(1001, "2026-03-01"): "100000", (1001, "2026-03-31"): "108000"})
+    run_fees(staff_client, "2026-03")
+    for change in (
+        lambda: FeeLine.objects.filter(kind="performance_fee").update(amount_micros=1),
+        lambda: FeeLine.objects.filter(kind="state").delete(),
+        lambda: MemberFeeState.objects.update(hwm=Decimal(1)),
+        lambda: MemberFeeState.objects.all().delete(),
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            change()
+    assert FeeLine.objects.get(kind="performance_fee").amount == Decimal(2000)
+    assert MemberFeeState.objects.get().hwm == Decimal(106000)

@@ -175,7 +175,7 @@ def test_run_fees_command_computes_approves_and_reports_a_refusal(staff_client):
     out = StringIO()
     call_command("run_fees", "--period", "2026-03", "--approve", stdout=out, verbosity=0)
     assert "approved: 1 journal transaction(s) posted" in out.getvalue()
-    assert "performance_fee:USD" in out.getvalue()
+    assert "performance_fee:USD" in out.getvalue() and "charged to investors USD" in out.getvalue()
     assert Run.objects.get(kind="fees").status == Run.Status.APPROVED
     join(staff_client, 2002, joined="2026-01-05")  # a member since January: January and February are due first
     equity(staff_client, {(2002, "2026-01-05"): "10"})

@@ -169,3 +169,30 @@ def test_a_member_leaving_crystallises_on_leaving_and_carries_no_state(staff_cli
     assert Decimal(row["performance_fee"]) == _cents(RATE * Decimal(4000))
     assert not MemberFeeState.objects.filter(period="2026-04").exists()
     assert not FeeLine.objects.filter(period="2026-04", kind="state").exists()
+
+
+def test_a_carried_snapshot_moves_by_the_flows_after_it_even_from_before_the_period(staff_client):
+    """Snapshots are sparse: February's last one is on the 20th and a deposit follows on the 25th. March carries the
+    20th's figure moved by that deposit (the run reads the flows after the snapshot it carries, not only March's)."""
+    setup_partners(staff_client)
+    fee_group(staff_client, management_rate="0.01", performance_rate="0.25")
+    join(staff_client, 1001, joined="2026-02-01")
+    flows(staff_client, [("d1", 1001, "2026-02-25T09:00:00Z", "10000")])
+    equity(
+        staff_client,
+        {(1001, "2026-02-01"): "100000", (1001, "2026-02-20"): "110000", (1001, "2026-03-31"): "125000"},
+    )
+    run_fees(staff_client, "2026-02")
+    # February: 19 days at 100 000, 5 at 110 000, 4 at 120 000 (the 20th's figure and the deposit).
+    february_management = _cents((19 * 100000 + 5 * 110000 + 4 * 120000) * Decimal("0.01") / 365)
+    before_fee = Decimal(120000) - february_management
+    february_performance = _cents(RATE * (before_fee - Decimal(110000)))  # the HWM rose by the deposit
+    (february,) = report(staff_client, "2026-02")[1001]
+    assert (Decimal(february["management_fee"]), Decimal(february["performance_fee"])) == (
+        february_management,
+        february_performance,
+    )
+    run_fees(staff_client, "2026-03")
+    (march,) = report(staff_client, "2026-03")[1001]
+    assert Decimal(march["management_fee"]) == _cents((30 * 120000 + 125000) * Decimal("0.01") / 365)
+    assert Decimal(march["hwm_before"]) == before_fee - february_performance

@@ -57,7 +57,7 @@ def drop_standalone_run_tables(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mam', '0001_initial'),
+        ('mam', '0003_allocation_reasons'),
         ('partners', '0003_partner_program'),
         ('runs', '0001_initial'),
     ]
