@@ -20,6 +20,8 @@ from django.db import connection
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from core.api.filters import IntegerFilter, ServerFilter
+
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 
 # Real IB networks are a handful of levels deep; the guard only bounds the recursion on corrupt data.
@@ -362,8 +364,8 @@ def partner_get(*, code: str) -> Partner | None:
 class AccountFilter(django_filters.FilterSet):
     """Account list filters: server, login, group, and the partner (code) the account is attributed to now."""
 
-    server = django_filters.CharFilter()
-    login = django_filters.NumberFilter()
+    server = ServerFilter()
+    login = IntegerFilter()  # 1001.7 is a 400, not login 1001
     group = django_filters.CharFilter()
     partner = django_filters.CharFilter(field_name="current_partner_code")
 

@@ -2,20 +2,23 @@
 
 Lines name everything by natural keys: the trade by ``server`` + ``ticket`` (+ ``trade_version``), the partner by
 code, a rebate's client by ``beneficiary_server`` + ``beneficiary_login``, the rule that priced the line by its plan's
-code and the rule's own key (type, symbol or symbol group, account group, priority). Amounts, bases, rates and
-multipliers are exact decimal strings."""
+code, the ``terms_from`` of the plan's terms that priced it (those in force at the trade's close time) and the
+rule's own key (type, symbol or symbol group, account group, priority) — a key is unique within one version of a
+plan's terms, not across versions, so the three together name one rule. Amounts, bases, rates and multipliers are
+exact decimal strings."""
 
 from __future__ import annotations
 
 import django_filters
+from django.db.models import OuterRef, Q, Subquery
 from rest_framework import generics, serializers
 
-from core.api.filters import AccountKeyFilter, IntegerFilter
+from core.api.filters import AccountKeyFilter, IntegerFilter, ServerFilter
 from core.api.permissions import IsStaff
 from core.vocabulary import LineKind
 from runs.selectors import runs_of_record
 
-from ..models import AttributionLine, PlanRule
+from ..models import AttributionLine, PlanRule, PlanTerms
 
 
 class LineRuleSerializer(serializers.Serializer):
@@ -27,6 +30,12 @@ class LineRuleSerializer(serializers.Serializer):
     symbol_group = serializers.SerializerMethodField()
     account_group = serializers.SerializerMethodField()
     priority = serializers.IntegerField()
+    terms_from = serializers.DateTimeField(
+        default=None,
+        allow_null=True,
+        help_text="effective_from of the plan's terms that priced the line (in force at the trade's close time): a "
+        "rule's key is unique within one version of the terms",
+    )
     id = serializers.IntegerField(help_text="internal id (the natural key above names the same rule)")
 
     def get_symbol_group(self, rule: PlanRule) -> str | None:
@@ -61,6 +70,11 @@ class LineSerializer(serializers.ModelSerializer):
     multiplier = _decimal(12, allow_null=True)
     amount = _decimal(20)
 
+    def to_representation(self, line: AttributionLine) -> dict:
+        if line.rule is not None:
+            line.rule.terms_from = getattr(line, "rule_terms_from", None)
+        return super().to_representation(line)
+
     class Meta:
         model = AttributionLine
         fields = [
@@ -94,7 +108,7 @@ class LineFilter(django_filters.FilterSet):
     period = django_filters.CharFilter()
     partner = django_filters.CharFilter(field_name="partner__code")
     account = AccountKeyFilter(field_name="trade")
-    server = django_filters.CharFilter(field_name="trade__server")
+    server = ServerFilter(field_name="trade__server")
     login = IntegerFilter(field_name="trade__login")
     symbol = django_filters.CharFilter(field_name="trade__symbol")
     kind = django_filters.ChoiceFilter(choices=LineKind.choices)
@@ -116,9 +130,16 @@ class LineListView(generics.ListAPIView):
     filterset_class = LineFilter
 
     def get_queryset(self):
-        lines = AttributionLine.objects.select_related(
-            "partner", "trade", "beneficiary_account", "rule__plan", "rule__instrument"
-        ).order_by("id")
+        close = OuterRef("trade__close_time")
+        terms = PlanTerms.objects.filter(plan=OuterRef("rule__plan"), rules=OuterRef("rule"), valid_from__lte=close)
+        terms = terms.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=close)).values("valid_from")[:1]
+        lines = (
+            AttributionLine.objects.select_related(
+                "partner", "trade", "beneficiary_account", "rule__plan", "rule__instrument"
+            )
+            .annotate(rule_terms_from=Subquery(terms))
+            .order_by("id")
+        )
         if self.request is not None and self.request.query_params.get("run"):
             return lines
         return lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))

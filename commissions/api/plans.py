@@ -10,10 +10,11 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, ext
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from core.api.fields import ExactDecimalField
+from core.api.fields import ExactDecimalField, ServerNameField
 from core.api.filters import AccountKeyFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
+from core.api.serializers import InputSerializer
 from partners.models import ClientAccount, Partner
 
 from ..models import Plan, PlanRule, Rebate
@@ -25,12 +26,12 @@ MAX_RULES = 1000
 MAX_TIERS = 100
 
 
-class TierSerializer(serializers.Serializer):
+class TierSerializer(InputSerializer):
     from_lots = ExactDecimalField(max_digits=16, decimal_places=4, min_value=Decimal(0))
     multiplier = ExactDecimalField(max_digits=9, decimal_places=4, min_value=Decimal(0))
 
 
-class RuleSerializer(serializers.Serializer):
+class RuleSerializer(InputSerializer):
     type = serializers.ChoiceField(choices=PlanRule.Type.choices)
     symbol = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
     symbol_group = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
@@ -51,7 +52,7 @@ class RuleSerializer(serializers.Serializer):
         return attrs
 
 
-class PlanInputSerializer(serializers.Serializer):
+class PlanInputSerializer(InputSerializer):
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
     currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
@@ -187,12 +188,12 @@ class PlanDetailView(generics.RetrieveAPIView):
         return _plans()
 
 
-class AccountKeySerializer(serializers.Serializer):
-    server = serializers.CharField(max_length=64)
+class AccountKeySerializer(InputSerializer):
+    server = ServerNameField()
     login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
 
 
-class RebateInputSerializer(serializers.Serializer):
+class RebateInputSerializer(InputSerializer):
     partner = serializers.SlugRelatedField(slug_field="code", queryset=Partner.objects.all())
     account = AccountKeySerializer(required=False, allow_null=True, help_text="omit for all the partner's clients")
     pct = ExactDecimalField(

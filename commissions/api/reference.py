@@ -18,6 +18,7 @@ from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import ExactDecimalField, positive
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
+from core.api.serializers import InputSerializer
 from core.exceptions import RowErrors
 
 from ..models import Instrument, SymbolSuffix
@@ -31,7 +32,7 @@ MAX_SUFFIXES = 100
 # --- instruments --------------------------------------------------------------------------------------------------
 
 
-class InstrumentRowSerializer(serializers.Serializer):
+class InstrumentRowSerializer(InputSerializer):
     symbol = serializers.CharField(max_length=32)
     group = serializers.CharField(max_length=32)
     base = serializers.CharField(max_length=8)
@@ -101,6 +102,8 @@ InstrumentUpsertOutput = inline_serializer(
 class InstrumentListApi(generics.ListAPIView):
     """``GET`` lists instruments with their aliases; ``POST`` upserts a list of instruments by ``symbol``."""
 
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
+
     permission_classes = [IsStaff]
     serializer_class = InstrumentOutputSerializer
     filterset_class = InstrumentFilter
@@ -151,7 +154,7 @@ class SuffixOutputSerializer(serializers.ModelSerializer):
         fields = ["suffix"]
 
 
-class SuffixInputSerializer(serializers.Serializer):
+class SuffixInputSerializer(InputSerializer):
     suffixes = serializers.ListField(
         child=serializers.CharField(max_length=16, trim_whitespace=False), min_length=1, max_length=MAX_SUFFIXES
     )

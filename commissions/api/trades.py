@@ -18,9 +18,11 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from core.api.bulk import MAX_ROWS
-from core.api.filters import IntegerFilter, TrueFalseFilter
+from core.api.fields import ServerNameField
+from core.api.filters import IntegerFilter, ServerFilter, TrueFalseFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
+from core.api.serializers import InputSerializer
 
 from ..models import Trade, TradeImport
 from ..services.trade_ingest import trades_ingest_records
@@ -33,7 +35,7 @@ MAX_TRADES_PER_REQUEST = MAX_ROWS  # documented as the body's maxItems, like eve
 class TradeFilter(django_filters.FilterSet):
     """Filters of ``GET /trades/``; ``current`` defaults to true (only the current version of each trade)."""
 
-    server = django_filters.CharFilter()
+    server = ServerFilter()
     login = IntegerFilter()
     ticket = IntegerFilter()
     symbol = django_filters.CharFilter(
@@ -73,10 +75,10 @@ class DecimalText(serializers.CharField):
     """An exact decimal sent as a JSON string, documented as one (the ingest parses it, with its own limits)."""
 
 
-class TradeInputSerializer(serializers.Serializer):
+class TradeInputSerializer(InputSerializer):
     """One pushed trade: the generic CSV's columns (documentation of the body; the ingest validates it)."""
 
-    server = serializers.CharField(max_length=64)
+    server = ServerNameField()
     ticket = serializers.IntegerField(min_value=0)
     login = serializers.IntegerField(min_value=0)
     symbol = serializers.CharField(max_length=48)
@@ -222,6 +224,8 @@ class TradeImportSerializer(serializers.ModelSerializer):
 class TradeListApi(generics.ListAPIView):
     """``GET`` lists trades (filters ``server, login, ticket, symbol, status, unresolved, current``); ``POST``
     ingests a list of trades."""
+
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
     permission_classes = [IsStaff]
     serializer_class = TradeOutputSerializer

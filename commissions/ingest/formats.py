@@ -17,13 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# A text value: no separators, quotes, backslashes or control characters, and no blank at either end.
-_INNER = r'[^,"\\\x00-\x1f\x7f]'
-_EDGE = r'[^\s,"\\\x00-\x1f\x7f]'
-
-
-def text_rule(max_length: int) -> str:
-    return rf"{_EDGE}(?:{_INNER}{{0,{max_length - 2}}}{_EDGE})?"
+from core.names import SERVER_RULE, text_rule  # the text rule, shared with every server name of the API
 
 
 def decimal_rule(int_digits: int, places: int, *, signed: bool = True, positive: bool = False) -> str:
@@ -112,7 +106,7 @@ class FormatSpec:
 GENERIC = FormatSpec(
     name="generic",
     fields=(
-        Field("server", text_rule(64), MSG_TEXT64, "text"),
+        Field("server", SERVER_RULE, MSG_TEXT64, "text"),
         Field("ticket", INTEGER, MSG_INTEGER, "bigint"),
         Field("login", INTEGER, MSG_INTEGER, "bigint"),
         Field("symbol", text_rule(48), MSG_TEXT48, "text"),

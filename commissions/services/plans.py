@@ -11,12 +11,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from core.effective import SeriesChange, series_latest, series_set_from
 from core.exceptions import FieldErrors
 from core.history import first_open_instant
 from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount, Partner
+from partners.selectors import account_partner_at
 
 from ..models import Instrument, PartnerPlan, Plan, PlanRule, PlanTerms, PlanTier, Rebate
 
@@ -248,6 +250,18 @@ def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetim
         return change.row
 
 
+def _require_the_partners_client(*, partner: Partner, account: ClientAccount, at: datetime) -> None:
+    """A rebate to one client gives away part of what its IB earns on it: the account must be attributed to the
+    rebate's partner when the rebate takes effect (an account attributed to another IB, or to none, would get a
+    rebate no commission of the partner funds). Checked at that instant only: a later change of the account's IB
+    ends what the rebate pays, as the engine reads the IB in force at each trade's close time."""
+    current = account_partner_at(server=account.server, login=account.login, at=at)
+    if current is None or current.pk != partner.pk:
+        held = f"attributed to {current.code}" if current is not None else "attributed to no IB"
+        when = "since always" if at == SINCE_ALWAYS else f"at {at.isoformat()}"
+        raise FieldErrors({"account": [f"{account} is {held} {when}, not to {partner.code}."]})
+
+
 def rebate_set(
     *,
     partner: Partner,
@@ -292,6 +306,11 @@ def rebate_change(
             # IB was paid there. It starts where the approved periods end (DOMAIN.md 4.0, 4.5).
             start = first_open_instant(since=SINCE_ALWAYS)
             effective_from = None if start == SINCE_ALWAYS else start
+            starts = start
+        else:
+            starts = effective_from or timezone.now()
+        if account is not None and not ends:
+            _require_the_partners_client(partner=partner, account=account, at=starts)
         change = series_set_from(
             rows=rows,
             effective_from=effective_from,

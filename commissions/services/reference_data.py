@@ -4,6 +4,12 @@ Each upsert is set-based (one lookup query per table, bulk writes) and returns `
 ``unchanged`` counts. Input is checked in full before anything is written: a bad row raises ``RowErrors``
 (keyed by its index) and writes nothing. Adding instruments, aliases or suffixes re-resolves stored trades whose
 symbol was unknown (DOMAIN.md section 2: such trades earn once their alias exists and the period is recomputed).
+
+Instruments are reference data, not dated: an instrument has one set of contract terms, which every run reads as
+it is. So once an approved commission period holds a trade of an instrument, its pricing fields (``PRICING_FIELDS``:
+what the engine reads) cannot change — a 409 naming the period; new contract terms are a new instrument (its
+aliases re-pointed). Symbols and aliases are one namespace across the database: an alias may not be another
+instrument's symbol, nor a symbol another instrument's alias.
 """
 
 from __future__ import annotations
@@ -14,18 +20,24 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from core.exceptions import RowErrors
+from core.exceptions import Conflict, RowErrors
 from core.models import exact_decimal_for
 from core.money import MoneyError
+from runs.models import Run
+from runs.services.requests import advisory_lock
 
-from ..models import Instrument, InstrumentAlias, SymbolSuffix
+from ..models import Instrument, InstrumentAlias, SymbolSuffix, Trade
 from ..models.instruments import MAX_DIGITS, default_digits
 from .symbols import trades_resolve_unresolved
 
 _INSTRUMENT_DECIMALS = ("contract_size", "pip_size", "volume_step", "volume_min", "volume_max")
 _INSTRUMENT_FIELDS = ("group", "base", "quote", *_INSTRUMENT_DECIMALS, "digits")
+# What the commission engine reads of an instrument (commissions.adapters): fixed once an approved period priced a
+# trade with them. The volume limits only check future trades.
+PRICING_FIELDS = ("group", "base", "quote", "contract_size", "pip_size", "digits")
 _INSTRUMENT_DEFAULTS = {"volume_step": Decimal("0.01"), "volume_min": Decimal("0.01"), "volume_max": Decimal(100)}
 
 
@@ -117,7 +129,9 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     with transaction.atomic():
+        advisory_lock("instruments")  # symbols and aliases are one namespace: two upserts must not cross
         existing = {i.symbol: i for i in Instrument.objects.select_for_update().filter(symbol__in=list(symbol_rows))}
+        _refuse_crossed_names(symbol_rows, alias_rows)
         to_create: list[Instrument] = []
         to_update: list[Instrument] = []
         for values, _ in cleaned:
@@ -131,6 +145,9 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             if instrument is None:
                 to_create.append(Instrument(**values))
             elif any(getattr(instrument, f) != values[f] for f in _INSTRUMENT_FIELDS):
+                repriced = [f for f in PRICING_FIELDS if getattr(instrument, f) != values[f]]
+                if repriced:
+                    _refuse_repricing_approved_trades(instrument, repriced)
                 for f in _INSTRUMENT_FIELDS:
                     setattr(instrument, f, values[f])
                 instrument.updated_at = timezone.now()  # bulk_update skips auto_now
@@ -167,6 +184,43 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         counts["unchanged"] = len(symbol_rows) - len(created) - len(updated)
         counts["trades_resolved"] = _resolve_unresolved_trades()
     return counts
+
+
+def _refuse_repricing_approved_trades(instrument: Instrument, fields: list[str]) -> None:
+    """A ``Conflict`` naming the first approved commission period holding a trade of ``instrument``, if any: the
+    engine reads these fields when it prices a trade, so changing them would make the approved figures disagree
+    with the instrument they claim to be computed from (and every recompute of a later period)."""
+    trades = Trade.objects.filter(
+        instrument=instrument, close_time__gte=OuterRef("period_start"), close_time__lt=OuterRef("period_end")
+    )
+    approved = Run.objects.filter(kind="commissions", status=Run.Status.APPROVED).filter(Exists(trades))
+    period = approved.order_by("period").values_list("period", flat=True).first()
+    if period is not None:
+        raise Conflict(
+            f"{instrument.symbol}: {', '.join(fields)} cannot change: it has trades in approved commission period "
+            f"{period}, priced with the current values (add a new instrument for new contract terms)",
+            extra={"symbol": instrument.symbol, "period": period, "fields": fields},
+        )
+
+
+def _refuse_crossed_names(symbol_rows: Mapping[str, int], alias_rows: Mapping[str, int]) -> None:
+    """Symbols and aliases resolve platform symbols together, so neither may name the other's instrument: an alias
+    equal to another instrument's symbol, or a symbol equal to an alias of another instrument, already stored, is a
+    row error (an alias equal to its own instrument's symbol is harmless)."""
+    errors: dict[int, dict[str, list[str]]] = {}
+    row_symbol = {index: symbol for symbol, index in symbol_rows.items()}
+    for symbol in Instrument.objects.filter(symbol__in=list(alias_rows)).values_list("symbol", flat=True):
+        index = alias_rows[symbol]
+        if row_symbol.get(index) != symbol:
+            errors.setdefault(index, {})["aliases"] = [f"{symbol!r} is the symbol of another instrument."]
+    stored = InstrumentAlias.objects.filter(alias__in=list(symbol_rows)).select_related("instrument")
+    for alias in stored:
+        if alias.instrument.symbol != alias.alias:
+            errors.setdefault(symbol_rows[alias.alias], {})["symbol"] = [
+                f"{alias.alias!r} is an alias of {alias.instrument.symbol}."
+            ]
+    if errors:
+        raise RowErrors(errors)
 
 
 def suffixes_upsert(*, suffixes: Iterable[str]) -> dict[str, int]:

@@ -52,12 +52,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from commissions.ingest import FORMATS, GENERIC, GENERIC_COLUMNS, MT4, MT5, FormatSpec, ImportFatalError, Rejection
-from commissions.ingest.formats import text_rule
 from commissions.ingest.mt5 import Mt5DealRow, PairedTrade, pair_position
 from commissions.ingest.parser import TradeFileParser
 from commissions.models import Mt5Deal, Mt5OpenDeal, Trade, TradeImport
 from commissions.services.symbols import symbols_resolve
 from commissions.services.versions import LATE, STORED_COLUMNS, locked_close
+from core.names import SERVER_RULE
 from core.pgcopy import copy_in, copy_rows
 from ledger.services.locks import approvals_hold
 
@@ -74,7 +74,7 @@ ADVISORY_LOCK_CLASS = 0x1BE7
 # The advisory lock (this class, 0) that imports large enough to be bulk loads take one at a time.
 ADVISORY_BULK_CLASS = 0x1BE8
 _MT5_FETCH = 20_000
-_SERVER_RULE = text_rule(64)
+_SERVER_RULE = SERVER_RULE
 
 # md5 over the normalised typed values of a staged trade (see the module docstring): numerics without trailing
 # zeros, times as text in UTC and ISO style (both pinned with SET LOCAL by the import transaction, so no session

@@ -147,7 +147,8 @@ REST_FRAMEWORK = {
     # as its exact string, never a float).
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",  # DRF's test client sends what the API parses
-    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    # JSON only, as the schema documents (an HTML Accept is a 406); dev settings add the browsable API under DEBUG.
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.JSONRenderer"],
 }
 
 SPECTACULAR_SETTINGS = {

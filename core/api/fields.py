@@ -8,6 +8,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.names import SERVER_MAX_LENGTH, server_name_error
 from core.periods import PERIOD_PATTERN, Period
 
 
@@ -61,3 +62,20 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value: Decimal) -> str:
         return format(abs(value) if value == 0 else value, "f")  # never "-0.00"
+
+
+class ServerNameField(serializers.CharField):
+    """A trade server's name, under the rule the trade feed applies (``core.names``): what the API accepts for an
+    account, the feed can post trades for."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", SERVER_MAX_LENGTH)
+        kwargs.setdefault("trim_whitespace", False)  # " live1" is refused, as the feed refuses it, not made "live1"
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        error = server_name_error(value)
+        if error:
+            raise serializers.ValidationError(error)
+        return value

@@ -7,6 +7,8 @@ from django import forms
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
+from core.names import server_name_error
+
 MAX_BIGINT = 2**63 - 1
 
 
@@ -59,6 +61,10 @@ ACCOUNT_KEY_SCHEMA = {
 class AccountKeyFormField(forms.CharField):
     """An account by its natural key, ``server:login`` (the login is what follows the last colon)."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strip", False)  # the server part is checked as it was sent (core.names)
+        super().__init__(**kwargs)
+
     def to_python(self, value):
         text = super().to_python(value)
         if not text:
@@ -68,6 +74,8 @@ class AccountKeyFormField(forms.CharField):
         server, sep, login = text.rpartition(":")
         if not sep or not server or not login.isascii() or not login.isdigit() or int(login) > MAX_BIGINT:
             raise forms.ValidationError("Give the account as server:login, e.g. live1:1001.")
+        if server_name_error(server):
+            raise forms.ValidationError(server_name_error(server))
         return server, int(login)
 
 
@@ -86,3 +94,23 @@ class AccountKeyFilter(django_filters.Filter):
             return qs
         server, login = value
         return qs.filter(**{f"{self.field_name}__server": server, f"{self.field_name}__login": login})
+
+
+class ServerNameFormField(forms.CharField):
+    """A server name under the one rule (``core.names``); a NUL keeps its own message (checked first)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value not in (None, "") and server_name_error(value):
+            raise forms.ValidationError(server_name_error(value))
+        return value
+
+
+class ServerFilter(django_filters.CharFilter):
+    """``?server=``: a server name, or a 400 naming it (no server could match anything else)."""
+
+    field_class = ServerNameFormField

@@ -10,6 +10,8 @@
 - Concurrent first requests serialise on the record's unique key: only one of them does the work, the other gets
   its stored response.
 - A key is 1–200 visible ASCII characters; anything else is a 400 naming the header.
+- A path longer than a record can hold (500 characters, far beyond any real object's: a 600-digit run id) is the
+  JSON 404 the view would answer, before anything is stored (not a 400 "out of range" from the database).
 - Records older than ``IBEX_IDEMPOTENCY_RETENTION_HOURS`` are purged by the periodic task ``core.purge_idempotency``;
   a key reused after that runs again.
 
@@ -39,6 +41,7 @@ HEADER = "HTTP_IDEMPOTENCY_KEY"
 NAME = "Idempotency-Key"
 KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 _KEY = re.compile(KEY_PATTERN)
+_MAX_PATH = IdempotencyRecord._meta.get_field("path").max_length
 
 PARAMETER = OpenApiParameter(
     NAME,
@@ -83,6 +86,10 @@ def idempotent(view_method):
             return view_method(self, request, *args, **kwargs)
         if not _KEY.match(key):
             return Response({NAME: ["Must be 1 to 200 visible ASCII characters."]}, status=status.HTTP_400_BAD_REQUEST)
+        if len(request.path) > _MAX_PATH:
+            # Longer than any path of a real object (ids are bigints, keys at most 64 characters): nothing to
+            # protect, and too long to store — the 404 the view would answer, without storing anything.
+            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
         digest = _body_hash(request)
         with transaction.atomic():
             try:

@@ -15,7 +15,9 @@ hook), with the body shapes ``core.api.errors`` produces:
 - ``415`` on every write (a body that is not JSON: DRF parses a body sent even to an operation that documents
   none, e.g. to hash it for its ``Idempotency-Key``).
 
-A list body also documents its row limit (``maxItems``, ``core.api.bulk.MAX_ROWS``). An operation that documents a
+A list body also documents its row limit (``maxItems``, ``core.api.bulk.MAX_ROWS``), and every object of a request
+body ``additionalProperties: false``: an undeclared field is a 400 (``core.api.serializers.InputSerializer``). An
+operation that documents a
 status itself keeps its own description; new endpoints get all of this by being in the schema.
 """
 
@@ -138,6 +140,31 @@ def _document_row_limit(operation: dict[str, Any]) -> None:
             schema.setdefault("maxItems", MAX_ROWS)
 
 
+def _close_objects(node: Any, components: dict[str, Any], seen: set[str]) -> None:
+    """Mark every object schema under ``node`` (following ``$ref``s into components) ``additionalProperties:
+    false``. Request bodies are request-only components (``COMPONENT_SPLIT_REQUEST``), so no response is touched."""
+    if isinstance(node, list):
+        for item in node:
+            _close_objects(item, components, seen)
+        return
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in seen:
+            seen.add(name)
+            _close_objects(components.get(name), components, seen)
+        return
+    if "properties" in node:
+        node.setdefault("additionalProperties", False)
+    for key in ("properties", "items", "allOf", "anyOf", "oneOf"):
+        child = node.get(key)
+        _close_objects(
+            list(child.values()) if isinstance(child, dict) and key == "properties" else child, components, seen
+        )
+
+
 def document_errors(result: dict[str, Any], generator=None, request=None, public=None) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: add the error responses (and their components) to every operation, and
     the row limit to every list body."""
@@ -149,6 +176,8 @@ def document_errors(result: dict[str, Any], generator=None, request=None, public
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             _document_row_limit(operation)
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _close_objects(media.get("schema"), components, set())
             responses = operation.setdefault("responses", {})
             for code, response in error_responses(method, operation, components).items():
                 responses.setdefault(code, response)

@@ -15,6 +15,7 @@ from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
+from core.api.serializers import InputSerializer
 from core.exceptions import RowErrors
 from partners.models import Partner
 
@@ -23,7 +24,7 @@ from ..selectors import partner_statement
 from ..services.rates import rates_upsert
 
 
-class RateRowSerializer(serializers.Serializer):
+class RateRowSerializer(InputSerializer):
     currency = serializers.RegexField(r"^[A-Z][A-Z0-9]{2,7}$")
     day = serializers.DateField()
     usd_rate = ExactDecimalField(max_digits=24, decimal_places=12, validators=[positive])
@@ -49,6 +50,8 @@ class RateFilter(django_filters.FilterSet):
 class RateListApi(generics.ListAPIView):
     """``GET`` lists rates (filters ``currency``, ``day``, ``day_from``, ``day_to``, inclusive); ``POST`` upserts
     a list of ``{currency, day, usd_rate}`` on ``(currency, day)``."""
+
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
     permission_classes = [IsStaff]
     serializer_class = RateOutputSerializer

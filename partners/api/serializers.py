@@ -8,7 +8,8 @@ from django.db.models import Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField
+from core.api.fields import ExactDecimalField, ServerNameField
+from core.api.serializers import InputSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
 from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
@@ -60,7 +61,7 @@ class PercentListField(serializers.ListField):
 # --- programs -----------------------------------------------------------------------------------------------------
 
 
-class ProgramInputSerializer(serializers.Serializer):
+class ProgramInputSerializer(InputSerializer):
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
     model = serializers.ChoiceField(choices=Program.Model.choices, default=Program.Model.DIFFERENTIAL)
@@ -127,7 +128,7 @@ class ProgramOutputSerializer(serializers.ModelSerializer):
 # --- partners -----------------------------------------------------------------------------------------------------
 
 
-class PartnerCreateSerializer(WithPartnerFields, serializers.Serializer):
+class PartnerCreateSerializer(WithPartnerFields, InputSerializer):
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
@@ -150,7 +151,7 @@ class PartnerCreateSerializer(WithPartnerFields, serializers.Serializer):
         return value
 
 
-class PartnerPatchSerializer(WithPartnerFields, serializers.Serializer):
+class PartnerPatchSerializer(WithPartnerFields, InputSerializer):
     """Partial update. A changed ``parent`` or ``plan`` takes effect at ``effective_from`` (default now); a
     back-dated change that would alter an approved period is a 409 naming it."""
 
@@ -231,7 +232,7 @@ class PartnerOutputSerializer(serializers.ModelSerializer):
         return stats.downline_size if stats else None
 
 
-class MoveInputSerializer(serializers.Serializer):
+class MoveInputSerializer(InputSerializer):
     parent = partner_code_field(allow_null=True, help_text="New parent's code; null = top of the tree.")
     effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -277,15 +278,25 @@ class ChainOutputSerializer(serializers.Serializer):
 # --- accounts -----------------------------------------------------------------------------------------------------
 
 
-class AccountRowSerializer(serializers.Serializer):
-    """One account of a bulk upsert. ``partner`` codes are checked by the service in one query."""
+class AccountRowSerializer(InputSerializer):
+    """One account of a bulk upsert. ``partner`` codes are checked by the service in one query. No field but the key
+    has a default here: a new account gets the service's defaults, an existing one keeps what the row omits."""
 
-    server = serializers.CharField(max_length=64)
+    server = ServerNameField()
     login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    currency = serializers.RegexField(_CURRENCY, default="USD")
-    group = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    partner = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=True, default=None)
-    earns_commission = serializers.BooleanField(default=True)
+    currency = serializers.RegexField(_CURRENCY, required=False, help_text="New account: USD if omitted.")
+    group = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text='New account: "" if omitted.'
+    )
+    partner = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text='The IB\'s code. Omitted: a new account has no IB, an existing one keeps its IB; null (or ""): no '
+        "IB from effective_from (ends the attribution).",
+    )
+    earns_commission = serializers.BooleanField(required=False, help_text="New account: true if omitted.")
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -330,6 +341,6 @@ class AccountDetailOutputSerializer(AccountOutputSerializer):
         return AttributionOutputSerializer(self.context["attributions"], many=True).data
 
 
-class AttributeInputSerializer(serializers.Serializer):
+class AttributeInputSerializer(InputSerializer):
     partner = partner_code_field(allow_null=True, help_text="The IB's code; null = no IB from effective_from.")
     effective_from = serializers.DateTimeField(required=False, allow_null=True, default=None)

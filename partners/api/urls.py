@@ -12,6 +12,8 @@ urlpatterns = [
     path("partners/<slug:code>/downline/", views.PartnerDownlineApi.as_view(), name="partner-downline"),
     path("partners/<slug:code>/chain/", views.PartnerChainApi.as_view(), name="partner-chain"),
     path("accounts/", views.AccountListApi.as_view(), name="account-list"),
-    path("accounts/<str:server>/<int:login>/", views.AccountDetailApi.as_view(), name="account-detail"),
-    path("accounts/<str:server>/<int:login>/attribute/", views.AccountAttributeApi.as_view(), name="account-attribute"),
+    path("accounts/<path:server>/<int:login>/", views.AccountDetailApi.as_view(), name="account-detail"),
+    path(
+        "accounts/<path:server>/<int:login>/attribute/", views.AccountAttributeApi.as_view(), name="account-attribute"
+    ),
 ]

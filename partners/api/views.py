@@ -236,6 +236,8 @@ class PartnerChainApi(APIView):
 class AccountListApi(generics.ListAPIView):
     """``GET`` lists accounts with their current IB; ``POST`` upserts a list of accounts."""
 
+    list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
+
     permission_classes = [IsStaff]
     serializer_class = s.AccountOutputSerializer
     filterset_class = AccountFilter

@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
 from core.history import ensure_history_open
+from core.names import server_name_error
 from core.periods import SINCE_ALWAYS
 
 from ..models import AccountAttribution, AccountTerms, ClientAccount, Partner
@@ -67,8 +68,8 @@ def _row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
     if login not in (None, "") and (isinstance(login, bool) or not isinstance(login, int) or login < 0):
         errors["login"] = ["A login is a non-negative integer."]
     server = row.get("server")
-    if server not in (None, "") and (not isinstance(server, str) or len(server) > 64):
-        errors["server"] = ["A server name is text of at most 64 characters."]
+    if server not in (None, "") and server_name_error(server):
+        errors["server"] = [server_name_error(server)]  # the trade feed's rule: the feed can post for it
     currency = row.get("currency", "USD")
     if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
         errors["currency"] = ["Enter a three-letter upper-case currency code."]
@@ -105,8 +106,12 @@ def _existing_accounts(keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int],
 def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Create or update accounts in bulk; return ``{"created", "updated", "unchanged"}`` counts.
 
-    Row: ``server``, ``login``, ``currency`` (default USD), ``group`` (default ""), ``partner`` (code or None),
-    ``earns_commission`` (default true), optional ``effective_from``. An account's first IB holds from
+    Row: ``server``, ``login``, ``currency``, ``group``, ``partner`` (code, or None/"" for no IB),
+    ``earns_commission``, optional ``effective_from``. A new account takes the defaults for what its row omits
+    (currency USD, group "", no IB, earning commission); for an existing account a row changes only the fields it
+    holds — an omitted field keeps the account's value (omitting ``partner`` keeps its IB; an explicit None ends the
+    attribution from ``effective_from``; a row giving only one of ``group`` and ``earns_commission`` keeps the
+    other's current value). An account's first IB holds from
     ``effective_from``, by default since always (set-up is not history); its first group and flag hold since always.
     The group and flag are dated like the IB (``AccountTerms``: an undated change from now, a dated row states them
     from that instant); the currency is not dated. For an existing account an undated row with
@@ -161,12 +166,12 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         created = 0
         for index, row in enumerate(rows):
             key = (row["server"], row["login"])
-            currency = row.get("currency", "USD")
-            group, earns = row.get("group", ""), row.get("earns_commission", True)
             effective_from = row.get("effective_from")
             partner = partners.get(row.get("partner") or "")
             account = existing.get(key)
             if account is None:
+                currency = row.get("currency", "USD")
+                group, earns = row.get("group", ""), row.get("earns_commission", True)
                 account = ClientAccount(
                     server=key[0], login=key[1], currency=currency, group=group, earns_commission=earns
                 )
@@ -179,13 +184,19 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
                     create_partners.append((account, partner, effective_from))
                 created += 1
                 continue
+            # An upsert changes only what the row gives: an omitted field keeps the account's current value.
             changed = False
+            currency = row.get("currency", account.currency)
             if account.currency != currency:
                 account.currency = currency
                 to_update[account.pk] = account
                 changed = True
             terms = latest_terms.get(account.pk)
-            if effective_from is None and terms is not None and terms.valid_to is None and terms.valid_from < now:
+            group = row.get("group", account.group)
+            earns = row.get("earns_commission", account.earns_commission)
+            if "group" not in row and "earns_commission" not in row:
+                pass
+            elif effective_from is None and terms is not None and terms.valid_to is None and terms.valid_from < now:
                 if (terms.group, terms.earns_commission) != (group, earns):
                     terms.valid_to = now
                     terms_to_close.append(terms)
@@ -198,7 +209,9 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             wanted_partner_id = partner.pk if partner else None
             latest = latest_by_account.get(account.pk)
             simple = latest is not None and latest.valid_to is None and latest.valid_from < now
-            if effective_from is None and simple:
+            if "partner" not in row:
+                pass  # omitted: the IB stays (an explicit null ends the attribution)
+            elif effective_from is None and simple:
                 if latest.partner_id != wanted_partner_id:
                     latest.valid_to = now
                     to_close.append(latest)

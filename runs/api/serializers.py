@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from core.api.fields import PeriodField
+from core.api.serializers import InputSerializer
 
 from ..models import Run
 from ..registry import kind_choices
@@ -16,7 +17,7 @@ class KindField(serializers.ChoiceField):
         super().__init__(choices=kind_choices(), **kwargs)
 
 
-class RunCreateSerializer(serializers.Serializer):
+class RunCreateSerializer(InputSerializer):
     kind = KindField()
     period = PeriodField()
     scope = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)

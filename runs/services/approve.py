@@ -2,14 +2,22 @@
 period for the kind, and makes the run's lines the period's lines of record. Approving twice posts nothing more
 (the postings' source keys collide; the run is already approved). A kind may guard approval in the database
 itself (a trigger on the run's status, as commissions' posting claims do): its refusal is a ``Conflict`` and
-nothing of the approval stays."""
+nothing of the approval stays.
+
+A period that has not ended (its end, midnight at the turn of the month in the broker's server time zone, is still
+ahead) cannot be approved: it is still receiving trades, and approving locks it. Computing it is allowed (an
+estimate); approving it is a ``Conflict`` naming when it ends — here, so the API, the admin and the commands all
+refuse it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from core.actors import Actor, recorded_user
 from core.exceptions import Conflict
@@ -39,6 +47,13 @@ def run_approval(*, run_id: int, user: Actor = None) -> RunApproval:
             return RunApproval(run=run, approved_now=False)
         if run.status != Run.Status.COMPUTED:
             raise Conflict(f"run {run.pk} is {run.status}; only a computed run can be approved")
+        if run.period_end > timezone.now():
+            ends = run.period_end.astimezone(ZoneInfo(settings.IBEX_SERVER_TIME_ZONE)).isoformat()
+            raise Conflict(
+                f"run {run.pk} cannot be approved: {run.kind} {run.period} has not ended (it ends {ends}, server "
+                "time) and is still receiving trades",
+                extra={"period": run.period, "period_end": run.period_end.isoformat()},
+            )
         try:
             kind = get_kind(run.kind)
         except UnknownRunKind as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from core.actors import Actor, recorded_user
 from core.exceptions import Conflict
@@ -41,8 +42,10 @@ def run_request(
     """Return the live run of (kind, period, scope), creating and queueing one if there is none.
 
     Refused: an unknown kind (``UnknownRunKind``), a malformed period or a scope the kind does not take
-    (``ValidationError``), a recompute of an approved run, any new run of a locked period, or a run overlapping a
-    live run of another scope (the whole period and one of its scopes) (``Conflict``)."""
+    (``ValidationError``), a period that has not started yet (``ValidationError``; the current, open period may be
+    computed as an estimate, but not approved: ``runs.services.approve``), a recompute of an approved run, any new
+    run of a locked period, or a run overlapping a live run of another scope (the whole period and one of its
+    scopes) (``Conflict``)."""
     run_kind = get_kind(kind)
     run_kind.check_scope(scope)
     try:
@@ -50,6 +53,9 @@ def run_request(
         start, end = bounds.start, bounds.end
     except (ValueError, OverflowError) as exc:
         raise ValidationError({"period": [str(exc)]}) from exc
+    if start > timezone.now():
+        # Nothing can have traded in it yet; a run of the open period is an estimate, one of the future is a mistake.
+        raise ValidationError({"period": [f"{bounds.label} has not started yet (server time)."]})
     with transaction.atomic():
         advisory_lock("run", kind, bounds.label)  # per period, not per scope: overlapping scopes are checked here
         candidates = Run.objects.select_for_update().filter(kind=kind, period=bounds.label, status__in=LIVE_STATUSES)

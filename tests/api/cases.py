@@ -4,22 +4,27 @@ A route declares itself — its path, its methods, a valid body, where its decim
 ``RouteTestCase`` and the mixins that apply, and inherits the tests:
 
 - ``StaffOnly``: a partner's token gets 403 on every method of a staff route (and nothing is written);
-- ``Writable``: the valid body is accepted; a JSON float in any decimal field is a 400 naming that field; every
-  hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON types, unknown
-  enums, NaN and 1e400, nulls, empty and nested lists, arrays nested 1000 deep) is a 4xx with field errors (a
-  400 ``{"detail"}`` for a body nested too deep), never a 5xx, and a 400 writes nothing;
+- ``Writable``: the valid body is accepted; a field the body does not declare, in any of its objects, is a 400
+  naming it (documented ``additionalProperties: false``); a JSON float in any decimal field is a 400 naming that
+  field; every hostile value in every field (huge integers, year 0 and year 10000, over-long strings, wrong JSON
+  types, unknown enums, NaN and 1e400, NULs and lone surrogates, nulls, empty and nested lists, arrays nested 1000
+  deep) is a 4xx with field errors (a 400 ``{"detail"}`` for a body nested too deep), never a 5xx, and a 400
+  writes nothing;
 - ``Bulk``: a list body with a bad row is a 400 naming that row's index and field, and writes nothing (``Ingest``:
   the good rows are kept and the bad ones listed in ``rejected``); a row that is not an object has field errors
   (``non_field_errors``) like any row; an empty list and one row too many are handled;
 - ``Paginated``: ``count/next/previous/results``, ``page_size`` honoured and capped (a real request on each
-  route, with the cap lowered for the test; 1 000 itself over 1 001 rows once), a page past the end is a JSON 404;
+  route, with the cap lowered for the test; 1 000 itself over 1 001 rows once), a page past the end is a JSON 404,
+  a ``page`` or ``page_size`` that is no whole number of at least 1 a 400 naming it;
 - ``Queryable``: a valid value of every filter the operation documents (checked against the schema), and hostile
-  values in every query parameter of the schema;
+  values in every query parameter of the schema (a fraction for an integer filter is a 400; no filter is a float);
 - ``PartnerScoped``: a partner's token reaches its own objects and gets a JSON 404 — not a 403, not the object —
   for another partner's (the ``/me/`` routes);
 - ``Detail``: an unknown natural key is a JSON 404.
 
-``tests/api/test_routes.py`` checks that every operation of the OpenAPI schema is declared by one of them.
+``tests/api/test_routes.py`` checks that every operation of the OpenAPI schema is declared by one of them, with the
+mixins its operation needs (derived from the schema: authentication → ``StaffOnly``/``PartnerScoped``, a page
+parameter → ``Paginated``, a body → ``Writable``/``Bulk``, a path parameter → ``Detail``, filters → ``Queryable``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PERIOD = re.compile(r"^\d{4}-\d{2}$")
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Nested:
@@ -74,6 +80,12 @@ def encoded(body: Any) -> str:
 
 def has_nested(body: Any) -> bool:
     return any(isinstance(v, Nested) for _, v in leaves(body)) or isinstance(body, Nested)
+
+
+def has_surrogate(body: Any) -> bool:
+    """Whether a string of ``body`` holds a lone surrogate: sent as a JSON ``\\udXXX`` escape (DRF's test renderer
+    writes UTF-8, which cannot hold one)."""
+    return any(isinstance(v, str) and SURROGATE.search(v) for _, v in [((), body), *leaves(body)])
 
 
 # Hostile values about the request as a whole: a 400 ``{"detail": …}`` rather than an error naming the field.
@@ -118,6 +130,8 @@ def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
         yield "over-long string", "x" * 5000
         yield "NUL character", "a\x00b"
         yield "NUL inside the value", value[:1] + "\x00" + value[1:]
+        yield "lone surrogate", "\ud800"
+        yield "lone surrogate inside the value", value[:1] + "\udfff" + value[1:]
         yield "a list for a string", ["x"]
     elif isinstance(value, list):
         yield "a string for a list", "x"
@@ -237,7 +251,7 @@ class RouteTestCase:
         target = path or self.url()
         if method in ("get", "delete"):
             return getattr(client, method)(target, **extra)
-        if has_nested(body):
+        if has_nested(body) or has_surrogate(body):
             return getattr(client, method)(target, encoded(body), content_type="application/json", **extra)
         return getattr(client, method)(target, body, format="json", **extra)
 
@@ -328,6 +342,27 @@ class Writable(RouteTestCase):
             return bool(response.json().get("rejected"))
         return False
 
+    def test_an_unknown_field_is_400_naming_it(self, seeded, staff_client):
+        """A field the operation does not declare, in any object of the body (the body, each row, a plan's rules, a
+        rebate's account), is refused under its own name, and the schema says so (``additionalProperties: false``):
+        a typo must not silently become a different instruction."""
+        failures = []
+        for path, node in [((), self.body), *leaves(self.body)]:
+            if not isinstance(node, dict):
+                continue
+            spec = schema_at(self.body_schema(), path) or {}
+            if spec.get("additionalProperties") is not False:
+                failures.append(f"{path}: additionalProperties: false not documented")
+            key = (*path, "acount") if path else ("acount",)
+            response, wrote = self.probe(staff_client, replaced(self.body, key, {"server": "live1", "login": 1001}))
+            if not self.refused(response, key):
+                failures.append(f"{path}: {response.status_code} {response.content[:300]}")
+            elif response.status_code == 400 and "unknown field" not in response.text:
+                failures.append(f"{path}: not named an unknown field: {response.content[:300]}")
+            elif wrote and not self.keeps_good_rows:
+                failures.append(f"{path}: wrote")
+        assert not failures, "\n".join(failures)
+
     def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
         """Every list in the body documents its ``maxItems``, and one item more is refused under that field."""
         failures = []
@@ -392,6 +427,7 @@ class Writable(RouteTestCase):
                 "month 13",
                 "February 30th",
                 "NUL",
+                "lone surrogate",
                 "deep nesting",
             )
         )
@@ -485,6 +521,21 @@ class Paginated(RouteTestCase):
     def test_a_page_past_the_end_is_a_json_404(self, seeded, staff_client):
         response = staff_client.get(self.url(), {"page": 10_000})
         assert response.status_code == 404 and "detail" in response.json()
+        response = staff_client.get(self.url(), {"page": "9" * 40})  # past any table: no 40-digit parse
+        assert response.status_code == 404 and "detail" in response.json()
+
+    def test_a_page_or_page_size_that_is_no_whole_number_of_at_least_1_is_400_naming_it(self, seeded, staff_client):
+        """As the schema says (``minimum: 1``, an integer): not silently the default page size, not a 404."""
+        failures = []
+        for name in PAGING:
+            for value in ("0", "-3", "abc", "1.5", "", "last", " 1"):
+                response = staff_client.get(self.url(), {name: value})
+                if response.status_code != 400 or list(response.json()) != [name]:
+                    failures.append(f"{name}={value!r}: {response.status_code} {response.content[:200]}")
+        assert not failures, "\n".join(failures)
+        for parameter in operation(self.path, "get")["parameters"]:
+            if parameter["name"] in PAGING:
+                assert parameter["schema"].get("minimum") == 1 and "400" in parameter["description"], parameter
 
 
 class Detail(RouteTestCase):
@@ -528,13 +579,18 @@ class Queryable(RouteTestCase):
         for name, spec in self.query_parameters().items():
             value = self.query.get(name, example(spec))
             for label, hostile in hostile_values(value):
-                if isinstance(hostile, dict | list | Nested):
+                if isinstance(hostile, dict | list | Nested) or SURROGATE.search(str(hostile)):
+                    # A query string is bytes Django decodes with replacement: no lone surrogate reaches a view.
                     continue
                 response = staff_client.get(self.url(), {**self.query, name: hostile})
                 if response.status_code >= 500:
                     failures.append(f"{name} ({label}): {response.status_code}")
                 elif response.status_code == 400 and not mentions(response.json(), name):
                     failures.append(f"{name} ({label}): 400 without a field error for it: {response.content[:200]}")
+                elif spec.get("type") == "integer" and label.startswith("a fraction") and response.status_code != 400:
+                    failures.append(f"{name} ({label}): {response.status_code}, not a 400 (matched another value?)")
+            if spec.get("type") == "number":
+                failures.append(f"{name}: documented as a JSON number (an integer filter, or a decimal string)")
         assert not failures, "\n".join(failures)
 
 

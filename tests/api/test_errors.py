@@ -4,15 +4,20 @@ character is a field error where the body is parsed."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.db import DataError
+from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
-from core.api.parsers import MAX_DEPTH, TOO_DEEP, depth
+from core.api.parsers import MAX_DEPTH, MESSAGE, SURROGATE, TOO_DEEP, depth
+from tests.commissions.runs_support import trade
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +54,54 @@ def test_a_nul_character_is_a_field_error_naming_where_it_is(staff_client):
     response = staff_client.post("/api/v1/rates/", rows, format="json")
     assert response.status_code == 400
     assert response.json() == {"rows": [{"index": 1, "errors": {"currency": ["Null characters are not allowed."]}}]}
+
+
+def test_a_lone_surrogate_is_a_field_error_naming_where_it_is(seeded, staff_client):
+    """``"\\ud800"`` is valid JSON but no Unicode character: a field error, not a 500 (a trade push would fail
+    writing it as UTF-8 and store the import as failed; a choice field's error would echo it and fail rendering)."""
+    from commissions.models import TradeImport
+
+    imports = TradeImport.objects.count()
+    row = json.dumps({**trade(20), "symbol": "EUR\ud800USD"})
+    response = staff_client.post("/api/v1/trades/", f"[{row}]", content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json() == {"rows": [{"index": 0, "errors": {"symbol": [SURROGATE]}}]}
+    assert TradeImport.objects.count() == imports
+    body = '{"kind": "\\udfff", "period": "2026-03"}'
+    response = staff_client.post("/api/v1/runs/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"kind": [SURROGATE]}, response.content[:300]
+    body = '{"code": "a", "name": "x", "\\ud800": 1}'
+    response = staff_client.post("/api/v1/programs/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"\\ud800": [SURROGATE]}, response.content[:300]
+    # A valid pair is one character (U+1F600), stored as such.
+    response = staff_client.post(
+        "/api/v1/programs/", '{"code": "smile", "name": "\\ud83d\\ude00"}', content_type="application/json"
+    )
+    assert response.status_code == 201 and response.json()["name"] == "\U0001f600", response.content[:300]
+
+
+def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, staff_client):
+    """The row shape (``BulkErrors``: ``rows`` with integer ``index``) only on operations whose body is a list; a
+    list sent to an object-body operation gets its documented ``FieldErrors``, items keyed by index. Which views take
+    a list (``list_body``) is checked against the schema, so a new list endpoint cannot forget it."""
+    checked = 0
+    for method, path, operation in _path_operations():
+        if "requestBody" not in operation:
+            continue
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        is_list = body.get("type") == "array"
+        assert ("BulkErrors" in json.dumps(operation["responses"]["400"])) is is_list, (method, path)
+        url = seeded_url(path)
+        view = resolve(url).func.view_class
+        assert getattr(view, "list_body", False) is is_list, (path, "list_body does not match the schema")
+        response = getattr(staff_client, method)(url, ["a\x00"], format="json")
+        assert response.status_code == 400, (method, path, response.content[:200])
+        if is_list:
+            assert response.json() == {"rows": [{"index": 0, "errors": {"non_field_errors": [MESSAGE]}}]}
+        else:
+            assert response.json() == {"0": [MESSAGE]}, (method, path, response.content[:200])
+        checked += 1
+    assert checked > 10
 
 
 def test_a_body_that_is_not_json_is_415(staff_client):
@@ -151,3 +204,22 @@ def test_a_text_body_to_an_operation_documenting_none_is_415(seeded, staff_clien
     url = f"/api/v1/runs/{seeded['run']}/approve/"
     response = staff_client.post(url, "approve", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code == 415 and "detail" in response.json()
+
+
+def test_the_api_answers_only_json_outside_debug(staff_client, tmp_path):
+    """The schema documents JSON only: a browser's Accept gets JSON, an HTML-only Accept a 406 (the browsable API
+    is added by the dev settings, under DEBUG only)."""
+    browser = staff_client.get("/api/v1/programs/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert browser.status_code == 200 and browser["Content-Type"].startswith("application/json")
+    html = staff_client.get("/api/v1/programs/", HTTP_ACCEPT="text/html")
+    assert html.status_code == 406 and html.json() == {"detail": "Could not satisfy the request Accept header."}
+    code = (
+        "from django.conf import settings; import django; django.setup(); "
+        "print(settings.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'][-1])"
+    )
+    renderers = {}
+    for debug in ("true", "false"):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DEBUG": debug}
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        renderers[debug] = result.stdout.strip().rsplit(".", 1)[-1]
+    assert renderers == {"true": "BrowsableAPIRenderer", "false": "JSONRenderer"}

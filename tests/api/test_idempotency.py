@@ -297,3 +297,17 @@ def test_concurrent_first_requests_with_one_key_do_the_work_once(seeded, staff_c
     assert responses[0].status_code == 202
     assert Run.objects.filter(period="2026-04").count() == before + 1
     assert IdempotencyRecord.objects.filter(key="race").count() == 1
+
+
+def test_a_path_too_long_to_store_is_the_404_of_a_missing_object(seeded, staff_client):
+    """A 600-digit run id with an ``Idempotency-Key``: the JSON 404 it gets without one, not a 400 from the database
+    refusing to store the path; nothing is stored."""
+    url = f"/api/v1/runs/{'9' * 600}/approve/"
+    without = staff_client.post(url, None, format="json")
+    with_key = staff_client.post(url, None, format="json", HTTP_IDEMPOTENCY_KEY="long-path")
+    assert (
+        (with_key.status_code, with_key.json())
+        == (without.status_code, without.json())
+        == (404, {"detail": "Not found."})
+    )
+    assert not IdempotencyRecord.objects.filter(key="long-path").exists()

@@ -7,9 +7,22 @@ from datetime import date, timedelta
 
 from drf_spectacular.generators import SchemaGenerator
 
+from commissions.models import PlanTerms
 from tests.commissions.runs_support import trade
 
-from .cases import PAGING, Bulk, Detail, Ingest, Paginated, Queryable, StaffOnly, Writable, operation
+from .cases import (
+    PAGING,
+    Bulk,
+    Detail,
+    Ingest,
+    Paginated,
+    PartnerScoped,
+    Queryable,
+    RouteTestCase,
+    StaffOnly,
+    Writable,
+    operation,
+)
 
 PAST = "2026-01-01T00:00:00Z"
 LATER = "2026-06-01T00:00:00Z"
@@ -415,6 +428,56 @@ def test_every_route_with_filters_declares_them():
     assert not undeclared
 
 
+def _needed_mixins(path: str, method: str) -> set[type]:
+    """The declarative cases an operation needs, from its schema: an authenticated operation its permission tests
+    (``StaffOnly``, or ``PartnerScoped`` for a partner's own routes), a paginated one ``Paginated``, one taking a
+    body ``Writable`` (a list body ``Bulk``), one addressing an object by its path ``Detail``."""
+    op = operation(path, method)
+    needed: set[type] = set()
+    if op.get("security") != [{}]:
+        needed.add((StaffOnly, PartnerScoped))
+    if any(p["in"] == "query" and p["name"] == "page" for p in op.get("parameters", [])):
+        needed.add(Paginated)
+    if "requestBody" in op:
+        body = op["requestBody"]["content"]["application/json"]["schema"]
+        needed.add(Bulk if body.get("type") == "array" else Writable)
+    if any(p["in"] == "path" for p in op.get("parameters", [])):
+        needed.add(Detail)
+    return needed
+
+
+def undeclared_cases(route: type) -> list[str]:
+    """The cases ``route`` needs (``_needed_mixins``) and does not declare."""
+    missing = []
+    for method in route.methods:
+        for need in _needed_mixins(route.path, method):
+            if not issubclass(route, need):
+                names = need.__name__ if isinstance(need, type) else " or ".join(n.__name__ for n in need)
+                missing.append(f"{route.__name__} ({method}): {names}")
+        if "requestBody" in operation(route.path, method) and getattr(route, "write_method", None) != method:
+            missing.append(f"{route.__name__}: write_method is not {method!r}, the method taking the body")
+    return missing
+
+
+def test_every_route_declares_the_cases_its_operations_need():
+    """A route declared without the mixin its operation needs (a staff route without ``StaffOnly``, a list without
+    ``Paginated``, a write without ``Writable``/``Bulk``) would skip those tests silently: derived from the schema, a
+    missing one fails here. A write route declares the method that takes the body (``write_method``)."""
+    assert [m for route in ROUTES for m in undeclared_cases(route)] == []
+
+    class Bare(RouteTestCase):  # what a forgetful declaration looks like: every need is reported
+        path = "/api/v1/programs/"
+        methods = ("get", "post")
+
+    assert sorted(undeclared_cases(Bare)) == [
+        "Bare (get): Paginated",
+        "Bare (get): StaffOnly or PartnerScoped",
+        "Bare (post): StaffOnly or PartnerScoped",
+        "Bare (post): Writable",
+        "Bare: write_method is not 'post', the method taking the body",
+    ]
+
+
 def test_every_operation_of_the_schema_is_declared_by_a_route():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     operations = {
@@ -442,8 +505,10 @@ def test_lines_name_their_rule_by_plan_code_and_filter_by_account_key(seeded, st
     lines = staff_client.get("/api/v1/lines/", {"account": "live1:1001", "kind": "volume"}).json()["results"]
     assert lines and {(line["server"], line["login"]) for line in lines} == {("live1", 1001)}
     by_partner = {line["partner"]: line for line in lines}
+    terms_from = PlanTerms.objects.get(plan__code="plan-sub").valid_from
     assert by_partner["sub"]["rule"] | {"id": None} == {
         "plan": "plan-sub",
+        "terms_from": terms_from.isoformat().replace("+00:00", "Z"),
         "type": "per_lot",
         "symbol": None,
         "symbol_group": None,

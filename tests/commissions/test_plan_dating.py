@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from commissions.models import PartnerPlan, Plan, Rebate
 from commissions.services.plans import partner_plan_assign, rebate_set
-from core.exceptions import Conflict
+from core.exceptions import Conflict, FieldErrors
 from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount
+from partners.services.accounts import account_attribute
 from partners.services.partners import partner_create
 from partners.services.programs import program_upsert
 
@@ -65,8 +66,15 @@ def test_same_plan_earlier_back_dates_and_a_locked_period_stops_it(partner, plan
     assert assignments(partner)[-1] == ("gold", T0 + timedelta(days=5), None)
 
 
+def client_of(partner, login: int) -> ClientAccount:
+    """An account attributed to ``partner`` since always: a rebate to one client must be to the partner's own."""
+    account = ClientAccount.objects.create(server="s", login=login)
+    account_attribute(account=account, partner=partner)
+    return account
+
+
 def test_rebate_terms_are_a_series_first_since_always_same_terms_change_nothing(partner):
-    account = ClientAccount.objects.create(server="s", login=1)
+    account = client_of(partner, 1)
     first = rebate_set(partner=partner, account=account, pct=Decimal("10"))
     assert (first.valid_from, first.valid_to) == (SINCE_ALWAYS, None)
     assert rebate_set(partner=partner, account=account, pct=Decimal("10.0")).pk == first.pk
@@ -96,10 +104,28 @@ def test_the_database_refuses_two_overlapping_rebates_of_one_account_or_of_all_c
     _raw_rebate(other, account, T0)  # another partner's rebate to the same account is its own series
 
 
+def test_a_rebate_to_an_account_of_another_ib_or_of_none_is_a_field_error(partner):
+    """A rebate on a client attributed (when it takes effect) to another IB, or to none, is funded by no commission
+    of the partner: refused naming the account and who it belongs to; nothing is written."""
+    other = partner_create(code="other", name="Other", program=partner.program)
+    theirs = client_of(other, 7)
+    nobodys = ClientAccount.objects.create(server="s", login=8)
+    with pytest.raises(FieldErrors) as refused:
+        rebate_set(partner=partner, account=theirs, pct=Decimal("10"))
+    assert refused.value.errors == {"account": ["s/7 is attributed to other since always, not to ib."]}
+    with pytest.raises(FieldErrors, match="attributed to no IB"):
+        rebate_set(partner=partner, account=nobodys, per_lot=Decimal("1"), effective_from=T0)
+    account_attribute(account=theirs, partner=partner, effective_from=T0 + timedelta(days=3))
+    with pytest.raises(FieldErrors, match="attributed to other at 2026-03-02"):
+        rebate_set(partner=partner, account=theirs, pct=Decimal("10"), effective_from=T0 + timedelta(days=1))
+    assert rebate_set(partner=partner, account=theirs, pct=Decimal("10"), effective_from=T0 + timedelta(days=3))
+    assert Rebate.objects.filter(account=theirs).count() == 1
+
+
 def test_a_change_from_earlier_keeps_an_end_already_recorded(partner):
     """A rebate that stops stays stopped: a new rate from an earlier instant replaces the old rate only for as
     long as it held, and never fills a stretch with no rebate."""
-    account = ClientAccount.objects.create(server="s", login=3)
+    account = client_of(partner, 3)
     rebate_set(partner=partner, account=account, pct=Decimal("10"))
     rebate_set(partner=partner, account=account, effective_from=T0 + timedelta(days=10))  # ends on the 11th
     rebate_set(partner=partner, account=account, pct=Decimal("15"), effective_from=T0 + timedelta(days=20))

@@ -141,9 +141,26 @@ def test_instruments_upsert_rejects_duplicates():
     assert set(excinfo.value.rows) == {1, 2}
 
 
+def test_symbols_and_aliases_never_cross_across_the_database():
+    """The in-request check was not enough: an alias equal to an instrument stored earlier, or a symbol equal to a
+    stored alias of another instrument, would make a platform symbol resolve two ways."""
+    instruments_upsert(rows=[eurusd(), xauusd()])
+    with pytest.raises(RowErrors) as excinfo:
+        instruments_upsert(rows=[xauusd(aliases=["GOLD", "EURUSD"])])
+    assert excinfo.value.rows == {0: {"aliases": ["'EURUSD' is the symbol of another instrument."]}}
+    with pytest.raises(RowErrors) as excinfo:
+        instruments_upsert(rows=[eurusd(symbol="GOLD", aliases=[])])
+    assert excinfo.value.rows == {0: {"symbol": ["'GOLD' is an alias of XAUUSD."]}}
+    assert not Instrument.objects.filter(symbol="GOLD").exists()
+    assert InstrumentAlias.objects.get(alias="GOLD").instrument.symbol == "XAUUSD"
+    # Re-sending a stored instrument with its own aliases (its own symbol among them) is still fine.
+    assert instruments_upsert(rows=[xauusd(aliases=["GOLD", "XAUUSD"])])["updated"] == 1
+
+
 def test_instruments_upsert_is_set_based(django_assert_max_num_queries):
     rows = [eurusd(symbol=f"SYM{n}", aliases=[f"SYM{n}.m", f"SYM{n}.x"]) for n in range(200)]
-    with django_assert_max_num_queries(8):
+    # Constant in the row count; 2 of them check symbols and aliases against the stored ones, 1 takes the lock.
+    with django_assert_max_num_queries(10):
         assert instruments_upsert(rows=rows)["created"] == 200
     assert InstrumentAlias.objects.count() == 400
 

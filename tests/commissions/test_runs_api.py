@@ -169,3 +169,35 @@ def test_rebate_to_all_clients_posts_one_funding_transaction_per_partner(staff_c
     assert Decimal(sub["totals"]["rebate_funding"]) == Decimal("-1.00")
     client_payables = JournalEntry.objects.filter(account__purpose="client_payable").values_list("amount", flat=True)
     assert sorted(client_payables) == [Decimal("-0.50"), Decimal("-0.50")]
+
+
+def test_the_open_period_may_be_computed_but_not_approved_and_a_future_one_not_run(staff_client):
+    """The current period (in the broker's server time zone) is still receiving trades: a run of it is an estimate,
+    approving it (which locks the period) is a 409 naming when it ends — in the service, so the API, the admin
+    action and the commands all refuse it; a period that has not started is no run at all."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.utils import timezone
+
+    from core.exceptions import Conflict
+    from core.periods import period_of
+    from runs.services.approve import run_approve
+
+    setup_reference(staff_client)
+    current = period_of(timezone.now())
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": current.label})
+    assert staff_client.get(f"/api/v1/runs/{run['id']}/").json()["status"] == "computed"
+    response = staff_client.post(f"/api/v1/runs/{run['id']}/approve/", {}, format="json")
+    assert response.status_code == 409, response.content
+    assert "has not ended" in response.json()["detail"] and response.json()["period"] == current.label
+    with pytest.raises(Conflict, match="has not ended"):
+        run_approve(run_id=run["id"])
+    with pytest.raises(CommandError, match="has not ended"):
+        call_command("run_commissions", "--period", current.label, "--approve")
+    assert Run.objects.get(pk=run["id"]).status == Run.Status.COMPUTED and not JournalEntry.objects.exists()
+
+    following = period_of(current.end)
+    for label in (following.label, "2999-12"):
+        response = staff_client.post("/api/v1/runs/", {"kind": "commissions", "period": label}, format="json")
+        assert response.status_code == 400 and "has not started" in response.json()["period"][0], response.content
+    assert Run.objects.count() == 1

@@ -1,0 +1,37 @@
+"""Names shared by every app: the one rule a trade server's name meets, wherever it is written or read.
+
+A server name is what the trade feed accepts (``commissions.ingest.formats``, whose file rules are built from the
+same pieces): 1–64 characters, no comma, double quote, backslash, line break or other control character, no blank at
+either end. Accounts, trades, rebates' account keys, MAM and the ``server`` filters all check it with
+``server_name_error``, so an account the API accepts is one the feed can post trades for. A ``/`` is allowed (the
+feed always took it): the routes that address an account or a trade by server take it as ``<path:server>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A text value: no separators, quotes, backslashes or control characters, and no blank at either end.
+TEXT_INNER = r'[^,"\\\x00-\x1f\x7f]'
+TEXT_EDGE = r'[^\s,"\\\x00-\x1f\x7f]'
+
+
+def text_rule(max_length: int) -> str:
+    """A regular expression fully matching such a text of 1 to ``max_length`` characters."""
+    return rf"{TEXT_EDGE}(?:{TEXT_INNER}{{0,{max_length - 2}}}{TEXT_EDGE})?"
+
+
+SERVER_MAX_LENGTH = 64
+SERVER_RULE = text_rule(SERVER_MAX_LENGTH)
+_SERVER = re.compile(SERVER_RULE)
+SERVER_MESSAGE = (
+    f"A server name is 1 to {SERVER_MAX_LENGTH} characters, without commas, quotes, backslashes, control "
+    "characters or blanks at either end."
+)
+
+
+def server_name_error(value: object) -> str | None:
+    """Why ``value`` is no server name; None when it is one."""
+    if not isinstance(value, str) or not _SERVER.fullmatch(value):
+        return SERVER_MESSAGE
+    return None
