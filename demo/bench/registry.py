@@ -10,7 +10,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Measurement:
     """One timed run: ``rows`` processed in ``seconds`` of wall time. A ``baseline`` is the naive way, printed for
-    comparison; ``sample_rows`` says it was measured on that many rows and scaled up to ``rows``."""
+    comparison; ``sample_rows`` says it was measured on that many rows and scaled up to ``rows``; ``part`` keeps the
+    comparisons inside one part of a benchmark."""
 
     label: str
     rows: int
@@ -18,6 +19,9 @@ class Measurement:
     baseline: bool = False
     sample_rows: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # Measurements of one benchmark that answer different questions (e.g. MAM allocation and fees) name their part:
+    # each is compared with the baselines of its own part only.
+    part: str = ""
 
     @property
     def rows_per_second(self) -> float:

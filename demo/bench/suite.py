@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import commissions, ingest
+from . import commissions, ingest, mam
 from .registry import BENCHES, Bench
 
-__all__ = ["commissions", "ingest"]
+__all__ = ["commissions", "ingest", "mam"]
 
 
 def load_benches() -> dict[str, Bench]:

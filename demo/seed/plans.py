@@ -1,6 +1,7 @@
 """The demo's commercial terms and its computed history: plans, plan assignments and rebates through the plan
 services, then a run per month through ``run_request`` (complete months approved through ``run_approve``, the
-current month left computed for review). Deterministic: assignments follow each partner's level and code."""
+current month left computed for review); then the MAM fee runs of the complete months, each approved.
+Deterministic: assignments follow each partner's level and code."""
 
 from __future__ import annotations
 
@@ -95,6 +96,7 @@ class DemoRunSummary:
     chunks: int
     totals: dict[str, str]
     seconds: float
+    kind: str = "commissions"
 
 
 def demo_terms_load(*, epoch: datetime) -> dict[str, int]:
@@ -144,13 +146,13 @@ def demo_periods(today: date) -> tuple[list[str], str]:
     return months, f"{year:04d}-{month:02d}"
 
 
-def _compute(period: str) -> Run:
+def _compute(period: str, kind: str = "commissions") -> Run:
     """Request the period's run and make sure it is computed here, whether or not a worker picked it up.
 
     With eager Celery the run is already computed when ``run_request`` returns; when its start was deferred (inside
     an outer transaction) or went to a broker, this process runs the chunks itself: the chunk leases make a second
     worker's attempt harmless."""
-    run = Run.objects.get(pk=run_request(kind="commissions", period=period).run.pk)
+    run = Run.objects.get(pk=run_request(kind=kind, period=period).run.pk)
     if run.status in (Run.Status.QUEUED, Run.Status.RUNNING):
         run_start(run_id=run.pk, enqueue=lambda run_id, index: chunk_process(run_id=run_id, index=index))
         # Chunks a broker holds already: compute them here too (the lease makes a worker's duplicate harmless).
@@ -179,6 +181,34 @@ def demo_runs(*, today: date, progress: Callable[[str], object] | None = None) -
                 chunks=run.chunks_total,
                 totals=dict(run.totals),
                 seconds=time.monotonic() - started,
+            )
+        )
+        if progress is not None:
+            progress(period)
+    return summaries
+
+
+def demo_fee_runs(*, today: date, progress: Callable[[str], object] | None = None) -> list[DemoRunSummary]:
+    """Compute and approve the MAM fees of every complete month of the demo, oldest first (a month starts from the
+    previous month's approved high-water marks). The current month is not run: its fees crystallise at its end, and
+    approving a period that has not ended is refused."""
+    complete, _current = demo_periods(today)
+    summaries = []
+    for period in complete:
+        started = time.monotonic()
+        run = _compute(period, kind="fees")
+        if run.status not in (Run.Status.COMPUTED, Run.Status.APPROVED):
+            raise RuntimeError(f"demo fee run for {period} is {run.status}: {run.error}")
+        run = run_approve(run_id=run.pk)
+        summaries.append(
+            DemoRunSummary(
+                period=period,
+                run_id=run.pk,
+                status=run.status,
+                chunks=run.chunks_total,
+                totals=dict(run.totals),
+                seconds=time.monotonic() - started,
+                kind="fees",
             )
         )
         if progress is not None:

@@ -50,7 +50,8 @@ from partners.services.programs import program_upsert
 
 from . import generator
 from .generator import DemoConfig, DemoData
-from .plans import DemoRunSummary, demo_busy_partner, demo_periods, demo_runs, demo_terms_load
+from .mam import MamSeeded, demo_mam_load, demo_mam_plan, demo_mam_present
+from .plans import DemoRunSummary, demo_busy_partner, demo_fee_runs, demo_periods, demo_runs, demo_terms_load
 
 # Apps whose tables ``reset`` empties (those installed); users only partners log in with go too.
 DOMAIN_APPS = ("partners", "ledger", "runs", "commissions", "mam", "reporting")
@@ -81,6 +82,7 @@ class DemoResult:
     terms: dict[str, int] = field(default_factory=dict)
     runs: list[DemoRunSummary] = field(default_factory=list)
     statement: dict[str, Any] | None = None
+    mam: MamSeeded | None = None
 
 
 def demo_file_stem(config: DemoConfig) -> str:
@@ -132,13 +134,17 @@ def demo_seed(
         _import(trades_csv, "Importing trades", len(data.trades), progress)
         _import(amendments_csv, "Importing amendments", len(data.amendments), progress)
         terms = demo_terms_load(epoch=data.epoch)
+        mam = _seed_mam(config=config, start=data.start, end=data.end, progress=progress)
     else:
-        terms = {}
+        terms, mam = {}, None
     # Computing is idempotent (a live run is returned, approving twice posts nothing), so a re-run finishes the
     # months a previous, interrupted seeding left.
     complete, _current = demo_periods(config.today)
     with progress("Computing and approving months", len(complete) + 1, "months") as update:
         runs = demo_runs(today=config.today, progress=lambda period: update(1))
+    if demo_mam_present():
+        with progress("Computing and approving MAM fees", len(complete), "months") as update:
+            runs += demo_fee_runs(today=config.today, progress=lambda period: update(1))
     busy = demo_busy_partner(period=complete[-1])
     statement = partner_statement(partner=busy, period=complete[-1]) if busy else None
 
@@ -158,7 +164,18 @@ def demo_seed(
         terms=terms,
         runs=runs,
         statement=statement,
+        mam=mam,
     )
+
+
+def _seed_mam(*, config: DemoConfig, start, end, progress: ProgressFactory) -> MamSeeded | None:
+    """The MAM book (``demo.seed.mam``) after the network and its plans, before the months are computed, so the
+    sub-account trades are in the commission runs. None when the network is too small to fill a group."""
+    book = demo_mam_plan(seed=config.seed, start=start, end=end)
+    if book is None:
+        return None
+    with progress("Seeding MAM master trades", len(book.events), "events") as update:
+        return demo_mam_load(book, progress=update)
 
 
 def _seeded_demo() -> str | None:

@@ -59,3 +59,38 @@ def test_bench_ingest_runs_end_to_end_in_a_database_of_its_own(tmp_path):
     with connection.cursor() as cursor:  # the scratch database is dropped afterwards
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", ["%_bench_ingest"])
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_mam_runs_end_to_end_at_a_tiny_size(tmp_path):
+    from runs.models import Run
+
+    before = Run.objects.count()
+    out = io.StringIO()
+    call_command("bench", "mam", "--rows", "30", "--dir", str(tmp_path), stdout=out, verbosity=0)
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if line.startswith("  ") and "×" not in line and "{" not in line]
+    labels = (
+        "services: open + close per master trade",
+        "naive ORM loop per account",
+        "floor: bare COPY of as many trade rows",
+        "fees run: compute + approve",
+        "naive per-account Decimal ORM loop",
+        "floor: bare COPY of the run's fee lines",
+    )
+    for label in labels:
+        assert any(row.strip().startswith(label) for row in rows), label
+    # 30 master trades over 3 sub-accounts, 10 of them through the services: the rows are the sub-account trades
+    # those 10 wrote, scaled to 30; 30 fee accounts.
+    [service] = [row.split() for row in rows if row.strip().startswith("services: open + close")]
+    written = int(text.split('"sub_trades_written_in_sample": ', 1)[1].split(",")[0].split("}")[0])
+    assert 10 <= written <= 30 and int(service[-3].replace(",", "")) == written * 3
+    assert any(row.strip().startswith("fees run") and " 30 " in row for row in rows)
+    assert '"status": "approved"' in text
+    # Comparisons stay inside a part: the fee run is never set against the allocation's baselines.
+    assert "fees run: compute + approve: " in text
+    assert not any(line.startswith("  fees run") and "trade rows" in line for line in text.splitlines())
+    assert Run.objects.count() == before  # the configured database is untouched
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", ["%_bench_mam"])
+        assert cursor.fetchone()[0] == 0

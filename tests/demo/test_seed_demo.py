@@ -124,8 +124,9 @@ def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
     assert ClientAccount.objects.exclude(attributions__partner__isnull=False).exists()
 
     # Trades: all 2 000 landed through the import, inside the window; some cancelled or corrected (version 2);
-    # unknown suffixes are stored unresolved and reported.
-    current = Trade.objects.filter(is_current=True)
+    # unknown suffixes are stored unresolved and reported. (The MAM sub-account trades, with their master ticket,
+    # come through the MAM services: test_seed_demo_seeds_the_mam_book_and_approves_its_fees.)
+    current = Trade.objects.filter(is_current=True, master_ticket__isnull=True)
     assert current.count() == 2_000
     assert current.filter(status="cancelled", version=2).exists()
     assert current.filter(status="closed", version=2).exists()
@@ -134,7 +135,7 @@ def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
     assert unresolved.exists() and all(s.endswith(".x") for s in unresolved.values_list("symbol", flat=True))
     first = current.aggregate(first=Min("close_time"))["first"]
     assert first >= WINDOW_START and not current.filter(close_time__gte=WINDOW_END).exists()
-    imports = list(TradeImport.objects.order_by("pk"))
+    imports = list(TradeImport.objects.filter(source_name__startswith="demo-").order_by("pk"))
     assert [ti.source_name for ti in imports] == [
         "demo-s11-n2000-p40-a300-trades.csv",
         "demo-s11-n2000-p40-a300-amendments.csv",
@@ -273,7 +274,7 @@ def test_seed_demo_puts_partners_on_plans_and_computes_the_months(demo_settings,
     assert Rebate.objects.exists() and not Rebate.objects.filter(valid_from__gte=WINDOW_START).exists()
 
     # The three complete months are approved and posted; this month is computed, waiting for review.
-    runs = {run.period: run for run in Run.objects.all()}
+    runs = {run.period: run for run in Run.objects.filter(kind="commissions")}
     assert {p: r.status for p, r in runs.items()} == {
         "2025-08": "approved",
         "2025-09": "approved",
@@ -305,4 +306,66 @@ def test_seed_demo_puts_partners_on_plans_and_computes_the_months(demo_settings,
     journal = JournalTransaction.objects.count()
     again = seed(tmp_path)
     assert "already seeded" in again
-    assert JournalTransaction.objects.count() == journal and Run.objects.count() == 4
+    assert JournalTransaction.objects.count() == journal and Run.objects.filter(kind="commissions").count() == 4
+    assert Run.objects.filter(kind="fees").count() == 3
+
+
+@pytest.mark.django_db
+def test_seed_demo_seeds_the_mam_book_and_approves_its_fees(demo_settings, tmp_path):
+    from django.db.models import Sum
+
+    from commissions.models import AttributionLine
+    from mam.models import Allocation, CashFlow, EquitySnapshot, FeeLine, MamGroup, MasterTrade, Member, SubClose
+    from runs.models import Run
+
+    output = seed(tmp_path)
+    assert "MAM: 4 groups" in output and "fees run 2025-10" in output
+
+    groups = MamGroup.objects.order_by("code")
+    assert {g.method for g in groups} == {"equity", "balance", "percent", "multiplier"}
+    members = Member.objects.select_related("account")
+    ibs = set(
+        AccountAttribution.objects.filter(account__in=[m.account for m in members], valid_to__isnull=True)
+        .exclude(partner=None)
+        .values_list("partner__code", flat=True)
+    )
+    assert len(ibs) >= 4  # members are clients of different IBs
+    assert members.filter(joined__gt=WINDOW_START.date()).exists() and members.exclude(left=None).exists()
+    assert EquitySnapshot.objects.count() > 20 * members.count()
+    amounts = list(CashFlow.objects.values_list("amount", flat=True))
+    assert any(a > 0 for a in amounts) and any(a < 0 for a in amounts)
+
+    # Allocations carry their reasons: the stopped-out member, the member not yet joined.
+    reasons = set(Allocation.objects.values_list("reason", flat=True))
+    assert {"equity_stop", "not_member"} <= reasons
+    stopped = Allocation.objects.filter(reason="equity_stop")
+    assert not stopped.exclude(lots=0).exists()
+    assert MasterTrade.objects.filter(status="closed").count() > 20
+
+    # Every sub-account close is an ordinary trade with its master ticket, and earns in the commission runs.
+    sub_tickets = set(SubClose.objects.exclude(ticket=None).values_list("ticket", flat=True))
+    assert sub_tickets
+    sub_trades = Trade.objects.filter(ticket__in=sub_tickets, is_current=True)
+    assert sub_trades.count() == len(sub_tickets) and not sub_trades.filter(master_ticket=None).exists()
+    assert AttributionLine.objects.filter(trade__in=sub_trades, run__status="approved", amount__gt=0).exists()
+
+    # A manager who is also an IB is paid commissions (on its own clients' allocated lots, among others).
+    manager_partners = set(groups.values_list("manager__partner__code", flat=True))
+    paid = AttributionLine.objects.filter(
+        partner__code__in=manager_partners, trade__in=sub_trades, run__status="approved", amount__gt=0
+    )
+    assert paid.exists()
+
+    # The complete months' fee runs are approved, with non-zero management and performance fees; the quarterly
+    # group crystallises at a period end only at the quarter's end (September), otherwise on withdrawals and leaving.
+    fee_runs = {r.period: r for r in Run.objects.filter(kind="fees")}
+    assert {p: r.status for p, r in fee_runs.items()} == {
+        "2025-08": "approved",
+        "2025-09": "approved",
+        "2025-10": "approved",
+    }
+    lines = FeeLine.objects.filter(run__in=fee_runs.values())
+    by_kind = {row["kind"]: row["total"] for row in lines.values("kind").annotate(total=Sum("amount"))}
+    assert by_kind.get("management_fee", 0) > 0 and by_kind.get("performance_fee", 0) > 0
+    quarterly = lines.filter(group__code="mam-balance", kind__in=["management_fee", "performance_fee"])
+    assert set(quarterly.filter(reason="period_end").values_list("period", flat=True)) == {"2025-09"}

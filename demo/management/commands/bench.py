@@ -1,5 +1,5 @@
 """``manage.py bench [NAME ...] [--rows N] [--seed S] [--dir DIR] [--keep-db] [--scale]``: run benchmarks of the
-hot paths (``ingest``, ``commissions``) and print each figure beside its naive baseline and the COPY floor;
+hot paths (``ingest``, ``commissions``, ``mam``) and print each figure beside its naive baseline and the COPY floor;
 ``--scale`` times the commission run at 250k, 1M and 2M trades with each size's peak RSS.
 
 Each benchmark runs in a scratch database of its own on the configured server (created, migrated, dropped): the
@@ -86,7 +86,7 @@ def format_table(name: str, measurements: list[Measurement]) -> str:
         lines.append(f"  {m.label:<52} {m.rows:>11,} {m.seconds:>9.1f} {m.rows_per_second:>11,.0f}")
     ours = [m for m in measurements if not m.baseline]
     for baseline in (m for m in measurements if m.baseline):
-        for m in ours:
+        for m in (m for m in ours if m.part == baseline.part):
             ratio = m.rows_per_second / baseline.rows_per_second
             lines.append(f"  {m.label}: {ratio:,.1f}× the rate of {baseline.label}")
     for m in measurements:

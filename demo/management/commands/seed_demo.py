@@ -109,11 +109,19 @@ class Command(BaseCommand):
         if result.terms:
             t = result.terms
             out(f"  plans {t['plans']}; partners on a plan {t['assigned']}; rebates {t['rebates']}")
+        if result.mam:
+            m = result.mam
+            out(
+                f"  MAM: {m.groups} groups of managers {', '.join(m.managers)}; {m.members} memberships, "
+                f"{m.snapshots} daily snapshots, {m.cash_flows} cash flows; {m.opens} master opens, "
+                f"{m.closes} closes ({m.seconds:.1f}s)"
+            )
         for run in result.runs:
             totals = ", ".join(f"{kind} {Decimal(amount):,.2f}" for kind, amount in sorted(run.totals.items()))
+            label = "run" if run.kind == "commissions" else f"{run.kind} run"
             out(
-                f"  run {run.period} #{run.run_id}: {run.status}, {run.chunks} chunk(s), {run.seconds:.1f}s"
-                + (f" — {totals} USD" if totals else "")
+                f"  {label} {run.period} #{run.run_id}: {run.status}, {run.chunks} chunk(s), {run.seconds:.1f}s"
+                + (f" — {totals}" + (" USD" if run.kind == "commissions" else "") if totals else "")
             )
         if result.statement:
             s = result.statement
