@@ -66,6 +66,9 @@ class Snapshot:
 
     trade_max_id: int = UNBOUNDED
     account_max_id: int = UNBOUNDED
+    # The database snapshot (``pg_snapshot`` text) taken with the ids: the dated changes committed in it are those
+    # the run computed with (``dated_after``). None for a run started before it was noted.
+    dated_snapshot: str | None = None
 
     @classmethod
     def of(cls, run: Run) -> Snapshot:
@@ -73,10 +76,33 @@ class Snapshot:
         return cls(
             trade_max_id=int(data.get("trade_max_id", UNBOUNDED)),
             account_max_id=int(data.get("account_max_id", UNBOUNDED)),
+            dated_snapshot=data.get("dated_snapshot"),
         )
 
     def params(self) -> dict[str, int]:
         return {"trade_max": self.trade_max_id, "account_max": self.account_max_id}
+
+    def to_json(self) -> dict:
+        return {
+            "trade_max_id": self.trade_max_id,
+            "account_max_id": self.account_max_id,
+            "dated_snapshot": self.dated_snapshot,
+        }
+
+
+def dated_after(alias: str) -> str:
+    """SQL condition: the dated change ``alias`` is one the run did not see — not committed in its snapshot
+    (``%(dated_snapshot)s``), whenever it was inserted; for a run or a change from before transaction ids were
+    noted, inserted after ``%(read_at)s`` (the run's start)."""
+    return (
+        f"(CASE WHEN %(dated_snapshot)s::text IS NULL OR {alias}.xid IS NULL THEN {alias}.recorded_at > %(read_at)s "
+        f"ELSE NOT pg_visible_in_snapshot({alias}.xid::text::xid8, %(dated_snapshot)s::text::pg_snapshot) END)"
+    )
+
+
+def dated_params(run: Run) -> dict[str, object]:
+    """The parameters of ``dated_after`` for ``run``."""
+    return {"dated_snapshot": Snapshot.of(run).dated_snapshot, "read_at": run.started_at or run.created_at}
 
 
 def trades_snapshot_take() -> Snapshot:
@@ -84,14 +110,20 @@ def trades_snapshot_take() -> Snapshot:
 
     A SHARE lock conflicts with the ROW EXCLUSIVE lock every ingest and account upsert takes, so it is granted once
     the writers in flight have committed; ids are drawn from sequences, so every row written after it has a larger
-    id. The lock lasts only for the caller's short transaction."""
+    id. The lock lasts only for the caller's short transaction.
+
+    Dated writers (plans, attributions, moves, statuses, programs, rebates, rates) are not waited for — one that
+    records its change and then writes an account would deadlock with this lock — but the database snapshot noted
+    with the ids says exactly which of their changes were committed, hence seen by the run's computation (which
+    reads after it): any other is late (``dated_after``), even one inserted before the run started."""
     with connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {TRADES}, {ACCOUNTS} IN SHARE MODE")
         cursor.execute(
-            f"SELECT (SELECT COALESCE(MAX(id), 0) FROM {TRADES}), (SELECT COALESCE(MAX(id), 0) FROM {ACCOUNTS})"
+            f"SELECT (SELECT COALESCE(MAX(id), 0) FROM {TRADES}), (SELECT COALESCE(MAX(id), 0) FROM {ACCOUNTS}), "
+            "pg_current_snapshot()::text"
         )
-        trade_max, account_max = cursor.fetchone()
-    return Snapshot(trade_max_id=int(trade_max), account_max_id=int(account_max))
+        trade_max, account_max, dated_snapshot = cursor.fetchone()
+    return Snapshot(trade_max_id=int(trade_max), account_max_id=int(account_max), dated_snapshot=dated_snapshot)
 
 
 def as_of_snapshot(alias: str) -> str:

@@ -101,6 +101,13 @@ class DatedChange(models.Model):
     partner_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     account_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     recorded_at = models.DateTimeField(db_default=Func(function="clock_timestamp"))
+    # The writing transaction's id: whether a run saw the change is whether it was committed in the run's snapshot
+    # (``pg_visible_in_snapshot``), not when it was inserted — a change inserted before a run started but committed
+    # after is missed by the run all the same. NULL for changes recorded before the column existed.
+    xid = models.BigIntegerField(
+        null=True,
+        db_default=Func(template="(pg_current_xact_id()::text)::bigint", output_field=models.BigIntegerField()),
+    )
 
     class Meta:
         indexes = [models.Index(fields=["recorded_at"])]

@@ -21,7 +21,7 @@ from core.models import DatedChange
 from runs.models import Run
 from runs.registry import LateChange
 
-from ..adapters import ACCOUNTS, TRADES, Snapshot
+from ..adapters import ACCOUNTS, TRADES, Snapshot, dated_after, dated_params
 from ..vocabulary import LateChangeCode
 
 _LATE_SQL = f"""
@@ -51,7 +51,7 @@ SELECT (SELECT count(*) FROM late WHERE version = 1),
 
 _DATED_SQL = f"""
 SELECT count(*) FROM {DatedChange._meta.db_table}
- WHERE recorded_at > %(read_at)s AND since < %(end)s AND (until IS NULL OR until > %(start)s)
+ WHERE {dated_after(DatedChange._meta.db_table)} AND since < %(end)s AND (until IS NULL OR until > %(start)s)
 """
 
 # In the order the counts of ``_LATE_SQL`` come, then the dated changes.
@@ -64,7 +64,7 @@ _MESSAGES = {
     LateChangeCode.LATE_ACCOUNTS: "{n} trade(s) of {period} belong to client accounts created after this run read "
     "its data",
     LateChangeCode.DATED_CHANGES: "{n} change(s) of parents, plans, IBs, rebates or rates reaching into {period} "
-    "were made after this run started",
+    "were made after this run read its data",
 }
 
 
@@ -76,7 +76,7 @@ def late_changes(*, run: Run) -> list[LateChange]:
         counts = dict(zip(_MESSAGES, cursor.fetchone(), strict=False))
         cursor.execute(
             _DATED_SQL,
-            {"read_at": run.started_at or run.created_at, "start": run.period_start, "end": run.period_end},
+            {**dated_params(run), "start": run.period_start, "end": run.period_end},
         )
         counts[LateChangeCode.DATED_CHANGES] = cursor.fetchone()[0]
     return [

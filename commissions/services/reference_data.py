@@ -8,13 +8,18 @@ symbol was unknown (DOMAIN.md section 2: such trades earn once their alias exist
 Instruments are reference data, not dated: an instrument has one set of contract terms, which every run reads as
 it is. So once an approved commission period holds a trade of an instrument, its pricing fields (``PRICING_FIELDS``:
 what the engine reads) cannot change — a 409 naming the period; new contract terms are a new instrument (its
-aliases re-pointed). Symbols and aliases are one namespace across the database: an alias may not be another
-instrument's symbol, nor a symbol another instrument's alias.
+aliases re-pointed). Changing them while no approved period holds its trades is a change of the open periods'
+trades: it is checked under the approvals hold and recorded as a dated change reaching the accounts that trade it
+(``_record_repricing``), so a run computed before it warns at approval and restates them.
+
+Symbols and aliases are one namespace across the database: an alias may not be another instrument's symbol, nor a
+symbol another instrument's alias.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,8 +29,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.exceptions import Conflict, RowErrors
+from core.history import Reach, first_open_instant, hold_approvals, record_change
 from core.models import exact_decimal_for
 from core.money import MoneyError
+from partners.models import ClientAccount
 from runs.models import Run
 from runs.services.requests import advisory_lock
 
@@ -33,6 +40,7 @@ from ..models import Instrument, InstrumentAlias, SymbolSuffix, Trade
 from ..models.instruments import MAX_DIGITS, default_digits
 from .symbols import trades_resolve_unresolved
 
+_ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
 _INSTRUMENT_DECIMALS = ("contract_size", "pip_size", "volume_step", "volume_min", "volume_max")
 _INSTRUMENT_FIELDS = ("group", "base", "quote", *_INSTRUMENT_DECIMALS, "digits")
 # What the commission engine reads of an instrument (commissions.adapters): fixed once an approved period priced a
@@ -134,6 +142,7 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         _refuse_crossed_names(symbol_rows, alias_rows)
         to_create: list[Instrument] = []
         to_update: list[Instrument] = []
+        held = False
         for values, _ in cleaned:
             instrument = existing.get(values["symbol"])
             if "digits" not in values:
@@ -147,7 +156,13 @@ def instruments_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             elif any(getattr(instrument, f) != values[f] for f in _INSTRUMENT_FIELDS):
                 repriced = [f for f in PRICING_FIELDS if getattr(instrument, f) != values[f]]
                 if repriced:
+                    if not held:
+                        # Before the check: no approval may commit between it and this transaction's end, or it
+                        # would post trades priced with the old values and never hear of the change.
+                        hold_approvals()
+                        held = True
                     _refuse_repricing_approved_trades(instrument, repriced)
+                    _record_repricing(instrument, repriced)
                 for f in _INSTRUMENT_FIELDS:
                     setattr(instrument, f, values[f])
                 instrument.updated_at = timezone.now()  # bulk_update skips auto_now
@@ -201,6 +216,25 @@ def _refuse_repricing_approved_trades(instrument: Instrument, fields: list[str])
             f"{period}, priced with the current values (add a new instrument for new contract terms)",
             extra={"symbol": instrument.symbol, "period": period, "fields": fields},
         )
+
+
+def _record_repricing(instrument: Instrument, fields: list[str]) -> None:
+    """Record the repricing as a dated change (``core.history``) reaching the client accounts with a trade of
+    ``instrument`` in the open periods — from the end of the last approved period on, since instruments are not
+    dated and no approved period holds such a trade (``_refuse_repricing_approved_trades``): a run computed with
+    the old values warns at its approval and restates those trades. Nobody trading it yet: nothing to record.
+    Under the approvals hold the caller took."""
+    since = first_open_instant(since=_ALWAYS)
+    accounts = ClientAccount.objects.filter(
+        Exists(
+            Trade.objects.filter(
+                server=OuterRef("server"), login=OuterRef("login"), instrument=instrument, close_time__gte=since
+            )
+        )
+    ).values_list("pk", flat=True)
+    reach = Reach.of(accounts=accounts)
+    if reach.accounts:
+        record_change(since=since, subject=f"instrument {instrument.symbol}: {', '.join(fields)}", reach=reach)
 
 
 def _refuse_crossed_names(symbol_rows: Mapping[str, int], alias_rows: Mapping[str, int]) -> None:

@@ -99,7 +99,7 @@ class CommissionRunKind(RunKind):
         # Trades of paid periods whose set-up arrived since are restated first, so this run's adjustments see them.
         trades_restate_newly_payable(before=run.period_start)
         snapshot = trades_snapshot_take()
-        return {"trade_max_id": snapshot.trade_max_id, "account_max_id": snapshot.account_max_id}
+        return snapshot.to_json()
 
     def plan_chunks(self, run: Run) -> list[PlannedChunk]:
         target = int(settings.IBEX_RUN_CHUNK_TRADES)

@@ -25,7 +25,7 @@ from core.models import DatedChange
 from partners.models import ClientAccount
 from runs.models import Run
 
-from ..adapters import Snapshot
+from ..adapters import Snapshot, dated_after, dated_params
 from ..models import AttributionLine
 from .versions import TRADES, trades_restate
 
@@ -33,13 +33,14 @@ CHANGES = DatedChange._meta.db_table
 LINES = AttributionLine._meta.db_table
 ACCOUNTS = ClientAccount._meta.db_table
 
-# The current versions ``run`` read whose pricing a dated change recorded after it started may alter.
+# The current versions ``run`` read whose pricing a dated change it did not see (not committed in its snapshot)
+# may alter.
 REACHED_SQL = f"""
 WITH changed AS (
     SELECT greatest(c.since, %(start)s) AS since, least(coalesce(c.until, %(end)s), %(end)s) AS until,
            c.partner_ids, c.account_ids
       FROM {CHANGES} c
-     WHERE c.recorded_at > %(read_at)s AND c.since < %(end)s AND (c.until IS NULL OR c.until > %(start)s)
+     WHERE {dated_after("c")} AND c.since < %(end)s AND (c.until IS NULL OR c.until > %(start)s)
 )
 SELECT t.id
   FROM changed c
@@ -60,14 +61,15 @@ SELECT t.id
 
 
 def trades_restate_changed_under(*, run: Run) -> int:
-    """Inside ``run``'s approval: restate the trades of its period that dated changes recorded since it started
-    reach (see the module docstring); the number restated. Their new versions close in the period being locked, so
-    the approval queues them for adjustment (``adjustments.late_versions_settle``)."""
+    """Inside ``run``'s approval: restate the trades of its period that dated changes it did not see (committed
+    after its snapshot, wherever their insert's clock stood) reach (see the module docstring); the number
+    restated. Their new versions close in the period being locked, so the approval queues them for adjustment
+    (``adjustments.late_versions_settle``)."""
     params = {
         "run": run.pk,
         "start": run.period_start,
         "end": run.period_end,
-        "read_at": run.started_at or run.created_at,
+        **dated_params(run),
         **Snapshot.of(run).params(),
     }
     with connection.cursor() as cursor:

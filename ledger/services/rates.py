@@ -3,6 +3,12 @@
 Each upsert is set-based (one locking lookup, bulk writes) and returns ``created``/``updated``/``unchanged`` counts.
 Input is checked in full before anything is written: a bad row raises ``RowErrors`` (keyed by its index) and writes
 nothing.
+
+Changing a stored rate reaches its own period and the following one (``rate_periods``): both-legs plans convert a
+trade's open leg at the rate of its open day, and a trade opened on a day may close in the next month. Both must be
+unapproved, and the change is recorded (``core.history``) for both, so runs computed on the old rate warn and
+restate. Decision: the window stops there — the ledger cannot see trades, and a position held across two month
+ends is rare enough that its open-leg rate is taken as settled once the following period is approved.
 """
 
 from __future__ import annotations
@@ -24,6 +30,17 @@ from core.periods import FIRST_YEAR, LAST_YEAR
 from ..models import ConversionRate
 
 _CURRENCY_RE = re.compile(r"^[A-Z][A-Z0-9]{2,7}$")
+
+
+def rate_periods(day: date) -> tuple[str, ...]:
+    """The periods (``YYYY-MM``) a rate of ``day`` prices: its own, where trades close that day, and the next,
+    where a trade opened that day and closed after the month's end has its open leg converted at it (a both-legs
+    plan). A trade held across more than one month end is not covered (see the module docstring)."""
+    own = f"{day.year:04d}-{day.month:02d}"
+    if (day.year, day.month) == (LAST_YEAR, 12):
+        return (own,)  # no period follows the last one
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return (own, f"{following.year:04d}-{following.month:02d}")
 
 
 def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -87,7 +104,7 @@ def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             # missing one may still be added — no approved run can have used it).
             changed = ", ".join(f"{r.currency} {r.day.isoformat()}" for r in to_update[:5])
             ensure_periods_open(
-                periods={f"{r.day.year:04d}-{r.day.month:02d}" for r in to_update},
+                periods={p for r in to_update for p in rate_periods(r.day)},
                 subject=f"Changing the rate of {changed}{' …' if len(to_update) > 5 else ''}",
             )
         ConversionRate.objects.bulk_create(to_create, batch_size=5000)

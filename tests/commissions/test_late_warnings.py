@@ -199,3 +199,21 @@ def test_an_approval_waits_for_a_first_assignment_being_written_and_counts_it(st
     approving.join(60)
     assert not approving.is_alive()
     assert (blocked, outcome["late"]) == (True, expected)
+
+
+def test_a_rate_of_the_month_before_reaches_the_period(staff_client):
+    """A both-legs plan converts a trade's open leg at its open day's rate, and a trade opened in March may close in
+    April: a March rate changed after April was computed is warned about, and once April is approved it is refused
+    even though March is open."""
+    setup_reference(staff_client)
+    setup_chain(staff_client)
+    post_ok(staff_client, "/api/v1/trades/", [trade(9, close="2026-04-02T12:00:00Z")])
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-04"})
+    post_ok(staff_client, "/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-31", "usd_rate": "1.09"}])
+    answer = post_ok(staff_client, f"/api/v1/runs/{run['id']}/approve/", {})
+    assert {w["code"]: w["count"] for w in answer["warnings"]} == {"dated_changes": 1}
+    response = staff_client.post(
+        "/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-10", "usd_rate": "1.10"}], format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["period"] == "2026-04"

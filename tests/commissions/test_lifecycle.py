@@ -49,6 +49,7 @@ from partners.models import (
     AccountTerms,
     ClientAccount,
     PartnerLink,
+    PartnerProgram,
     PartnerStatus,
     ProgramTerms,
 )
@@ -285,6 +286,7 @@ class World:
         self.plan_terms = _by(PlanTerms.objects.prefetch_related("rules"), "plan_id")
         self.program_terms = _by(ProgramTerms.objects.all(), "program_id")
         self.statuses = _by(PartnerStatus.objects.all(), "partner_id")
+        self.partner_programs = _by(PartnerProgram.objects.all(), "partner_id")
         self.links = _by(PartnerLink.objects.select_related("parent", "parent__program"), "partner_id")
         self.rebates = list(Rebate.objects.all())
         self.approved = list(Run.objects.filter(kind="commissions", status="approved"))
@@ -358,7 +360,9 @@ class World:
                 for rule in plan_terms.rules.all():
                     rules.append(b.rule(rule.pk, plan_terms.pk, rule.type, rate=rule.rate))
             if first_program is None:
-                first_program = _in_force(self.program_terms[partner.program_id], at)
+                # The program the level-1 partner had at the close (dated), not the latest ``Partner.program``.
+                membership = _in_force(self.partner_programs[partner.pk], at)
+                first_program = _in_force(self.program_terms[membership.program_id], at)
                 programs[first_program.pk] = b.program(
                     first_program.pk, model=first_program.model, max_depth=first_program.max_depth
                 )
