@@ -233,6 +233,7 @@ def _close_output(result: CloseResult) -> dict:
             "group": master.group.code,
             "ticket": master.ticket,
             "seq": close.seq,
+            "close_id": close.close_id,
             "lots": close.lots,
             "close_time": close.close_time,
             "close_price": close.close_price,
@@ -314,8 +315,11 @@ class MasterTradeCloseApi(APIView):
             )
         ],
         description="Closing what the master still holds closes every sub-position fully; less closes each "
-        "proportionally (DOMAIN.md 5.2). More than it holds is a 400. Re-sending the last close (same lots, time and "
-        "price) answers the same and changes nothing. A missing conversion rate for a sub-account's P&L is a 409 "
+        "proportionally (DOMAIN.md 5.2). More than it holds, lots off the volume step, or a close dated before the "
+        "open or the previous close is a 400. A repeat answers as the first time and changes nothing: with "
+        "`close_id`, the same id (other content: 409); without, a close equal to any earlier close of the ticket "
+        "(same lots, time and price) — so two real fills identical in all three must carry their `close_id`. "
+        "A missing conversion rate for a sub-account's P&L is a 409 "
         "listing every missing (currency, day).",
     )
     @idempotent
