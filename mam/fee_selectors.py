@@ -7,8 +7,9 @@ currency's minor unit (fee lines of investors are charged at it, so it is exact:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from django.db import connection
@@ -17,16 +18,44 @@ from django.db.models.functions import Coalesce
 
 from core.csv_export import csv_lines
 from core.money import quantize
+from ledger.models import PeriodLock
 from ledger.selectors import currency_places
 from partners.models import ClientAccount
 from runs.models import Run
 from runs.selectors import runs_of_record
 
-from .models import FeeLine, MamGroup
+from .models import FeeLine, MamGroup, Member
 from .vocabulary import FeeLineKind
 
 FEES_KIND = "fees"
 _ZERO = Decimal(0)
+
+
+def fee_locked_days(*, keys: Sequence[tuple[int, date]]) -> dict[int, tuple[str, str]]:
+    """For each ``(account id, server day)`` of ``keys`` (by position) that falls in an approved fee period of a
+    group the account was a member of that day: ``(group code, period)``. A membership covers ``[since, left]``,
+    the leaving day included (a member leaving crystallises on it), ``since`` rather than the joining day (a
+    missing ``joined`` is the first snapshot on or after ``since``, so an earlier snapshot would move it). A period
+    is approved for a group by a lock of the group's scope or of the whole period. The caller holds the fee
+    approvals off (``ledger.services.locks.approvals_hold``) first, so no approval commits after this read."""
+    if not keys:
+        return {}
+    sql = f"""
+        SELECT DISTINCT ON (k.i) k.i, g.code, p.period
+          FROM unnest(%s::int[], %s::bigint[], %s::date[]) AS k(i, account_id, day)
+          JOIN {Member._meta.db_table} m
+            ON m.account_id = k.account_id AND m.since <= k.day AND (m.left IS NULL OR k.day <= m.left)
+          JOIN {MamGroup._meta.db_table} g ON g.id = m.group_id
+          JOIN {PeriodLock._meta.db_table} p
+            ON p.kind = %s AND p.period = to_char(k.day, 'YYYY-MM') AND p.scope IN (g.code, '')
+         ORDER BY k.i, g.code
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [list(range(len(keys))), [k[0] for k in keys], [k[1] for k in keys], FEES_KIND],
+        )
+        return {i: (code, period) for i, code, period in cursor.fetchall()}
 
 
 def fee_runs_of_record(*, group: MamGroup, period: str | None = None) -> QuerySet[Run]:

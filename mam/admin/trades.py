@@ -52,7 +52,7 @@ class AllocationInline(ReadOnlyHistoryMixin, admin.TabularInline):
 
 class MasterCloseInline(ReadOnlyHistoryMixin, admin.TabularInline):
     model = MasterClose
-    fields = ("seq", "lots", "close_time", "close_price", "lots_open_before")
+    fields = ("seq", "close_id", "lots", "close_time", "close_price", "lots_open_before")
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -87,6 +87,6 @@ class SubCloseInline(ReadOnlyHistoryMixin, admin.TabularInline):
 
 @admin.register(MasterClose)
 class MasterCloseAdmin(ReadOnlyAdmin):
-    list_display = ("master_trade", "seq", "lots", "close_time", "close_price")
+    list_display = ("master_trade", "seq", "close_id", "lots", "close_time", "close_price")
     list_select_related = ("master_trade__group",)
     inlines = [SubCloseInline]

@@ -295,6 +295,14 @@ class MasterCloseInputSerializer(InputSerializer):
     lots = unsigned_decimal(max_digits=16, decimal_places=4, validators=[positive])
     close_time = serializers.DateTimeField()
     close_price = unsigned_decimal(max_digits=24, decimal_places=10, validators=[positive])
+    close_id = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="The platform's deal (close) id, unique per master trade: with it, a repeat is the same id (same "
+        "content answers as the first time, other content is a 409); without it, a close equal to any earlier close "
+        "of the ticket (lots, time, price) is a repeat. Two real fills with identical lots, time and price must carry "
+        "their ids.",
+    )
 
 
 class AllocationOutputSerializer(serializers.ModelSerializer):
@@ -356,6 +364,7 @@ class MasterCloseOutputSerializer(serializers.Serializer):
     group = serializers.CharField()
     ticket = serializers.IntegerField()
     seq = serializers.IntegerField(help_text="1 for the master's first close, 2 for the next…")
+    close_id = serializers.CharField(help_text="The platform's deal id, empty when none was sent")
     lots = serializers.DecimalField(max_digits=16, decimal_places=4)
     close_time = serializers.DateTimeField()
     close_price = serializers.DecimalField(max_digits=24, decimal_places=10)

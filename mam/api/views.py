@@ -7,7 +7,10 @@ and ticket.
   changed or as sent; equity answers counts): repeating them changes nothing.
 - ``POST /cash-flows/``, ``POST /master-trades/`` and ``POST /master-trades/{group}/{ticket}/close/`` move money
   or positions: they take an ``Idempotency-Key``, and are idempotent by content besides (the same flow id, the
-  same open, the same last close answer as the first time and change nothing).
+  same open, a close with the same ``close_id`` or, without one, equal to any earlier close answer as the first
+  time and change nothing).
+- Flows and snapshots dated in an approved fee period of the account's group are a 409 naming the rows
+  (``mam.services.equity``): a paid fee month is not adjusted.
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ class EquityListApi(generics.ListAPIView):
     @extend_schema(
         request=s.EquityRowSerializer(many=True),
         responses={200: s.CountsSerializer},
+        description="Upserts by (account, day). A new or changed snapshot dated in an approved fee period of the "
+        "account's group is a 409 naming the rows (nothing is written): a paid fee month is not adjusted.",
         examples=[
             OpenApiExample(
                 "One day of one account",
@@ -206,7 +211,9 @@ class CashFlowListApi(generics.ListAPIView):
         request=s.CashFlowRowSerializer(many=True),
         responses={200: s.CountsSerializer},
         description="A flow already recorded with the same content is counted unchanged; the same id with other "
-        "content is a 409 naming the rows (nothing is written): a correction is a new flow with its own id.",
+        "content is a 409 naming the rows (nothing is written): a correction is a new flow with its own id. A new "
+        "flow dated in an approved fee period of the account's group is a 409 naming the rows: a paid fee month is "
+        "not adjusted.",
     )
     @idempotent
     def post(self, request: Request) -> Response:
@@ -233,6 +240,7 @@ def _close_output(result: CloseResult) -> dict:
             "group": master.group.code,
             "ticket": master.ticket,
             "seq": close.seq,
+            "close_id": close.close_id,
             "lots": close.lots,
             "close_time": close.close_time,
             "close_price": close.close_price,
@@ -314,8 +322,11 @@ class MasterTradeCloseApi(APIView):
             )
         ],
         description="Closing what the master still holds closes every sub-position fully; less closes each "
-        "proportionally (DOMAIN.md 5.2). More than it holds is a 400. Re-sending the last close (same lots, time and "
-        "price) answers the same and changes nothing. A missing conversion rate for a sub-account's P&L is a 409 "
+        "proportionally (DOMAIN.md 5.2). More than it holds, lots off the volume step, or a close dated before the "
+        "open or the previous close is a 400. A repeat answers as the first time and changes nothing: with "
+        "`close_id`, the same id (other content: 409); without, a close equal to any earlier close of the ticket "
+        "(same lots, time and price) — so two real fills identical in all three must carry their `close_id`. "
+        "A missing conversion rate for a sub-account's P&L is a 409 "
         "listing every missing (currency, day).",
     )
     @idempotent

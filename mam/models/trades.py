@@ -7,7 +7,8 @@ table's), prices 10 places.
 - ``MasterTrade``: one per master ticket of a group; ``lots_open`` is what the master still holds.
 - ``Allocation``: what one open gave one member (lots, possibly 0, with the reason it got less than its exact share
   or nothing), and ``lots_open``, what that sub-position still holds.
-- ``MasterClose``: one per (partial or full) close of the master, numbered ``seq`` 1, 2, … in the order received.
+- ``MasterClose``: one per (partial or full) close of the master, numbered ``seq`` 1, 2, … in the order received,
+  with the platform's ``close_id`` (deal id) when sent.
 - ``SubClose``: what that close closed of each linked sub-position, and the ``ticket`` of the closed sub-account
   trade it became (ingested as an ordinary trade, so it earns IB commissions); no ticket when nothing was closed.
 """
@@ -103,12 +104,18 @@ class MasterClose(models.Model):
     close_time = models.DateTimeField()
     close_price = models.DecimalField(max_digits=24, decimal_places=10)
     lots_open_before = models.DecimalField(max_digits=16, decimal_places=4)
+    # The platform's deal id of this close, unique per master trade when given: what tells a repeat from a second
+    # fill identical in lots, time and price. Empty when the sender gave none.
+    close_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["master_trade_id", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["master_trade", "seq"], name="masterclose_trade_seq_unique"),
+            models.UniqueConstraint(
+                fields=["master_trade", "close_id"], condition=~Q(close_id=""), name="masterclose_trade_id_unique"
+            ),
             models.CheckConstraint(condition=Q(seq__gte=1), name="masterclose_seq_positive"),
             models.CheckConstraint(condition=Q(lots__gt=0), name="masterclose_lots_positive"),
             models.CheckConstraint(condition=Q(lots__lte=F("lots_open_before")), name="masterclose_within_open"),

@@ -15,8 +15,17 @@ another open with the same ticket is a 409. The master's lots must be a multiple
 
 Close (``master_trade_close``), DOMAIN.md 5.2: closing all the master still holds closes every linked sub-position
 fully; a partial close goes through the closing engine (``mam.engine.closing``). Members that were deactivated or
-left since the open still follow closes (they hold the position). Closing more than the master holds is a 400;
-re-sending the last close (same lots, time and price) changes nothing and answers as the first time. Each
+left since the open still follow closes (they hold the position). Closing more than the master holds, lots that
+are not a multiple of the instrument's volume step, or a close dated before the open or before the previous close
+(same instant allowed: partial fills of one second) is a 400 with field errors.
+
+Repeats (decided; money moves on every close, so a re-send must never close again): a close may carry
+``close_id``, the platform's deal id, unique per master trade. With it, a repeat is a close with the same id: the
+same content answers as the first time, other content is a 409; a new id is a new close — unless an earlier close
+sent without an id has the same lots, time and price, which is a 409 (it cannot be told from a repeat). Without
+it, a close equal to any earlier close of the ticket (lots, time and price — not only the last) is a repeat
+answering that close's result and changing nothing. So two real partial fills identical in lots, time and price
+must carry their ``close_id``: without it the second is taken for a repeat of the first. Each
 sub-account close with lots becomes one closed trade through the ordinary ingest
 (``commissions.services.trade_ingest.trades_ingest_records``): it carries ``master_ticket``, the master's open time
 and price and this close's time and price, and P&L = side × (close − open) × lots × contract size in the quote
@@ -327,14 +336,50 @@ def _profit(
         return side * (close_price - open_price) * lots * contract * rate
 
 
+def _repeat_of(master: MasterTrade, closes: list[MasterClose], *, close_id: str, content: tuple) -> MasterClose | None:
+    """The earlier close this one repeats, or None when it is a new close (see the module docstring: repeats)."""
+
+    def same(close: MasterClose) -> bool:
+        return (close.lots, close.close_time, close.close_price) == content
+
+    if close_id:
+        for close in closes:
+            if close.close_id == close_id:
+                if not same(close):
+                    raise Conflict(
+                        f"Close {close_id!r} of master ticket {master.ticket} was recorded with other lots, time or "
+                        "price: a close is never edited.",
+                        extra={"ticket": master.ticket, "close_id": close_id, "seq": close.seq},
+                    )
+                return close
+        for close in closes:
+            if not close.close_id and same(close):
+                raise Conflict(
+                    f"Close seq {close.seq} of master ticket {master.ticket}, sent without a close_id, has the same "
+                    "lots, time and price: it cannot be told whether this is a repeat of it or another fill.",
+                    extra={"ticket": master.ticket, "close_id": close_id, "seq": close.seq},
+                )
+        return None
+    return next((close for close in closes if same(close)), None)
+
+
 def master_trade_close(
-    *, group: MamGroup, ticket: int, lots: Decimal, close_time: datetime, close_price: Decimal
+    *,
+    group: MamGroup,
+    ticket: int,
+    lots: Decimal,
+    close_time: datetime,
+    close_price: Decimal,
+    close_id: str = "",
 ) -> CloseResult:
-    """Close ``lots`` of the master trade ``ticket`` of ``group`` (see the module docstring)."""
+    """Close ``lots`` of the master trade ``ticket`` of ``group``; ``close_id`` is the platform's deal id (see the
+    module docstring)."""
     errors: dict[str, list[str]] = {}
     lots = _decimal(errors, MasterClose, "lots", lots)
     close_price = _decimal(errors, MasterClose, "close_price", close_price)
     close_time = _moment(errors, "close_time", close_time)
+    if not isinstance(close_id, str) or len(close_id) > 100:
+        errors["close_id"] = ["A close id of at most 100 characters."]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -347,9 +392,16 @@ def master_trade_close(
         )
         if master is None:
             raise NotFound(f"Group {group.code} has no master ticket {ticket}.")
-        last = MasterClose.objects.filter(master_trade=master).order_by("-seq").first()
-        if last is not None and (last.lots, last.close_time, last.close_price) == (lots, close_time, close_price):
-            return CloseResult(master, last, sub_closes_of(master_close=last), created=False)
+        closes = list(MasterClose.objects.filter(master_trade=master).order_by("seq"))
+        repeat = _repeat_of(master, closes, close_id=close_id, content=(lots, close_time, close_price))
+        if repeat is not None:
+            return CloseResult(master, repeat, sub_closes_of(master_close=repeat), created=False)
+        last = closes[-1] if closes else None
+        step = master.instrument.volume_step
+        if lots % step != 0:
+            raise ValidationError(
+                {"lots": [f"Must be a multiple of {master.instrument.symbol}'s volume step {step.normalize()}."]}
+            )
         if lots > master.lots_open:
             raise ValidationError(
                 {
@@ -360,6 +412,15 @@ def master_trade_close(
             )
         if close_time < master.open_time:
             raise ValidationError({"close_time": ["A trade closes after it opened."]})
+        if last is not None and close_time < last.close_time:
+            raise ValidationError(
+                {
+                    "close_time": [
+                        f"Ticket {ticket}'s previous close (seq {last.seq}) is at {last.close_time.isoformat()}: "
+                        "closes come in time order."
+                    ]
+                }
+            )
         allocations = allocations_of(master_trade=master, open_only=True, lock=True)
         closed = _closed_lots(master, allocations, lots=lots)
         day = server_day(close_time)
@@ -384,6 +445,7 @@ def master_trade_close(
             close_time=close_time,
             close_price=close_price,
             lots_open_before=master.lots_open,
+            close_id=close_id,
         )
         tickets = _free_tickets(
             group=group, master_ticket=master.ticket, seq=seq, logins=[a.member.account.login for a in closing]
