@@ -19,8 +19,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def last_month() -> Period:
+    return months_ago(1)
+
+
+def months_ago(n: int) -> Period:
+    """The server-time month ``n`` months before the current one (an ended period, so it may be approved)."""
     this = period_of(timezone.now())
-    return server_period(f"{this.year - 1}-12" if this.month == 1 else f"{this.year}-{this.month - 1:02d}")
+    index = this.year * 12 + this.month - 1 - n
+    return server_period(f"{index // 12}-{index % 12 + 1:02d}")
 
 
 def instant(period: Period, day: int, hour: int = 12) -> str:

@@ -6,19 +6,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from commissions.models import AttributionLine, Trade
-from core.periods import period_of
 
 from .runs_support import EURUSD, post_ok, setup_chain
-from .test_dating_api import approve, last_month, month_trade, run, setup_reference_for
+from .test_dating_api import approve, last_month, month_trade, months_ago, run, setup_reference_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_symbol_resolved_after_approval_is_paid_once_as_an_adjustment(staff_client):
-    month, this = last_month(), period_of(timezone.now())
+    # Two ended months: the next open period that takes the adjustment must be approvable too.
+    month, this = months_ago(2), last_month()
     setup_reference_for(staff_client, month, this)
     setup_chain(staff_client, master_rate="7", sub_rate="5")
     post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month, symbol="EURUSD.pro"), month_trade(2, month)])

@@ -8,14 +8,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from commissions.models import AttributionLine, Trade
 from commissions.services.late_setup import trades_restate_newly_payable
-from core.periods import period_of
 
 from .runs_support import post_ok, setup_chain
-from .test_dating_api import approve, last_month, month_trade, run, setup_reference_for
+from .test_dating_api import approve, last_month, month_trade, months_ago, run, setup_reference_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,7 +38,8 @@ def paid(ticket: int) -> dict[str, Decimal]:
 
 
 def test_an_account_created_after_its_trades_period_was_paid_is_paid_as_an_adjustment(staff_client):
-    month, this = last_month(), period_of(timezone.now())
+    # Two ended months: the next open period that takes the adjustment must be approvable too.
+    month, this = months_ago(2), last_month()
     setup_reference_for(staff_client, month, this)
     setup_chain(staff_client, master_rate="7", sub_rate="5")
     post_ok(staff_client, "/api/v1/trades/", [month_trade(1, month, login=2002)])  # no account yet
@@ -66,7 +65,8 @@ def test_an_account_created_after_its_trades_period_was_paid_is_paid_as_an_adjus
 
 
 def test_an_accounts_first_ib_given_after_approval_is_paid_as_an_adjustment(staff_client):
-    month, this = last_month(), period_of(timezone.now())
+    # Two ended months: the next open period that takes the adjustment must be approvable too.
+    month, this = months_ago(2), last_month()
     setup_reference_for(staff_client, month, this)
     setup_chain(staff_client, master_rate="7", sub_rate="5")
     post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 2003}])  # no IB
@@ -80,7 +80,8 @@ def test_an_accounts_first_ib_given_after_approval_is_paid_as_an_adjustment(staf
 
 
 def test_a_partners_first_plan_after_approval_moves_money_from_the_upline_by_adjustment(staff_client):
-    month, this = last_month(), period_of(timezone.now())
+    # Two ended months: the next open period that takes the adjustment must be approvable too.
+    month, this = months_ago(2), last_month()
     setup_reference_for(staff_client, month, this)
     setup_chain(staff_client, master_rate="7", sub_rate="5")
     post_ok(staff_client, "/api/v1/partners/", {"code": "newbie", "name": "New", "program": "prog", "parent": "master"})
