@@ -180,6 +180,9 @@ class GroupOutputSerializer(serializers.ModelSerializer):
 
 
 class MemberInputSerializer(InputSerializer):
+    """An upsert: a setting left out keeps the running membership's value (a new member: param none, risk_factor
+    1, active, no limits); ``null`` clears a limit."""
+
     server = ServerNameField()
     login = _login()
     param = unsigned_decimal(
@@ -187,28 +190,26 @@ class MemberInputSerializer(InputSerializer):
         decimal_places=6,
         required=False,
         allow_null=True,
-        default=None,
         help_text="lot: lots (weights); percent: percent; multiplier: × master volume; fixed_lot: lots",
     )
-    risk_factor = unsigned_decimal(max_digits=12, decimal_places=6, default=Decimal(1), validators=[positive])
-    active = serializers.BooleanField(default=True)
+    risk_factor = unsigned_decimal(
+        max_digits=12, decimal_places=6, required=False, validators=[positive], help_text="A new member: 1"
+    )
+    active = serializers.BooleanField(required=False, help_text="A new member: true")
     joined = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="Empty: the day of its first equity snapshot"
     )
     left = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="The first day no longer a member"
     )
-    max_lots = unsigned_decimal(
-        max_digits=16, decimal_places=4, required=False, allow_null=True, default=None, validators=[positive]
-    )
-    equity_stop = unsigned_decimal(max_digits=20, decimal_places=6, required=False, allow_null=True, default=None)
+    max_lots = unsigned_decimal(max_digits=16, decimal_places=4, required=False, allow_null=True, validators=[positive])
+    equity_stop = unsigned_decimal(max_digits=20, decimal_places=6, required=False, allow_null=True)
     max_drawdown_pct = unsigned_decimal(
         max_digits=9,
         decimal_places=4,
         max_value=Decimal(100),
         required=False,
         allow_null=True,
-        default=None,
         validators=[positive],
     )
 

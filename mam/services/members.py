@@ -40,21 +40,81 @@ def _check_day(errors: dict, name: str, value: date | None) -> None:
         errors[name] = [f"Must be between the years {FIRST_YEAR} and {LAST_YEAR}."]
 
 
+# A new membership's settings where the caller gives none; a running one keeps what it has (an upsert changes only
+# what it is given: a CRM re-sending {server, login, left} must not re-activate a stopped investor or drop its limits).
+NEW_MEMBER_SETTINGS: dict[str, object] = {
+    "param": None,
+    "risk_factor": Decimal(1),
+    "active": True,
+    "max_lots": None,
+    "equity_stop": None,
+    "max_drawdown_pct": None,
+}
+
+
 def member_upsert(
     *,
     group: MamGroup,
     account: ClientAccount,
-    param: Decimal | None = None,
-    risk_factor: Decimal = Decimal(1),
-    active: bool = True,
+    param: Decimal | object | None = _UNSET,
+    risk_factor: Decimal | object = _UNSET,
+    active: bool | object = _UNSET,
     joined: date | None = None,
     left: date | None = None,
-    max_lots: Decimal | None = None,
-    equity_stop: Decimal | None = None,
-    max_drawdown_pct: Decimal | None = None,
+    max_lots: Decimal | object | None = _UNSET,
+    equity_stop: Decimal | object | None = _UNSET,
+    max_drawdown_pct: Decimal | object | None = _UNSET,
 ) -> tuple[Member, bool]:
     """Add ``account`` to ``group`` or change its running membership; return the membership and whether it was
-    created."""
+    created. A setting left out keeps the running membership's value (a new one takes ``NEW_MEMBER_SETTINGS``);
+    re-sending the ``left`` of a membership that already ended that day changes nothing."""
+    given = {
+        name: value
+        for name, value in {
+            "param": param,
+            "risk_factor": risk_factor,
+            "active": active,
+            "max_lots": max_lots,
+            "equity_stop": equity_stop,
+            "max_drawdown_pct": max_drawdown_pct,
+        }.items()
+        if value is not _UNSET
+    }
+    with transaction.atomic():
+        MamGroup.objects.select_for_update().get(pk=group.pk)  # the group first, as the master-trade services do
+        ClientAccount.objects.select_for_update().get(pk=account.pk)  # serialises this account's memberships
+        memberships = list(Member.objects.filter(account=account).select_related("group").order_by("since"))
+        running = next((m for m in memberships if m.left is None), None)
+        if running is None and left is not None and not given and joined is None:
+            ended = next((m for m in memberships if m.group_id == group.pk and m.left == left), None)
+            if ended is not None:
+                return ended, False  # a repeated leave
+        base = {name: getattr(running, name) for name in NEW_MEMBER_SETTINGS} if running else NEW_MEMBER_SETTINGS
+        settings = {**base, **given}
+        _validate(group=group, account=account, settings=settings, joined=joined, left=left)
+        if running is not None and running.group_id != group.pk:
+            raise Conflict(
+                f"{account} is a member of group {running.group.code}: it must leave that group first.",
+                extra={"group": running.group.code},
+            )
+        if running is not None:
+            return _change(running, settings=settings, joined=joined, left=left), False
+        previous_end = max((m.left for m in memberships if m.left is not None), default=None)
+        since = previous_end or SINCE_ALWAYS_DAY
+        if joined is not None and joined < since:
+            raise Conflict(
+                f"{account} was a member until {previous_end.isoformat()}: a new membership starts on or after it.",
+                extra={"left": previous_end.isoformat()},
+            )
+        if left is not None and left <= (joined or since):
+            raise ValidationError({"left": ["The first day no longer a member comes after the joining day."]})
+        member = Member.objects.create(group=group, account=account, joined=joined, since=since, left=left, **settings)
+        return member, True
+
+
+def _validate(*, group: MamGroup, account: ClientAccount, settings: dict, joined: date | None, left: date | None):
+    param, risk_factor, max_lots = settings["param"], settings["risk_factor"], settings["max_lots"]
+    equity_stop, max_drawdown_pct = settings["equity_stop"], settings["max_drawdown_pct"]
     errors: dict[str, list[str]] = {}
     if account.server != group.master_server:
         errors["server"] = [f"Members of {group.code} trade on its master's server, {group.master_server}."]
@@ -78,38 +138,6 @@ def member_upsert(
         errors["left"] = ["The first day no longer a member comes after the joining day."]
     if errors:
         raise ValidationError(errors)
-
-    settings = {
-        "param": param,
-        "risk_factor": risk_factor,
-        "active": active,
-        "max_lots": max_lots,
-        "equity_stop": equity_stop,
-        "max_drawdown_pct": max_drawdown_pct,
-    }
-    with transaction.atomic():
-        MamGroup.objects.select_for_update().get(pk=group.pk)  # the group first, as the master-trade services do
-        ClientAccount.objects.select_for_update().get(pk=account.pk)  # serialises this account's memberships
-        memberships = list(Member.objects.filter(account=account).select_related("group").order_by("since"))
-        running = next((m for m in memberships if m.left is None), None)
-        if running is not None and running.group_id != group.pk:
-            raise Conflict(
-                f"{account} is a member of group {running.group.code}: it must leave that group first.",
-                extra={"group": running.group.code},
-            )
-        if running is not None:
-            return _change(running, settings=settings, joined=joined, left=left), False
-        previous_end = max((m.left for m in memberships if m.left is not None), default=None)
-        since = previous_end or SINCE_ALWAYS_DAY
-        if joined is not None and joined < since:
-            raise Conflict(
-                f"{account} was a member until {previous_end.isoformat()}: a new membership starts on or after it.",
-                extra={"left": previous_end.isoformat()},
-            )
-        if left is not None and left <= (joined or since):
-            raise ValidationError({"left": ["The first day no longer a member comes after the joining day."]})
-        member = Member.objects.create(group=group, account=account, joined=joined, since=since, left=left, **settings)
-        return member, True
 
 
 def _change(member: Member, *, settings: dict, joined: date | None, left: date | None) -> Member:

@@ -274,3 +274,27 @@ def test_an_account_below_the_minimum_lot_is_left_out_with_the_reason(staff_clie
     rows = _by_login(body["allocations"])
     assert (rows[2003]["lots"], rows[2003]["reason"]) == ("0.0000", "below_minimum")
     assert sum(Decimal(r["lots"]) for r in rows.values()) == Decimal("0.10")
+
+
+def test_a_member_upsert_changes_only_what_it_is_given_and_a_repeated_leave_changes_nothing(staff_client):
+    setup_partners(staff_client)
+    setup_group(staff_client)
+    url = f"/api/v1/mam/groups/{GROUP}/members/"
+    limits = {"max_lots": "2.0000", "equity_stop": "100.000000", "max_drawdown_pct": "30.0000"}
+    post_ok(staff_client, url, {"server": "live1", "login": 2002, "risk_factor": "2", "active": False, **limits})
+    # A CRM re-sending one setting neither re-activates the stopped investor nor drops its limits.
+    changed = post_ok(staff_client, url, {"server": "live1", "login": 2002, "max_lots": "3"})
+    assert changed["active"] is False and changed["risk_factor"] == "2.000000"
+    assert (changed["max_lots"], changed["equity_stop"], changed["max_drawdown_pct"]) == (
+        "3.0000",
+        "100.000000",
+        "30.0000",
+    )
+    # null clears a limit; the others stay.
+    cleared = post_ok(staff_client, url, {"server": "live1", "login": 2002, "equity_stop": None})
+    assert cleared["equity_stop"] is None and cleared["max_lots"] == "3.0000" and cleared["active"] is False
+    # Leaving, then the bridge's retry of the same leave: the second answers the ended membership, changes nothing.
+    left = post_ok(staff_client, url, {"server": "live1", "login": 2002, "left": "2026-03-20"})
+    again = staff_client.post(url, {"server": "live1", "login": 2002, "left": "2026-03-20"}, format="json")
+    assert again.status_code == 200, again.content
+    assert again.json() == left
