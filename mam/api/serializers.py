@@ -100,19 +100,22 @@ class FeeTermsInputSerializer(InputSerializer):
 
 class GroupInputSerializer(InputSerializer):
     code = serializers.SlugField(max_length=64)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    """An upsert by ``code``: a setting left out keeps the group's value (a new group: currency USD, method equity,
+    residual largest_weight, below_min skip, no overflow account)."""
+
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     manager = serializers.SlugRelatedField(
         slug_field="code", queryset=Partner.objects.all(), help_text="The manager's partner code"
     )
     master_server = ServerNameField()
     master_login = _login()
-    currency = serializers.RegexField(_CURRENCY, default="USD")
-    method = serializers.ChoiceField(choices=AllocationMethod.choices, default=AllocationMethod.EQUITY.value)
+    currency = serializers.RegexField(_CURRENCY, required=False, help_text="A new group: USD")
+    method = serializers.ChoiceField(choices=AllocationMethod.choices, required=False, help_text="A new group: equity")
     residual_policy = serializers.ChoiceField(
-        choices=ResidualPolicy.choices, default=ResidualPolicy.LARGEST_WEIGHT.value
+        choices=ResidualPolicy.choices, required=False, help_text="A new group: largest_weight"
     )
-    below_min = serializers.ChoiceField(choices=BelowMinPolicy.choices, default=BelowMinPolicy.SKIP.value)
-    overflow_login = _login(required=False, allow_null=True, default=None)
+    below_min = serializers.ChoiceField(choices=BelowMinPolicy.choices, required=False, help_text="A new group: skip")
+    overflow_login = _login(required=False, allow_null=True)
     fees = FeeTermsInputSerializer(required=False)
 
 

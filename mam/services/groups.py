@@ -58,6 +58,17 @@ FEE_DEFAULTS: dict[str, Any] = {
     "ib_fee_share_pct": Decimal(0),
 }
 _FIXED_ONCE_TRADED = ("master_server", "master_login", "currency")
+_UNSET = object()
+# A new group's settings where the caller gives none; an existing group keeps what it has (an upsert changes only
+# what it is given: renaming a group must not reset its method or currency).
+NEW_GROUP_SETTINGS: dict[str, object] = {
+    "name": "",
+    "currency": "USD",
+    "method": AllocationMethod.EQUITY.value,
+    "residual_policy": ResidualPolicy.LARGEST_WEIGHT.value,
+    "below_min": BelowMinPolicy.SKIP.value,
+    "overflow_login": None,
+}
 
 
 def manager_for(*, partner: Partner) -> MoneyManager:
@@ -89,36 +100,41 @@ def group_upsert(
     manager: Partner,
     master_server: str,
     master_login: int,
-    currency: str = "USD",
-    method: str = AllocationMethod.EQUITY.value,
-    residual_policy: str = ResidualPolicy.LARGEST_WEIGHT.value,
-    below_min: str = BelowMinPolicy.SKIP.value,
-    overflow_login: int | None = None,
-    name: str = "",
+    currency: str | object = _UNSET,
+    method: str | object = _UNSET,
+    residual_policy: str | object = _UNSET,
+    below_min: str | object = _UNSET,
+    overflow_login: int | object | None = _UNSET,
+    name: str | object = _UNSET,
     fees: Mapping[str, Any] | None = None,
     fees_effective_from: datetime | None = None,
 ) -> tuple[MamGroup, bool]:
-    """Create or change the group ``code``; return it and whether it was created. ``fees`` (any of ``FEE_FIELDS``;
-    the others keep the terms in force, or their defaults for a new group) are dated from ``fees_effective_from``."""
-    _check(
-        method=method,
-        residual_policy=residual_policy,
-        below_min=below_min,
-        overflow_login=overflow_login,
-        master_login=master_login,
-    )
-    values = {
-        "name": name,
-        "master_server": master_server,
-        "master_login": master_login,
-        "currency": currency,
-        "method": method,
-        "residual_policy": residual_policy,
-        "below_min": below_min,
-        "overflow_login": overflow_login,
+    """Create or change the group ``code``; return it and whether it was created. A setting left out keeps the
+    group's value (a new group takes ``NEW_GROUP_SETTINGS``), as ``fees`` (any of ``FEE_FIELDS``; the others keep
+    the terms in force, or their defaults for a new group), which are dated from ``fees_effective_from``."""
+    given = {
+        name_: value
+        for name_, value in {
+            "name": name,
+            "currency": currency,
+            "method": method,
+            "residual_policy": residual_policy,
+            "below_min": below_min,
+            "overflow_login": overflow_login,
+        }.items()
+        if value is not _UNSET
     }
     with transaction.atomic():
         group = MamGroup.objects.select_for_update().filter(code=code).first()
+        base = {f: getattr(group, f) for f in NEW_GROUP_SETTINGS} if group is not None else NEW_GROUP_SETTINGS
+        values = {**base, **given, "master_server": master_server, "master_login": master_login}
+        _check(
+            method=values["method"],
+            residual_policy=values["residual_policy"],
+            below_min=values["below_min"],
+            overflow_login=values["overflow_login"],
+            master_login=master_login,
+        )
         other = MamGroup.objects.filter(master_server=master_server, master_login=master_login).exclude(code=code)
         if other.exists():
             raise Conflict(

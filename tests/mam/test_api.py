@@ -298,3 +298,20 @@ def test_a_member_upsert_changes_only_what_it_is_given_and_a_repeated_leave_chan
     again = staff_client.post(url, {"server": "live1", "login": 2002, "left": "2026-03-20"}, format="json")
     assert again.status_code == 200, again.content
     assert again.json() == left
+
+
+def test_a_group_upsert_changes_only_what_it_is_given(staff_client):
+    setup_partners(staff_client)
+    body = group_body(method="risk", residual_policy="largest_remainder", below_min="bump")
+    post_ok(staff_client, "/api/v1/mam/groups/", body)
+    post_ok(staff_client, "/api/v1/mam/master-trades/", open_body())  # traded: its currency is fixed now
+    renamed = {key: body[key] for key in ("code", "manager", "master_server", "master_login")} | {"name": "Renamed"}
+    group = post_ok(staff_client, "/api/v1/mam/groups/", renamed)
+    assert (group["name"], group["method"], group["residual_policy"], group["below_min"], group["currency"]) == (
+        "Renamed",
+        "risk",
+        "largest_remainder",
+        "bump",
+        "USD",
+    )
+    assert group["fees"]["performance_rate"] == "0.25000000"
