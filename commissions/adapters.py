@@ -69,6 +69,9 @@ class Snapshot:
     # The database snapshot (``pg_snapshot`` text) taken with the ids: the dated changes committed in it are those
     # the run computed with (``dated_after``). None for a run started before it was noted.
     dated_snapshot: str | None = None
+    # The snapshot taker's own transaction id, if it had one: its own changes are judged by time, since a
+    # transaction's own id may read as not yet visible in a snapshot it takes (tests set up and run in one).
+    dated_own_xid: int | None = None
 
     @classmethod
     def of(cls, run: Run) -> Snapshot:
@@ -77,6 +80,7 @@ class Snapshot:
             trade_max_id=int(data.get("trade_max_id", UNBOUNDED)),
             account_max_id=int(data.get("account_max_id", UNBOUNDED)),
             dated_snapshot=data.get("dated_snapshot"),
+            dated_own_xid=data.get("dated_own_xid"),
         )
 
     def params(self) -> dict[str, int]:
@@ -87,6 +91,7 @@ class Snapshot:
             "trade_max_id": self.trade_max_id,
             "account_max_id": self.account_max_id,
             "dated_snapshot": self.dated_snapshot,
+            "dated_own_xid": self.dated_own_xid,
         }
 
 
@@ -95,14 +100,20 @@ def dated_after(alias: str) -> str:
     (``%(dated_snapshot)s``), whenever it was inserted; for a run or a change from before transaction ids were
     noted, inserted after ``%(read_at)s`` (the run's start)."""
     return (
-        f"(CASE WHEN %(dated_snapshot)s::text IS NULL OR {alias}.xid IS NULL THEN {alias}.recorded_at > %(read_at)s "
+        f"(CASE WHEN %(dated_snapshot)s::text IS NULL OR {alias}.xid IS NULL "
+        f"OR {alias}.xid = %(dated_own_xid)s::bigint THEN {alias}.recorded_at > %(read_at)s "
         f"ELSE NOT pg_visible_in_snapshot({alias}.xid::text::xid8, %(dated_snapshot)s::text::pg_snapshot) END)"
     )
 
 
 def dated_params(run: Run) -> dict[str, object]:
     """The parameters of ``dated_after`` for ``run``."""
-    return {"dated_snapshot": Snapshot.of(run).dated_snapshot, "read_at": run.started_at or run.created_at}
+    snapshot = Snapshot.of(run)
+    return {
+        "dated_snapshot": snapshot.dated_snapshot,
+        "dated_own_xid": snapshot.dated_own_xid,
+        "read_at": run.started_at or run.created_at,
+    }
 
 
 def trades_snapshot_take() -> Snapshot:
@@ -120,10 +131,15 @@ def trades_snapshot_take() -> Snapshot:
         cursor.execute(f"LOCK TABLE {TRADES}, {ACCOUNTS} IN SHARE MODE")
         cursor.execute(
             f"SELECT (SELECT COALESCE(MAX(id), 0) FROM {TRADES}), (SELECT COALESCE(MAX(id), 0) FROM {ACCOUNTS}), "
-            "pg_current_snapshot()::text"
+            "pg_current_snapshot()::text, (pg_current_xact_id_if_assigned()::text)::bigint"
         )
-        trade_max, account_max, dated_snapshot = cursor.fetchone()
-    return Snapshot(trade_max_id=int(trade_max), account_max_id=int(account_max), dated_snapshot=dated_snapshot)
+        trade_max, account_max, dated_snapshot, own_xid = cursor.fetchone()
+    return Snapshot(
+        trade_max_id=int(trade_max),
+        account_max_id=int(account_max),
+        dated_snapshot=dated_snapshot,
+        dated_own_xid=None if own_xid is None else int(own_xid),
+    )
 
 
 def as_of_snapshot(alias: str) -> str:
