@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,7 +23,15 @@ class RunCreateView(APIView):
 
     permission_classes = [IsStaff]
 
-    @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer, 200: RunSerializer})
+    @extend_schema(
+        request=RunCreateSerializer,
+        responses={202: RunSerializer, 200: RunSerializer},
+        examples=[
+            OpenApiExample(
+                "Compute April's commissions", request_only=True, value={"kind": "commissions", "period": "2026-04"}
+            )
+        ],
+    )
     @idempotent
     def post(self, request):
         data = RunCreateSerializer(data=request.data)
