@@ -10,7 +10,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, ext
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from core.api.fields import ExactDecimalField, ServerNameField
+from core.api.fields import ExactDecimalField, ServerNameField, percent_field
 from core.api.filters import AccountKeyFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
@@ -37,9 +37,7 @@ class RuleSerializer(InputSerializer):
     symbol_group = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
     account_group = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
     rate = ExactDecimalField(max_digits=18, decimal_places=6, min_value=Decimal(0), required=False, allow_null=True)
-    pct = ExactDecimalField(
-        max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
-    )
+    pct = percent_field(required=False, allow_null=True)
     priority = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False, allow_null=True)
 
     def validate(self, attrs):
@@ -196,9 +194,7 @@ class AccountKeySerializer(InputSerializer):
 class RebateInputSerializer(InputSerializer):
     partner = serializers.SlugRelatedField(slug_field="code", queryset=Partner.objects.all())
     account = AccountKeySerializer(required=False, allow_null=True, help_text="omit for all the partner's clients")
-    pct = ExactDecimalField(
-        max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True
-    )
+    pct = percent_field(required=False, allow_null=True)
     per_lot = ExactDecimalField(
         max_digits=18,
         decimal_places=6,

@@ -33,6 +33,16 @@ class ExactDecimalField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
+def percent_field(**kwargs) -> ExactDecimalField:
+    """A percent from 0 to 100 at 4 places, as every share, override, rebate and fee-share percent is stored."""
+    return ExactDecimalField(max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), **kwargs)
+
+
+def fraction_field(**kwargs) -> ExactDecimalField:
+    """A rate from 0 to 1 at 8 places (0.02 = 2 %), as the MAM fee rates are stored."""
+    return ExactDecimalField(max_digits=12, decimal_places=8, min_value=Decimal(0), max_value=Decimal(1), **kwargs)
+
+
 @extend_schema_field({"type": "string", "pattern": PERIOD_PATTERN, "example": "2026-03"})
 class PeriodField(serializers.CharField):
     """A period ``YYYY-MM`` (ASCII digits, 1970-01 to 2999-12), validated by ``core.periods`` like every other door

@@ -8,7 +8,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, ServerNameField, positive
+from core.api.fields import ExactDecimalField, ServerNameField, fraction_field, percent_field, positive
 from core.api.serializers import InputSerializer
 from partners.models import Partner
 
@@ -52,40 +52,24 @@ def unsigned_decimal(*, max_digits: int, decimal_places: int, **kwargs) -> Exact
 
 
 class FeeTermsInputSerializer(InputSerializer):
-    management_rate = ExactDecimalField(
-        max_digits=12,
-        decimal_places=8,
-        min_value=ZERO,
-        max_value=Decimal(1),
+    management_rate = fraction_field(
         required=False,
         help_text="Annual rate as a fraction (0.02 = 2 % a year)",
     )
     management_basis = serializers.ChoiceField(choices=ManagementBasis.choices, required=False)
     management_base = serializers.ChoiceField(choices=FeeBase.choices, required=False)
-    performance_rate = ExactDecimalField(
-        max_digits=12,
-        decimal_places=8,
-        min_value=ZERO,
-        max_value=Decimal(1),
+    performance_rate = fraction_field(
         required=False,
         help_text="Share of the profit above the high-water mark, as a fraction (0.25 = 25 %)",
     )
     hwm_mode = serializers.ChoiceField(choices=HwmMode.choices, required=False)
     flow_mode = serializers.ChoiceField(choices=FlowMode.choices, required=False)
-    hurdle_pct = ExactDecimalField(
-        max_digits=9,
-        decimal_places=4,
-        min_value=ZERO,
-        max_value=Decimal(100),
+    hurdle_pct = percent_field(
         required=False,
         help_text="Percent of the HWM per crystallisation period",
     )
     period = serializers.ChoiceField(choices=CrystallisationPeriod.choices, required=False)
-    ib_fee_share_pct = ExactDecimalField(
-        max_digits=9,
-        decimal_places=4,
-        min_value=ZERO,
-        max_value=Decimal(100),
+    ib_fee_share_pct = percent_field(
         required=False,
         help_text="Percent of the manager's fee on an investor paid to that investor's IB",
     )

@@ -8,7 +8,7 @@ from django.db.models import Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, ServerNameField
+from core.api.fields import ExactDecimalField, ServerNameField, percent_field
 from core.api.serializers import InputSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
@@ -50,7 +50,7 @@ class PercentListField(serializers.ListField):
     """One percentage per level of the chain: at most ``MAX_LEVEL_VALUES``, and no more than the program's
     ``max_depth`` (checked with the depth, by ``program_upsert``)."""
 
-    child = ExactDecimalField(max_digits=9, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100))
+    child = percent_field()
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", MAX_LEVEL_VALUES)
