@@ -10,9 +10,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import DateTimeField, Model, OuterRef, Prefetch, QuerySet, Subquery, Sum
-from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
-from django.db.models.signals import post_init, pre_init
 
 from commissions.models import Trade
 from ledger.models import ConversionRate
@@ -92,12 +90,9 @@ def allocation_report(*, group: MamGroup) -> QuerySet[Allocation]:
     )
 
 
-# Rows with their related rows, read in one raw query and turned into model instances without the ORM's per-row
-# machinery (its select_related and ``Model.__init__`` took most of a 1,000-member open or close). Each model's
-# columns are selected in its concrete-field order and set as the instance's attributes the way unpickling does
-# (``__new__``, then the attribute dict, then a ``ModelState`` of a row loaded from this database): the instance is
-# what ``Model.from_db`` gives, as none of these models has a field with a database converter (checked at import)
-# and no ``pre_init``/``post_init`` receiver is connected for them (checked on each call, else ``from_db`` is used).
+# Rows with their related rows, read in one raw query (the ORM's select_related took most of a 1,000-member open or
+# close) and built by Django's own ``Model.from_db``, each caching the next model's instance as select_related does.
+# None of these models has a field with a database converter (checked at import), so the raw values are the ORM's.
 Chain = tuple[tuple[type[Model], str | None], ...]
 
 
@@ -129,16 +124,6 @@ def _plain_fields(chain: Chain) -> Chain:
     return chain
 
 
-def _instance(model: type[Model], names: list[str], values: tuple, alias: str) -> Model:
-    obj = model.__new__(model)
-    state = ModelState()
-    state.adding = False
-    state.db = alias
-    obj._state = state
-    obj.__dict__.update(zip(names, values, strict=True))
-    return obj
-
-
 def model_instances(rows: list[tuple], chain: Chain, *, utc_wall: bool = False) -> list[Model]:
     """Rows of ``select_list(chain, …)`` as the first model's instances, each caching the next model's instance on
     its ``link`` (a forward key), as ``select_related`` does."""
@@ -147,8 +132,7 @@ def model_instances(rows: list[tuple], chain: Chain, *, utc_wall: bool = False) 
         fields = model._meta.concrete_fields
         names = [f.attname for f in fields]
         setter = model._meta.get_field(link).set_cached_value if link else None
-        plain = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
-        spans.append((model, names, start, start + len(fields), setter, plain))
+        spans.append((model, names, start, start + len(fields), setter))
         if utc_wall:
             stamps += [start + i for i, field in enumerate(fields) if isinstance(field, DateTimeField)]
         start += len(fields)
@@ -160,11 +144,10 @@ def model_instances(rows: list[tuple], chain: Chain, *, utc_wall: bool = False) 
             for i in stamps:
                 if row[i] is not None:
                     row[i] = row[i].replace(tzinfo=UTC)
-        objects = [
-            _instance(model, names, row[lo:hi], alias) if plain else model.from_db(alias, names, row[lo:hi])
-            for model, names, lo, hi, _, plain in spans
-        ]
-        for (*_, setter, _plain), obj, related in zip(spans, objects, objects[1:], strict=False):
+        # Django's own constructor of a loaded row (``Model.from_db``): signals, deferred fields and state as the ORM
+        # sets them; only the query and the timestamps' zone are done here.
+        objects = [model.from_db(alias, names, row[lo:hi]) for model, names, lo, hi, _ in spans]
+        for (*_, setter), obj, related in zip(spans, objects, objects[1:], strict=False):
             setter(obj, related)
         out.append(objects[0])
     return out

@@ -51,7 +51,9 @@ allocations and sub-closes are read in one raw query straight into model instanc
 ``sub_closes_of``; a close answers the sub-closes it just stored with the allocations it holds locked). Before →
 after, wall (fastest run in brackets) and this process's CPU per call: open 166 ms (78) → 50 ms (47), CPU 134 →
 51 ms; partial close 420 ms (326) → 114 ms (107), CPU 291 → 94 ms; full close 694 ms (435) → 118 ms (96), CPU 346 →
-87 ms. What is left in a close is mostly the ordinary trade ingest of the 1,000 sub-account trades (about 40 % of
+87 ms; then instances built by Django's ``Model.from_db`` instead of by hand (simpler, standard): open 63 ms (57),
+partial close 145 ms (124), full close 156 ms (124), measured beside a CI run (load 2.4). What is left in a close
+is mostly the ordinary trade ingest of the 1,000 sub-account trades (about 40 % of
 it: CSV text, COPY, staging and versioning in ``commissions.services.trade_ingest``), then the database's own work
 of the locked read, 1,000 inserted sub-closes (with their key checks) and 1,000 updated allocations. Every row and
 returned instance is as before (the bench's row fingerprint, and ``tests/mam/test_instance_reads.py`` against the
