@@ -61,15 +61,34 @@ class PercentListField(serializers.ListField):
 # --- programs -----------------------------------------------------------------------------------------------------
 
 
+# A new program's settings where the request gives none; an existing program keeps what it has (an upsert changes
+# only what it is given: re-sending a program's name must not turn a cascade program differential).
+NEW_PROGRAM_SETTINGS: dict[str, object] = {
+    "model": Program.Model.DIFFERENTIAL.value,
+    "max_depth": 10,
+    "shares": [],
+    "override_pct": [],
+    "min_payout": Decimal(0),
+    "currency": "USD",
+}
+
+
 class ProgramInputSerializer(InputSerializer):
+    """An upsert by ``code``: a setting left out keeps the program's value (a new program takes
+    ``NEW_PROGRAM_SETTINGS``)."""
+
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
-    model = serializers.ChoiceField(choices=Program.Model.choices, default=Program.Model.DIFFERENTIAL)
-    max_depth = serializers.IntegerField(min_value=1, max_value=32767, default=10)
-    shares = PercentListField(default=list)
-    override_pct = PercentListField(default=list)
-    min_payout = ExactDecimalField(max_digits=18, decimal_places=2, min_value=Decimal(0), default=Decimal(0))
-    currency = serializers.RegexField(_CURRENCY, default="USD")
+    model = serializers.ChoiceField(
+        choices=Program.Model.choices, required=False, help_text="A new program: differential"
+    )
+    max_depth = serializers.IntegerField(min_value=1, max_value=32767, required=False, help_text="A new program: 10")
+    shares = PercentListField(required=False)
+    override_pct = PercentListField(required=False)
+    min_payout = ExactDecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal(0), required=False, help_text="A new program: 0"
+    )
+    currency = serializers.RegexField(_CURRENCY, required=False, help_text="A new program: USD")
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,

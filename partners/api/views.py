@@ -72,6 +72,11 @@ AT_PARAMETER = OpenApiParameter("at", OpenApiTypes.DATETIME, description="The in
 # --- programs -----------------------------------------------------------------------------------------------------
 
 
+def _program_settings(program) -> dict:
+    """What an upsert or a PATCH leaves as it is: the program's name, payout settings and latest terms."""
+    return {"name": program.name} | {field: getattr(program, field) for field in s.NEW_PROGRAM_SETTINGS}
+
+
 class ProgramListApi(generics.ListAPIView):
     """``GET`` lists programs; ``POST`` creates or replaces one by ``code``."""
 
@@ -90,9 +95,10 @@ class ProgramListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = s.ProgramInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        existed = program_get(code=data.validated_data["code"]) is not None
-        program = program_upsert(**data.validated_data)
-        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        existing = program_get(code=data.validated_data["code"])
+        base = s.NEW_PROGRAM_SETTINGS if existing is None else _program_settings(existing)
+        program = program_upsert(**(base | data.validated_data))
+        code = status.HTTP_201_CREATED if existing is None else status.HTTP_200_OK
         return Response(s.ProgramOutputSerializer(program).data, status=code)
 
 
@@ -111,8 +117,7 @@ class ProgramDetailApi(generics.RetrieveAPIView):
         program = self.get_object()
         data = s.ProgramPatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        current = {f: getattr(program, f) for f in s.ProgramPatchSerializer().fields if f != "effective_from"}
-        program = program_upsert(code=program.code, **(current | data.validated_data))
+        program = program_upsert(code=program.code, **(_program_settings(program) | data.validated_data))
         return Response(s.ProgramOutputSerializer(program).data)
 
 

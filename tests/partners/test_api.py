@@ -187,6 +187,23 @@ def test_program_create_update_get_list(staff_client):
     assert listing["count"] == 1 and listing["results"][0]["code"] == "cas"
 
 
+def test_program_upsert_changes_only_what_it_is_given(staff_client):
+    body = {"code": "cas", "name": "Cascade", "model": "cascade", "max_depth": 3, "shares": ["30"], "currency": "EUR"}
+    assert (
+        call(staff_client, "post", "/programs/", {**body, "override_pct": ["2"], "min_payout": "50"}).status_code == 201
+    )
+    renamed = call(staff_client, "post", "/programs/", {"code": "cas", "name": "Cascade plus"})
+    assert renamed.status_code == 200
+    data = renamed.json()
+    # A rename is not a change of terms: the cascade model, its depth and shares stay, and so do the payout settings.
+    assert (data["name"], data["model"], data["max_depth"], data["currency"]) == ("Cascade plus", "cascade", 3, "EUR")
+    assert (data["shares"], data["override_pct"], data["min_payout"]) == (["30.0000"], ["2.0000"], "50.00")
+    assert Program.objects.get(code="cas").terms.count() == 1
+    # A new program takes the documented defaults.
+    fresh = call(staff_client, "post", "/programs/", {"code": "new", "name": "New"}).json()
+    assert (fresh["model"], fresh["max_depth"], fresh["shares"], fresh["currency"]) == ("differential", 10, [], "USD")
+
+
 # --- partners -----------------------------------------------------------------------------------------------------
 
 
