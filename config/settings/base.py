@@ -149,6 +149,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",  # DRF's test client sends what the API parses
     # JSON only, as the schema documents (an HTML Accept is a 406); dev settings add the browsable API under DEBUG.
     "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.JSONRenderer"],
+    # ``?format=`` naming a format the resource does not answer in is a 406 (DRF answers 404).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.negotiation.ContentNegotiation",
 }
 
 SPECTACULAR_SETTINGS = {

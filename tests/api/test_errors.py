@@ -200,6 +200,18 @@ def test_every_operation_documents_406_and_every_write_415(staff_client):
     assert response.status_code == 406 and response.json() == {"detail": "Could not satisfy the request Accept header."}
 
 
+def test_a_format_the_resource_does_not_answer_in_is_406_not_404(staff_client):
+    """``?format=`` is DRF's format override: a format the resource has no renderer for is the documented 406, as
+    the same request by ``Accept`` would be, never a 404 saying the resource is missing."""
+    response = staff_client.get("/api/v1/programs/?format=xml")
+    assert response.status_code == 406
+    assert response.json() == {"detail": "This resource answers in json, not format='xml'."}
+    assert staff_client.get("/api/v1/programs/?format=json").status_code == 200
+    export = staff_client.get("/api/v1/mam/fees/export/?period=2026-01&format=pdf")
+    assert export.status_code == 406 and export["Content-Type"].startswith("application/json")
+    assert staff_client.get("/api/schema/?format=json").status_code == 200
+
+
 def test_a_text_body_to_an_operation_documenting_none_is_415(seeded, staff_client):
     url = f"/api/v1/runs/{seeded['run']}/approve/"
     response = staff_client.post(url, "approve", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k")
