@@ -4,7 +4,8 @@ A server name is what the trade feed accepts (``commissions.ingest.formats``, wh
 same pieces): 1–64 characters, no comma, double quote, backslash, line break or other control character, no blank at
 either end. Accounts, trades, rebates' account keys, MAM and the ``server`` filters all check it with
 ``server_name_error``, so an account the API accepts is one the feed can post trades for. A ``/`` is allowed (the
-feed always took it): the routes that address an account or a trade by server take it as ``<path:server>``.
+feed always took it): the routes that address an account or a trade by server take it as ``<path:server>``, so the
+name must survive as a path — no ``/`` at either end, no ``//``, no ``.`` or ``..`` segment.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ def text_rule(max_length: int) -> str:
 
 
 SERVER_MAX_LENGTH = 64
-SERVER_RULE = text_rule(SERVER_MAX_LENGTH)
+# A path segment of the routes that address an account or a trade: no "/" at either end, no "//", and no "." or
+# ".." between slashes (a client, a proxy or the URL standard itself removes those dot segments, so such an account
+# could not be addressed).
+# The lookahead stays inside the value (no comma or line break: the trade feed embeds the rule in its whole-line
+# pattern, where the value ends at a comma or the line's end).
+_PATH_SEGMENTS = r"(?!/|[^,\n]*/(?:,|$)|[^,\n]*//|(?:[^,\n]*/)?\.\.?(?:/|,|$))"
+SERVER_RULE = _PATH_SEGMENTS + text_rule(SERVER_MAX_LENGTH)
 _SERVER = re.compile(SERVER_RULE)
 SERVER_MESSAGE = (
     f"A server name is 1 to {SERVER_MAX_LENGTH} characters, without commas, quotes, backslashes, control "
-    "characters or blanks at either end."
+    'characters or blanks at either end, and, as a path, without "/" at either end, "//", or "." or ".." between '
+    "slashes."
 )
 
 

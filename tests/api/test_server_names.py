@@ -11,6 +11,8 @@ from tests.commissions.runs_support import post_ok, trade
 pytestmark = pytest.mark.django_db
 
 BAD = ["live,1", 'live"1', "live\\1", "live\t1", "live\x7f1", " live1", "live1 ", "x" * 65]
+# Not addressable as a path: a client or proxy rewrites dot segments, an end slash or "//" changes the route.
+BAD += [".", "..", "eu/", "/eu", "eu//live", "eu/./live", "eu/.."]
 
 
 def test_a_server_name_the_trade_feed_refuses_is_refused_everywhere(seeded, staff_client):

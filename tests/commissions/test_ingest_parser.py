@@ -37,6 +37,23 @@ def accepted_rows(result) -> list[list[str]]:
     return list(csv.reader(io.StringIO(result["payload"])))
 
 
+# --- servers ------------------------------------------------------------------------------------------------------
+
+
+def test_a_server_name_must_survive_as_a_path_and_its_rule_looks_at_its_own_column_only():
+    """``core.names``: no "/" at either end, no "//", no "." or ".." segment — judged on the server's own value, never
+    on the columns after it or the next line (the rule is embedded in the feed's whole-line pattern)."""
+    servers = ["eu/live", "eu/", "a/../b", "..", "eu", "eu"]
+    rows = [trade_row(server=server, ticket=str(1000 + i)) for i, server in enumerate(servers)]
+    rows[4]["symbol"] = "EUR//USD/"  # a later column holding what a server may not: the row is fine
+    header = [c for c in GENERIC_COLUMNS if c != "server"] + ["server"]  # the server last: before the next line
+    for columns in (None, header):
+        result = parse(csv_text(rows, columns))
+        assert sorted(result["rejections"]) == [3, 4, 5], result["rejections"]
+        assert all("server" in errors for errors in result["rejections"].values())
+        assert result["accepted"] == 3
+
+
 # --- header -------------------------------------------------------------------------------------------------------
 
 
