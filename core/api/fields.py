@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.names import SERVER_MAX_LENGTH, server_name_error
+from core.names import SERVER_MAX_LENGTH, server_name_error, text_rule
 from core.periods import PERIOD_PATTERN, Period
 
 
@@ -72,6 +73,23 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value: Decimal) -> str:
         return format(abs(value) if value == 0 else value, "f")  # never "-0.00"
+
+
+class PlainTextField(serializers.CharField):
+    """One line of plain text, under the trade feed's text rule (``core.names.text_rule``): for keys that also end
+    up as cells of exports (a cash flow's id) — no separators, quotes, line breaks or blanks at either end, checked
+    on the whole value (Django's ``RegexValidator`` searches, and ``$`` allows a final line break)."""
+
+    def __init__(self, *, max_length: int, message: str, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)  # " 17" is refused, never quietly made "17"
+        super().__init__(max_length=max_length, **kwargs)
+        self._rule, self._message = re.compile(text_rule(max_length)), message
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not self._rule.fullmatch(value):
+            raise serializers.ValidationError(self._message)
+        return value
 
 
 class ServerNameField(serializers.CharField):

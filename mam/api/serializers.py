@@ -8,7 +8,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, ServerNameField, fraction_field, percent_field, positive
+from core.api.fields import ExactDecimalField, PlainTextField, ServerNameField, fraction_field, percent_field, positive
 from core.api.serializers import InputSerializer
 from partners.models import Partner
 
@@ -28,6 +28,11 @@ MAX_BIGINT = 2**63 - 1
 MAX_TICKET = 10**18 - 1  # the trade ingest's 18 digits
 _CURRENCY = r"^[A-Z]{3}$"
 ZERO = Decimal(0)
+# A flow's id is a key (idempotency) and a cell of exports: one line of plain text, as the trade feed's text values.
+FLOW_ID_MESSAGE = (
+    "A cash flow id is 1 to 100 characters, without commas, quotes, backslashes, control characters or blanks at "
+    "either end."
+)
 
 
 def _login(**kwargs) -> serializers.IntegerField:
@@ -244,7 +249,12 @@ class EquityOutputSerializer(serializers.ModelSerializer):
 
 
 class CashFlowRowSerializer(InputSerializer):
-    id = serializers.CharField(max_length=100, help_text="The platform's or CRM's id of the flow, unique per server")
+    id = PlainTextField(
+        max_length=100,
+        message=FLOW_ID_MESSAGE,
+        help_text="The platform's or CRM's id of the flow, unique per server: 1–100 characters without commas, "
+        "quotes, backslashes, line breaks or other control characters, or blanks at either end",
+    )
     server = ServerNameField()
     login = _login()
     time = serializers.DateTimeField()

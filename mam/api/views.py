@@ -214,6 +214,28 @@ class CashFlowListApi(generics.ListAPIView):
         "content is a 409 naming the rows (nothing is written): a correction is a new flow with its own id. A new "
         "flow dated in an approved fee period of the account's group is a 409 naming the rows: a paid fee month is "
         "not adjusted.",
+        examples=[
+            OpenApiExample(
+                "A deposit and a withdrawal",
+                request_only=True,
+                value=[
+                    {
+                        "id": "dep-88213",
+                        "server": "live1",
+                        "login": 2001,
+                        "time": "2026-03-05T09:30:00Z",
+                        "amount": "5000.00",
+                    },
+                    {
+                        "id": "wd-88240",
+                        "server": "live1",
+                        "login": 2001,
+                        "time": "2026-03-19T14:00:00Z",
+                        "amount": "-1200.00",
+                    },
+                ],
+            )
+        ],
     )
     @idempotent
     def post(self, request: Request) -> Response:

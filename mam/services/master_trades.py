@@ -331,6 +331,10 @@ def _free_tickets(*, group: MamGroup, master_ticket: int, seq: int, logins: list
     return chosen
 
 
+_PROFIT_FIELD = Trade._meta.get_field("profit")
+_PROFIT_LIMIT = Decimal(10) ** (_PROFIT_FIELD.max_digits - _PROFIT_FIELD.decimal_places)
+
+
 def _profit(
     *, side: int, open_price: Decimal, close_price: Decimal, lots: Decimal, contract: Decimal, rate: Decimal
 ) -> Decimal:
@@ -474,6 +478,15 @@ def master_trade_close(
                     ),
                     account.currency,
                 )
+                if abs(profit) >= _PROFIT_LIMIT:
+                    raise ValidationError(
+                        {
+                            "close_price": [
+                                f"At this price the P&L of {account.server}:{account.login} ({profit} "
+                                f"{account.currency}) is beyond what a trade's profit can hold."
+                            ]
+                        }
+                    )
                 ticket_of = tickets[account.login]
                 records.append(
                     {

@@ -178,6 +178,10 @@ def test_cash_flows_are_idempotent_by_id_and_never_edited(staff_client):
     assert changed.status_code == 409 and changed.json()["rows"][0]["errors"].keys() == {"amount"}
     zero = staff_client.post("/api/v1/mam/cash-flows/", [{**flows[0], "id": "z", "amount": "0"}], format="json")
     assert zero.status_code == 400 and zero.json()["rows"][0]["errors"].keys() == {"amount"}
+    # An id is one line of plain text (a key and an export cell): a line break, a comma or an end blank is refused.
+    for bad_id in ("dep\n2", "dep,2", " dep-2", "dep-2\t", ""):
+        refused = staff_client.post("/api/v1/mam/cash-flows/", [{**flows[0], "id": bad_id}], format="json")
+        assert refused.status_code == 400 and refused.json()["rows"][0]["errors"].keys() == {"id"}, bad_id
     assert CashFlow.objects.count() == 2
     listed = staff_client.get("/api/v1/mam/cash-flows/").json()["results"]
     assert [(f["id"], f["amount"]) for f in listed] == [("dep-1", "500.000000"), ("wd-1", "-200.000000")]
@@ -315,3 +319,16 @@ def test_a_group_upsert_changes_only_what_it_is_given(staff_client):
         "USD",
     )
     assert group["fees"]["performance_rate"] == "0.25000000"
+
+
+def test_a_close_price_whose_pnl_no_trade_can_hold_is_a_field_error_writing_nothing(staff_client):
+    """A close price the field accepts can still give a sub-account a P&L beyond a trade's ``profit`` column: that is
+    a 400 on ``close_price`` naming the account, before anything is written (never a range error of the database)."""
+    setup_mam(staff_client)
+    before = _counts()
+    url = f"/api/v1/mam/master-trades/{GROUP}/500/close/"
+    response = staff_client.post(url, close_body(price="99999999999999.9999999999"), format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["close_price"] and "live1:1001" in response.json()["close_price"][0]
+    assert _counts() == before and MasterTrade.objects.get(ticket=500).lots_open == Decimal(1)
+    assert staff_client.post(url, close_body(price="1000000000"), format="json").status_code == 200
