@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django import forms
 from django.db.models import QuerySet
@@ -10,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from core.names import server_name_error
 
 MAX_BIGINT = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _document(instance: django_filters.Filter, schema: dict) -> None:
@@ -38,11 +41,21 @@ class TrueFalseFilter(django_filters.ChoiceFilter):
         return super().filter(qs, value == "true")
 
 
+class IntegerFormField(forms.IntegerField):
+    """An integer written in ASCII digits, as the schema's ``integer`` says: Django's field also takes ``1.0`` and
+    other scripts' digits (``int("١٢")`` is 12), which a generated client never sends and a typo should not match."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not _INTEGER.fullmatch(str(value)):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 class IntegerFilter(django_filters.NumberFilter):
     """An integer (django-filter's NumberFilter takes decimals); bounded to the column's range so a huge number is
     a field error, not a database error."""
 
-    field_class = forms.IntegerField
+    field_class = IntegerFormField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", -MAX_BIGINT - 1)

@@ -591,6 +591,13 @@ class Queryable(RouteTestCase):
                     failures.append(f"{name} ({label}): {response.status_code}, not a 400 (matched another value?)")
             if spec.get("type") == "number":
                 failures.append(f"{name}: documented as a JSON number (an integer filter, or a decimal string)")
+            if spec.get("type") == "integer":
+                # What ``int()`` and Django's IntegerField take but the schema's integer is not: "1.0", other
+                # scripts' digits (Arabic-Indic 12), a plus sign.
+                for hostile in ("1.0", "\u0661\u0662", "+1"):
+                    response = staff_client.get(self.url(), {**self.query, name: hostile})
+                    if response.status_code != 400 or not mentions(response.json(), name):
+                        failures.append(f"{name} ({hostile!r}): {response.status_code}, not a 400 naming it")
         assert not failures, "\n".join(failures)
 
 
