@@ -33,6 +33,11 @@ class Conflict(ApplicationError):
     the state the action needs, a key used with a different body (HTTP 409)."""
 
 
+class Forbidden(ApplicationError):
+    """The caller may not do this to this object, whatever its permissions: the creator of a payout batch approving
+    it (maker-checker) (HTTP 403)."""
+
+
 class NotFound(ApplicationError):
     """The object the operation names does not exist, or is outside the caller's scope (HTTP 404)."""
 

@@ -1,8 +1,8 @@
 """The API's one mapping of domain exceptions to HTTP (HackSoft's styleguide: plain exceptions in the services,
 translated once at the edge). Errors are JSON ``{"detail": …}`` or field errors, never a 500 for bad input:
 
-- ``core.exceptions.Conflict`` → 409, ``NotFound`` → 404, any other ``ApplicationError`` → 400, each with
-  ``{"detail": message, **extra}``;
+- ``core.exceptions.Conflict`` → 409, ``NotFound`` → 404, ``Forbidden`` → 403, any other ``ApplicationError`` →
+  400, each with ``{"detail": message, **extra}``;
 - Django's ``ValidationError`` → 400 with its field errors (``RowErrors`` → ``{"rows": [{"index", "errors"}]}``,
   ``FieldErrors`` → its nested errors as they are, list items keyed by index);
 - an ``IntegrityError`` that escaped a service's checks → 409 (logged: a service should have said why);
@@ -23,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.exceptions import ApplicationError, Conflict, FieldErrors, NotFound, RowErrors
+from core.exceptions import ApplicationError, Conflict, FieldErrors, Forbidden, NotFound, RowErrors
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ def _application_error(exc: ApplicationError) -> Response:
         code = status.HTTP_409_CONFLICT
     elif isinstance(exc, NotFound):
         code = status.HTTP_404_NOT_FOUND
+    elif isinstance(exc, Forbidden):
+        code = status.HTTP_403_FORBIDDEN
     else:
         code = status.HTTP_400_BAD_REQUEST
     return Response({"detail": exc.message, **exc.extra}, status=code)

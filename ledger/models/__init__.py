@@ -2,5 +2,16 @@ from .accounts import LedgerAccount
 from .currencies import ConversionRate, Currency
 from .journal import JournalEntry, JournalTransaction
 from .locks import PeriodLock
+from .payouts import PayoutBatch, PayoutItem, PayoutLine
 
-__all__ = ["ConversionRate", "Currency", "JournalEntry", "JournalTransaction", "LedgerAccount", "PeriodLock"]
+__all__ = [
+    "ConversionRate",
+    "Currency",
+    "JournalEntry",
+    "JournalTransaction",
+    "LedgerAccount",
+    "PayoutBatch",
+    "PayoutItem",
+    "PayoutLine",
+    "PeriodLock",
+]

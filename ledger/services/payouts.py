@@ -1,0 +1,399 @@
+"""Payout batches: make, approve (maker-checker), discard, export and pay (DOMAIN.md 6; ``ledger.models.payouts``).
+
+Units: a line's items are payable balances in their accounts' currencies (exact at their minor units); each is
+converted at a rate recorded on the item (payout currency per unit, rounded half-up to ``RATE_PLACES``: the
+currencies' latest USD rates on or before the period's last day, divided); the rate from USD is exact.
+
+Rounding point: once per line — the sum of the items' exact conversions is rounded half-up to the payout currency's
+minor unit (``ledger.Currency``) into the line's ``amount``; the minimum-payout check rounds the same sum in the
+program's currency. Payout transactions post each item's own amount in its own currency (no conversion in the
+journal: the ledger stays one currency per transaction), payable debited, payout clearing credited.
+
+A line's status when the batch is made, first match wins:
+1. ``held`` — the partner is suspended, or has no payout method or account (the reason says which);
+2. ``carried_over`` — nothing positive to pay (a negative balance is a clawback: it nets against later earnings), or
+   the amount is below the program's minimum payout (the reason gives the minimum);
+3. ``to_pay``.
+Held and carried-over lines hold nothing: the next batch finds their money available again.
+
+Concurrency: batches are made one at a time (an advisory lock), so two batches never take the same balance; every
+action on a batch locks its row first, then its lines in id order (one fixed order), so concurrent approvals or
+payments act once — the others find the state they left.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, localcontext
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.actors import Actor, recorded_user
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.money import quantize
+from core.periods import period_of, server_period
+from partners.models import Partner
+
+from ..models import PayoutBatch, PayoutItem, PayoutLine
+from ..payout_selectors import Payable, latest_usd_rates, payables
+from ..postings import AccountRef, Leg, Posting
+from ..selectors import PAYOUT_KIND, currency_places
+from ..vocabulary import Purpose
+from .posting import journal_post
+
+RATE_PLACES = 18
+Status = PayoutLine.Status
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """What finance reports for one line: ``paid``, or ``failed`` with the bank's reason."""
+
+    partner: str
+    status: str
+    reason: str = ""
+
+
+def _actor(user: Actor, action: str):
+    actor = recorded_user(user)
+    if actor is None:
+        raise ApplicationError(f"{action} needs the user who does it (maker-checker: every step is someone's).")
+    return actor
+
+
+def _locked_batch(batch_id: int) -> PayoutBatch:
+    batch = PayoutBatch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound(f"No payout batch {batch_id}.")
+    return batch
+
+
+def _conflict(batch: PayoutBatch, action: str) -> Conflict:
+    return Conflict(
+        f"Payout batch {batch.pk} is {batch.status}: it cannot be {action}.",
+        extra={"batch": batch.pk, "status": batch.status},
+    )
+
+
+# --- making a batch -----------------------------------------------------------------------------------------------
+
+
+def _rate(rates: dict[str, tuple[Decimal, date]], source: str, target: str) -> Decimal:
+    if source == target:
+        return Decimal(1)
+    with localcontext(prec=60):
+        return quantize(rates[source][0] / rates[target][0], RATE_PLACES)
+
+
+def _missing_details(partner: Partner) -> list[str]:
+    return [
+        label
+        for field, label in (("payout_method", "method"), ("payout_account", "account"))
+        if not getattr(partner, field).strip()
+    ]
+
+
+def _line_status(
+    partner: Partner, amount: Decimal, in_minimum: Decimal, minimum: Decimal, currency: str
+) -> tuple[str, str]:
+    if partner.status == Partner.Status.SUSPENDED:
+        return Status.HELD, "The partner is suspended."
+    missing = _missing_details(partner)
+    if missing:
+        return Status.HELD, f"Missing payout details: payout {' and '.join(missing)}."
+    if amount <= 0:
+        return Status.CARRIED_OVER, "Nothing positive to pay: the balance nets against later earnings (clawback)."
+    if in_minimum < minimum:
+        return Status.CARRIED_OVER, f"Below the program's minimum payout of {minimum} {currency}: carried over."
+    return Status.TO_PAY, ""
+
+
+def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
+    """A draft batch paying, per partner, what is payable up to ``period``'s end and held by no open batch.
+
+    Refused: a period that has not ended (``Conflict``), a missing rate (``Conflict`` naming every missing currency),
+    no user. A partner with nothing available gets no line; a batch with no line at all is still made (it shows
+    finance that nothing was due)."""
+    actor = _actor(user, "Making a payout batch")
+    try:
+        cut = server_period(period)
+    except ValueError as exc:
+        raise ValidationError({"period": [str(exc)]}) from exc
+    if cut.end > timezone.now():
+        raise Conflict(
+            f"{cut.label} has not ended: a batch pays approved periods (it ends {cut.end.isoformat()}).",
+            extra={"period": cut.label},
+        )
+    last_day = cut.next_first_day - timedelta(days=1)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('payout-batches', 0))")
+        by_partner: dict[int, list[Payable]] = defaultdict(list)
+        for payable in payables(period=cut.label):
+            if payable.available != 0:
+                by_partner[payable.partner_id].append(payable)
+        partners = Partner.objects.select_related("program").in_bulk(list(by_partner))
+        codes = {p.currency for items in by_partner.values() for p in items}
+        codes |= {partner.payout_currency for partner in partners.values()}
+        codes |= {partner.program.currency for partner in partners.values()}
+        rates = latest_usd_rates(codes=codes, on_or_before=last_day)
+        missing = sorted(codes - set(rates))
+        if missing:
+            raise Conflict(
+                f"No USD rate on or before {last_day.isoformat()} for {', '.join(missing)}: add the rates, then "
+                "make the batch.",
+                extra={"missing_rates": [{"currency": code, "day": last_day.isoformat()} for code in missing]},
+            )
+        batch = PayoutBatch.objects.create(period=cut.label, created_by=actor)
+        lines, items = [], []
+        for partner_id in sorted(by_partner, key=lambda pk: partners[pk].code):
+            partner = partners[partner_id]
+            target, minimum_currency = partner.payout_currency, partner.program.currency
+            converted = []
+            for payable in by_partner[partner_id]:
+                rate = _rate(rates, payable.currency, target)
+                converted.append((payable, rate, payable.available * rate))
+            with localcontext(prec=60):
+                exact = sum((value for _, _, value in converted), Decimal(0))
+                in_minimum = sum(
+                    (p.available * _rate(rates, p.currency, minimum_currency) for p in by_partner[partner_id]),
+                    Decimal(0),
+                )
+            amount = quantize(exact, currency_places(target))
+            in_minimum = quantize(in_minimum, currency_places(minimum_currency))
+            minimum = partner.program.min_payout
+            status, reason = _line_status(partner, amount, in_minimum, minimum, minimum_currency)
+            line = PayoutLine(
+                batch=batch,
+                partner=partner,
+                status=status,
+                reason=reason,
+                partner_name=partner.name,
+                payout_method=partner.payout_method,
+                payout_account=partner.payout_account,
+                payout_currency=target,
+                amount=amount,
+                minimum=minimum,
+                minimum_currency=minimum_currency,
+                amount_in_minimum_currency=in_minimum,
+            )
+            lines.append(line)
+            rate_day = min(rates[target][1], *(rates[p.currency][1] for p, _, _ in converted))
+            items.extend(
+                (
+                    line,
+                    PayoutItem(
+                        account_id=p.account_id,
+                        currency=p.currency,
+                        amount=p.available,
+                        rate=rate,
+                        rate_day=rate_day,
+                        converted=value,
+                    ),
+                )
+                for p, rate, value in converted
+            )
+        PayoutLine.objects.bulk_create(lines, batch_size=2000)
+        for line, item in items:
+            item.line_id = line.pk
+        PayoutItem.objects.bulk_create([item for _, item in items], batch_size=5000)
+    return batch
+
+
+# --- the steps of a batch -----------------------------------------------------------------------------------------
+
+
+def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
+    """Approve a draft: by another user than its creator (``Forbidden``); a batch already approved is a
+    ``Conflict`` (two approvals at once: one approves, the other is told)."""
+    actor = _actor(user, "Approving a payout batch")
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        if batch.status != PayoutBatch.Status.DRAFT:
+            raise _conflict(batch, "approved")
+        if batch.created_by_id == actor.pk:
+            raise Forbidden(
+                f"You made payout batch {batch.pk}: another user approves it (maker-checker).",
+                extra={"batch": batch.pk},
+            )
+        batch.status, batch.approved_by, batch.approved_at = PayoutBatch.Status.APPROVED, actor, timezone.now()
+        batch.save(update_fields=["status", "approved_by", "approved_at"])
+    return batch
+
+
+def payout_batch_discard(*, batch_id: int, user: Actor) -> PayoutBatch:
+    """Discard a draft: its lines hold nothing any more."""
+    actor = _actor(user, "Discarding a payout batch")
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        if batch.status != PayoutBatch.Status.DRAFT:
+            raise _conflict(batch, "discarded (only a draft can be)")
+        batch.status, batch.closed_by, batch.closed_at = PayoutBatch.Status.DISCARDED, actor, timezone.now()
+        batch.save(update_fields=["status", "closed_by", "closed_at"])
+    return batch
+
+
+EXPORTED_STATUSES = (Status.TO_PAY, Status.PAID, Status.FAILED)  # the lines approved for payment
+
+
+def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
+    """Mark an approved batch exported (the first export; a later one changes nothing): the file is then
+    ``payout_export_rows``. A draft or discarded batch is a ``Conflict``."""
+    actor = _actor(user, "Exporting a payout batch")
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        if batch.status in (PayoutBatch.Status.DRAFT, PayoutBatch.Status.DISCARDED):
+            raise _conflict(batch, "exported (approve it first)")
+        if batch.status == PayoutBatch.Status.APPROVED:
+            batch.status, batch.exported_by, batch.exported_at = PayoutBatch.Status.EXPORTED, actor, timezone.now()
+            batch.save(update_fields=["status", "exported_by", "exported_at"])
+    return batch
+
+
+EXPORT_HEADER = (
+    "batch_id",
+    "partner_code",
+    "partner_name",
+    "payout_method",
+    "payout_account",
+    "currency",
+    "amount",
+    "period_start",
+    "period_end",
+    "reference",
+)
+
+
+def payout_export_rows(*, batch: PayoutBatch) -> Iterator[tuple]:
+    """The rows of the batch CSV (API.md): every line approved for payment, by partner code, streamed from the
+    database (a server-side cursor: constant memory)."""
+    cut = server_period(batch.period)
+    start, end = cut.first_day, cut.next_first_day - timedelta(days=1)
+    lines = (
+        PayoutLine.objects.filter(batch=batch, status__in=EXPORTED_STATUSES)
+        .order_by("partner__code")
+        .values_list("partner__code", "partner_name", "payout_method", "payout_account", "payout_currency", "amount")
+    )
+    places: dict[str, int] = {}
+    for code, name, method, account, currency, amount in lines.iterator(chunk_size=5000):
+        if currency not in places:
+            places[currency] = currency_places(currency)
+        yield (
+            batch.pk,
+            code,
+            name,
+            method,
+            account,
+            currency,
+            quantize(amount, places[currency]),
+            start,
+            end,
+            payout_reference(batch.pk, code),
+        )
+
+
+def payout_reference(batch_id: int, partner_code: str) -> str:
+    """The payment reference the bank file carries, and that finds the line again."""
+    return f"IBEX-{batch_id}-{partner_code}"
+
+
+def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineOutcome] | None = None) -> PayoutBatch:
+    """Mark lines of an exported batch paid (posting their payout transactions) or failed (back to payable, with the
+    reason). ``outcomes`` None: every line still to pay is paid. A line already paid stays paid (a repeated request
+    pays nothing twice); paying or failing a line that is not to pay is a ``Conflict``; when no line is left to pay
+    the batch is paid."""
+    actor = _actor(user, "Marking payout lines")
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        if batch.status == PayoutBatch.Status.PAID and outcomes is None:
+            return batch
+        if batch.status != PayoutBatch.Status.EXPORTED:
+            raise _conflict(batch, "marked paid (export it first)" if batch.status != "paid" else "changed")
+        lines = {
+            line.partner.code: line
+            for line in PayoutLine.objects.select_for_update(of=("self",))
+            .select_related("partner")
+            .filter(batch=batch, status__in=EXPORTED_STATUSES)
+            .order_by("pk")
+        }
+        wanted = _wanted(lines, outcomes)
+        now = timezone.now()
+        to_post: list[PayoutLine] = []
+        for code, outcome in wanted.items():
+            line = lines[code]
+            if line.status == outcome.status:
+                continue  # already so: a repeat changes nothing
+            if line.status != Status.TO_PAY:
+                raise Conflict(
+                    f"Line of {code} in payout batch {batch.pk} is {line.status}: it cannot become {outcome.status}.",
+                    extra={"batch": batch.pk, "partner": code, "status": line.status},
+                )
+            line.status, line.resolved_at = outcome.status, now
+            if outcome.status == Status.FAILED:
+                line.reason = outcome.reason
+            else:
+                to_post.append(line)
+        _post_payouts(batch, to_post, actor=actor, at=now)
+        PayoutLine.objects.bulk_update([lines[c] for c in wanted], ["status", "reason", "resolved_at"], batch_size=2000)
+        if not PayoutLine.objects.filter(batch=batch, status=Status.TO_PAY).exists():
+            batch.status, batch.closed_by, batch.closed_at = PayoutBatch.Status.PAID, actor, now
+            batch.save(update_fields=["status", "closed_by", "closed_at"])
+    return batch
+
+
+def _wanted(lines: dict[str, PayoutLine], outcomes: Sequence[LineOutcome] | None) -> dict[str, LineOutcome]:
+    if outcomes is None:
+        return {code: LineOutcome(code, Status.PAID) for code, line in lines.items() if line.status == Status.TO_PAY}
+    errors: dict[str, dict[str, list[str]]] = {}
+    wanted: dict[str, LineOutcome] = {}
+    for index, outcome in enumerate(outcomes):
+        if outcome.partner not in lines:
+            errors[str(index)] = {"partner": [f"No line of {outcome.partner!r} is to be paid by this batch."]}
+        elif outcome.status not in (Status.PAID, Status.FAILED):
+            errors[str(index)] = {"status": ["Either paid or failed."]}
+        elif outcome.status == Status.FAILED and not outcome.reason.strip():
+            errors[str(index)] = {"reason": ["Say why the payment failed."]}
+        elif outcome.partner in wanted:
+            errors[str(index)] = {"partner": ["Named twice."]}
+        else:
+            wanted[outcome.partner] = outcome
+    if errors:
+        raise ValidationError({"lines": [errors]})
+    return wanted
+
+
+def _post_payouts(batch: PayoutBatch, lines: Iterable[PayoutLine], *, actor, at) -> None:
+    """One payout transaction per item of each line: the payable debited, payout clearing credited, in the item's
+    own currency, in the period it is paid in."""
+    lines = list(lines)
+    if not lines:
+        return
+    items = list(PayoutItem.objects.filter(line__in=lines).select_related("account").order_by("line_id", "id"))
+    period = period_of(at).label
+    partner_of = {line.pk: line.partner for line in lines}
+    postings = [
+        Posting(
+            source_key=f"payout:{batch.pk}:{item.line_id}:{item.account_id}",
+            kind=PAYOUT_KIND,
+            period=period,
+            currency=item.currency,
+            memo=f"payout batch {batch.pk} {batch.period}: {payout_reference(batch.pk, partner_of[item.line_id].code)}",
+            legs=(
+                Leg(
+                    AccountRef(Purpose(item.account.purpose), item.currency, partner_id=item.account.partner_id),
+                    item.amount,
+                ),
+                Leg(AccountRef(Purpose.PAYOUT_CLEARING, item.currency), -item.amount),
+            ),
+        )
+        for item in items
+    ]
+    posted = journal_post(postings=postings, user=actor)
+    for item, posting in zip(items, postings, strict=True):
+        item.transaction_id = posted.transaction_ids.get(posting.source_key)
+    PayoutItem.objects.bulk_update([i for i in items if i.transaction_id], ["transaction"], batch_size=5000)

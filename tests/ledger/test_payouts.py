@@ -1,0 +1,195 @@
+"""Payout batches against the ledger: what is available, carried over, held, netted and converted, who may approve,
+what is posted when lines are paid, and that no balance is paid twice."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from core.exceptions import Conflict, Forbidden
+from ledger.models import JournalTransaction, PayoutBatch, PayoutLine
+from ledger.payout_selectors import payables
+from ledger.selectors import partner_statement
+from ledger.services.payouts import (
+    LineOutcome,
+    payout_batch_approve,
+    payout_batch_create,
+    payout_batch_discard,
+    payout_batch_export,
+    payout_lines_resolve,
+)
+from partners.models import Partner
+
+from .payout_support import earn, partner, program, rates, user
+
+pytestmark = pytest.mark.django_db
+
+
+def _lines(batch: PayoutBatch) -> dict[str, tuple[str, Decimal, str]]:
+    return {
+        line.partner.code: (line.status, line.amount, line.reason) for line in batch.lines.select_related("partner")
+    }
+
+
+def _pay(batch: PayoutBatch, outcomes=None) -> PayoutBatch:
+    payout_batch_approve(batch_id=batch.pk, user=user("checker"))
+    payout_batch_export(batch_id=batch.pk, user=user("maker"))
+    return payout_lines_resolve(batch_id=batch.pk, user=user("maker"), outcomes=outcomes)
+
+
+def test_below_the_minimum_is_carried_over_then_paid_with_the_next_period():
+    prog = program("min50", minimum="50")
+    ib = partner("ib", prog=prog)
+    earn(ib, "30.00", period="2026-01")
+    january = payout_batch_create(period="2026-01", user=user("maker"))
+    status, amount, reason = _lines(january)["ib"]
+    assert (status, amount) == (PayoutLine.Status.CARRIED_OVER, Decimal("30.00"))
+    assert "minimum payout of 50.00 USD" in reason
+    _pay(january)  # nothing to pay: the batch closes at once, the 30.00 stays owed
+    assert PayoutBatch.objects.get(pk=january.pk).status == PayoutBatch.Status.PAID
+    earn(ib, "40.00", period="2026-02")
+    february = payout_batch_create(period="2026-02", user=user("maker"))
+    assert _lines(february)["ib"][:2] == (PayoutLine.Status.TO_PAY, Decimal("70.00"))
+    _pay(february)
+    assert [p.owed for p in payables(partner_ids=[ib.pk])] == []  # nothing owed any more
+    payout = JournalTransaction.objects.get(kind="payout")
+    assert {e.account.purpose: e.amount for e in payout.entries.select_related("account")} == {
+        "partner_payable": Decimal("70.00"),
+        "payout_clearing": Decimal("-70.00"),
+    }
+
+
+def test_holds_name_their_reason_and_release_the_money_to_the_next_batch():
+    suspended = partner("susp", status=Partner.Status.SUSPENDED)
+    no_details = partner("nodet", payout_account="", payout_method="")
+    fine = partner("fine")
+    for who in (suspended, no_details, fine):
+        earn(who, "100.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    lines = _lines(batch)
+    assert lines["susp"] == (PayoutLine.Status.HELD, Decimal("100.00"), "The partner is suspended.")
+    assert lines["nodet"] == (
+        PayoutLine.Status.HELD,
+        Decimal("100.00"),
+        "Missing payout details: payout method and account.",
+    )
+    assert lines["fine"][0] == PayoutLine.Status.TO_PAY
+    # While the first batch is open, a second one takes only what it does not hold: the held lines' money.
+    Partner.objects.filter(pk=no_details.pk).update(payout_method="bank", payout_account="IBAN-x")
+    second = payout_batch_create(period="2026-01", user=user("maker"))
+    assert set(_lines(second)) == {"susp", "nodet"}
+    assert _lines(second)["nodet"][0] == PayoutLine.Status.TO_PAY
+
+
+def test_a_negative_balance_is_paid_nothing_and_nets_against_later_earnings():
+    ib = partner("ib")
+    earn(ib, "-20.00", period="2026-01", kind="reversal")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    status, amount, reason = _lines(batch)["ib"]
+    assert (status, amount) == (PayoutLine.Status.CARRIED_OVER, Decimal("-20.00")) and "clawback" in reason
+    earn(ib, "50.00", period="2026-02")
+    later = payout_batch_create(period="2026-02", user=user("maker"))
+    assert _lines(later)["ib"][:2] == (PayoutLine.Status.TO_PAY, Decimal("30.00"))
+    _pay(later)
+    assert payables(partner_ids=[ib.pk]) == []
+
+
+def test_conversion_at_the_recorded_rate_rounds_once_per_line():
+    rates("2026-01-30", EUR="1.08", GBP="1.27")  # the period's last day (a Saturday) has none: the latest before
+    ib = partner("ib", currency="EUR")
+    earn(ib, "100.00", period="2026-01")
+    earn(ib, "10.00", period="2026-01", currency="GBP")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    line = batch.lines.get()
+    items = {item.currency: item for item in line.items.all()}
+    usd_to_eur = (Decimal(1) / Decimal("1.08")).quantize(Decimal("1e-18"))
+    gbp_to_eur = (Decimal("1.27") / Decimal("1.08")).quantize(Decimal("1e-18"))
+    assert (items["USD"].rate, items["GBP"].rate) == (usd_to_eur, gbp_to_eur)
+    assert str(items["USD"].rate_day) == "2026-01-30"
+    exact = Decimal("100.00") * usd_to_eur + Decimal("10.00") * gbp_to_eur  # 92.59259… + 11.75925… = 104.35185…
+    assert line.amount == exact.quantize(Decimal("0.01")) == Decimal("104.35")
+    _pay(batch)
+    posted = {
+        t.currency_id: t.entries.get(account__purpose="partner_payable").amount
+        for t in JournalTransaction.objects.filter(kind="payout")
+    }
+    assert posted == {"USD": Decimal("100.00"), "GBP": Decimal("10.00")}  # each payable paid in its own currency
+
+
+def test_a_missing_rate_is_a_conflict_naming_the_currencies():
+    ib = partner("ib", currency="CHF")
+    earn(ib, "100.00", period="2026-01")
+    with pytest.raises(Conflict) as exc:
+        payout_batch_create(period="2026-01", user=user("maker"))
+    assert exc.value.extra["missing_rates"] == [{"currency": "CHF", "day": "2026-01-31"}]
+    assert not PayoutBatch.objects.exists()
+
+
+def test_the_creator_cannot_approve_its_own_batch_not_even_in_the_database():
+    earn(partner("ib"), "10.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    with pytest.raises(Forbidden):
+        payout_batch_approve(batch_id=batch.pk, user=user("maker"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PayoutBatch.objects.filter(pk=batch.pk).update(status="approved", approved_by=user("maker"))
+    assert payout_batch_approve(batch_id=batch.pk, user=user("checker")).status == PayoutBatch.Status.APPROVED
+    with pytest.raises(Conflict):
+        payout_batch_approve(batch_id=batch.pk, user=user("third"))
+
+
+def test_a_discarded_draft_and_a_failed_line_give_their_money_back():
+    ib, other = partner("ib"), partner("other")
+    earn(ib, "10.00", period="2026-01")
+    earn(other, "20.00", period="2026-01")
+    draft = payout_batch_create(period="2026-01", user=user("maker"))
+    assert payout_batch_create(period="2026-01", user=user("maker")).lines.count() == 0  # all held by the draft
+    payout_batch_discard(batch_id=draft.pk, user=user("maker"))
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    assert set(_lines(batch)) == {"ib", "other"}
+    done = _pay(batch, [LineOutcome("ib", "paid"), LineOutcome("other", "failed", "IBAN closed")])
+    assert done.status == PayoutBatch.Status.PAID
+    assert _lines(done)["other"] == (PayoutLine.Status.FAILED, Decimal("20.00"), "IBAN closed")
+    again = payout_batch_create(period="2026-01", user=user("maker"))
+    assert _lines(again) == {"other": (PayoutLine.Status.TO_PAY, Decimal("20.00"), "")}
+
+
+def test_paying_twice_posts_once_and_a_paid_line_cannot_fail():
+    ib = partner("ib")
+    earn(ib, "10.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    _pay(batch)
+    payout_lines_resolve(batch_id=batch.pk, user=user("maker"))
+    assert JournalTransaction.objects.filter(kind="payout").count() == 1
+    with pytest.raises(Conflict):
+        payout_lines_resolve(batch_id=batch.pk, user=user("maker"), outcomes=[LineOutcome("ib", "failed", "x")])
+
+
+def test_a_payout_posted_later_is_never_paid_again_by_a_batch_for_an_earlier_period():
+    ib = partner("ib")
+    earn(ib, "10.00", period="2026-01")
+    _pay(payout_batch_create(period="2026-02", user=user("maker")))  # pays January's 10.00 (posted this month)
+    assert payout_batch_create(period="2026-01", user=user("maker")).lines.count() == 0
+
+
+def test_the_statement_shows_the_payout_in_the_period_it_was_paid():
+    ib = partner("ib")
+    earn(ib, "10.00", period="2026-01")
+    _pay(payout_batch_create(period="2026-01", user=user("maker")))
+    paid_in = JournalTransaction.objects.get(kind="payout").period
+    statement = partner_statement(partner=ib, period=paid_in)
+    assert (statement["opening_balance"], statement["payouts"], statement["closing_balance"]) == (
+        Decimal("10.00"),
+        Decimal("10.00"),
+        Decimal("0.00"),
+    )
+
+
+def test_a_period_that_has_not_ended_is_refused():
+    from django.utils import timezone
+
+    from core.periods import period_of
+
+    with pytest.raises(Conflict):
+        payout_batch_create(period=period_of(timezone.now()).label, user=user("maker"))
