@@ -169,6 +169,9 @@ SPECTACULAR_SETTINGS = {
         "RunChunkStatusEnum": "runs.models.RunChunk.Status",
         "LineKindEnum": "core.vocabulary.LineKind",
         "HierarchyModelEnum": "core.vocabulary.HierarchyModel",
+        "PayoutBatchStatusEnum": "ledger.models.payouts.PayoutBatch.Status",
+        "PayoutLineStatusEnum": "ledger.models.payouts.PayoutLine.Status",
+        "PayoutOutcomeEnum": ["paid", "failed"],
     },
     # The docs page loads Swagger UI from this project's static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

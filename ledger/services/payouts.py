@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.actors import Actor, recorded_user
-from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.exceptions import ApplicationError, Conflict, FieldErrors, Forbidden, NotFound
 from core.money import quantize
 from core.periods import period_of, server_period
 from partners.models import Partner
@@ -209,13 +209,15 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
 
 
 def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
-    """Approve a draft: by another user than its creator (``Forbidden``); a batch already approved is a
-    ``Conflict`` (two approvals at once: one approves, the other is told)."""
+    """Approve a draft: by another user than its creator (``Forbidden``). A batch approved already is answered as it
+    is (two approvals at once act once: the second finds who approved it); a discarded one is a ``Conflict``."""
     actor = _actor(user, "Approving a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
-        if batch.status != PayoutBatch.Status.DRAFT:
+        if batch.status == PayoutBatch.Status.DISCARDED:
             raise _conflict(batch, "approved")
+        if batch.status != PayoutBatch.Status.DRAFT:
+            return batch
         if batch.created_by_id == actor.pk:
             raise Forbidden(
                 f"You made payout batch {batch.pk}: another user approves it (maker-checker).",
@@ -227,10 +229,12 @@ def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
 
 
 def payout_batch_discard(*, batch_id: int, user: Actor) -> PayoutBatch:
-    """Discard a draft: its lines hold nothing any more."""
+    """Discard a draft: its lines hold nothing any more (discarding it again changes nothing)."""
     actor = _actor(user, "Discarding a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
+        if batch.status == PayoutBatch.Status.DISCARDED:
+            return batch
         if batch.status != PayoutBatch.Status.DRAFT:
             raise _conflict(batch, "discarded (only a draft can be)")
         batch.status, batch.closed_by, batch.closed_at = PayoutBatch.Status.DISCARDED, actor, timezone.now()
@@ -310,10 +314,8 @@ def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineO
     actor = _actor(user, "Marking payout lines")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
-        if batch.status == PayoutBatch.Status.PAID and outcomes is None:
-            return batch
-        if batch.status != PayoutBatch.Status.EXPORTED:
-            raise _conflict(batch, "marked paid (export it first)" if batch.status != "paid" else "changed")
+        if batch.status not in (PayoutBatch.Status.EXPORTED, PayoutBatch.Status.PAID):
+            raise _conflict(batch, "marked paid (export it first)")
         lines = {
             line.partner.code: line
             for line in PayoutLine.objects.select_for_update(of=("self",))
@@ -340,7 +342,9 @@ def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineO
                 to_post.append(line)
         _post_payouts(batch, to_post, actor=actor, at=now)
         PayoutLine.objects.bulk_update([lines[c] for c in wanted], ["status", "reason", "resolved_at"], batch_size=2000)
-        if not PayoutLine.objects.filter(batch=batch, status=Status.TO_PAY).exists():
+        if batch.status == PayoutBatch.Status.EXPORTED and not any(
+            line.status == Status.TO_PAY for line in lines.values()
+        ):
             batch.status, batch.closed_by, batch.closed_at = PayoutBatch.Status.PAID, actor, now
             batch.save(update_fields=["status", "closed_by", "closed_at"])
     return batch
@@ -363,7 +367,7 @@ def _wanted(lines: dict[str, PayoutLine], outcomes: Sequence[LineOutcome] | None
         else:
             wanted[outcome.partner] = outcome
     if errors:
-        raise ValidationError({"lines": [errors]})
+        raise FieldErrors({"lines": errors})
     return wanted
 
 

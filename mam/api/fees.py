@@ -18,17 +18,15 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import AmountField, PeriodField
 from core.api.permissions import IsStaff
-from core.api.renderers import JSONRenderer
-from core.csv_export import csv_lines
+from core.api.renderers import CSVExportMixin
 
-from ..fee_selectors import EXPORT_HEADER, fee_export_csv, fee_runs_of_record, group_fee_report
+from ..fee_selectors import fee_export_csv, fee_runs_of_record, group_fee_report
 from ..models import MamGroup
 from ..selectors import group_get
 from ..vocabulary import CrystallisationReason
@@ -93,22 +91,10 @@ class FeeExportQuerySerializer(serializers.Serializer):
         return group
 
 
-class CSVRenderer(BaseRenderer):
-    """Names the CSV the export streams (for content negotiation); the rows are written by ``core.csv_export``."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return b"".join(csv_lines(EXPORT_HEADER, data or []))
-
-
-class FeeExportApi(APIView):
+class FeeExportApi(CSVExportMixin, APIView):
     """Approved fees of a period as platform balance operations (CSV, streamed)."""
 
     permission_classes = [IsStaff]
-    renderer_classes = [CSVRenderer, JSONRenderer]
 
     @extend_schema(
         # ``format`` (DRF's format override, there because the view has two renderers) is no parameter of this
@@ -133,9 +119,3 @@ class FeeExportApi(APIView):
         name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if isinstance(response, Response):
-            # An error is JSON like every other error of the API, even to a client that accepts only CSV.
-            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)

@@ -23,7 +23,7 @@ from core.exceptions import Conflict
 from core.models import DatedChange, IdempotencyRecord
 from core.services import idempotency_records_purge
 from core.tasks import purge_idempotency
-from ledger.models import JournalEntry
+from ledger.models import JournalEntry, PayoutBatch, PayoutLine
 from mam.models import Allocation, CashFlow, MasterClose, MasterTrade
 from runs.models import Run
 from tests.commissions.runs_support import post_ok, trade
@@ -97,7 +97,64 @@ class CashFlowRecord:
         return CashFlow.objects.count()
 
 
-ROUTES = [RunRequest(), RunApproval(), MasterTradeOpen(), MasterTradeClose(), CashFlowRecord()]
+class PayoutBatchCreate:
+    path = "/api/v1/payout-batches/"
+    body = {"period": "2025-12"}
+    other_body = {"period": "2025-11"}
+    service = "ledger.api.payouts.payout_batch_create"
+
+    def url(self, seeded):
+        return self.path
+
+    def work(self):
+        return PayoutBatch.objects.count(), PayoutLine.objects.count()
+
+
+class PayoutBatchApprove:
+    path = "/api/v1/payout-batches/{id}/approve/"
+    body: dict = {}
+    other_body = {"note": "another body"}
+    service = "ledger.api.payouts.payout_batch_approve"
+
+    def url(self, seeded):
+        return self.path.format(id=seeded["payout_draft"])
+
+    def work(self):
+        return list(PayoutBatch.objects.values_list("status", "approved_by"))
+
+
+class PayoutBatchDiscard(PayoutBatchApprove):
+    path = "/api/v1/payout-batches/{id}/discard/"
+    service = "ledger.api.payouts.payout_batch_discard"
+
+    def work(self):
+        return list(PayoutBatch.objects.values_list("status", "closed_at"))
+
+
+class PayoutBatchMarkPaid:
+    path = "/api/v1/payout-batches/{id}/mark-paid/"
+    body: dict = {}
+    other_body = {"lines": [{"partner": "master", "status": "paid"}]}
+    service = "ledger.api.payouts.payout_lines_resolve"
+
+    def url(self, seeded):
+        return self.path.format(id=seeded["payout_batch"])
+
+    def work(self):
+        return JournalEntry.objects.count(), list(PayoutLine.objects.values_list("status", "resolved_at"))
+
+
+ROUTES = [
+    RunRequest(),
+    RunApproval(),
+    MasterTradeOpen(),
+    MasterTradeClose(),
+    CashFlowRecord(),
+    PayoutBatchCreate(),
+    PayoutBatchApprove(),
+    PayoutBatchDiscard(),
+    PayoutBatchMarkPaid(),
+]
 IDS = [type(r).__name__ for r in ROUTES]
 
 

@@ -411,6 +411,61 @@ class TestMamFeeExport(StaffOnly, Queryable):
         return super().url(params) + "?period=2025-12"
 
 
+# --- payouts (ledger app) -----------------------------------------------------------------------------------------
+
+
+class TestPayables(StaffOnly, Paginated, Queryable):
+    path = "/api/v1/payables/"
+    query = {"partner": "master"}
+
+
+class TestPayoutBatches(StaffOnly, Paginated, Queryable, Writable):
+    path = "/api/v1/payout-batches/"
+    methods = ("get", "post")
+    query = {"period": "2025-12", "status": "draft"}
+    body = {"period": "2025-12"}
+
+
+class TestPayoutBatch(StaffOnly, Detail):
+    path = "/api/v1/payout-batches/{id}/"
+    params = {"id": "@payout_batch"}
+    missing = {"id": 999999}
+
+
+class TestPayoutBatchLines(StaffOnly, Detail, Paginated):
+    path = "/api/v1/payout-batches/{id}/lines/"
+    params = {"id": "@payout_batch"}
+    missing = {"id": 999999}
+
+
+class TestPayoutBatchApprove(StaffOnly, Detail):
+    path = "/api/v1/payout-batches/{id}/approve/"
+    params = {"id": "@payout_draft"}
+    missing = {"id": 999999}
+    methods = ("post",)
+
+
+class TestPayoutBatchDiscard(StaffOnly, Detail):
+    path = "/api/v1/payout-batches/{id}/discard/"
+    params = {"id": "@payout_draft"}
+    missing = {"id": 999999}
+    methods = ("post",)
+
+
+class TestPayoutBatchMarkPaid(StaffOnly, Detail, Writable):
+    path = "/api/v1/payout-batches/{id}/mark-paid/"
+    params = {"id": "@payout_batch"}
+    missing = {"id": 999999}
+    methods = ("post",)
+    body = {"lines": [{"partner": "master", "status": "paid"}, {"partner": "sub", "status": "failed", "reason": "x"}]}
+
+
+class TestPayoutBatchExport(StaffOnly, Detail):
+    path = "/api/v1/payout-batches/{id}/export/"
+    params = {"id": "@payout_batch"}
+    missing = {"id": 999999}
+
+
 ROUTES = [c for c in list(globals().values()) if isinstance(c, type) and c.__name__.startswith("Test")]
 
 

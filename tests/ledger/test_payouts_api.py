@@ -1,0 +1,151 @@
+"""The payout API as finance uses it: make a batch, approve it as another user, export the CSV (parsed back with the
+``csv`` module to exactly the journal's amounts, formula-safe), mark it paid — once, however many requests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from ledger.models import JournalEntry, JournalTransaction, PayoutBatch
+
+from .payout_support import earn, partner, user
+
+NASTY = ['=HYPERLINK("http://x")', "+cmd", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
+
+
+def _client(name: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user(name))[0].key}")
+    return client
+
+
+def _make(maker: APIClient, period: str = "2026-01") -> dict:
+    response = maker.post("/api/v1/payout-batches/", {"period": period}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.mark.django_db
+def test_the_batch_csv_parses_back_to_the_journal_and_neutralises_formulas():
+    partners = [partner(f"ib{i}", name=name) for i, name in enumerate(NASTY)]
+    partners.append(partner("plain", name='Plain, Name "Q"'))
+    for i, who in enumerate(partners):
+        earn(who, f"{100 + i}.{i:02d}", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    assert batch["status"] == "draft" and batch["created_by"] == "maker"
+    assert batch["totals"] == [{"status": "to_pay", "currency": "USD", "lines": 7, "amount": "721.21"}]
+    refused = maker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    assert refused.status_code == 403 and "maker-checker" in refused.json()["detail"]
+    assert (
+        checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json").json()["approved_by"]
+        == "checker"
+    )
+    export = maker.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert export.status_code == 200 and export["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(export.streaming_content).decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [r["partner_name"] for r in rows[: len(NASTY)]] == [f"'{name}" for name in NASTY]
+    assert rows[-1]["partner_name"] == 'Plain, Name "Q"'
+    assert {r["period_start"] for r in rows} == {"2026-01-01"} and {r["period_end"] for r in rows} == {"2026-01-31"}
+    paid = maker.post(f"/api/v1/payout-batches/{batch['id']}/mark-paid/", {}, format="json")
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+    posted = {
+        e.account.partner.code: e.amount
+        for e in JournalEntry.objects.filter(
+            transaction__kind="payout", account__purpose="partner_payable"
+        ).select_related("account__partner")
+    }
+    assert {r["partner_code"]: Decimal(r["amount"]) for r in rows} == posted
+    assert all(r["reference"] == f"IBEX-{batch['id']}-{r['partner_code']}" for r in rows)
+
+
+@pytest.mark.django_db
+def test_lines_and_payables_show_amounts_as_strings():
+    ib = partner("ib", payout_account="")
+    earn(ib, "12.345678", period="2026-01")  # a payable leg is posted at the minor unit: 12.35
+    maker = _client("maker")
+    assert maker.get("/api/v1/payables/").json()["results"] == [
+        {
+            "partner": "ib",
+            "purpose": "partner_payable",
+            "currency": "USD",
+            "owed": "12.35",
+            "held": "0.00",
+            "available": "12.35",
+        }
+    ]
+    batch = _make(maker)
+    line = maker.get(f"/api/v1/payout-batches/{batch['id']}/lines/").json()["results"][0]
+    assert (line["status"], line["amount"], line["reason"]) == (
+        "held",
+        "12.35",
+        "Missing payout details: payout account.",
+    )
+    assert line["items"] == [
+        {
+            "purpose": "partner_payable",
+            "currency": "USD",
+            "amount": "12.35",
+            "rate": "1.000000000000000000",
+            "rate_day": "2026-01-31",
+            "transaction": None,
+        }
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_pay_requests_pay_once():
+    who = partner("ib")
+    earn(who, "50.00", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    b"".join(maker.get(f"/api/v1/payout-batches/{batch['id']}/export/").streaming_content)
+    barrier, answers = threading.Barrier(10), []
+
+    def pay():
+        try:
+            client = _client("maker")
+            barrier.wait()
+            answers.append(
+                client.post(f"/api/v1/payout-batches/{batch['id']}/mark-paid/", {}, format="json").status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pay) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * 10
+    assert JournalTransaction.objects.filter(kind="payout").count() == 1
+    assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.PAID
+
+
+@pytest.mark.django_db
+def test_steps_out_of_order_are_409_and_bad_outcomes_are_field_errors():
+    earn(partner("ib"), "10.00", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    base = f"/api/v1/payout-batches/{batch['id']}"
+    assert maker.get(f"{base}/export/").status_code == 409  # a draft is not exported
+    assert maker.post(f"{base}/mark-paid/", {}, format="json").status_code == 409
+    checker.post(f"{base}/approve/", {}, format="json")
+    assert maker.post(f"{base}/discard/", {}, format="json").status_code == 409  # only a draft is discarded
+    b"".join(maker.get(f"{base}/export/").streaming_content)
+    bad = maker.post(f"{base}/mark-paid/", {"lines": [{"partner": "nobody", "status": "paid"}]}, format="json")
+    assert bad.status_code == 400 and "partner" in str(bad.json()["lines"])
+    no_reason = maker.post(f"{base}/mark-paid/", {"lines": [{"partner": "ib", "status": "failed"}]}, format="json")
+    assert no_reason.status_code == 400 and "reason" in str(no_reason.json())
+    assert not JournalTransaction.objects.filter(kind="payout").exists()
+    unended = maker.post("/api/v1/payout-batches/", {"period": "2999-12"}, format="json")
+    assert unended.status_code == 409
