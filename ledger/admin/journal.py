@@ -15,9 +15,9 @@ from django.urls import path
 
 from core.admin_helpers import ReadOnlyAdmin, ReadOnlyHistoryMixin, ServiceSavesMixin, adopt_saved, plain_decimal
 
-from .models import ConversionRate, Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
-from .selectors import trial_balance, trial_balance_totals
-from .services.rates import rates_upsert
+from ..models import ConversionRate, Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from ..selectors import trial_balance, trial_balance_totals
+from ..services.rates import rates_upsert
 
 
 @admin.register(Currency)

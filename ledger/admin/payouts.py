@@ -1,0 +1,206 @@
+"""Admin for payout batches: “New batch…” makes a draft for a period; actions approve (another user than the maker),
+discard, export (the CSV download) and mark paid; a batch's page lists its lines with their status, reason and
+amount, read-only. Every step goes through ``ledger.services.payouts``, as the API's do.
+
+Permissions: making a batch needs ``ledger.add_payoutbatch``; approving ``ledger.approve_payoutbatch``; exporting
+``ledger.export_payoutbatch``; marking paid ``ledger.pay_payoutbatch``; discarding ``ledger.change_payoutbatch``.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from core.admin_helpers import SERVICE_FORM_TEMPLATE, ReadOnlyHistoryMixin, add_service_errors
+from core.csv_export import csv_lines
+from core.exceptions import ApplicationError
+from core.money import quantize
+from core.periods import server_period
+
+from ..models import PayoutBatch, PayoutLine
+from ..payout_selectors import payout_batch_totals
+from ..selectors import currency_places
+from ..services.payouts import (
+    EXPORT_HEADER,
+    payout_batch_approve,
+    payout_batch_create,
+    payout_batch_discard,
+    payout_batch_export,
+    payout_export_rows,
+    payout_lines_resolve,
+)
+
+
+class NewBatchForm(forms.Form):
+    period = forms.CharField(max_length=7, help_text="YYYY-MM: pays what was approved up to this period's end")
+
+    def clean_period(self) -> str:
+        try:
+            return server_period(self.cleaned_data["period"]).label
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class PayoutLineInline(ReadOnlyHistoryMixin, admin.TabularInline):
+    model = PayoutLine
+    fields = ("partner", "status", "reason", "payout_method", "payout_account", "payout_currency", "shown_amount")
+    readonly_fields = fields
+    ordering = ("partner__code",)
+    extra = 0
+
+    @admin.display(description="amount")
+    def shown_amount(self, line: PayoutLine) -> str:
+        return format(quantize(line.amount, currency_places(line.payout_currency)), "f")
+
+
+def _steps_error(admin_view, request: HttpRequest, exc: Exception) -> None:
+    text = getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
+    admin_view.message_user(request, text, messages.ERROR)
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    list_display = ("id", "period", "status", "totals_text", "created_by", "approved_by", "export_link", "closed_at")
+    list_filter = ("status",)
+    search_fields = ("=period",)
+    list_select_related = ("created_by", "approved_by")
+    actions = ("approve_selected", "mark_paid_selected", "discard_selected")
+    fields = (
+        "period",
+        "status",
+        "created_by",
+        "created_at",
+        "approved_by",
+        "approved_at",
+        "exported_by",
+        "exported_at",
+        "closed_by",
+        "closed_at",
+        "totals_text",
+        "export_link",
+    )
+    readonly_fields = fields
+    inlines = (PayoutLineInline,)
+    change_list_template = "admin/ledger/payoutbatch/change_list.html"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # made through “New batch…”
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and request.user.has_perm("ledger.change_payoutbatch")  # the changelist's actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_create_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.add_payoutbatch")
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.approve_payoutbatch")
+
+    def has_pay_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.pay_payoutbatch")
+
+    def has_discard_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.change_payoutbatch")
+
+    @admin.display(description="lines")
+    def totals_text(self, batch: PayoutBatch) -> str:
+        parts = [
+            f"{row['status']}: {row['lines']} · {quantize(row['amount'], currency_places(row['currency']))} "
+            f"{row['currency']}"
+            for row in payout_batch_totals(batch=batch)
+        ]
+        return "; ".join(parts) or "no lines"
+
+    @admin.display(description="CSV")
+    def export_link(self, batch: PayoutBatch) -> str:
+        if batch.status in (PayoutBatch.Status.DRAFT, PayoutBatch.Status.DISCARDED):
+            return "—"
+        url = reverse("admin:ledger_payoutbatch_export", args=[batch.pk])
+        return format_html('<a href="{}">Download</a>', url)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_create": self.has_create_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("new/", self.admin_site.admin_view(self.new_batch_view), name="{}_{}_new".format(*info)),
+            path(
+                "<int:batch_id>/export/",
+                self.admin_site.admin_view(self.export_view),
+                name="{}_{}_export".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def new_batch_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_create_permission(request):
+            raise PermissionDenied
+        form = NewBatchForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                batch = payout_batch_create(period=form.cleaned_data["period"], user=request.user)
+            except (ApplicationError, ValidationError) as exc:
+                add_service_errors(form, exc)
+            else:
+                self.message_user(request, f"Made {batch}: another user approves it.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_change", args=[batch.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New payout batch",
+            "intro": "A draft batch pays each partner what was approved up to the period's end and no open batch "
+            "holds, converted to the partner's payout currency at the period's last rate. Lines below the "
+            "program minimum are carried over; suspended partners and missing payout details are held.",
+            "form": form,
+            "submit_label": "Make the draft",
+            "cancel_url": reverse("admin:ledger_payoutbatch_changelist"),
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
+    def export_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        if not request.user.has_perm("ledger.export_payoutbatch"):
+            raise PermissionDenied
+        try:
+            batch = payout_batch_export(batch_id=batch_id, user=request.user)
+        except ApplicationError as exc:
+            _steps_error(self, request, exc)
+            return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_changelist"))
+        response = StreamingHttpResponse(
+            csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}-{batch.period}.csv"'
+        return response
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[PayoutBatch], step, done: str) -> None:
+        count = 0
+        for batch_id in queryset.order_by("pk").values_list("pk", flat=True):  # one batch at a time, in id order
+            try:
+                step(batch_id=batch_id, user=request.user)
+            except (ApplicationError, ValidationError) as exc:
+                _steps_error(self, request, exc)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, f"{count} batch(es) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected drafts (another user than the maker)", permissions=["approve"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[PayoutBatch]) -> None:
+        self._each(request, queryset, payout_batch_approve, "approved")
+
+    @admin.action(description="Mark every line still to pay of selected exported batches paid", permissions=["pay"])
+    def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet[PayoutBatch]) -> None:
+        self._each(request, queryset, payout_lines_resolve, "marked paid")
+
+    @admin.action(description="Discard selected drafts", permissions=["discard"])
+    def discard_selected(self, request: HttpRequest, queryset: QuerySet[PayoutBatch]) -> None:
+        self._each(request, queryset, payout_batch_discard, "discarded")

@@ -1,0 +1,108 @@
+"""``manage.py payout_batch``: payout batches from the command line, through ``ledger.services.payouts`` (the same
+steps and checks as the admin and the API; every step names its user, for maker-checker).
+
+- ``--period YYYY-MM --user MAKER`` makes a draft batch and prints its lines by status;
+- ``--batch ID --approve --user CHECKER`` approves it (another user than the maker);
+- ``--batch ID --export FILE --user U`` writes the batch CSV (the batch becomes exported); ``--period YYYY-MM
+  --export FILE`` exports the period's latest approved batch (or makes a draft and says it awaits approval);
+- ``--batch ID --mark-paid --user U`` marks every line still to pay paid (posting the payouts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from core.csv_export import csv_lines
+from core.exceptions import ApplicationError
+from core.money import quantize
+from ledger.models import PayoutBatch
+from ledger.payout_selectors import payout_batch_totals
+from ledger.selectors import currency_places
+from ledger.services.payouts import (
+    EXPORT_HEADER,
+    payout_batch_approve,
+    payout_batch_create,
+    payout_batch_export,
+    payout_export_rows,
+    payout_lines_resolve,
+)
+
+
+class Command(BaseCommand):
+    help = "Make, approve, export and pay payout batches (maker-checker: every step names its --user)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--period", help="YYYY-MM: make a draft batch for it (or, with --export, export it)")
+        parser.add_argument("--batch", type=int, help="The batch to approve, export or mark paid")
+        parser.add_argument("--user", help="The username taking the step")
+        parser.add_argument("--approve", action="store_true", help="Approve --batch")
+        parser.add_argument("--export", metavar="FILE", help="Write the batch CSV to FILE")
+        parser.add_argument("--mark-paid", action="store_true", help="Mark every line still to pay of --batch paid")
+
+    def handle(self, *args, **options) -> None:
+        user = self._user(options["user"])
+        try:
+            batch = self._batch(options, user)
+            if options["approve"]:
+                batch = payout_batch_approve(batch_id=batch.pk, user=user)
+                self.stdout.write(f"Approved {batch} (by {user.get_username()}).")
+            if options["export"]:
+                if batch.status == PayoutBatch.Status.DRAFT:
+                    raise CommandError(f"{batch} is a draft: another user approves it before it is exported.")
+                self._export(batch, Path(options["export"]), user)
+            if options["mark_paid"]:
+                batch = payout_lines_resolve(batch_id=batch.pk, user=user)
+                self.stdout.write(f"Marked paid: {batch}.")
+        except (ApplicationError, ValidationError) as exc:
+            raise CommandError(getattr(exc, "message", None) or " ".join(exc.messages)) from exc
+        self._summary(PayoutBatch.objects.get(pk=batch.pk))
+
+    def _user(self, username: str | None):
+        if not username:
+            raise CommandError("--user NAME is required: every step of a batch is someone's (maker-checker).")
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        return user
+
+    def _batch(self, options, user) -> PayoutBatch:
+        if options["batch"] is not None:
+            batch = PayoutBatch.objects.filter(pk=options["batch"]).first()
+            if batch is None:
+                raise CommandError(f"No payout batch {options['batch']}.")
+            return batch
+        if not options["period"]:
+            raise CommandError("Give --period YYYY-MM (make a batch) or --batch ID (act on one).")
+        if options["export"]:
+            exported = (
+                PayoutBatch.objects.filter(
+                    period=options["period"], status__in=[PayoutBatch.Status.APPROVED, PayoutBatch.Status.EXPORTED]
+                )
+                .order_by("-pk")
+                .first()
+            )
+            if exported is not None:
+                return exported
+        batch = payout_batch_create(period=options["period"], user=user)
+        self.stdout.write(f"Made {batch} (by {user.get_username()}): another user approves it.")
+        return batch
+
+    def _export(self, batch: PayoutBatch, target: Path, user) -> None:
+        batch = payout_batch_export(batch_id=batch.pk, user=user)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows = 0
+        with target.open("wb") as out:
+            for line in csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)):
+                out.write(line)
+                rows += 1
+        self.stdout.write(f"Exported {rows - 1} line(s) of {batch} to {target}.")
+
+    def _summary(self, batch: PayoutBatch) -> None:
+        self.stdout.write(f"{batch}:")
+        for row in payout_batch_totals(batch=batch):
+            amount = quantize(row["amount"], currency_places(row["currency"]))
+            self.stdout.write(f"  {row['status']:<13} {row['lines']:>7} line(s) {amount:>18,} {row['currency']}")

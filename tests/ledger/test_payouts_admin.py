@@ -1,0 +1,76 @@
+"""The payout batch admin: New batch…, approve as another user (the maker is refused), download the CSV, mark
+paid, discard — each through the services, with their messages."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from ledger.models import JournalTransaction, PayoutBatch
+
+from .payout_support import earn, partner
+
+pytestmark = pytest.mark.django_db
+
+
+def _admin(name: str) -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser(name, f"{name}@x.io", "pw"))
+    return client
+
+
+def test_new_batch_approve_export_and_pay_through_the_admin():
+    earn(partner("ib", name="=cmd|x"), "25.00", period="2026-01")
+    maker, checker = _admin("maker"), _admin("checker")
+    listing = maker.get("/admin/ledger/payoutbatch/")
+    assert listing.status_code == 200 and b"New batch" in listing.content
+    bad = maker.post("/admin/ledger/payoutbatch/new/", {"period": "2026-13"})
+    assert bad.status_code == 200 and b"period" in bad.content and not PayoutBatch.objects.exists()
+    made = maker.post("/admin/ledger/payoutbatch/new/", {"period": "2026-01"})
+    batch = PayoutBatch.objects.get()
+    assert made.status_code == 302 and made["Location"].endswith(f"/{batch.pk}/change/")
+    page = maker.get(f"/admin/ledger/payoutbatch/{batch.pk}/change/")
+    assert page.status_code == 200 and b"to_pay: 1 \xc2\xb7 25.00 USD" in page.content
+    action = {"action": "approve_selected", "_selected_action": [batch.pk]}
+    maker.post("/admin/ledger/payoutbatch/", action, follow=True)
+    assert PayoutBatch.objects.get().status == "draft"  # the maker's own approval is refused
+    checker.post("/admin/ledger/payoutbatch/", action, follow=True)
+    assert PayoutBatch.objects.get().status == "approved"
+    csv_response = maker.get(f"/admin/ledger/payoutbatch/{batch.pk}/export/")
+    body = b"".join(csv_response.streaming_content).decode()
+    assert "'=cmd|x" in body and ",25.00," in body
+    maker.post("/admin/ledger/payoutbatch/", {"action": "mark_paid_selected", "_selected_action": [batch.pk]})
+    assert PayoutBatch.objects.get().status == "paid" and JournalTransaction.objects.filter(kind="payout").count() == 1
+
+
+def test_a_user_without_the_payout_permissions_gets_403():
+    user = get_user_model().objects.create_user("support", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/ledger/payoutbatch/new/").status_code == 403
+    assert client.get("/admin/ledger/payoutbatch/1/export/").status_code == 403
+
+
+def test_the_payout_batch_command_makes_approves_exports_and_pays(tmp_path):
+    import csv as csv_module
+
+    from django.core.management import CommandError, call_command
+
+    from .payout_support import user
+
+    earn(partner("ib"), "25.00", period="2026-01")
+    user("maker"), user("checker")
+    with pytest.raises(CommandError, match="--user"):
+        call_command("payout_batch", "--period", "2026-01")
+    call_command("payout_batch", "--period", "2026-01", "--user", "maker")
+    batch = PayoutBatch.objects.get()
+    with pytest.raises(CommandError, match="another user"):
+        call_command("payout_batch", "--batch", str(batch.pk), "--approve", "--user", "maker")
+    target = tmp_path / "out" / "batch.csv"
+    call_command("payout_batch", "--batch", str(batch.pk), "--approve", "--user", "checker")
+    call_command("payout_batch", "--period", "2026-01", "--export", str(target), "--user", "maker")
+    rows = list(csv_module.DictReader(target.open(newline="", encoding="utf-8")))
+    assert [(r["partner_code"], r["amount"]) for r in rows] == [("ib", "25.00")]
+    call_command("payout_batch", "--batch", str(batch.pk), "--mark-paid", "--user", "maker")
+    assert PayoutBatch.objects.get().status == "paid"
