@@ -11,7 +11,7 @@ made again later, finds — never pay twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -19,9 +19,11 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
+from partners.models import ClientAccount
+
 from .models import ConversionRate, JournalEntry, JournalTransaction, LedgerAccount, PayoutBatch, PayoutItem, PayoutLine
 from .selectors import PAYOUT_KIND
-from .vocabulary import PARTNER_OWNED
+from .vocabulary import PARTNER_OWNED, Purpose
 
 _ENTRIES = JournalEntry._meta.db_table
 _TRANSACTIONS = JournalTransaction._meta.db_table
@@ -29,6 +31,7 @@ _ACCOUNTS = LedgerAccount._meta.db_table
 _ITEMS = PayoutItem._meta.db_table
 _LINES = PayoutLine._meta.db_table
 _BATCHES = PayoutBatch._meta.db_table
+_CLIENT_ACCOUNTS = ClientAccount._meta.db_table
 PAYABLE_PURPOSES = sorted(str(p) for p in PARTNER_OWNED)  # partner payable, manager payable
 
 
@@ -132,3 +135,32 @@ def payout_batch_totals(*, batch: PayoutBatch) -> list[dict]:
         {"status": r["status"], "currency": r["payout_currency"], "lines": r["lines"], "amount": r["amount"]}
         for r in rows
     ]
+
+
+BALANCE_OPERATION_HEADER = ("server", "login", "amount", "currency", "comment", "reference")
+
+
+def client_rebate_operations(*, period: str) -> Iterator[tuple]:
+    """The period's approved client rebates as platform balance operations (API.md): one per posted rebate
+    transaction and client account — ``server, login, amount, currency, comment, reference`` — the amount credited
+    to the client's trading account (negative when a later correction takes some back), at the currency's minor
+    unit, the reference the transaction's source key (deterministic: an operation exported twice is refused by the
+    platform, never credited twice). Streamed from a server-side cursor (constant memory), by server, login, key."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT c.server, c.login, SUM(-e.amount), a.currency, t.kind, t.source_key
+              FROM {_ENTRIES} e
+              JOIN {_TRANSACTIONS} t ON t.id = e.transaction_id
+              JOIN {_ACCOUNTS} a ON a.id = e.account_id
+              JOIN {_CLIENT_ACCOUNTS} c ON c.id = a.client_account_id
+             WHERE a.purpose = %s AND t.period = %s
+             GROUP BY c.server, c.login, a.currency, t.kind, t.source_key
+            HAVING SUM(e.amount) <> 0
+             ORDER BY c.server, c.login, t.source_key
+            """,
+            [str(Purpose.CLIENT_PAYABLE), period],
+        )
+        while rows := cursor.fetchmany(5000):
+            for server, login, amount, currency, kind, key in rows:
+                yield (server, login, Decimal(amount), currency, f"IB client rebate {period} ({kind})", key)

@@ -36,7 +36,15 @@ from core.money import quantize
 from partners.models import Partner
 
 from ..models import LedgerAccount, PayoutBatch, PayoutLine
-from ..payout_selectors import payables, payout_batch_get, payout_batch_list, payout_batch_totals, payout_lines
+from ..payout_selectors import (
+    BALANCE_OPERATION_HEADER,
+    client_rebate_operations,
+    payables,
+    payout_batch_get,
+    payout_batch_list,
+    payout_batch_totals,
+    payout_lines,
+)
 from ..selectors import currency_places
 from ..services.payouts import (
     EXPORT_HEADER,
@@ -384,4 +392,37 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
             csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}-{batch.period}.csv"'
+        return response
+
+
+class ClientRebateExportQuerySerializer(serializers.Serializer):
+    period = PeriodField(help_text="The period whose approved client rebates are exported (YYYY-MM)")
+
+
+class ClientRebateExportApi(CSVExportMixin, APIView):
+    """A period's approved client rebates as platform balance operations (CSV, streamed)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[ClientRebateExportQuerySerializer, OpenApiParameter("format", exclude=True)],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Header ``" + ",".join(BALANCE_OPERATION_HEADER) + "``, then one row per posted rebate "
+                "transaction and client account of the period: the amount credited to the client's account "
+                "(negative when a correction takes some back) at the currency's minor unit; the reference is the "
+                "journal transaction's source key. Without approved rebates: the header alone.",
+            ),
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = ClientRebateExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        period = query.validated_data["period"]
+        response = StreamingHttpResponse(
+            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_operations(period=period)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="client-rebates-{period}.csv"'
         return response

@@ -5,6 +5,7 @@ from . import payouts, views
 urlpatterns = [
     path("rates/", views.RateListApi.as_view(), name="rate-list"),
     path("partners/<slug:code>/statement/", views.PartnerStatementView.as_view(), name="partner-statement"),
+    path("client-rebates/export/", payouts.ClientRebateExportApi.as_view(), name="client-rebate-export"),
     path("payables/", payouts.PayableListApi.as_view(), name="payable-list"),
     path("payout-batches/", payouts.PayoutBatchListApi.as_view(), name="payout-batch-list"),
     path("payout-batches/<int:pk>/", payouts.PayoutBatchDetailApi.as_view(), name="payout-batch-detail"),

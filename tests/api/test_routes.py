@@ -466,6 +466,14 @@ class TestPayoutBatchExport(StaffOnly, Detail):
     missing = {"id": 999999}
 
 
+class TestClientRebateExport(StaffOnly, Queryable):
+    path = "/api/v1/client-rebates/export/"
+    query = {"period": "2026-03"}
+
+    def url(self, params=None):  # the period is required: the 403 and 401 probes send it too
+        return super().url(params) + "?period=2026-03"
+
+
 ROUTES = [c for c in list(globals().values()) if isinstance(c, type) and c.__name__.startswith("Test")]
 
 

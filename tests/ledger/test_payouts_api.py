@@ -149,3 +149,60 @@ def test_steps_out_of_order_are_409_and_bad_outcomes_are_field_errors():
     assert not JournalTransaction.objects.filter(kind="payout").exists()
     unended = maker.post("/api/v1/payout-batches/", {"period": "2999-12"}, format="json")
     assert unended.status_code == 409
+
+
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_from_approved_commissions_to_paid_partners_and_exported_client_rebates(staff_client):
+    """Set up through the API, run and approve March, export the client rebates and pay the IBs: every exported
+    figure is the journal's, each partner is paid its statement's closing balance, and the trial balance nets to 0."""
+    from ledger.selectors import trial_balance, trial_balance_totals
+    from tests.commissions.runs_support import post_ok, setup_chain, setup_reference, trade
+
+    setup_reference(staff_client)
+    setup_chain(staff_client, master_rate="7", sub_rate="5")
+    post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 1002, "partner": "sub"}])
+    post_ok(staff_client, "/api/v1/rebates/", {"partner": "sub", "pct": "10"})
+    post_ok(staff_client, "/api/v1/trades/", [trade(1, login=1001, lots="2.00"), trade(2, login=1002)])
+    run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
+    post_ok(staff_client, f"/api/v1/runs/{run['id']}/approve/", {})
+    for code in ("master", "sub"):
+        staff_client.patch(
+            f"/api/v1/partners/{code}/", {"payout_method": "bank", "payout_account": code}, format="json"
+        )
+
+    export = staff_client.get("/api/v1/client-rebates/export/?period=2026-03")
+    rebates = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode(), newline="")))
+    posted = sorted(
+        (e.account.client_account.login, -e.amount)
+        for e in JournalEntry.objects.filter(account__purpose="client_payable").select_related(
+            "account__client_account"
+        )
+    )
+    assert (
+        sorted((int(r["login"]), Decimal(r["amount"])) for r in rebates)
+        == posted
+        == [(1001, Decimal("1.00")), (1002, Decimal("0.50"))]
+    )
+    assert {r["reference"] for r in rebates} == set(
+        JournalTransaction.objects.filter(kind="rebate").values_list("source_key", flat=True)
+    )
+
+    closing = {
+        code: Decimal(staff_client.get(f"/api/v1/partners/{code}/statement/?period=2026-03").json()["closing_balance"])
+        for code in ("master", "sub")
+    }
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker, "2026-03")
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                b"".join(maker.get(f"/api/v1/payout-batches/{batch['id']}/export/").streaming_content).decode(),
+                newline="",
+            )
+        )
+    )
+    assert {r["partner_code"]: Decimal(r["amount"]) for r in rows} == closing
+    assert maker.post(f"/api/v1/payout-batches/{batch['id']}/mark-paid/", {}, format="json").json()["status"] == "paid"
+    assert set(trial_balance_totals(trial_balance()).values()) == {Decimal(0)}
+    assert maker.get("/api/v1/payables/?partner=sub").json()["results"] == []
