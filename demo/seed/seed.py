@@ -51,12 +51,14 @@ from partners.services.programs import program_upsert
 from . import generator
 from .generator import DemoConfig, DemoData
 from .mam import MamSeeded, demo_mam_load, demo_mam_plan, demo_mam_present
+from .payouts import DemoPayouts, demo_payouts
 from .plans import DemoRunSummary, demo_busy_partner, demo_fee_runs, demo_periods, demo_runs, demo_terms_load
 
 # Apps whose tables ``reset`` empties (those installed); users only partners log in with go too.
 DOMAIN_APPS = ("partners", "ledger", "runs", "commissions", "mam", "reporting")
 DEMO_PREFIX = "demo-"
 ADMIN_USERNAME = "admin"
+FINANCE_USERNAME = "finance"
 
 # A progress factory: (description, total, unit) -> a context manager yielding ``update(n)``.
 ProgressFactory = Callable[[str, int, str], AbstractContextManager[Callable[[int], Any]]]
@@ -83,6 +85,7 @@ class DemoResult:
     runs: list[DemoRunSummary] = field(default_factory=list)
     statement: dict[str, Any] | None = None
     mam: MamSeeded | None = None
+    payouts: DemoPayouts | None = None
 
 
 def demo_file_stem(config: DemoConfig) -> str:
@@ -149,6 +152,9 @@ def demo_seed(
     statement = partner_statement(partner=busy, period=complete[-1]) if busy else None
 
     admin_user = _ensure_admin(password=admin_password)
+    payouts = demo_payouts(
+        period=complete[-1], out_dir=out_dir, maker=_ensure_finance(password=admin_password), checker=admin_user
+    )
     token_partner = _token_partner()
     token = partner_issue_token(partner=token_partner)
     return DemoResult(
@@ -165,6 +171,7 @@ def demo_seed(
         runs=runs,
         statement=statement,
         mam=mam,
+        payouts=payouts,
     )
 
 
@@ -276,6 +283,18 @@ def _ensure_admin(*, password: str):
     )
     user.is_staff = user.is_superuser = user.is_active = True
     user.set_password(password)
+    user.save()
+    return user
+
+
+def _ensure_finance(*, password: str):
+    """The demo's finance clerk, who makes the payout batch the admin approves (maker-checker)."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=FINANCE_USERNAME).first() or user_model(
+        username=FINANCE_USERNAME, email="finance@example.com"
+    )
+    user.is_staff = user.is_active = True
+    user.set_password(password.replace("admin", "finance", 1))
     user.save()
     return user
 

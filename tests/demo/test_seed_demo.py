@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from io import StringIO
@@ -161,8 +162,34 @@ def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
         "'admin-demo-11'",
         token.key,
         "Demo broker seeded",
+        "user 'finance', password 'finance-demo-11'",
     ):
         assert text in output
+
+    # Finance's batch for the last complete month: made by finance, approved by the admin, exported, paid; one line
+    # failed at the bank; the CSV under the demo folder parses back to exactly the payouts the journal posted.
+    from ledger.models import JournalEntry, PayoutBatch
+    from ledger.services.payouts import payout_reference
+
+    batch = PayoutBatch.objects.get()
+    assert (batch.status, batch.created_by.username, batch.approved_by.username) == ("paid", "finance", "admin")
+    assert authenticate(username="finance", password="finance-demo-11") is not None
+    assert f"payout batch #{batch.pk} for {batch.period}: paid" in output
+    statuses = dict(batch.lines.values_list("partner__code", "status"))
+    assert list(statuses.values()).count("failed") == 1 and "paid" in statuses.values()
+    rows = list(csv.DictReader((tmp_path / f"payout-batch-{batch.pk}-{batch.period}.csv").open(encoding="utf-8")))
+    paid = {r["partner_code"]: Decimal(r["amount"]) for r in rows if statuses[r["partner_code"]] == "paid"}
+    lines = {line.partner.code: line for line in batch.lines.select_related("partner") if line.status == "paid"}
+    assert paid == {code: line.amount for code, line in lines.items()}
+    assert all(r["reference"] == payout_reference(batch.pk, r["partner_code"]) for r in rows)
+    for code, line in lines.items():
+        legs = JournalEntry.objects.filter(
+            transaction__kind="payout",
+            account__partner__code=code,
+            account__purpose__in=["partner_payable", "manager_payable"],
+        )
+        items = {(i.currency, i.amount) for i in line.items.all()}
+        assert {(e.account.currency_id, e.amount) for e in legs.select_related("account")} == items, code
 
 
 @pytest.mark.django_db

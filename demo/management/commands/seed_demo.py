@@ -131,6 +131,11 @@ class Command(BaseCommand):
                 out(f"    {kind:<15} {amount:,.2f}")
             out(f"    earned {s['earned']:,.2f}, payouts {s['payouts']:,.2f}")
             out(f"    closing balance {s['closing_balance']:,.2f}")
+        if result.payouts:
+            p = result.payouts
+            lines = "; ".join(f"{r['status']} {r['lines']} ({r['amount']:,} {r['currency']})" for r in p.totals)
+            out(f"  payout batch #{p.batch_id} for {p.period}: {p.status} — {lines or 'no lines'}")
+            out(f"    made by finance, approved by the admin, exported to {p.csv}")
         out(f"  files: {result.trades_csv}, {result.amendments_csv}")
         out(f"  digest: {demo_digest()[:16]}")
         out("")
@@ -139,6 +144,7 @@ class Command(BaseCommand):
         staff_token = Token.objects.get_or_create(user=admin_user)[0].key
         out(f"  Admin:    {base}/admin/")
         out(f"            user {result.admin_username!r}, password {result.admin_password!r}")
+        out(f"  Finance:  user 'finance', password {result.admin_password.replace('admin', 'finance', 1)!r}")
         out(f"  API docs: {base}/api/docs/  (schema: {base}/api/schema/)")
         out(f"  Staff API token ({result.admin_username}): {staff_token}")
         statement = f"{base}/api/v1/partners/{result.partner_code}/statement/?period=YYYY-MM"
