@@ -13,7 +13,7 @@ import django_filters
 from django.db.models import OuterRef, Q, Subquery
 from rest_framework import generics, serializers
 
-from core.api.filters import AccountKeyFilter, IntegerFilter, ServerFilter
+from core.api.filters import AccountKeyFilter, IntegerFilter, PeriodFilter, ServerFilter
 from core.api.permissions import IsStaff
 from core.vocabulary import LineKind
 from runs.selectors import runs_of_record
@@ -105,7 +105,7 @@ class LineSerializer(serializers.ModelSerializer):
 
 class LineFilter(django_filters.FilterSet):
     run = IntegerFilter(field_name="run")
-    period = django_filters.CharFilter()
+    period = PeriodFilter()
     partner = django_filters.CharFilter(field_name="partner__code")
     account = AccountKeyFilter(field_name="trade")
     server = ServerFilter(field_name="trade__server")

@@ -51,17 +51,27 @@ class RuleSerializer(InputSerializer):
 
 
 class PlanInputSerializer(InputSerializer):
+    """An upsert by ``code``: what is left out keeps the plan's content in force (a new plan: USD, one leg, no hold
+    or points minimum, retroactive tiers, no tiers, no rules). Re-sending a plan's name alone is a rename — never a
+    plan with no rules, or in another currency."""
+
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
-    currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
-    both_legs = serializers.BooleanField(default=False)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="A new plan: USD")
+    both_legs = serializers.BooleanField(required=False, help_text="A new plan: false")
     min_hold_seconds = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
     min_points = ExactDecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
     )
-    tier_mode = serializers.ChoiceField(choices=Plan.TierMode.choices, default=Plan.TierMode.RETROACTIVE)
-    tiers = serializers.ListField(child=TierSerializer(), default=list, max_length=MAX_TIERS)
-    rules = serializers.ListField(child=RuleSerializer(), default=list, max_length=MAX_RULES)
+    tier_mode = serializers.ChoiceField(
+        choices=Plan.TierMode.choices, required=False, help_text="A new plan: retroactive"
+    )
+    tiers = serializers.ListField(
+        child=TierSerializer(), required=False, max_length=MAX_TIERS, help_text="The whole list; a new plan: none"
+    )
+    rules = serializers.ListField(
+        child=RuleSerializer(), required=False, max_length=MAX_RULES, help_text="The whole list; a new plan: none"
+    )
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -149,6 +159,32 @@ class PlanOutputSerializer(serializers.ModelSerializer):
         return RuleOutputSerializer([r for r in plan.rules.all() if r.active], many=True).data
 
 
+def _plan_content(plan: Plan) -> dict:
+    """The content in force of an existing plan, as ``plan_upsert`` takes it: what an upsert leaves out keeps. (The
+    plan row, its tiers and active rules are kept equal to its latest terms.)"""
+    return {
+        "currency": plan.currency,
+        "both_legs": plan.both_legs,
+        "min_hold_seconds": plan.min_hold_seconds,
+        "min_points": plan.min_points,
+        "tier_mode": plan.tier_mode,
+        "tiers": [{"from_lots": t.from_lots, "multiplier": t.multiplier} for t in plan.tiers.all()],
+        "rules": [
+            {
+                "type": r.type,
+                "symbol": r.instrument.symbol if r.instrument else None,
+                "symbol_group": r.symbol_group or None,
+                "account_group": r.account_group or None,
+                "rate": r.rate,
+                "pct": r.pct,
+                "priority": r.priority,
+            }
+            for r in plan.rules.all()
+            if r.active
+        ],
+    }
+
+
 def _plans():
     return (
         Plan.objects.prefetch_related("tiers", "rules__instrument")
@@ -171,8 +207,10 @@ class PlanListCreateView(generics.ListAPIView):
     def post(self, request):
         data = PlanInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        existed = Plan.objects.filter(code=data.validated_data["code"]).exists()
-        plan = plan_upsert(**data.validated_data)
+        existing = _plans().filter(code=data.validated_data["code"]).first()
+        existed = existing is not None
+        kept = {} if existing is None else _plan_content(existing)
+        plan = plan_upsert(**(kept | data.validated_data))
         plan = _plans().get(pk=plan.pk)
         return Response(PlanOutputSerializer(plan).data, status=status.HTTP_200_OK if existed else 201)
 
@@ -222,6 +260,11 @@ class RebateInputSerializer(InputSerializer):
         return attrs
 
 
+class AccountKeyOutputSerializer(serializers.Serializer):
+    server = serializers.CharField()
+    login = serializers.IntegerField()
+
+
 class RebateOutputSerializer(serializers.ModelSerializer):
     partner = serializers.SlugRelatedField(slug_field="code", read_only=True)
     account = serializers.SerializerMethodField()
@@ -230,6 +273,7 @@ class RebateOutputSerializer(serializers.ModelSerializer):
         model = Rebate
         fields = ["partner", "account", "pct", "per_lot", "valid_from", "valid_to"]
 
+    @extend_schema_field(AccountKeyOutputSerializer(allow_null=True))
     def get_account(self, rebate) -> dict | None:
         if rebate.account_id is None:
             return None

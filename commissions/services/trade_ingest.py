@@ -823,8 +823,8 @@ def _cell(name: str, value: Any, *, present: bool) -> tuple[str, str | None]:
             return "", "must be a finite number"
         return format(value, "f"), None
     if isinstance(value, float):
-        if name in _INTEGER_FIELDS and value.is_integer():
-            return str(int(value)), None
+        if name in _INTEGER_FIELDS:
+            return "", "must be a JSON integer (a float, even 1001.0, is refused)"
         return "", "must be a string holding an exact decimal (a JSON number with a fraction is a binary float)"
     if isinstance(value, datetime | date):  # a naive datetime is UTC, as in the CSV
         return value.isoformat(), None

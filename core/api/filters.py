@@ -6,13 +6,16 @@ import re
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from core.names import server_name_error
+from core.periods import PERIOD_PATTERN, Period
 
 MAX_BIGINT = 2**63 - 1
 _INTEGER = re.compile(r"-?[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _document(instance: django_filters.Filter, schema: dict) -> None:
@@ -49,6 +52,42 @@ class IntegerFormField(forms.IntegerField):
         if value not in self.empty_values and not _INTEGER.fullmatch(str(value)):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
+
+
+class DateFormField(forms.DateField):
+    """A date as ``YYYY-MM-DD`` in ASCII digits, as the schema's ``format: date`` says (Django's field also takes
+    other scripts' digits, and Python's ISO parser ``20260310`` and week dates such as ``2026-W11-1``)."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not _DATE.fullmatch(str(value)):
+            raise forms.ValidationError("Enter a date as YYYY-MM-DD.", code="invalid")
+        return super().to_python(value)
+
+
+class DateFilter(django_filters.DateFilter):
+    field_class = DateFormField
+
+
+class PeriodFormField(forms.CharField):
+    """A period ``YYYY-MM`` under ``core.periods``' rule (1970-01 to 2999-12), as every other door takes it: a typo
+    is a 400, not a filter that silently matches nothing."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return text
+        try:
+            return Period.parse(text, settings.IBEX_SERVER_TIME_ZONE).label
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+
+class PeriodFilter(django_filters.CharFilter):
+    field_class = PeriodFormField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _document(self, {"type": "string", "pattern": PERIOD_PATTERN, "example": "2026-03"})
 
 
 class IntegerFilter(django_filters.NumberFilter):

@@ -70,8 +70,13 @@ def idempotency_exempt(reason: str):
         raise ValueError("say why a repeat of this request is harmless")
 
     def mark(view_method):
-        view_method.idempotency = reason
-        return view_method
+        @functools.wraps(view_method)
+        def wrapper(self, request, *args, **kwargs):
+            request.data  # noqa: B018 — parse the body even where the view reads none: bad JSON is a 400, not JSON a 415
+            return view_method(self, request, *args, **kwargs)
+
+        wrapper.idempotency = reason
+        return wrapper
 
     return mark
 
@@ -81,10 +86,11 @@ def idempotent(view_method):
 
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
+        request.data  # noqa: B018 — parse the body even where the view reads none: bad JSON is a 400, not JSON a 415
         key = request.META.get(HEADER)
         if key is None:
             return view_method(self, request, *args, **kwargs)
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):  # fullmatch: "$" would allow a final line break
             return Response({NAME: ["Must be 1 to 200 visible ASCII characters."]}, status=status.HTTP_400_BAD_REQUEST)
         if len(request.path) > _MAX_PATH:
             # Longer than any path of a real object (ids are bigints, keys at most 64 characters): nothing to

@@ -34,10 +34,11 @@ class CSVRenderer(renderers.BaseRenderer):
 
 
 class CSVExportMixin:
-    """A view streaming a CSV export: it negotiates CSV (or JSON), and its errors are JSON like every other error of
-    the API, even to a client that accepts only CSV."""
+    """A view streaming a CSV export: it answers ``text/csv`` only (a client accepting only JSON, or asking
+    ``?format=json``, gets the documented 406), and its errors are JSON like every other error of the API, even to a
+    client that accepts only CSV."""
 
-    renderer_classes = [CSVRenderer, JSONRenderer]
+    renderer_classes = [CSVRenderer]
 
     def finalize_response(self, request, response, *args, **kwargs):
         if isinstance(response, Response):

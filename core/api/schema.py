@@ -61,17 +61,40 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "errors": {"$ref": REF.format("FieldErrors")},
         },
         "required": ["index", "errors"],
+        "additionalProperties": False,
     },
     "BulkErrors": {
-        "type": "object",
-        "description": "A list body that was refused: ``rows`` names each bad row by index with its field errors "
-        "(nothing was written); ``non_field_errors`` is about the body as a whole (not a list, too many rows); "
-        "``detail`` about the request.",
-        "properties": {
-            "rows": {"type": "array", "items": {"$ref": REF.format("RowError")}},
-            "non_field_errors": {"type": "array", "items": {"type": "string"}},
-            "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        },
+        "description": "A list body that was refused — exactly one of: ``rows`` naming each bad row by index with its "
+        "field errors (nothing was written); ``non_field_errors`` about the body as a whole (not a list, too many "
+        "rows); ``detail`` about the request (a body that is no JSON); ``Idempotency-Key`` a malformed key.",
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"rows": {"type": "array", "items": {"$ref": REF.format("RowError")}, "minItems": 1}},
+                "required": ["rows"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"non_field_errors": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+                "required": ["non_field_errors"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+                },
+                "required": ["detail"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"Idempotency-Key": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+                "required": ["Idempotency-Key"],
+                "additionalProperties": False,
+            },
+        ],
         "example": {"rows": [{"index": 3, "errors": {"usd_rate": ["Must be greater than zero."]}}]},
     },
 }

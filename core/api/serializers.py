@@ -1,4 +1,5 @@
-"""The base of every request-body serializer: a body field the serializer does not declare is refused.
+"""The base of every request-body serializer: a body field the serializer does not declare is refused, and every
+integer, decimal, date and time is what the schema's type says, in ASCII (``StrictSerializer``).
 
 DRF ignores undeclared fields, which on a money API turns a typo into a different instruction (a rebate whose
 ``acount`` is dropped becomes a rebate on every client; a rule whose ``symbl`` is dropped becomes a catch-all). So
@@ -11,6 +12,7 @@ request body documents ``additionalProperties: false`` (``core.api.schema``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +20,75 @@ from rest_framework import serializers
 
 UNKNOWN_FIELD = "unknown field"
 
+# What the schema's types say, in ASCII: DRF and Python also take a float 3.0 for an integer, other scripts' digits
+# ("١٢", full-width "１２"), "1_000", "1e2", " 1.5", "+1", ISO week dates ("2026-W11-1") and basic dates ("20260310").
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
+INTEGER_MESSAGE = "A whole number, sent as a JSON integer (not a float such as 3.0), in ASCII digits."
+DECIMAL_MESSAGE = 'An exact decimal in ASCII digits, e.g. "10.94" (no exponent, sign "+", blanks or separators).'
+DATE_MESSAGE = "A date as YYYY-MM-DD in ASCII digits."
+DATETIME_MESSAGE = "A time in ISO 8601, YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|±HH:MM], in ASCII digits."
 
-class InputSerializer(serializers.Serializer):
+
+def strict_scalar_error(field: serializers.Field, value: Any) -> str | None:
+    """Why ``value`` is not what ``field``'s schema type promises (None when it is, or when the field itself judges
+    it: a wrong JSON type is the field's own error)."""
+    if isinstance(value, bool) or not isinstance(value, str | float):
+        return None  # a JSON integer, a wrong type: the field judges it
+    if isinstance(field, serializers.IntegerField):
+        return INTEGER_MESSAGE if isinstance(value, float) or not _INTEGER.fullmatch(value) else None
+    if isinstance(value, float):
+        return None  # a float for a decimal is ExactDecimalField's own error; for a date, the field's
+    checks = (
+        (serializers.DecimalField, _DECIMAL, DECIMAL_MESSAGE),
+        (serializers.DateTimeField, _DATETIME, DATETIME_MESSAGE),
+        (serializers.DateField, _DATE, DATE_MESSAGE),
+    )
+    for kind, shape, message in checks:
+        if isinstance(field, kind):
+            return None if shape.fullmatch(value) else message
+    return None
+
+
+def strict_errors(fields: Mapping[str, serializers.Field], data: Mapping) -> dict[str, Any]:
+    """``strict_scalar_error`` for every writable field given in ``data``, and each item of a list of scalars."""
+    errors: dict[str, Any] = {}
+    for name, field in fields.items():
+        if field.read_only or name not in data:
+            continue
+        value = data[name]
+        if isinstance(field, serializers.ListField) and isinstance(value, list):
+            items = {str(i): [m] for i, item in enumerate(value) if (m := strict_scalar_error(field.child, item))}
+            if items:
+                errors[name] = items
+        elif message := strict_scalar_error(field, value):
+            errors[name] = [message]
+    return errors
+
+
+class StrictSerializer(serializers.Serializer):
+    """A serializer whose integers, decimals, dates and times are exactly what the schema says (``strict_errors``):
+    every request body (``InputSerializer``) and query serializer derives from it."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        strict = strict_errors(self.fields, data) if isinstance(data, Mapping) else {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if strict and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **strict}) from exc
+            raise
+        if strict:
+            raise serializers.ValidationError(strict)
+        return value
+
+
+class InputSerializer(StrictSerializer):
     def to_internal_value(self, data: Any) -> Any:
         unknown: dict[str, list[str]] = {}
         if isinstance(data, Mapping):

@@ -26,10 +26,11 @@ from rest_framework.views import APIView
 
 from core.api.bulk import MAX_ROWS
 from core.api.fields import AmountField, PeriodField
+from core.api.filters import PeriodFilter
 from core.api.idempotency import idempotent
 from core.api.permissions import IsStaff
 from core.api.renderers import CSVExportMixin
-from core.api.serializers import InputSerializer
+from core.api.serializers import InputSerializer, StrictSerializer
 from core.csv_export import csv_lines
 from core.exceptions import NotFound
 from core.money import quantize
@@ -79,7 +80,7 @@ class PayableSerializer(serializers.Serializer):
     available = AmountField(help_text="What a new batch would take")
 
 
-class PayableQuerySerializer(serializers.Serializer):
+class PayableQuerySerializer(StrictSerializer):
     partner = serializers.SlugField(max_length=64, required=False, help_text="A partner's code")
 
 
@@ -255,7 +256,7 @@ def _shown(batch_id: int, code: int = status.HTTP_200_OK) -> Response:
 
 
 class PayoutBatchFilter(django_filters.FilterSet):
-    period = django_filters.CharFilter()
+    period = PeriodFilter()
     status = django_filters.ChoiceFilter(choices=PayoutBatch.Status.choices)
 
     class Meta:
@@ -395,7 +396,7 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
         return response
 
 
-class ClientRebateExportQuerySerializer(serializers.Serializer):
+class ClientRebateExportQuerySerializer(StrictSerializer):
     period = PeriodField(help_text="The period whose approved client rebates are exported (YYYY-MM)")
 
 

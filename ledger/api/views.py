@@ -13,9 +13,10 @@ from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
+from core.api.filters import DateFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import IsStaff
-from core.api.serializers import InputSerializer
+from core.api.serializers import InputSerializer, StrictSerializer
 from core.exceptions import RowErrors
 from partners.models import Partner
 
@@ -38,9 +39,9 @@ class RateOutputSerializer(serializers.ModelSerializer):
 
 class RateFilter(django_filters.FilterSet):
     currency = django_filters.CharFilter()
-    day = django_filters.DateFilter()
-    day_from = django_filters.DateFilter(field_name="day", lookup_expr="gte")
-    day_to = django_filters.DateFilter(field_name="day", lookup_expr="lte")
+    day = DateFilter()
+    day_from = DateFilter(field_name="day", lookup_expr="gte")
+    day_to = DateFilter(field_name="day", lookup_expr="lte")
 
     class Meta:
         model = ConversionRate
@@ -112,7 +113,7 @@ class CurrencyField(serializers.RegexField):
         super().__init__(CURRENCY, **kwargs)
 
 
-class StatementQuerySerializer(serializers.Serializer):
+class StatementQuerySerializer(StrictSerializer):
     period = PeriodField()
     currency = CurrencyField(required=False, help_text="Default: the currency of the partner's program")
 

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from core.api.fields import AmountField, PeriodField
 from core.api.permissions import IsStaff
 from core.api.renderers import CSVExportMixin
+from core.api.serializers import StrictSerializer
 
 from ..fee_selectors import fee_export_csv, fee_runs_of_record, group_fee_report
 from ..models import MamGroup
@@ -32,7 +33,7 @@ from ..selectors import group_get
 from ..vocabulary import CrystallisationReason
 
 
-class FeeReportQuerySerializer(serializers.Serializer):
+class FeeReportQuerySerializer(StrictSerializer):
     period = PeriodField(required=False, help_text="YYYY-MM in the server time zone; omitted: every period")
 
 
@@ -80,7 +81,7 @@ class GroupCodeField(serializers.SlugField):
         super().__init__(max_length=64, **kwargs)
 
 
-class FeeExportQuerySerializer(serializers.Serializer):
+class FeeExportQuerySerializer(StrictSerializer):
     period = PeriodField()
     group = GroupCodeField(required=False, help_text="One group's fees (its code)")
 

@@ -28,6 +28,10 @@ MAX_BIGINT = 2**63 - 1
 MAX_TICKET = 10**18 - 1  # the trade ingest's 18 digits
 _CURRENCY = r"^[A-Z]{3}$"
 ZERO = Decimal(0)
+CLOSE_ID_MESSAGE = (
+    "A close id is 1 to 100 characters, without commas, quotes, backslashes, control characters or blanks at either "
+    "end."
+)
 # A flow's id is a key (idempotency) and a cell of exports: one line of plain text, as the trade feed's text values.
 FLOW_ID_MESSAGE = (
     "A cash flow id is 1 to 100 characters, without commas, quotes, backslashes, control characters or blanks at "
@@ -293,9 +297,10 @@ class MasterCloseInputSerializer(InputSerializer):
     lots = unsigned_decimal(max_digits=16, decimal_places=4, validators=[positive])
     close_time = serializers.DateTimeField()
     close_price = unsigned_decimal(max_digits=24, decimal_places=10, validators=[positive])
-    close_id = serializers.CharField(
+    close_id = PlainTextField(
         required=False,
         max_length=100,
+        message=CLOSE_ID_MESSAGE,
         help_text="The platform's deal (close) id, unique per master trade: with it, a repeat is the same id (same "
         "content answers as the first time, other content is a 409); without it, a close equal to any earlier close "
         "of the ticket (lots, time, price) is a repeat. Two real fills with identical lots, time and price must carry "

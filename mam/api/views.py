@@ -24,13 +24,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
-from core.api.filters import IntegerFilter
+from core.api.filters import DateFilter, IntegerFilter, ServerFilter
 from core.api.idempotency import idempotency_exempt, idempotent
 from core.api.permissions import IsStaff
 from core.exceptions import RowErrors
 from partners.models import ClientAccount
 
-from ..models import Allocation, MamGroup, MasterTrade, Member
+from ..models import Allocation, CashFlow, EquitySnapshot, MamGroup, MasterTrade, Member
 from ..selectors import (
     allocation_report,
     cash_flow_list,
@@ -154,6 +154,27 @@ class GroupAllocationsApi(generics.ListAPIView):
 # --- equity and cash flows ----------------------------------------------------------------------------------------
 
 
+class EquityFilter(django_filters.FilterSet):
+    server = ServerFilter(field_name="account__server")
+    login = IntegerFilter(field_name="account__login", min_value=0)
+    day_from = DateFilter(field_name="day", lookup_expr="gte")
+    day_to = DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = EquitySnapshot
+        fields = ["server", "login", "day_from", "day_to"]
+
+
+class CashFlowFilter(django_filters.FilterSet):
+    server = ServerFilter(field_name="account__server")
+    login = IntegerFilter(field_name="account__login", min_value=0)
+    id = django_filters.CharFilter(field_name="external_id", max_length=100)
+
+    class Meta:
+        model = CashFlow
+        fields = ["server", "login", "id"]
+
+
 class EquityListApi(generics.ListAPIView):
     """``GET`` lists equity snapshots; ``POST`` upserts a list on ``(server, login, day)``."""
 
@@ -161,6 +182,7 @@ class EquityListApi(generics.ListAPIView):
 
     permission_classes = [IsStaff]
     serializer_class = s.EquityOutputSerializer
+    filterset_class = EquityFilter
 
     def get_queryset(self):
         return snapshot_list()
@@ -203,6 +225,7 @@ class CashFlowListApi(generics.ListAPIView):
 
     permission_classes = [IsStaff]
     serializer_class = s.CashFlowOutputSerializer
+    filterset_class = CashFlowFilter
 
     def get_queryset(self):
         return cash_flow_list()

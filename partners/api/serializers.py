@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import ExactDecimalField, ServerNameField, percent_field
-from core.api.serializers import InputSerializer
+from core.api.serializers import InputSerializer, StrictSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
 from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
@@ -269,7 +269,7 @@ class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField()
 
 
-class AtQuerySerializer(serializers.Serializer):
+class AtQuerySerializer(StrictSerializer):
     at = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="Instant (default now).")
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import PeriodField
@@ -63,5 +64,6 @@ class RunApprovalSerializer(RunSerializer):
     class Meta(RunSerializer.Meta):
         fields = [*RunSerializer.Meta.fields, "warnings"]
 
+    @extend_schema_field(LateChangeSerializer(many=True))
     def get_warnings(self, run) -> list[dict]:
         return LateChangeSerializer(self.context.get("late", []), many=True).data

@@ -105,7 +105,10 @@ def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
         yield "far beyond bigint", 10**30
         yield "below bigint", -HUGE - 1
         yield "a fraction for an integer", 1.5
+        yield "a whole float for an integer", float(value)
         yield "a string for an integer", "twelve"
+        yield "a fraction string for an integer", f"{value}.0"
+        yield "other scripts' digits for an integer", "\u0661\u0662"
     elif isinstance(value, str):
         if DATETIME.match(value):
             yield "year 0", "0000-01-01T00:00:00Z"
@@ -113,10 +116,14 @@ def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
             yield "the last instant, west of UTC", "9999-12-31T23:59:59-12:00"
             yield "the first instant, east of UTC", "0001-01-01T00:00:00+14:00"
             yield "February 30th", "2026-02-30T00:00:00Z"
+            yield "full-width digits", "\uff12\uff10\uff12\uff16" + value[4:]
         elif DATE.match(value):
             yield "year 0", "0000-01-01"
             yield "year 10000", "10000-01-01"
             yield "month 13", "2026-13-01"
+            yield "a basic ISO date", value.replace("-", "")
+            yield "an ISO week date", "2026-W11-1"
+            yield "full-width digits", "\uff12\uff10\uff12\uff16" + value[4:]
         elif PERIOD.match(value):
             yield "year 0", "0000-01"
             yield "year 10000", "10000-01"
@@ -127,6 +134,12 @@ def hostile_values(value: Any) -> Iterator[tuple[str, Any]]:
             yield "1e400", "1e400"
             yield "sixty digits", "1" * 60
             yield "forty places", "0." + "1" * 40
+            yield "an exponent", "1e2"
+            yield "digit separators", "1_000"
+            yield "a plus sign", "+1.5"
+            yield "a blank before", " 1.5"
+            yield "a line break after", "1.5\n"
+            yield "other scripts' digits", "\u0661.\u0662"
         yield "over-long string", "x" * 5000
         yield "NUL character", "a\x00b"
         yield "NUL inside the value", value[:1] + "\x00" + value[1:]

@@ -209,6 +209,13 @@ def test_a_format_the_resource_does_not_answer_in_is_406_not_404(staff_client):
     assert staff_client.get("/api/v1/programs/?format=json").status_code == 200
     export = staff_client.get("/api/v1/mam/fees/export/?period=2026-01&format=pdf")
     assert export.status_code == 406 and export["Content-Type"].startswith("application/json")
+    # An export answers CSV only: asking it for JSON is the documented 406 (JSON), never CSV labelled otherwise.
+    for url in ("/api/v1/mam/fees/export/?period=2026-01", "/api/v1/client-rebates/export/?period=2026-01"):
+        for extra in ({"HTTP_ACCEPT": "application/json"}, {}):
+            target = url if extra else url + "&format=json"
+            response = staff_client.get(target, **extra)
+            assert response.status_code == 406 and response["Content-Type"].startswith("application/json"), target
+        assert staff_client.get(url, HTTP_ACCEPT="text/csv").status_code == 200
     assert staff_client.get("/api/schema/?format=json").status_code == 200
 
 
@@ -216,6 +223,17 @@ def test_a_text_body_to_an_operation_documenting_none_is_415(seeded, staff_clien
     url = f"/api/v1/runs/{seeded['run']}/approve/"
     response = staff_client.post(url, "approve", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code == 415 and "detail" in response.json()
+    # The same without a key: the body is parsed whether or not the view reads it, so the answer does not depend
+    # on the header (and nothing is approved).
+    response = staff_client.post(url, "approve", content_type="text/plain")
+    assert response.status_code == 415 and "detail" in response.json()
+    response = staff_client.post(url, "{bad", content_type="application/json")
+    assert response.status_code == 400 and "detail" in response.json()
+    tokens = staff_client.post("/api/v1/partners/sub/tokens/", "x", content_type="text/plain")
+    assert tokens.status_code == 415
+    from runs.models import Run
+
+    assert Run.objects.get(pk=seeded["run"]).status == "computed"
 
 
 def test_the_api_answers_only_json_outside_debug(staff_client, tmp_path):
@@ -235,3 +253,43 @@ def test_the_api_answers_only_json_outside_debug(staff_client, tmp_path):
         result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
         renderers[debug] = result.stdout.strip().rsplit(".", 1)[-1]
     assert renderers == {"true": "BrowsableAPIRenderer", "false": "JSONRenderer"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/accounts/", [{"server": "live1", "login": 1006.0}], "login"),
+        ("/api/v1/accounts/", [{"server": "live1", "login": "\u0661\u0660\u0660\u0665"}], "login"),
+        ("/api/v1/accounts/", [{"server": "live1", "login": "1007.0"}], "login"),
+        ("/api/v1/programs/", {"code": "pz", "name": "z", "max_depth": 3.0}, "max_depth"),
+        ("/api/v1/programs/", {"code": "pz", "name": "z", "shares": ["\u0661\u0660"]}, "shares"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-10", "usd_rate": "1_000"}], "usd_rate"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-10", "usd_rate": "1e2"}], "usd_rate"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-10", "usd_rate": " 1.5"}], "usd_rate"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "2026-03-10", "usd_rate": "1.5\n"}], "usd_rate"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "2026-W11-1", "usd_rate": "1.5"}], "day"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "20260310", "usd_rate": "1.5"}], "day"),
+        ("/api/v1/rates/", [{"currency": "EUR", "day": "\uff12\uff10\uff12\uff16-03-10", "usd_rate": "1.5"}], "day"),
+        ("/api/v1/trades/", [{**trade(77), "login": 1001.0}], "login"),
+    ],
+)
+def test_numbers_and_dates_are_what_the_schema_says_in_ascii(seeded, staff_client, path, body, field):
+    """A whole float for an integer, other scripts' digits, digit separators, exponents, blanks, ISO week and basic
+    dates are refused with a field error naming the field (DRF and Python's parsers take them all)."""
+    response = staff_client.post(path, body, format="json")
+    if path == "/api/v1/trades/":
+        assert response.status_code == 200 and field in response.json()["rejected"][0]["errors"], response.content
+        return
+    assert response.status_code == 400, response.content
+    errors = response.json()
+    errors = errors["rows"][0]["errors"] if "rows" in errors else errors
+    assert field in errors, errors
+
+
+def test_query_dates_and_periods_are_checked_too(seeded, staff_client):
+    assert staff_client.get("/api/v1/rates/", {"day": "\u0662\u0660\u0662\u0666-03-02"}).status_code == 400
+    response = staff_client.get("/api/v1/partners/master/downline/", {"at": "\uff12\uff10\uff12\uff16-06-01T00:00:00Z"})
+    assert response.status_code == 400 and "at" in response.json()
+    for period in ("0000-01", "2026-3"):
+        response = staff_client.get("/api/v1/lines/", {"period": period})
+        assert response.status_code == 400 and "period" in response.json(), period

@@ -70,7 +70,7 @@ CHECKS = [
     no_json_number_with_a_fraction,
 ]
 STATUSES: collections.Counter = collections.Counter()
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 
 
 @contextlib.contextmanager

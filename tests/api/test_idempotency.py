@@ -303,7 +303,7 @@ def test_another_users_same_key_and_body_gets_its_own_answer(seeded, staff_clien
     assert _post(other_staff_client, "/api/v1/runs/", RunRequest.body, "mine").status_code == 200
 
 
-@pytest.mark.parametrize("key", ["", " ", "x" * 201, "with space", "ключ", "tab\there"])
+@pytest.mark.parametrize("key", ["", " ", "x" * 201, "with space", "ключ", "tab\there", "line-end\n"])
 @pytest.mark.parametrize("route", ROUTES, ids=IDS)
 def test_a_malformed_key_is_400_naming_the_header(route, key, seeded, staff_client):
     done = route.work()

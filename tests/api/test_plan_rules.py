@@ -76,3 +76,43 @@ def test_nested_field_errors_keep_their_shape_at_the_edge():
 
     response = exception_handler(FieldErrors({"rules": {3: {"symbol": ["Unknown instrument."]}}}), {})
     assert response.status_code == 400 and response.data == {"rules": {3: {"symbol": ["Unknown instrument."]}}}
+
+
+def test_a_plan_upsert_keeps_what_it_is_not_given(staff_client):
+    """Re-sending a plan's code and name is a rename: its rules, tiers, currency and settings stay, and no new terms
+    are dated (a rename must not set every later trade's commission to 0, or read its rates in USD)."""
+    from tests.commissions.runs_support import setup_reference
+
+    setup_reference(staff_client)
+    body = {
+        "code": "eur",
+        "name": "EUR plan",
+        "currency": "EUR",
+        "both_legs": True,
+        "min_hold_seconds": 60,
+        "min_points": "1.5",
+        "tier_mode": "marginal",
+        "tiers": [{"from_lots": "0", "multiplier": "1"}, {"from_lots": "100", "multiplier": "1.2"}],
+        "rules": [
+            {"type": "per_lot", "rate": "5"},
+            {"type": "per_lot", "symbol": "EURUSD", "rate": "7", "priority": 1},
+        ],
+    }
+    created = staff_client.post("/api/v1/plans/", body, format="json")
+    assert created.status_code == 201, created.content
+    renamed = staff_client.post("/api/v1/plans/", {"code": "eur", "name": "Euro plan"}, format="json")
+    assert renamed.status_code == 200, renamed.content
+    shown = {k: v for k, v in renamed.json().items() if k not in ("name", "id")}
+    assert shown == {k: v for k, v in created.json().items() if k not in ("name", "id")}
+    assert renamed.json()["name"] == "Euro plan" and Plan.objects.get(code="eur").terms.count() == 1
+    cleared = staff_client.post(
+        "/api/v1/plans/", {"code": "eur", "name": "Euro plan", "min_points": None}, format="json"
+    )
+    assert cleared.json()["min_points"] is None and cleared.json()["rules"] == created.json()["rules"]
+    fresh = staff_client.post("/api/v1/plans/", {"code": "new", "name": "New"}, format="json").json()
+    assert (fresh["currency"], fresh["both_legs"], fresh["tier_mode"], fresh["rules"]) == (
+        "USD",
+        False,
+        "retroactive",
+        [],
+    )

@@ -352,9 +352,10 @@ class TestMamGroupAllocations(StaffOnly, Detail, Paginated, Queryable):
     query = {"ticket": 500}
 
 
-class TestMamEquity(StaffOnly, Paginated, Bulk):
+class TestMamEquity(StaffOnly, Paginated, Queryable, Bulk):
     path = "/api/v1/mam/equity/"
     methods = ("get", "post")
+    query = {"server": "live1", "login": 3001, "day_from": "2026-03-01", "day_to": "2026-03-31"}
     body = [
         {
             "server": "live1",
@@ -367,9 +368,10 @@ class TestMamEquity(StaffOnly, Paginated, Bulk):
     ]
 
 
-class TestMamCashFlows(StaffOnly, Paginated, Bulk):
+class TestMamCashFlows(StaffOnly, Paginated, Queryable, Bulk):
     path = "/api/v1/mam/cash-flows/"
     methods = ("get", "post")
+    query = {"server": "live1", "login": 3001, "id": "dep-1"}
     body = [{"id": "wd-9", "server": "live1", "login": 3001, "time": "2026-03-03T10:00:00Z", "amount": "-250.5"}]
 
 

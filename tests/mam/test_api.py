@@ -185,6 +185,9 @@ def test_cash_flows_are_idempotent_by_id_and_never_edited(staff_client):
     assert CashFlow.objects.count() == 2
     listed = staff_client.get("/api/v1/mam/cash-flows/").json()["results"]
     assert [(f["id"], f["amount"]) for f in listed] == [("dep-1", "500.000000"), ("wd-1", "-200.000000")]
+    by_id = staff_client.get("/api/v1/mam/cash-flows/", {"id": "wd-1", "server": "live1", "login": 1001}).json()
+    assert [f["id"] for f in by_id["results"]] == ["wd-1"]
+    assert staff_client.get("/api/v1/mam/cash-flows/", {"login": 2002}).json()["count"] == 0
 
 
 def test_equity_upserts_and_members_join_on_their_first_snapshot(staff_client):
@@ -196,6 +199,8 @@ def test_equity_upserts_and_members_join_on_their_first_snapshot(staff_client):
         "unchanged": 1,
     }
     assert post_ok(staff_client, "/api/v1/mam/equity/", [{**row, "free_margin": "9000"}])["updated"] == 1
+    mine = staff_client.get("/api/v1/mam/equity/", {"login": 1001, "day_from": "2026-03-01", "day_to": "2026-03-01"})
+    assert [(r["login"], r["day"]) for r in mine.json()["results"]] == [(1001, "2026-03-01")]
     assert EquitySnapshot.objects.get(account__login=1001).free_margin == Decimal(9000)
     members = _by_login(staff_client.get(f"/api/v1/mam/groups/{GROUP}/members/").json()["results"])
     assert members[1001]["joined"] == "2026-03-01" and members[2004]["active"] is False

@@ -104,3 +104,14 @@ def test_a_close_before_the_previous_close_or_the_open_is_a_400_on_close_time(st
     assert _state() == before
     same_instant = _post(staff_client, close_body(lots="0.10", time="2026-03-10T11:00:00Z", price="1.08300"))
     assert same_instant.status_code == 200 and same_instant.json()["seq"] == 2
+
+
+def test_a_close_id_is_one_line_of_plain_text_refused_not_trimmed(staff_client):
+    """``"a\\n"`` or ``" a "`` stored as ``"a"`` would make two different deal ids one (a repeat), so they are
+    refused with a field error, as cash-flow ids are."""
+    setup_mam(staff_client)
+    before = _state()
+    for bad in ("deal-1\n", " deal-1 ", "deal,1", ""):
+        response = staff_client.post(URL, {**close_body(lots="0.50"), "close_id": bad}, format="json")
+        assert response.status_code == 400 and list(response.json()) == ["close_id"], (bad, response.content)
+    assert _state() == before
