@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -66,7 +66,7 @@ def _steps_error(admin_view, request: HttpRequest, exc: Exception) -> None:
 
 @admin.register(PayoutBatch)
 class PayoutBatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "period", "status", "totals_text", "created_by", "approved_by", "export_link", "closed_at")
+    list_display = ("id", "period", "status", "line_count", "to_pay_count", "created_by", "approved_by", "export_link")
     list_filter = ("status",)
     search_fields = ("=period",)
     list_select_related = ("created_by", "approved_by")
@@ -110,7 +110,26 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     def has_discard_permission(self, request) -> bool:
         return request.user.has_perm("ledger.change_payoutbatch")
 
-    @admin.display(description="lines")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PayoutBatch]:
+        # The list's counts in its one query (the amounts by currency are on a batch's own page).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                lines_total=Count("lines"),
+                lines_to_pay=Count("lines", filter=Q(lines__status=PayoutLine.Status.TO_PAY)),
+            )
+        )
+
+    @admin.display(description="lines", ordering="lines_total")
+    def line_count(self, batch: PayoutBatch) -> int:
+        return batch.lines_total
+
+    @admin.display(description="to pay", ordering="lines_to_pay")
+    def to_pay_count(self, batch: PayoutBatch) -> int:
+        return batch.lines_to_pay
+
+    @admin.display(description="lines by status")
     def totals_text(self, batch: PayoutBatch) -> str:
         parts = [
             f"{row['status']}: {row['lines']} · {quantize(row['amount'], currency_places(row['currency']))} "

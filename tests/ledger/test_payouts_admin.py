@@ -74,3 +74,26 @@ def test_the_payout_batch_command_makes_approves_exports_and_pays(tmp_path):
     assert [(r["partner_code"], r["amount"]) for r in rows] == [("ib", "25.00")]
     call_command("payout_batch", "--batch", str(batch.pk), "--mark-paid", "--user", "maker")
     assert PayoutBatch.objects.get().status == "paid"
+
+
+def test_the_batch_list_does_not_query_per_batch(django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .payout_support import user
+
+    earn(partner("ib"), "25.00", period="2026-01")
+    client = _admin("viewer")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/admin/ledger/payoutbatch/").status_code == 200
+        return len(captured)
+
+    from ledger.services.payouts import payout_batch_create
+
+    payout_batch_create(period="2026-01", user=user("maker"))
+    one = queries()
+    for _ in range(4):
+        payout_batch_create(period="2026-01", user=user("maker"))
+    assert queries() == one
