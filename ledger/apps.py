@@ -11,3 +11,12 @@ class LedgerConfig(AppConfig):
         from .models.currencies import configured_minor_units
 
         configured_minor_units()
+
+        # The ledger's own reconciliation checks; the apps above register theirs the same way (extension point).
+        from .reconciliation.ledger_checks import TrialBalanceCheck, UnreconciledPostingsCheck
+        from .reconciliation.payout_checks import PayoutsCheck
+        from .reconciliation.registry import register
+
+        register(TrialBalanceCheck())
+        register(UnreconciledPostingsCheck())
+        register(PayoutsCheck())

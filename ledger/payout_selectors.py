@@ -80,6 +80,7 @@ def payables(*, period: str | None = None, partner_ids: Iterable[int] | None = N
                   JOIN {_LINES} l ON l.id = i.line_id
                   JOIN {_BATCHES} b ON b.id = l.batch_id
                  WHERE l.status = %(to_pay)s AND b.status = ANY(%(open)s)
+                   AND (%(partners)s::bigint[] IS NULL OR l.partner_id = ANY(%(partners)s::bigint[]))
                  GROUP BY i.account_id
             )
             SELECT a.id, a.partner_id, a.purpose, a.currency, COALESCE(o.owed, 0), COALESCE(h.held, 0)
@@ -125,16 +126,23 @@ def payout_lines(*, batch: PayoutBatch) -> QuerySet[PayoutLine]:
 
 def payout_batch_totals(*, batch: PayoutBatch) -> list[dict]:
     """Lines and amounts per (status, payout currency)."""
+    return payout_batch_totals_of(batch_ids=[batch.pk]).get(batch.pk, [])
+
+
+def payout_batch_totals_of(*, batch_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """``payout_batch_totals`` of several batches, in one query."""
     rows = (
-        PayoutLine.objects.filter(batch=batch)
-        .values("status", "payout_currency")
+        PayoutLine.objects.filter(batch_id__in=list(batch_ids))
+        .values("batch_id", "status", "payout_currency")
         .annotate(lines=Count("id"), amount=Sum("amount"))
-        .order_by("status", "payout_currency")
+        .order_by("batch_id", "status", "payout_currency")
     )
-    return [
-        {"status": r["status"], "currency": r["payout_currency"], "lines": r["lines"], "amount": r["amount"]}
-        for r in rows
-    ]
+    totals: dict[int, list[dict]] = {}
+    for r in rows:
+        totals.setdefault(r["batch_id"], []).append(
+            {"status": r["status"], "currency": r["payout_currency"], "lines": r["lines"], "amount": r["amount"]}
+        )
+    return totals
 
 
 BALANCE_OPERATION_HEADER = ("server", "login", "amount", "currency", "comment", "reference")

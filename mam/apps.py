@@ -6,15 +6,20 @@ class MamConfig(AppConfig):
     verbose_name = "MAM groups and allocation"
 
     def ready(self) -> None:
-        # Extension points of the layers below: the run framework's kind registry and the back-dating guard.
+        # Extension points of the layers below: the run framework's kind registry, the back-dating guard and the
+        # ledger's reconciliation checks.
         from core.history import register_history_guard
+        from ledger.reconciliation.registry import register as register_check
         from ledger.services.locks import approvals_hold, locked_since
         from runs.registry import register
 
+        from .reconciliation import FeePostingsCheck
         from .services.fee_run import FeeRunKind
 
         kind = FeeRunKind()
         register(kind)
+        # The fee check of a period's reconciliation (the ledger's check registry).
+        register_check(FeePostingsCheck())
         # Fee terms and IBs price fees: a dated change reaching into an approved fee period is refused (core.history).
         # It holds fee approvals off while such a change commits, so an approval counts it (as commissions does).
         register_history_guard(

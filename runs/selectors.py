@@ -14,3 +14,9 @@ def runs_of_record(*, kind: str | None = None) -> QuerySet[Run]:
     failed, queued or running run (at most one live run per (kind, period, scope), so there is one per period)."""
     runs = Run.objects.filter(status__in=RECORD_STATUSES)
     return runs.filter(kind=kind) if kind is not None else runs
+
+
+def approved_run_ids(*, kind: str, period: str) -> list[int]:
+    """The ids of a period's approved runs of ``kind``, oldest first (an adjustment run after the first)."""
+    approved = Run.objects.filter(kind=kind, period=period, status=Run.Status.APPROVED)
+    return list(approved.order_by("id").values_list("pk", flat=True))

@@ -771,6 +771,7 @@ def _ingest_rows(rows: list, *, user, source_name: str, fmt: str) -> TradeImport
 
 
 _INTEGER_FIELDS = {"ticket", "login", "master_ticket"}
+_DECIMAL_FIELDS = {"lots", "open_price", "close_price", "profit", "swap", "commission", "spread_pips"}
 _OPTIONAL_FIELDS = {f.name for f in GENERIC.fields if not f.required}
 
 
@@ -825,7 +826,9 @@ def _cell(name: str, value: Any, *, present: bool) -> tuple[str, str | None]:
     if isinstance(value, float):
         if name in _INTEGER_FIELDS:
             return "", "must be a JSON integer (a float, even 1001.0, is refused)"
-        return "", "must be a string holding an exact decimal (a JSON number with a fraction is a binary float)"
+        if name in _DECIMAL_FIELDS:
+            return "", "must be a string holding an exact decimal (a JSON number with a fraction is a binary float)"
+        return "", "must be a string"
     if isinstance(value, datetime | date):  # a naive datetime is UTC, as in the CSV
         return value.isoformat(), None
     return "", "must be a string or a number"

@@ -172,6 +172,10 @@ SPECTACULAR_SETTINGS = {
         "PayoutBatchStatusEnum": "ledger.models.payouts.PayoutBatch.Status",
         "PayoutLineStatusEnum": "ledger.models.payouts.PayoutLine.Status",
         "PayoutOutcomeEnum": ["paid", "failed"],
+        "ReconciliationStatusEnum": "ledger.reconciliation.registry.Status.choices",
+        "EvidenceTypeEnum": "ledger.reconciliation.registry.EvidenceType.choices",
+        # A plan rule's type keeps its name beside the reconciliation's evidence types.
+        "TypeEnum": "commissions.vocabulary.RuleType.choices",
     },
     # The docs page loads Swagger UI from this project's static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -51,6 +51,7 @@ class PeriodField(serializers.CharField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", "YYYY-MM, in the trading server's time zone")
+        kwargs.setdefault("trim_whitespace", False)  # " 2026-03" is refused, as the pattern says, not trimmed
         super().__init__(min_length=7, max_length=7, **kwargs)
 
     def to_internal_value(self, data) -> str:

@@ -70,7 +70,11 @@ class DateFilter(django_filters.DateFilter):
 
 class PeriodFormField(forms.CharField):
     """A period ``YYYY-MM`` under ``core.periods``' rule (1970-01 to 2999-12), as every other door takes it: a typo
-    is a 400, not a filter that silently matches nothing."""
+    is a 400, not a filter that silently matches nothing (blanks are not trimmed: the pattern has none)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
 
     def to_python(self, value):
         text = super().to_python(value)

@@ -115,6 +115,9 @@ DESCRIPTIONS = {
 }
 
 
+ERROR_BODIES = {"400": "FieldErrors", "401": "Error", "403": "Error", "404": "Error", "409": "Error"}
+
+
 def _json(component: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": REF.format(component)}}}}
 
@@ -204,4 +207,9 @@ def document_errors(result: dict[str, Any], generator=None, request=None, public
             responses = operation.setdefault("responses", {})
             for code, response in error_responses(method, operation, components).items():
                 responses.setdefault(code, response)
+            for code, response in responses.items():
+                # An error status an operation declares with its description only (a GET export's 409) gets the
+                # error body every other operation documents for it.
+                if code in ERROR_BODIES and "content" not in response:
+                    response["content"] = _json(ERROR_BODIES[code], response.get("description", ""))["content"]
     return result

@@ -29,21 +29,33 @@ _DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
     r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
-INTEGER_MESSAGE = "A whole number, sent as a JSON integer (not a float such as 3.0), in ASCII digits."
+INTEGER_MESSAGE = "A whole number: a JSON integer in a body (not a float such as 3.0, nor a string), ASCII digits."
+TEXT_MESSAGE = "Send text as a JSON string (a number would be stored as its digits: 1.2345678901234568e+22)."
+BOOLEAN_MESSAGE = 'true or false, as a JSON boolean (not 1, 1.0 or "yes").'
 DECIMAL_MESSAGE = 'An exact decimal in ASCII digits, e.g. "10.94" (no exponent, sign "+", blanks or separators).'
 DATE_MESSAGE = "A date as YYYY-MM-DD in ASCII digits."
 DATETIME_MESSAGE = "A time in ISO 8601, YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|±HH:MM], in ASCII digits."
 
 
-def strict_scalar_error(field: serializers.Field, value: Any) -> str | None:
+def strict_scalar_error(field: serializers.Field, value: Any, *, body: bool = True) -> str | None:
     """Why ``value`` is not what ``field``'s schema type promises (None when it is, or when the field itself judges
-    it: a wrong JSON type is the field's own error)."""
-    if isinstance(value, bool) or not isinstance(value, str | float):
-        return None  # a JSON integer, a wrong type: the field judges it
+    it: ``null``, a list or an object is the field's own error). ``body``: a JSON body, where an integer is a JSON
+    integer; a query value is always text, so there an integer is a string of ASCII digits."""
+    if value is None or isinstance(value, list | dict):
+        return None
+    if isinstance(field, serializers.BooleanField):
+        ok = isinstance(value, bool) or (not body and value in ("true", "false"))
+        return None if ok else BOOLEAN_MESSAGE
     if isinstance(field, serializers.IntegerField):
-        return INTEGER_MESSAGE if isinstance(value, float) or not _INTEGER.fullmatch(value) else None
-    if isinstance(value, float):
-        return None  # a float for a decimal is ExactDecimalField's own error; for a date, the field's
+        if isinstance(value, bool | float):
+            return INTEGER_MESSAGE
+        if isinstance(value, str) and (body or not _INTEGER.fullmatch(value)):
+            return INTEGER_MESSAGE
+        return None
+    if isinstance(field, serializers.CharField):  # slugs, codes, names, periods, server names…
+        return None if isinstance(value, str) else TEXT_MESSAGE
+    if not isinstance(value, str):
+        return None  # a float for a decimal is ExactDecimalField's own error; other types the field's
     checks = (
         (serializers.DecimalField, _DECIMAL, DECIMAL_MESSAGE),
         (serializers.DateTimeField, _DATETIME, DATETIME_MESSAGE),
@@ -55,7 +67,7 @@ def strict_scalar_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
-def strict_errors(fields: Mapping[str, serializers.Field], data: Mapping) -> dict[str, Any]:
+def strict_errors(fields: Mapping[str, serializers.Field], data: Mapping, *, body: bool = True) -> dict[str, Any]:
     """``strict_scalar_error`` for every writable field given in ``data``, and each item of a list of scalars."""
     errors: dict[str, Any] = {}
     for name, field in fields.items():
@@ -63,10 +75,12 @@ def strict_errors(fields: Mapping[str, serializers.Field], data: Mapping) -> dic
             continue
         value = data[name]
         if isinstance(field, serializers.ListField) and isinstance(value, list):
-            items = {str(i): [m] for i, item in enumerate(value) if (m := strict_scalar_error(field.child, item))}
+            items = {
+                str(i): [m] for i, item in enumerate(value) if (m := strict_scalar_error(field.child, item, body=body))
+            }
             if items:
                 errors[name] = items
-        elif message := strict_scalar_error(field, value):
+        elif message := strict_scalar_error(field, value, body=body):
             errors[name] = [message]
     return errors
 
@@ -75,8 +89,10 @@ class StrictSerializer(serializers.Serializer):
     """A serializer whose integers, decimals, dates and times are exactly what the schema says (``strict_errors``):
     every request body (``InputSerializer``) and query serializer derives from it."""
 
+    json_body: bool = False  # a query's values are text; a body's (``InputSerializer``) are JSON
+
     def to_internal_value(self, data: Any) -> Any:
-        strict = strict_errors(self.fields, data) if isinstance(data, Mapping) else {}
+        strict = strict_errors(self.fields, data, body=self.json_body) if isinstance(data, Mapping) else {}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -89,6 +105,8 @@ class StrictSerializer(serializers.Serializer):
 
 
 class InputSerializer(StrictSerializer):
+    json_body = True
+
     def to_internal_value(self, data: Any) -> Any:
         unknown: dict[str, list[str]] = {}
         if isinstance(data, Mapping):

@@ -1,4 +1,6 @@
-"""Admin for the ledger: currencies, daily rates, ledger accounts, the journal, period locks and the trial balance.
+"""Admin for the ledger: currencies, daily rates, ledger accounts, the journal, period locks, the trial balance and a
+period's reconciliation (every registered check, its figures and flagged differences with the rows behind them; also
+as CSV).
 
 Posted money is read-only here (and append-only in PostgreSQL); rates are saved through ``rates_upsert``.
 """
@@ -7,15 +9,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from core.admin_helpers import ReadOnlyAdmin, ReadOnlyHistoryMixin, ServiceSavesMixin, adopt_saved, plain_decimal
+from core.periods import server_period
 
 from ..models import ConversionRate, Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from ..reconciliation.export import reconciliation_csv
+from ..reconciliation.registry import Status, areas, reconcile
 from ..selectors import trial_balance, trial_balance_totals
 from ..services.rates import rates_upsert
 
@@ -44,6 +51,21 @@ class ConversionRateAdmin(ServiceSavesMixin, admin.ModelAdmin):
         adopt_saved(obj, ConversionRate.objects.get(currency=obj.currency.strip().upper(), day=obj.day))
 
 
+class ReconciliationForm(forms.Form):
+    period = forms.CharField(max_length=7, help_text="YYYY-MM, in the server time zone.")
+    area = forms.ChoiceField(choices=(), required=False, help_text="Only one area's checks; empty for all.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["area"].choices = [("", "all"), *((a, a) for a in areas())]
+
+    def clean_period(self) -> str:
+        try:
+            return server_period(self.cleaned_data["period"]).label
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ("name", "purpose", "nature", "currency", "partner", "client_account", "balance")
@@ -68,8 +90,39 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
                 self.admin_site.admin_view(self.trial_balance_view),
                 name="{}_{}_trial_balance".format(*info),
             ),
+            path(
+                "reconciliation/",
+                self.admin_site.admin_view(self.reconciliation_view),
+                name="{}_{}_reconciliation".format(*info),
+            ),
             *super().get_urls(),
         ]
+
+    def reconciliation_view(self, request: HttpRequest) -> HttpResponse:
+        """A period's reconciliation (``ledger.reconciliation``): each check's figures, its differences first with
+        the rows behind them; ``?export=csv`` streams the same as CSV. Read-only: any staff user who may view the
+        ledger accounts may see it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = ReconciliationForm(request.GET or None)
+        result = None
+        if form.is_bound and form.is_valid():
+            area = form.cleaned_data.get("area")
+            result = reconcile(period=form.cleaned_data["period"], areas=[area] if area else None)
+            if request.GET.get("export") == "csv":
+                response = StreamingHttpResponse(reconciliation_csv(result), content_type="text/csv; charset=utf-8")
+                response["Content-Disposition"] = f'attachment; filename="reconciliation-{result.period}.csv"'
+                return response
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Reconciliation",
+            "form": form,
+            "result": result,
+            "difference": Status.DIFFERENCE,
+            "query": request.GET.urlencode(),
+        }
+        return TemplateResponse(request, "admin/ledger/reconciliation.html", context)
 
     def trial_balance_view(self, request: HttpRequest) -> HttpResponse:
         """Every account's posted debits and credits, and each currency's net (zero in a sound ledger)."""

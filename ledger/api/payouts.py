@@ -44,6 +44,7 @@ from ..payout_selectors import (
     payout_batch_get,
     payout_batch_list,
     payout_batch_totals,
+    payout_batch_totals_of,
     payout_lines,
 )
 from ..selectors import currency_places
@@ -81,7 +82,7 @@ class PayableSerializer(serializers.Serializer):
 
 
 class PayableQuerySerializer(StrictSerializer):
-    partner = serializers.SlugField(max_length=64, required=False, help_text="A partner's code")
+    partner = serializers.CharField(max_length=64, required=False, help_text="A partner's code")
 
 
 class PayableListApi(generics.GenericAPIView):
@@ -168,10 +169,9 @@ class PayoutBatchSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(BatchTotalSerializer(many=True))
     def get_totals(self, batch: PayoutBatch) -> list[dict]:
-        return [
-            {**row, "amount": quantize(row["amount"], currency_places(row["currency"]))}
-            for row in payout_batch_totals(batch=batch)
-        ]
+        given = self.context.get("totals")
+        rows = given.get(batch.pk, []) if given is not None else payout_batch_totals(batch=batch)
+        return [{**row, "amount": quantize(row["amount"], currency_places(row["currency"]))} for row in rows]
 
 
 class PayoutItemSerializer(serializers.Serializer):
@@ -274,6 +274,12 @@ class PayoutBatchListApi(generics.ListAPIView):
     def get_queryset(self):
         return payout_batch_list()
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
+        totals = payout_batch_totals_of(batch_ids=[b.pk for b in page])  # the page's totals in one query
+        data = PayoutBatchSerializer(page, many=True, context={"totals": totals}).data
+        return self.get_paginated_response(data)
+
     @extend_schema(
         request=BatchCreateSerializer,
         responses={201: PayoutBatchSerializer},
@@ -371,9 +377,11 @@ class PayoutBatchMarkPaidApi(APIView):
 
 
 class PayoutBatchExportApi(CSVExportMixin, APIView):
-    """The batch CSV (streamed); the batch becomes exported (409 for a draft or discarded batch)."""
+    """The batch CSV (streamed); the batch becomes exported (409 for a draft or discarded batch). GET only: a HEAD
+    would mark the batch exported without delivering the file."""
 
     permission_classes = [IsStaff]
+    http_method_names = ["get"]
 
     @extend_schema(
         parameters=[OpenApiParameter("format", exclude=True)],
@@ -384,6 +392,7 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
                 "(to pay, paid or failed since), by partner code: the amount in the payout currency at its minor "
                 "unit. RFC 4180, UTF-8, text cells neutralised against formula injection.",
             ),
+            409: OpenApiResponse(description="A draft or discarded batch: another user approves it first"),
         },
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:

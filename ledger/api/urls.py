@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import payouts, views
+from . import payouts, reconciliation, views
 
 urlpatterns = [
     path("rates/", views.RateListApi.as_view(), name="rate-list"),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("payout-batches/<int:pk>/discard/", payouts.PayoutBatchDiscardApi.as_view(), name="payout-batch-discard"),
     path("payout-batches/<int:pk>/mark-paid/", payouts.PayoutBatchMarkPaidApi.as_view(), name="payout-batch-paid"),
     path("payout-batches/<int:pk>/export/", payouts.PayoutBatchExportApi.as_view(), name="payout-batch-export"),
+    path("reconciliation/", reconciliation.ReconciliationApi.as_view(), name="reconciliation"),
+    path("reconciliation/export/", reconciliation.ReconciliationExportApi.as_view(), name="reconciliation-export"),
 ]

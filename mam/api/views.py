@@ -69,6 +69,24 @@ class GroupListApi(generics.ListAPIView):
     @extend_schema(
         request=s.GroupInputSerializer,
         responses={201: s.GroupOutputSerializer, 200: s.GroupOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "A group allocating by equity, 2 % management and 20 % performance fee",
+                request_only=True,
+                value={
+                    "code": "gamma",
+                    "name": "Gamma fund",
+                    "manager": "master",
+                    "master_server": "live1",
+                    "master_login": 9100,
+                    "currency": "USD",
+                    "method": "equity",
+                    "residual_policy": "largest_weight",
+                    "below_min": "skip",
+                    "fees": {"management_rate": "0.02", "performance_rate": "0.20", "hwm_mode": "net"},
+                },
+            )
+        ],
         description="201 with a new group; 200 with the group of that code, changed (or already as sent). A group "
         "with master trades keeps its master account and currency (409). Fee terms are dated (``fees."
         "effective_from``); rates are fractions (0.02 = 2 %), ``_pct`` fields percents.",
@@ -363,7 +381,7 @@ class MasterTradeCloseApi(APIView):
             OpenApiExample(
                 "Close part of a master position",
                 request_only=True,
-                value={"lots": "0.50", "close_time": "2026-03-04T15:30:00Z", "close_price": "1.08720"},
+                value={"lots": "0.50", "close_time": "2026-03-12T15:30:00Z", "close_price": "1.08720"},
             )
         ],
         description="Closing what the master still holds closes every sub-position fully; less closes each "

@@ -9,6 +9,8 @@ from tests.commissions.runs_support import post_ok, setup_chain, setup_reference
 from tests.mam.fee_support import seed_fees
 from tests.mam.support import seed_mam
 
+from .seed import seed_payouts
+
 
 @pytest.fixture
 def api_client():
@@ -38,26 +40,6 @@ def seeded(db, staff_client, django_capture_on_commit_callbacks) -> dict:
     seed_mam(staff_client)
     fees = seed_fees(staff_client, on_commit=lambda: django_capture_on_commit_callbacks(execute=True))
     return {"run": run["id"], "trade_import": first["import_id"], **fees, **seed_payouts(staff_client)}
-
-
-def seed_payouts(staff_client) -> dict:
-    """Payout batches over the approved fee run's payables (the manager ``master`` and the IB ``sub``, with payout
-    details): ``payout_batch`` exported (two lines to pay), ``payout_draft`` a draft made after it (holding
-    nothing: the first holds every balance) — both made by another user than the test client's, who may approve."""
-    from django.contrib.auth import get_user_model
-
-    from ledger.services.payouts import payout_batch_approve, payout_batch_create, payout_batch_export
-
-    for code in ("master", "sub"):
-        body = {"payout_method": "bank", "payout_account": f"IBAN-{code}"}
-        response = staff_client.patch(f"/api/v1/partners/{code}/", body, format="json")
-        assert response.status_code == 200, response.content
-    maker, checker = (get_user_model().objects.create_user(n, is_staff=True) for n in ("maker", "checker"))
-    batch = payout_batch_create(period="2025-12", user=maker)
-    payout_batch_approve(batch_id=batch.pk, user=checker)
-    payout_batch_export(batch_id=batch.pk, user=checker)
-    draft = payout_batch_create(period="2025-12", user=maker)
-    return {"payout_batch": batch.pk, "payout_draft": draft.pk}
 
 
 @pytest.fixture

@@ -123,5 +123,26 @@ def seed_broker(client) -> Seeded:
     april = post_ok(client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-04"})
     seed_mam(client)
     seed_fees(client)
+    seed_payouts(client, period="2026-03")  # a draft (newest, listed first) and an exported batch
     assert client.get(f"/api/v1/runs/{april['id']}/").json()["status"] == "computed"
     return Seeded(approved_run=march["id"], computed_run=april["id"], trade_import=ingest["import_id"])
+
+
+def seed_payouts(staff_client, period: str = "2025-12") -> dict:
+    """Payout batches over the approved fee run's payables (the manager ``master`` and the IB ``sub``, with payout
+    details): ``payout_batch`` exported (two lines to pay), ``payout_draft`` a draft made after it (holding
+    nothing: the first holds every balance) — both made by another user than the test client's, who may approve."""
+    from django.contrib.auth import get_user_model
+
+    from ledger.services.payouts import payout_batch_approve, payout_batch_create, payout_batch_export
+
+    for code in ("master", "sub"):
+        body = {"payout_method": "bank", "payout_account": f"IBAN-{code}"}
+        response = staff_client.patch(f"/api/v1/partners/{code}/", body, format="json")
+        assert response.status_code == 200, response.content
+    maker, checker = (get_user_model().objects.create_user(n, is_staff=True) for n in ("maker", "checker"))
+    batch = payout_batch_create(period=period, user=maker)
+    payout_batch_approve(batch_id=batch.pk, user=checker)
+    payout_batch_export(batch_id=batch.pk, user=checker)
+    draft = payout_batch_create(period=period, user=maker)
+    return {"payout_batch": batch.pk, "payout_draft": draft.pk}

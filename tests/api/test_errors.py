@@ -293,3 +293,39 @@ def test_query_dates_and_periods_are_checked_too(seeded, staff_client):
     for period in ("0000-01", "2026-3"):
         response = staff_client.get("/api/v1/lines/", {"period": period})
         assert response.status_code == 400 and "period" in response.json(), period
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "field"),
+    [
+        ("/api/v1/partners/sub/", "patch", {"payout_account": 123456789012.0}, "payout_account"),
+        ("/api/v1/partners/sub/", "patch", {"name": 1.5}, "name"),
+        ("/api/v1/programs/", "post", {"code": "progx", "name": 1.5}, "name"),
+        ("/api/v1/programs/", "post", {"code": "progx", "name": "X", "max_depth": "3"}, "max_depth"),
+        ("/api/v1/accounts/", "post", [{"server": "live1", "login": 1001, "group": 5.5}], "group"),
+        (
+            "/api/v1/accounts/",
+            "post",
+            [{"server": "live1", "login": 1001, "earns_commission": 1.0}],
+            "earns_commission",
+        ),
+        (
+            "/api/v1/accounts/",
+            "post",
+            [{"server": "live1", "login": 1001, "earns_commission": "yes"}],
+            "earns_commission",
+        ),
+        ("/api/v1/accounts/", "post", [{"server": "live1", "login": "1001"}], "login"),
+        ("/api/v1/runs/", "post", {"kind": "commissions", "period": " 2026-03"}, "period"),
+        ("/api/v1/runs/", "post", {"kind": "commissions", "period": "2026-03\n"}, "period"),
+    ],
+)
+def test_json_types_are_the_schemas(seeded, staff_client, path, method, body, field):
+    """Text is a JSON string, a boolean true or false, an integer a JSON integer, a period exactly YYYY-MM: DRF turns
+    numbers into text, takes 1.0 and "yes" for true, "3" for 3 and trims blanks."""
+    response = getattr(staff_client, method)(path, body, format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()
+    errors = errors["rows"][0]["errors"] if "rows" in errors else errors
+    assert field in errors, errors
+    assert staff_client.get("/api/v1/lines/", {"period": " 2026-03"}).status_code == 400

@@ -164,6 +164,22 @@ class TestStatement(StaffOnly, Detail, Queryable):
         return super().url(params) + "?period=2026-03"
 
 
+class TestReconciliation(StaffOnly, Queryable):
+    path = "/api/v1/reconciliation/"
+    query = {"period": "2026-03", "area": "commissions"}
+
+    def url(self, params=None):  # the period is required: the 403 and 401 probes send it too
+        return super().url(params) + "?period=2026-03"
+
+
+class TestReconciliationExport(StaffOnly, Queryable):
+    path = "/api/v1/reconciliation/export/"
+    query = {"period": "2026-03", "area": "ledger"}
+
+    def url(self, params=None):
+        return super().url(params) + "?period=2026-03"
+
+
 # --- runs app -----------------------------------------------------------------------------------------------------
 
 

@@ -193,3 +193,54 @@ def test_a_period_that_has_not_ended_is_refused():
 
     with pytest.raises(Conflict):
         payout_batch_create(period=period_of(timezone.now()).label, user=user("maker"))
+
+
+def test_reconciliation_proves_payouts_against_the_journal_and_flags_what_does_not_match():
+    from django.utils import timezone
+
+    from core.periods import period_of
+    from ledger.postings import AccountRef, Leg, Posting
+    from ledger.reconciliation.registry import PAYOUTS_CHECK, Status, reconcile
+    from ledger.services.posting import journal_post
+    from ledger.vocabulary import Purpose
+
+    def payouts(period):
+        check = next(c for c in reconcile(period=period, areas=["payouts"]).checks if c.name == PAYOUTS_CHECK)
+        return {(r.subject, r.currency): r for r in check.rows}
+
+    ib, other = partner("ib"), partner("other")
+    earn(ib, "40.00", period="2026-01")
+    earn(other, "15.00", period="2026-01")
+    _pay(payout_batch_create(period="2026-01", user=user("maker")))
+    now = period_of(timezone.now()).label
+    paid = payouts(now)[("paid", "USD")]
+    assert (paid.status, paid.expected, paid.actual, paid.count) == (Status.OK, Decimal("55.00"), Decimal("55.00"), 2)
+    assert reconcile(period=now).status == Status.OK  # payout postings are claimed: nothing unreconciled
+
+    # A payout posted by hand (no batch line names it) is flagged with its transaction.
+    journal_post(
+        postings=[
+            Posting(
+                source_key="manual-payout-1",
+                kind="payout",
+                period=now,
+                currency="USD",
+                legs=(
+                    Leg(AccountRef(Purpose.PARTNER_PAYABLE, "USD", partner_id=ib.pk), Decimal("5.00")),
+                    Leg(AccountRef(Purpose.PAYOUT_CLEARING, "USD"), Decimal("-5.00")),
+                ),
+            )
+        ]
+    )
+    paid = payouts(now)[("paid", "USD")]
+    assert paid.status == Status.DIFFERENCE and paid.actual - paid.expected == Decimal("5.00")
+    assert [e.label for e in paid.evidence] == ["manual-payout-1"]
+
+    # A hold above what is owed (a reversal posted after the batch was made) is flagged naming the account.
+    earn(other, "30.00", period="2026-02")
+    batch = payout_batch_create(period="2026-02", user=user("maker"))
+    assert _lines(batch)["other"][:2] == (PayoutLine.Status.TO_PAY, Decimal("30.00"))
+    earn(other, "-20.00", period="2026-02", kind="reversal")
+    held = payouts(now)[("held", "USD")]
+    assert held.status == Status.DIFFERENCE and (held.expected, held.actual) == (Decimal("10.00"), Decimal("30.00"))
+    assert "holds 30.00" in held.evidence[0].label

@@ -206,3 +206,27 @@ def test_end_to_end_from_approved_commissions_to_paid_partners_and_exported_clie
     assert maker.post(f"/api/v1/payout-batches/{batch['id']}/mark-paid/", {}, format="json").json()["status"] == "paid"
     assert set(trial_balance_totals(trial_balance()).values()) == {Decimal(0)}
     assert maker.get("/api/v1/payables/?partner=sub").json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_payables_of_one_partner_show_only_its_accounts_and_the_export_is_get_only():
+    ib, other = partner("ib"), partner("other")
+    earn(ib, "10.00", period="2026-01")
+    earn(other, "20.00", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)  # holds both balances
+    mine = maker.get("/api/v1/payables/", {"partner": "ib"}).json()["results"]
+    assert mine == [
+        {
+            "partner": "ib",
+            "purpose": "partner_payable",
+            "currency": "USD",
+            "owed": "10.00",
+            "held": "10.00",
+            "available": "0.00",
+        }
+    ]
+    assert maker.get("/api/v1/payables/", {"partner": "nobody"}).json()["results"] == []
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    assert maker.head(f"/api/v1/payout-batches/{batch['id']}/export/").status_code == 405
+    assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.APPROVED  # a HEAD exported nothing
