@@ -124,6 +124,13 @@ class GroupMembersApi(generics.ListAPIView):
     @extend_schema(
         request=s.MemberInputSerializer,
         responses={201: s.MemberOutputSerializer, 200: s.MemberOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Follow the group with an equity stop",
+                request_only=True,
+                value={"server": "live1", "login": 3001, "equity_stop": "500"},
+            )
+        ],
         description="201 with a new membership; 200 with the account's running membership in this group, changed. "
         "An account in another group is a 409 (it leaves that group first: ``left``).",
     )

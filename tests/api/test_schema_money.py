@@ -14,7 +14,7 @@ MONEYISH = re.compile(
     re.IGNORECASE,
 )
 # Integer fields whose names look like money but count things.
-COUNTS = {"chunks_done", "chunks_total", "rows_read", "trades_resolved", "max_depth"}
+COUNTS = {"chunks_done", "chunks_total", "evidence_total", "rows_read", "trades_resolved", "max_depth"}
 
 
 def _walk(node, path, found):
