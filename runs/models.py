@@ -57,6 +57,8 @@ class Run(models.Model):
     class Meta:
         db_table = "runs_run"
         ordering = ["-created_at"]
+        # Approving posts the run to the journal: its own permission, not "change run" (core/roles.py).
+        permissions = [("approve_run", "Can approve a computed run (posts it to the journal)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "period", "scope"], condition=Q(status__in=LIVE_STATUSES), name="run_one_live"

@@ -76,6 +76,11 @@ class JournalTransaction(models.Model):
     class Meta:
         db_table = TRANSACTIONS_TABLE
         ordering = ["-posted_at", "id"]
+        # Finance reads of the whole journal, granted by role (core/roles.py), not by a model's view permission.
+        permissions = [
+            ("view_reconciliation", "Can view and export the reconciliation of a period"),
+            ("export_balance_operations", "Can export platform balance operations (client rebates, MAM fees)"),
+        ]
         indexes = [models.Index(fields=["period", "kind"], name="journaltx_period_kind")]
         triggers = [
             *append_only("journaltx"),

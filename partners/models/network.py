@@ -85,6 +85,8 @@ class Partner(TimeStamped):
 
     class Meta:
         ordering = ["code"]
+        # Payout details are bank or wallet data: support reads partners without them (core/roles.py).
+        permissions = [("view_payout_details", "Can see partners' payout method and account")]
 
     def __str__(self) -> str:
         return self.code
