@@ -6,6 +6,9 @@ class CommissionsConfig(AppConfig):
     verbose_name = "Commissions and trade feed"
 
     def ready(self) -> None:
+        from .permissions import register_roles
+
+        register_roles()
         # Extension points of the layers below: the run framework's kind registry, the partner endpoints' fields and
         # the ledger's reconciliation checks.
         from core.history import register_history_guard

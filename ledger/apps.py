@@ -6,6 +6,9 @@ class LedgerConfig(AppConfig):
     verbose_name = "Ledger: currencies, rates and the journal"
 
     def ready(self) -> None:
+        from .permissions import register_roles
+
+        register_roles()
         # Fail at start, not at the first posting in a misconfigured currency (in the middle of an approval): every
         # process (web, worker, command) validates IBEX_CURRENCY_MINOR_UNITS before it serves anything.
         from .models.currencies import configured_minor_units

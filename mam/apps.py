@@ -6,6 +6,9 @@ class MamConfig(AppConfig):
     verbose_name = "MAM groups and allocation"
 
     def ready(self) -> None:
+        from .permissions import register_roles
+
+        register_roles()
         # Extension points of the layers below: the run framework's kind registry, the back-dating guard and the
         # ledger's reconciliation checks.
         from core.history import register_history_guard

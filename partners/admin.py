@@ -36,6 +36,7 @@ from core.models import in_force
 
 from .extensions import PARTNER_ADMIN_ACTIONS, PARTNER_PANELS, PartnerPanel
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
+from .permissions import masked_payout_account, sees_payout_details
 from .selectors import partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, account_update, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
@@ -52,6 +53,11 @@ def partner_autocomplete() -> AutocompleteSelect:
 
 def _pcts(values) -> str:
     return ", ".join(format(v.normalize(), "f") for v in values) or "—"
+
+
+def _payout_account_field(request: HttpRequest) -> str:
+    """The payout account as it is, or masked for a role that may not see payout details (support)."""
+    return "payout_account" if sees_payout_details(request.user) else "masked_payout_account"
 
 
 class ProgramForm(DatedTermsForm):
@@ -319,7 +325,7 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
             (None, {"fields": ("code", "name", "email", "program", "user")}),
             ("Status (dated)", {"fields": ("status", "effective_from", "status_history")}),
             ("Tree and clients", {"fields": ("tree_position", "attribution_counts")}),
-            ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
+            ("Payouts", {"fields": ("payout_currency", "payout_method", _payout_account_field(request))}),
             *((panel.title, {"fields": (_panel_field(panel),)}) for panel in PARTNER_PANELS),
         ]
 
@@ -332,8 +338,13 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
             "status_history",
             "tree_position",
             "attribution_counts",
+            "masked_payout_account",
             *(_panel_field(p) for p in PARTNER_PANELS),
         )
+
+    @admin.display(description="payout account")
+    def masked_payout_account(self, obj: Partner) -> str:
+        return masked_payout_account(obj.payout_account)
 
     @admin.display(description="status history")
     def status_history(self, obj: Partner) -> str:

@@ -30,6 +30,7 @@ from core.exceptions import ApplicationError
 from core.periods import server_period
 
 from .models import Run, RunChunk
+from .permissions import APPROVE_RUN, REQUEST_RUN
 from .registry import UnknownRunKind, get_kind, kind_choices
 from .services.approve import run_approval
 from .services.requests import run_request
@@ -121,17 +122,17 @@ class RunAdmin(admin.ModelAdmin):
         return False  # runs are requested through “Compute period…”
 
     def has_change_permission(self, request, obj=None) -> bool:
-        # The changelist (and its actions) need it; a run's own page is view-only.
-        return obj is None and request.user.has_perm("runs.change_run")
+        # The changelist's actions (recompute, approve) need it; a run's own page is view-only.
+        return obj is None and any(request.user.has_perm(p) for p in ("runs.change_run", REQUEST_RUN, APPROVE_RUN))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def has_compute_permission(self, request) -> bool:
-        return request.user.has_perm("runs.add_run")
+        return request.user.has_perm(REQUEST_RUN)
 
     def has_approve_permission(self, request) -> bool:
-        return request.user.has_perm("runs.change_run")
+        return request.user.has_perm(APPROVE_RUN)
 
     @admin.display(description="progress")
     def progress(self, obj: Run) -> str:

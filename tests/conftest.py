@@ -8,6 +8,8 @@ import pytest
 from django.core.management.commands import flush
 from rest_framework.test import APIClient
 
+from tests.roles import staff_with_roles
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _flush_lifts_the_ledgers_truncate_guard():
@@ -52,8 +54,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+def staff_user(db):
+    """The operator most tests act as: a staff user in the broker admin and finance roles (every staff route);
+    tests/api/test_roles.py checks each role on its own."""
+    return staff_with_roles("staff", email="staff@example.com", password="pw")
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ from django.db.models import OuterRef, Q, Subquery
 from rest_framework import generics, serializers
 
 from core.api.filters import AccountKeyFilter, IntegerFilter, PeriodFilter, ServerFilter
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.vocabulary import LineKind
 from runs.selectors import runs_of_record
 
 from ..models import AttributionLine, PlanRule, PlanTerms
+from ..permissions import VIEW_LINE
 
 
 class LineRuleSerializer(serializers.Serializer):
@@ -125,7 +126,8 @@ class LineListView(generics.ListAPIView):
     login, kind, level and symbol. A run's lines appear all at once when it is computed. Amounts are USD at 6
     decimal places, as exact decimal strings."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_LINE)
     serializer_class = LineSerializer
     filterset_class = LineFilter
 

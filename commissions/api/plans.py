@@ -13,11 +13,12 @@ from rest_framework.response import Response
 from core.api.fields import ExactDecimalField, ServerNameField, percent_field
 from core.api.filters import AccountKeyFilter
 from core.api.idempotency import idempotency_exempt
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.serializers import InputSerializer
 from partners.models import ClientAccount, Partner
 
 from ..models import Plan, PlanRule, Rebate
+from ..permissions import CHANGE_PLAN, CHANGE_REBATE, VIEW_PLAN, VIEW_REBATE
 from ..services.plans import duplicate_rule_message, plan_upsert, rebate_change, rule_natural_key
 
 # A plan's content bounds: enough for a rule per symbol and account group of a large broker, few enough that one
@@ -196,7 +197,8 @@ def _plans():
 class PlanListCreateView(generics.ListAPIView):
     """``GET`` lists plans (paginated, by code); ``POST`` creates or replaces one by ``code``."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PLAN, write=CHANGE_PLAN)
     serializer_class = PlanOutputSerializer
 
     def get_queryset(self):
@@ -216,7 +218,8 @@ class PlanListCreateView(generics.ListAPIView):
 
 
 class PlanDetailView(generics.RetrieveAPIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PLAN)
     serializer_class = PlanOutputSerializer
     lookup_field = "code"
 
@@ -297,7 +300,8 @@ class RebateView(generics.ListAPIView):
     """``GET`` lists the rebates in force or scheduled (open-ended), paginated, filterable by ``partner`` and
     ``account``; ``POST`` sets (or, with neither ``pct`` nor ``per_lot``, ends) one."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_REBATE, write=CHANGE_REBATE)
     serializer_class = RebateOutputSerializer
     filterset_class = RebateFilter
 

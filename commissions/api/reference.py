@@ -17,11 +17,12 @@ from rest_framework.response import Response
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import ExactDecimalField, positive
 from core.api.idempotency import idempotency_exempt
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.serializers import InputSerializer
 from core.exceptions import RowErrors
 
 from ..models import Instrument, SymbolSuffix
+from ..permissions import CHANGE_INSTRUMENT, CHANGE_SUFFIX, VIEW_INSTRUMENT, VIEW_SUFFIX
 from ..services.reference_data import instruments_upsert, suffixes_upsert
 
 # Platform names of one instrument (``EURUSD.m``, ``EURUSDpro``…), and suffixes added per request: a handful in
@@ -104,7 +105,8 @@ class InstrumentListApi(generics.ListAPIView):
 
     list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_INSTRUMENT, write=CHANGE_INSTRUMENT)
     serializer_class = InstrumentOutputSerializer
     filterset_class = InstrumentFilter
 
@@ -163,7 +165,8 @@ class SuffixInputSerializer(InputSerializer):
 class SuffixListApi(generics.ListAPIView):
     """``GET`` lists broker symbol suffixes; ``POST {"suffixes": [...]}`` adds them (existing ones are kept)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_SUFFIX, write=CHANGE_SUFFIX)
     serializer_class = SuffixOutputSerializer
 
     def get_queryset(self) -> QuerySet[SymbolSuffix]:

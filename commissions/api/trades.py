@@ -21,10 +21,11 @@ from core.api.bulk import MAX_ROWS
 from core.api.fields import ServerNameField
 from core.api.filters import IntegerFilter, ServerFilter, TrueFalseFilter
 from core.api.idempotency import idempotency_exempt
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.serializers import InputSerializer
 
 from ..models import Trade, TradeImport
+from ..permissions import ADD_TRADE, VIEW_IMPORT, VIEW_TRADE
 from ..services.trade_ingest import trades_ingest_records
 
 MAX_TRADES_PER_REQUEST = MAX_ROWS  # documented as the body's maxItems, like every bulk body
@@ -227,7 +228,8 @@ class TradeListApi(generics.ListAPIView):
 
     list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_TRADE, write=ADD_TRADE)
     serializer_class = TradeOutputSerializer
     filterset_class = TradeFilter  # invalid values answer 400 with field errors
 
@@ -306,7 +308,8 @@ class TradeListApi(generics.ListAPIView):
 class TradeDetailApi(generics.GenericAPIView):
     """The current version of a trade, addressed by ``server`` and ``ticket``, with all its ``versions``."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_TRADE)
     serializer_class = TradeDetailSerializer
 
     def get(self, request: Request, server: str, ticket: int) -> Response:
@@ -320,7 +323,8 @@ class TradeDetailApi(generics.GenericAPIView):
 class TradeImportListApi(generics.ListAPIView):
     """Imports (files, uploads, API calls), newest first, with their reports."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_IMPORT)
     serializer_class = TradeImportSerializer
     queryset = TradeImport.objects.order_by("-started_at", "-id")
 
@@ -328,7 +332,8 @@ class TradeImportListApi(generics.ListAPIView):
 class TradeImportDetailApi(generics.RetrieveAPIView):
     """One import's report: counts, skipped reasons, rejected rows (first 1000) and unresolved symbols."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_IMPORT)
     serializer_class = TradeImportSerializer
     queryset = TradeImport.objects.all()
 

@@ -1,8 +1,8 @@
 """The demo's payout batch: after the months are approved, finance makes a batch for the last complete month, the
-admin approves it (maker-checker: another user), it is exported under the demo's folder and marked paid — through
-``ledger.services.payouts``, as the admin and the API do. One line fails at the bank (a closed account) so the demo
-shows a failed line, back to payable with its reason; held (suspended, no payout details) and carried-over (below
-the program minimum) lines come from the demo's partners as they are.
+controller (a second finance clerk) approves it (maker-checker), it is exported under the demo's folder and marked
+paid — through ``ledger.services.payouts``, as the admin and the API do. One line fails at the bank (a closed
+account) so the demo shows a failed line, back to payable with its reason; held (suspended, no payout details)
+and carried-over (below the program minimum) lines come from the demo's partners as they are.
 
 Idempotent: a re-run finds the period's batch and finishes whatever step it had not reached.
 """

@@ -21,6 +21,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -38,6 +39,7 @@ from commissions.models import (
 )
 from commissions.services.reference_data import instruments_upsert, suffixes_upsert
 from commissions.services.trade_ingest import trades_import_file
+from core.roles import Role, sync_roles
 from ledger.models import ConversionRate
 from ledger.selectors import partner_statement
 from ledger.services.rates import rates_upsert
@@ -59,6 +61,14 @@ DOMAIN_APPS = ("partners", "ledger", "runs", "commissions", "mam", "reporting")
 DEMO_PREFIX = "demo-"
 ADMIN_USERNAME = "admin"
 FINANCE_USERNAME = "finance"
+# One login per role (core/roles.py), each password the admin's with its name in front ("finance-demo-11"):
+# finance makes the payout batch and the controller, a second finance clerk, approves it (maker-checker).
+ROLE_USERS = (
+    ("broker", Role.BROKER_ADMIN),
+    (FINANCE_USERNAME, Role.FINANCE),
+    ("controller", Role.FINANCE),
+    ("support", Role.SUPPORT),
+)
 
 # A progress factory: (description, total, unit) -> a context manager yielding ``update(n)``.
 ProgressFactory = Callable[[str, int, str], AbstractContextManager[Callable[[int], Any]]]
@@ -152,8 +162,9 @@ def demo_seed(
     statement = partner_statement(partner=busy, period=complete[-1]) if busy else None
 
     admin_user = _ensure_admin(password=admin_password)
+    staff = {name: _ensure_role_user(name, role, admin_password=admin_password) for name, role in ROLE_USERS}
     payouts = demo_payouts(
-        period=complete[-1], out_dir=out_dir, maker=_ensure_finance(password=admin_password), checker=admin_user
+        period=complete[-1], out_dir=out_dir, maker=staff[FINANCE_USERNAME], checker=staff["controller"]
     )
     token_partner = _token_partner()
     token = partner_issue_token(partner=token_partner)
@@ -287,15 +298,22 @@ def _ensure_admin(*, password: str):
     return user
 
 
-def _ensure_finance(*, password: str):
-    """The demo's finance clerk, who makes the payout batch the admin approves (maker-checker)."""
+def role_password(username: str, admin_password: str) -> str:
+    return admin_password.replace("admin", username, 1)
+
+
+def _ensure_role_user(username: str, role: Role, *, admin_password: str):
+    """A staff user in ``role`` only (not a superuser: the role is what it may do), its password reset every run."""
     user_model = get_user_model()
-    user = user_model.objects.filter(username=FINANCE_USERNAME).first() or user_model(
-        username=FINANCE_USERNAME, email="finance@example.com"
+    user = user_model.objects.filter(username=username).first() or user_model(
+        username=username, email=f"{username}@example.com"
     )
     user.is_staff = user.is_active = True
-    user.set_password(password.replace("admin", "finance", 1))
+    user.is_superuser = False
+    user.set_password(role_password(username, admin_password))
     user.save()
+    sync_roles()
+    user.groups.set([Group.objects.get(name=role.value)])
     return user
 
 

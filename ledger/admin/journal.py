@@ -21,6 +21,7 @@ from core.admin_helpers import ReadOnlyAdmin, ReadOnlyHistoryMixin, ServiceSaves
 from core.periods import server_period
 
 from ..models import ConversionRate, Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
+from ..permissions import VIEW_RECONCILIATION
 from ..reconciliation.export import reconciliation_csv
 from ..reconciliation.registry import Status, areas, reconcile
 from ..selectors import trial_balance, trial_balance_totals
@@ -100,9 +101,9 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
     def reconciliation_view(self, request: HttpRequest) -> HttpResponse:
         """A period's reconciliation (``ledger.reconciliation``): each check's figures, its differences first with
-        the rows behind them; ``?export=csv`` streams the same as CSV. Read-only: any staff user who may view the
-        ledger accounts may see it."""
-        if not self.has_view_permission(request):
+        the rows behind them; ``?export=csv`` streams the same as CSV. Read-only, for the roles holding
+        ``ledger.view_reconciliation`` (broker admin, finance; not support)."""
+        if not request.user.has_perm(VIEW_RECONCILIATION):
             raise PermissionDenied
         form = ReconciliationForm(request.GET or None)
         result = None

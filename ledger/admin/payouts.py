@@ -22,9 +22,11 @@ from core.csv_export import csv_lines
 from core.exceptions import ApplicationError
 from core.money import quantize
 from core.periods import server_period
+from partners.permissions import masked_payout_account, sees_payout_details
 
 from ..models import PayoutBatch, PayoutLine
 from ..payout_selectors import payout_batch_totals
+from ..permissions import ADD_PAYOUT, APPROVE_PAYOUT, CHANGE_PAYOUT, EXPORT_PAYOUT, PAY_PAYOUT
 from ..selectors import currency_places
 from ..services.payouts import (
     EXPORT_HEADER,
@@ -53,6 +55,18 @@ class PayoutLineInline(ReadOnlyHistoryMixin, admin.TabularInline):
     readonly_fields = fields
     ordering = ("partner__code",)
     extra = 0
+
+    def get_fields(self, request, obj=None):
+        if sees_payout_details(request.user):
+            return self.fields
+        return tuple("masked_payout_account" if f == "payout_account" else f for f in self.fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description="payout account")
+    def masked_payout_account(self, line: PayoutLine) -> str:
+        return masked_payout_account(line.payout_account)
 
     @admin.display(description="amount")
     def shown_amount(self, line: PayoutLine) -> str:
@@ -93,22 +107,23 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return False  # made through “New batch…”
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and request.user.has_perm("ledger.change_payoutbatch")  # the changelist's actions
+        # The changelist's actions (approve, mark paid, discard); a batch's own page is view-only.
+        return obj is None and any(request.user.has_perm(p) for p in (CHANGE_PAYOUT, APPROVE_PAYOUT, PAY_PAYOUT))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def has_create_permission(self, request) -> bool:
-        return request.user.has_perm("ledger.add_payoutbatch")
+        return request.user.has_perm(ADD_PAYOUT)
 
     def has_approve_permission(self, request) -> bool:
-        return request.user.has_perm("ledger.approve_payoutbatch")
+        return request.user.has_perm(APPROVE_PAYOUT)
 
     def has_pay_permission(self, request) -> bool:
-        return request.user.has_perm("ledger.pay_payoutbatch")
+        return request.user.has_perm(PAY_PAYOUT)
 
     def has_discard_permission(self, request) -> bool:
-        return request.user.has_perm("ledger.change_payoutbatch")
+        return request.user.has_perm(CHANGE_PAYOUT)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PayoutBatch]:
         # The list's counts in its one query (the amounts by currency are on a batch's own page).
@@ -187,7 +202,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
 
     def export_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
-        if not request.user.has_perm("ledger.export_payoutbatch"):
+        if not request.user.has_perm(EXPORT_PAYOUT):
             raise PermissionDenied
         try:
             batch = payout_batch_export(batch_id=batch_id, user=request.user)

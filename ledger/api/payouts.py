@@ -28,12 +28,13 @@ from core.api.bulk import MAX_ROWS
 from core.api.fields import AmountField, PeriodField
 from core.api.filters import PeriodFilter
 from core.api.idempotency import idempotent
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.api.serializers import InputSerializer, StrictSerializer
 from core.csv_export import csv_lines
 from core.exceptions import NotFound
 from core.money import quantize
+from partners.api.serializers import mask_payout_details
 from partners.models import Partner
 
 from ..models import LedgerAccount, PayoutBatch, PayoutLine
@@ -46,6 +47,16 @@ from ..payout_selectors import (
     payout_batch_totals,
     payout_batch_totals_of,
     payout_lines,
+)
+from ..permissions import (
+    ADD_PAYOUT,
+    APPROVE_PAYOUT,
+    CHANGE_PAYOUT,
+    EXPORT_BALANCE_OPERATIONS,
+    EXPORT_PAYOUT,
+    PAY_PAYOUT,
+    VIEW_JOURNAL,
+    VIEW_PAYOUT,
 )
 from ..selectors import currency_places
 from ..services.payouts import (
@@ -88,7 +99,8 @@ class PayableQuerySerializer(StrictSerializer):
 class PayableListApi(generics.GenericAPIView):
     """Every partner's payable balances, by partner code, purpose and currency (paginated)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_JOURNAL)
     serializer_class = PayableSerializer
     queryset = LedgerAccount.objects.none()  # for the schema: the rows are ``payables``' (balances, not accounts)
 
@@ -214,6 +226,9 @@ class PayoutLineSerializer(serializers.ModelSerializer):
             "items",
         ]
 
+    def to_representation(self, instance: PayoutLine) -> dict:
+        return mask_payout_details(super().to_representation(instance), self.context)
+
     def get_amount(self, line: PayoutLine) -> str:
         return _minor(line.amount, line.payout_currency)
 
@@ -267,7 +282,8 @@ class PayoutBatchFilter(django_filters.FilterSet):
 class PayoutBatchListApi(generics.ListAPIView):
     """``GET`` lists batches, newest first; ``POST {period}`` makes a draft batch."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PAYOUT, write=ADD_PAYOUT)
     serializer_class = PayoutBatchSerializer
     filterset_class = PayoutBatchFilter
 
@@ -296,7 +312,8 @@ class PayoutBatchListApi(generics.ListAPIView):
 
 
 class PayoutBatchDetailApi(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PAYOUT)
 
     @extend_schema(responses={200: PayoutBatchSerializer})
     def get(self, request: Request, pk: int) -> Response:
@@ -306,7 +323,8 @@ class PayoutBatchDetailApi(APIView):
 class PayoutBatchLinesApi(generics.GenericAPIView):
     """The batch's lines, by partner code, with the payable accounts each pays and the rates it was converted at."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PAYOUT)
     serializer_class = PayoutLineSerializer
     queryset = PayoutLine.objects.none()  # for the schema: the rows are the batch's (``payout_lines``)
 
@@ -314,13 +332,14 @@ class PayoutBatchLinesApi(generics.GenericAPIView):
     def get(self, request: Request, pk: int) -> Response:
         lines = payout_lines(batch=_batch(pk)).prefetch_related("items__account", "items__transaction")
         page = self.paginate_queryset(lines)
-        return self.get_paginated_response(PayoutLineSerializer(page, many=True).data)
+        return self.get_paginated_response(PayoutLineSerializer(page, many=True, context={"request": request}).data)
 
 
 class PayoutBatchApproveApi(APIView):
     """Approve a draft: another user than the one who made it (403 for the creator); 409 unless it is a draft."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=APPROVE_PAYOUT)
 
     @extend_schema(request=None, responses={200: PayoutBatchSerializer})
     @idempotent
@@ -333,7 +352,8 @@ class PayoutBatchApproveApi(APIView):
 class PayoutBatchDiscardApi(APIView):
     """Discard a draft: its lines hold nothing any more (409 unless it is a draft)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=CHANGE_PAYOUT)
 
     @extend_schema(request=None, responses={200: PayoutBatchSerializer})
     @idempotent
@@ -346,7 +366,8 @@ class PayoutBatchDiscardApi(APIView):
 class PayoutBatchMarkPaidApi(APIView):
     """Mark lines of an exported batch paid (posting the payouts) or failed (back to payable, with the reason)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=PAY_PAYOUT)
 
     @extend_schema(
         request=MarkPaidSerializer,
@@ -380,7 +401,8 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
     """The batch CSV (streamed); the batch becomes exported (409 for a draft or discarded batch). GET only: a HEAD
     would mark the batch exported without delivering the file."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=EXPORT_PAYOUT)
     http_method_names = ["get"]
 
     @extend_schema(
@@ -412,7 +434,8 @@ class ClientRebateExportQuerySerializer(StrictSerializer):
 class ClientRebateExportApi(CSVExportMixin, APIView):
     """A period's approved client rebates as platform balance operations (CSV, streamed)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=EXPORT_BALANCE_OPERATIONS)
 
     @extend_schema(
         parameters=[ClientRebateExportQuerySerializer, OpenApiParameter("format", exclude=True)],

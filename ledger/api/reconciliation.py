@@ -15,10 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import AmountField, PeriodField
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.renderers import JSONRenderer
 from core.csv_export import csv_lines
 
+from ..permissions import VIEW_RECONCILIATION
 from ..reconciliation.export import HEADER, reconciliation_csv
 from ..reconciliation.registry import EvidenceType, Status, areas, reconcile
 
@@ -80,7 +81,8 @@ class ReconciliationApi(APIView):
     """A period's reconciliation: trades vs lines, lines vs postings, the trial balance, payable postings no check
     reconciles (and payouts vs payable once payout batches register their check)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_RECONCILIATION)
 
     @extend_schema(parameters=[ReconciliationQuerySerializer], responses={200: ReconciliationSerializer})
     def get(self, request: Request) -> Response:
@@ -101,7 +103,8 @@ class CSVRenderer(BaseRenderer):
 class ReconciliationExportApi(APIView):
     """The period's reconciliation as CSV: a line per figure, then a line per evidence row of a flagged one."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_RECONCILIATION)
     renderer_classes = [CSVRenderer, JSONRenderer]
 
     @extend_schema(

@@ -15,12 +15,13 @@ from core.api.bulk import RowsInvalid, validated_rows
 from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
 from core.api.filters import DateFilter
 from core.api.idempotency import idempotency_exempt
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.serializers import InputSerializer, StrictSerializer
 from core.exceptions import RowErrors
 from partners.models import Partner
 
 from ..models import ConversionRate
+from ..permissions import CHANGE_RATE, VIEW_JOURNAL, VIEW_RATE
 from ..selectors import partner_statement
 from ..services.rates import rates_upsert
 
@@ -54,7 +55,8 @@ class RateListApi(generics.ListAPIView):
 
     list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_RATE, write=CHANGE_RATE)
     serializer_class = RateOutputSerializer
     filterset_class = RateFilter
 
@@ -122,7 +124,8 @@ class PartnerStatementView(APIView):
     """A partner's statement for one period and currency from posted (approved) journal rows: opening balance,
     totals by kind, earned (their sum), payouts and closing balance, at the currency's minor unit."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_JOURNAL)
 
     @extend_schema(
         parameters=[StatementQuerySerializer],

@@ -23,12 +23,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import AmountField, PeriodField
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.api.serializers import StrictSerializer
+from ledger.permissions import EXPORT_BALANCE_OPERATIONS
 
 from ..fee_selectors import fee_export_csv, fee_runs_of_record, group_fee_report
 from ..models import MamGroup
+from ..permissions import VIEW_FEE
 from ..selectors import group_get
 from ..vocabulary import CrystallisationReason
 
@@ -58,7 +60,8 @@ class FeeReportRowSerializer(serializers.Serializer):
 class GroupFeesApi(generics.GenericAPIView):
     """The group's fees per member and crystallisation, from its fee run(s) of record."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_FEE)
     serializer_class = FeeReportRowSerializer
     queryset = MamGroup.objects.none()  # tells the schema generator what ``code`` addresses
 
@@ -95,7 +98,8 @@ class FeeExportQuerySerializer(StrictSerializer):
 class FeeExportApi(CSVExportMixin, APIView):
     """Approved fees of a period as platform balance operations (CSV, streamed)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=EXPORT_BALANCE_OPERATIONS)
 
     @extend_schema(
         # ``format`` (DRF's format override, there because the view has two renderers) is no parameter of this

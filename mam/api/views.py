@@ -26,11 +26,25 @@ from rest_framework.views import APIView
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.filters import DateFilter, IntegerFilter, ServerFilter
 from core.api.idempotency import idempotency_exempt, idempotent
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.exceptions import RowErrors
 from partners.models import ClientAccount
 
 from ..models import Allocation, CashFlow, EquitySnapshot, MamGroup, MasterTrade, Member
+from ..permissions import (
+    ADD_MASTER_TRADE,
+    CHANGE_CASH_FLOW,
+    CHANGE_EQUITY,
+    CHANGE_GROUP,
+    CHANGE_MEMBER,
+    CLOSE_MASTER_TRADE,
+    VIEW_ALLOCATION,
+    VIEW_CASH_FLOW,
+    VIEW_EQUITY,
+    VIEW_GROUP,
+    VIEW_MASTER_TRADE,
+    VIEW_MEMBER,
+)
 from ..selectors import (
     allocation_report,
     cash_flow_list,
@@ -60,7 +74,8 @@ def _group_or_404(code: str) -> MamGroup:
 class GroupListApi(generics.ListAPIView):
     """``GET`` lists groups with their fee terms; ``POST`` creates or changes one by ``code``."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_GROUP, write=CHANGE_GROUP)
     serializer_class = s.GroupOutputSerializer
 
     def get_queryset(self):
@@ -109,7 +124,8 @@ CODE_PARAMETER = OpenApiParameter("code", str, OpenApiParameter.PATH, descriptio
 class GroupMembersApi(generics.ListAPIView):
     """``GET`` lists a group's memberships (past ones too); ``POST`` adds an account or changes its membership."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_MEMBER, write=CHANGE_MEMBER)
     serializer_class = s.MemberOutputSerializer
 
     def get_queryset(self):
@@ -162,7 +178,8 @@ class GroupAllocationsApi(generics.ListAPIView):
     """Per master ticket and sub-account: lots opened, closed and open, P&L of what was closed, and the reason an
     account got less or nothing."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_ALLOCATION)
     serializer_class = s.AllocationReportSerializer
     filterset_class = AllocationFilter
 
@@ -205,7 +222,8 @@ class EquityListApi(generics.ListAPIView):
 
     list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_EQUITY, write=CHANGE_EQUITY)
     serializer_class = s.EquityOutputSerializer
     filterset_class = EquityFilter
 
@@ -248,7 +266,8 @@ class CashFlowListApi(generics.ListAPIView):
 
     list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_CASH_FLOW, write=CHANGE_CASH_FLOW)
     serializer_class = s.CashFlowOutputSerializer
     filterset_class = CashFlowFilter
 
@@ -333,7 +352,8 @@ class MasterTradeFilter(django_filters.FilterSet):
 class MasterTradeListApi(generics.ListAPIView):
     """``GET`` lists master trades; ``POST`` opens one: its volume is allocated over the group's members."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_MASTER_TRADE, write=ADD_MASTER_TRADE)
     serializer_class = s.MasterTradeOutputSerializer
     filterset_class = MasterTradeFilter
 
@@ -379,7 +399,8 @@ class MasterTradeListApi(generics.ListAPIView):
 class MasterTradeCloseApi(APIView):
     """Close part or all of a master trade: each linked sub-position closes its share, as a closed trade."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=CLOSE_MASTER_TRADE)
 
     @extend_schema(
         request=s.MasterCloseInputSerializer,

@@ -13,6 +13,7 @@ from core.api.serializers import InputSerializer, StrictSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
 from ..models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
+from ..permissions import masked_payout_account, sees_payout_details
 from ..selectors import TreeStats
 from ..services.programs import MAX_LEVEL_VALUES, too_many_levels
 
@@ -196,6 +197,15 @@ class PartnerPatchSerializer(WithPartnerFields, InputSerializer):
         return value
 
 
+def mask_payout_details(data: dict, context: dict) -> dict:
+    """``payout_account`` masked unless the request's user may see payout details (support may not); a serializer
+    without a request in its context masks too (fails closed)."""
+    request = context.get("request")
+    if data.get("payout_account") and not sees_payout_details(getattr(request, "user", None)):
+        data["payout_account"] = masked_payout_account(data["payout_account"])
+    return data
+
+
 class PartnerOutputSerializer(serializers.ModelSerializer):
     """A partner with its place in the tree now: ``parent`` code, ``level`` (1 = top) and ``downline_size``,
     read from the ``tree_stats`` mapping in the context (computed once per page)."""
@@ -233,7 +243,7 @@ class PartnerOutputSerializer(serializers.ModelSerializer):
     def to_representation(self, instance: Partner):
         if PARTNER_FIELDS and not hasattr(instance, EXTENSION_ATTRIBUTE.format(next(iter(PARTNER_FIELDS)))):
             attach_extension_values([instance])
-        return super().to_representation(instance)
+        return mask_payout_details(super().to_representation(instance), self.context)
 
     def _stats(self, partner: Partner) -> TreeStats | None:
         return self.context.get("tree_stats", {}).get(partner.pk)

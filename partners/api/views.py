@@ -16,11 +16,21 @@ from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.idempotency import idempotency_exempt
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 from core.exceptions import RowErrors
 
 from ..extensions import PARTNER_FIELDS, apply_partner_fields
 from ..models import ClientAccount, Partner
+from ..permissions import (
+    ADD_PARTNER,
+    CHANGE_ACCOUNT,
+    CHANGE_PARTNER,
+    CHANGE_PROGRAM,
+    ISSUE_TOKEN,
+    VIEW_ACCOUNT,
+    VIEW_PARTNER,
+    VIEW_PROGRAM,
+)
 from ..selectors import (
     AccountFilter,
     PartnerFilter,
@@ -48,10 +58,10 @@ def _partner_or_404(code: str) -> Partner:
     return partner
 
 
-def _partner_output(partner: Partner) -> dict:
+def _partner_output(partner: Partner, request: Request) -> dict:
     stats = partner_tree_stats(partner_ids=[partner.pk], at=timezone.now())
     s.attach_extension_values([partner])
-    return s.PartnerOutputSerializer(partner, context={"tree_stats": stats}).data
+    return s.PartnerOutputSerializer(partner, context={"tree_stats": stats, "request": request}).data
 
 
 def _split_extension_fields(data: dict) -> tuple[dict, dict]:
@@ -80,7 +90,8 @@ def _program_settings(program) -> dict:
 class ProgramListApi(generics.ListAPIView):
     """``GET`` lists programs; ``POST`` creates or replaces one by ``code``."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PROGRAM, write=CHANGE_PROGRAM)
     serializer_class = s.ProgramOutputSerializer
 
     def get_queryset(self):
@@ -105,7 +116,8 @@ class ProgramListApi(generics.ListAPIView):
 class ProgramDetailApi(generics.RetrieveAPIView):
     """``GET`` one program by code; ``PATCH`` changes any of its settings."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PROGRAM, write=CHANGE_PROGRAM)
     serializer_class = s.ProgramOutputSerializer
     lookup_field = "code"
 
@@ -127,7 +139,8 @@ class ProgramDetailApi(generics.RetrieveAPIView):
 class PartnerListApi(generics.ListAPIView):
     """``GET`` lists partners with their current parent, level and downline size; ``POST`` creates one."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PARTNER, write=ADD_PARTNER)
     serializer_class = s.PartnerOutputSerializer
     filterset_class = PartnerFilter
 
@@ -138,7 +151,7 @@ class PartnerListApi(generics.ListAPIView):
         page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
         stats = partner_tree_stats(partner_ids=[p.pk for p in page], at=timezone.now())
         s.attach_extension_values(page)
-        output = s.PartnerOutputSerializer(page, many=True, context={"tree_stats": stats})
+        output = s.PartnerOutputSerializer(page, many=True, context={"tree_stats": stats, "request": request})
         return self.get_paginated_response(output.data)
 
     @extend_schema(request=s.PartnerCreateSerializer, responses={201: s.PartnerOutputSerializer})
@@ -151,17 +164,18 @@ class PartnerListApi(generics.ListAPIView):
             partner = partner_create(**fields)
             first_link = partner.links.order_by("valid_from").first()
             apply_partner_fields(partner=partner, data=extensions, created=True, effective_from=first_link.valid_from)
-        return Response(_partner_output(partner), status=status.HTTP_201_CREATED)
+        return Response(_partner_output(partner, request), status=status.HTTP_201_CREATED)
 
 
 class PartnerDetailApi(APIView):
     """``GET`` a partner by code; ``PATCH`` its attributes (a new ``parent`` is a move effective now)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PARTNER, write=CHANGE_PARTNER)
 
     @extend_schema(responses={200: s.PartnerOutputSerializer})
     def get(self, request: Request, code: str) -> Response:
-        return Response(_partner_output(_partner_or_404(code)))
+        return Response(_partner_output(_partner_or_404(code), request))
 
     @extend_schema(request=s.PartnerPatchSerializer, responses={200: s.PartnerOutputSerializer})
     def patch(self, request: Request, code: str) -> Response:
@@ -174,13 +188,14 @@ class PartnerDetailApi(APIView):
         with transaction.atomic():
             partner = partner_edit(partner=partner, changes=changes, effective_from=effective_from)
             apply_partner_fields(partner=partner, data=extensions, created=False, effective_from=effective_from)
-        return Response(_partner_output(partner))
+        return Response(_partner_output(partner, request))
 
 
 class PartnerMoveApi(APIView):
     """Effective-dated re-parenting: closes the current link at ``effective_from`` (default now)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=CHANGE_PARTNER)
 
     @extend_schema(request=s.MoveInputSerializer, responses={200: s.PartnerLinkOutputSerializer})
     @idempotency_exempt("a move to a named parent from a date: repeating it changes nothing")
@@ -199,7 +214,8 @@ class PartnerMoveApi(APIView):
 class PartnerTokenApi(APIView):
     """The API token of the partner's own user (both created if missing), for partner integrations."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=ISSUE_TOKEN)
 
     @extend_schema(request=None, responses={200: s.TokenOutputSerializer})
     @idempotency_exempt("returns the partner's one token (created once): repeating it changes nothing")
@@ -210,7 +226,8 @@ class PartnerTokenApi(APIView):
 class PartnerDownlineApi(generics.GenericAPIView):
     """Every partner below this one at ``?at=`` (default now), by depth then code, paginated."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PARTNER)
     serializer_class = s.DownlineEntrySerializer
     queryset = Partner.objects.none()  # only tells the schema generator what ``code`` addresses
 
@@ -225,7 +242,8 @@ class PartnerDownlineApi(generics.GenericAPIView):
 class PartnerChainApi(APIView):
     """The partner and its ancestors at ``?at=`` (default now)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_PARTNER)
 
     @extend_schema(parameters=[AT_PARAMETER], responses={200: s.ChainOutputSerializer})
     def get(self, request: Request, code: str) -> Response:
@@ -243,7 +261,8 @@ class AccountListApi(generics.ListAPIView):
 
     list_body = True  # its POST takes a JSON list: bulk errors name rows (core.api.parsers, core.api.bulk)
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_ACCOUNT, write=CHANGE_ACCOUNT)
     serializer_class = s.AccountOutputSerializer
     filterset_class = AccountFilter
 
@@ -284,7 +303,8 @@ def _account_or_404(server: str, login: int) -> ClientAccount:
 class AccountDetailApi(APIView):
     """One account with its current IB and full attribution history."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_ACCOUNT)
 
     @extend_schema(responses={200: s.AccountDetailOutputSerializer})
     def get(self, request: Request, server: str, login: int) -> Response:
@@ -296,7 +316,8 @@ class AccountDetailApi(APIView):
 class AccountAttributeApi(APIView):
     """Effective-dated change of the account's IB (``partner`` null = no IB from ``effective_from``)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=CHANGE_ACCOUNT)
 
     @extend_schema(
         request=s.AttributeInputSerializer,

@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.idempotency import idempotent
-from core.api.permissions import IsStaff
+from core.api.permissions import StaffPermission, requires
 
 from ..models import Run
+from ..permissions import APPROVE_RUN, REQUEST_RUN, VIEW_RUN
 from ..services.approve import run_approval
 from ..services.requests import run_request
 from .serializers import RunApprovalSerializer, RunCreateSerializer, RunSerializer
@@ -21,7 +22,8 @@ class RunCreateView(APIView):
     """Request the run of (kind, period[, scope]): 202 with a new run, 200 with the live one. Honours
     ``Idempotency-Key``."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=REQUEST_RUN)
 
     @extend_schema(
         request=RunCreateSerializer,
@@ -43,7 +45,8 @@ class RunCreateView(APIView):
 
 
 class RunDetailView(generics.RetrieveAPIView):
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_RUN)
     serializer_class = RunSerializer
     queryset = Run.objects.all()
 
@@ -53,7 +56,8 @@ class RunApproveView(APIView):
     ``warnings`` counts what arrived after the run read its data (late trades, corrections, cancellations, late
     accounts): not in the approved figures."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=APPROVE_RUN)
 
     @extend_schema(request=None, responses={200: RunApprovalSerializer})
     @idempotent

@@ -28,6 +28,7 @@ from mam.models import Allocation, CashFlow, MasterClose, MasterTrade
 from runs.models import Run
 from tests.commissions.runs_support import post_ok, trade
 from tests.mam.support import close_body, open_body
+from tests.roles import staff_with_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -163,8 +164,8 @@ def _post(client, url, body, key):
 
 
 @pytest.fixture
-def other_staff_client(django_user_model):
-    user = django_user_model.objects.create_user("staff2", "staff2@example.com", "pw", is_staff=True)
+def other_staff_client(db):
+    user = staff_with_roles("staff2", email="staff2@example.com", password="pw")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client

@@ -21,6 +21,9 @@ pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 
+# The role check loads the user's and its groups' permissions, once per request (core/api/permissions.py).
+ROLE_CHECK = 2
+
 
 @pytest.fixture(autouse=True)
 def resolver(monkeypatch):
@@ -243,7 +246,7 @@ def test_instruments_api_upsert_and_list(staff_client, django_assert_max_num_que
     response = call(staff_client, "post", "/instruments/", [eurusd(), xauusd()])
     assert response.status_code == 200, response.content
     assert response.json() == {"created": 2, "updated": 0, "unchanged": 0, "trades_resolved": 3}
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(4 + ROLE_CHECK):
         listing = call(staff_client, "get", "/instruments/").json()
     gold = listing["results"][1]
     assert gold["symbol"] == "XAUUSD" and gold["aliases"] == ["GOLD"]
@@ -253,7 +256,7 @@ def test_instruments_api_upsert_and_list(staff_client, django_assert_max_num_que
 
 def test_instrument_list_query_count_is_flat(staff_client, django_assert_max_num_queries):
     instruments_upsert(rows=[eurusd(symbol=f"S{n:02d}", aliases=[f"S{n:02d}.m"]) for n in range(60)])
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(4 + ROLE_CHECK):
         data = call(staff_client, "get", "/instruments/?page_size=100").json()
     assert data["count"] == 60 and all(len(i["aliases"]) == 1 for i in data["results"])
 
@@ -261,7 +264,7 @@ def test_instrument_list_query_count_is_flat(staff_client, django_assert_max_num
 def test_rates_api_upsert_and_filters(staff_client, django_assert_max_num_queries):
     rows = [{"currency": c, "day": f"2024-01-{d:02d}", "usd_rate": "1.1"} for c in ("EUR", "GBP") for d in (1, 2, 3)]
     assert call(staff_client, "post", "/rates/", rows).json() == {"created": 6, "updated": 0, "unchanged": 0}
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(3 + ROLE_CHECK):
         data = call(staff_client, "get", "/rates/?currency=EUR&day_from=2024-01-02&day_to=2024-01-03").json()
     assert [(r["currency"], r["day"], r["usd_rate"]) for r in data["results"]] == [
         ("EUR", "2024-01-02", "1.100000000000"),

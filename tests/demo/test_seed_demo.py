@@ -162,17 +162,25 @@ def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
         "'admin-demo-11'",
         token.key,
         "Demo broker seeded",
-        "user 'finance', password 'finance-demo-11'",
+        "Finance:      user 'finance', password 'finance-demo-11'",
+        "Support:      user 'support', password 'support-demo-11'",
+        "Broker admin: user 'broker', password 'broker-demo-11'",
     ):
         assert text in output
+    # One login per role, each in its role only (not a superuser, so the role is what it may do).
+    for username, role in (("broker", "Broker admin"), ("finance", "Finance"), ("support", "Support")):
+        member = authenticate(username=username, password=f"{username}-demo-11")
+        assert member is not None and not member.is_superuser
+        assert list(member.groups.values_list("name", flat=True)) == [role]
+    assert not authenticate(username="support", password="support-demo-11").has_perm("ledger.view_reconciliation")
 
-    # Finance's batch for the last complete month: made by finance, approved by the admin, exported, paid; one line
+    # Finance's batch for the last complete month: made by finance, approved by the controller, exported, paid; one line
     # failed at the bank; the CSV under the demo folder parses back to exactly the payouts the journal posted.
     from ledger.models import JournalEntry, PayoutBatch
     from ledger.services.payouts import payout_reference
 
     batch = PayoutBatch.objects.get()
-    assert (batch.status, batch.created_by.username, batch.approved_by.username) == ("paid", "finance", "admin")
+    assert (batch.status, batch.created_by.username, batch.approved_by.username) == ("paid", "finance", "controller")
     assert authenticate(username="finance", password="finance-demo-11") is not None
     assert f"payout batch #{batch.pk} for {batch.period}: paid" in output
     statuses = dict(batch.lines.values_list("partner__code", "status"))

@@ -18,7 +18,12 @@ _keys = itertools.count(1)
 
 
 def user(name: str):
-    return get_user_model().objects.get_or_create(username=name, defaults={"is_staff": True})[0]
+    """A finance clerk (the role that makes, approves, exports and pays batches)."""
+    from core.roles import Role
+    from tests.roles import with_roles
+
+    existing = get_user_model().objects.filter(username=name).first()
+    return existing or with_roles(get_user_model().objects.create_user(name, is_staff=True), Role.FINANCE)
 
 
 def program(code: str = "std", *, minimum: str = "0", currency: str = "USD") -> Program:

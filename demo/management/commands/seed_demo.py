@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
 from demo.seed.generator import DemoConfig
-from demo.seed.seed import DemoError, DemoResult, demo_digest, demo_seed
+from demo.seed.seed import ROLE_USERS, DemoError, DemoResult, demo_digest, demo_seed, role_password
 
 
 class Command(BaseCommand):
@@ -135,7 +135,7 @@ class Command(BaseCommand):
             p = result.payouts
             lines = "; ".join(f"{r['status']} {r['lines']} ({r['amount']:,} {r['currency']})" for r in p.totals)
             out(f"  payout batch #{p.batch_id} for {p.period}: {p.status} — {lines or 'no lines'}")
-            out(f"    made by finance, approved by the admin, exported to {p.csv}")
+            out(f"    made by finance, approved by the controller (finance), exported to {p.csv}, paid")
         out(f"  files: {result.trades_csv}, {result.amendments_csv}")
         out(f"  digest: {demo_digest()[:16]}")
         out("")
@@ -144,7 +144,9 @@ class Command(BaseCommand):
         staff_token = Token.objects.get_or_create(user=admin_user)[0].key
         out(f"  Admin:    {base}/admin/")
         out(f"            user {result.admin_username!r}, password {result.admin_password!r}")
-        out(f"  Finance:  user 'finance', password {result.admin_password.replace('admin', 'finance', 1)!r}")
+        for username, role in ROLE_USERS:
+            password = role_password(username, result.admin_password)
+            out(f"  {role.value + ':':<14}user {username!r}, password {password!r}")
         out(f"  API docs: {base}/api/docs/  (schema: {base}/api/schema/)")
         out(f"  Staff API token ({result.admin_username}): {staff_token}")
         statement = f"{base}/api/v1/partners/{result.partner_code}/statement/?period=YYYY-MM"

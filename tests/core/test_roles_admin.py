@@ -1,0 +1,109 @@
+"""Roles in the admin: each role opens and does exactly what its table below says on the admin routes of finance
+(payout batches and their steps, reconciliation), runs (compute, approve), partners (payout details) and staff
+users. ``A`` broker admin, ``F`` finance, ``S`` support (``core/roles.py``); written out by hand."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from core.periods import server_period
+from core.roles import Role, sync_roles
+from ledger.models import PayoutBatch
+from ledger.services.payouts import payout_batch_create
+from runs.models import Run
+from tests.ledger.payout_support import earn, partner
+from tests.roles import staff_with_roles
+
+pytestmark = pytest.mark.django_db
+
+A, F, S = Role.BROKER_ADMIN, Role.FINANCE, Role.SUPPORT
+ALL = {A, F, S}
+
+# (admin path, roles that get a page — 200, or a redirect for the CSV of a draft — rather than a 403)
+PAGES = {
+    "/admin/ledger/payoutbatch/": ALL,
+    "/admin/ledger/payoutbatch/{batch}/change/": ALL,
+    "/admin/ledger/payoutbatch/new/": {F},
+    "/admin/ledger/payoutbatch/{batch}/export/": {F},
+    "/admin/ledger/ledgeraccount/reconciliation/?period=2026-01": {A, F},
+    "/admin/ledger/ledgeraccount/": ALL,
+    "/admin/runs/run/": ALL,
+    "/admin/runs/run/compute/": {A},
+    "/admin/partners/partner/": ALL,
+    "/admin/partners/partner/add/": {A},
+    "/admin/partners/partner/{partner}/change/": ALL,
+    "/admin/auth/user/": {A},
+    "/admin/authtoken/tokenproxy/": {A},
+}
+# The changelist actions each role is offered.
+ACTIONS = {
+    "/admin/ledger/payoutbatch/": {
+        "approve_selected": {F},
+        "mark_paid_selected": {F},
+        "discard_selected": {F},
+    },
+    "/admin/runs/run/": {"approve_selected": {A, F}, "recompute_selected": {A}},
+}
+
+
+@pytest.fixture
+def book():
+    sync_roles()
+    ib = partner("ib", payout_account="DE89 3704 0044 0532 0130 00")
+    earn(ib, "25.00", period="2026-01")
+    maker = get_user_model().objects.create_user("maker", is_staff=True)
+    batch = payout_batch_create(period="2026-01", user=maker)
+    feb = server_period("2026-02")
+    Run.objects.create(
+        kind="commissions", period="2026-02", period_start=feb.start, period_end=feb.end, status="computed"
+    )
+    return {"batch": batch.pk, "partner": ib.pk}
+
+
+def client_of(role: Role) -> Client:
+    client = Client()
+    name = f"admin-{role.name.lower()}"
+    client.force_login(get_user_model().objects.filter(username=name).first() or staff_with_roles(name, role))
+    return client
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.name.lower())
+def test_each_role_opens_exactly_its_admin_pages(book, role):
+    client = client_of(role)
+    wrong = []
+    for template, roles in PAGES.items():
+        url = template.format(**book)
+        status = client.get(url).status_code
+        expected = (200, 302) if role in roles else (403,)
+        if status not in expected:
+            wrong.append((url, status))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.name.lower())
+def test_each_role_is_offered_exactly_its_actions(book, role):
+    client = client_of(role)
+    for url, actions in ACTIONS.items():
+        page = client.get(url).content.decode()
+        offered = {name for name in actions if f'value="{name}"' in page}
+        assert offered == {name for name, roles in actions.items() if role in roles}, url
+
+
+def test_only_finance_approves_a_batch_through_the_admin(book):
+    action = {"action": "approve_selected", "_selected_action": [book["batch"]]}
+    for role in (A, S):
+        client_of(role).post("/admin/ledger/payoutbatch/", action)
+        assert PayoutBatch.objects.get().status == "draft"
+    client_of(F).post("/admin/ledger/payoutbatch/", action)
+    assert PayoutBatch.objects.get().status == "approved"
+
+
+def test_support_sees_the_payout_account_masked(book):
+    url = f"/admin/partners/partner/{book['partner']}/change/"
+    assert "DE89 3704 0044 0532 0130 00" in client_of(F).get(url).content.decode()
+    support_page = client_of(S).get(url).content.decode()
+    assert "DE89 3704" not in support_page and "****3000" in support_page
+    batch_page = client_of(S).get(f"/admin/ledger/payoutbatch/{book['batch']}/change/").content.decode()
+    assert "DE89 3704" not in batch_page and "****3000" in batch_page
