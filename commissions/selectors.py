@@ -17,7 +17,8 @@ stays constant whatever the number of lines:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
@@ -172,3 +173,14 @@ def line_export_csv(*, lines: QuerySet[AttributionLine]) -> Iterator[bytes]:
     UTF-8, text cells neutralised, amounts at 6 places. Nothing runs until the first block is asked for."""
     query, params = line_export_sql(lines)
     return copy_out(query, params)
+
+
+def line_export_filename(filters: Iterable[tuple[str, str]]) -> str:
+    """``lines[-PERIOD][-name-value…].csv``: the file name of an export carries its filters (the period bare, the
+    others by name), each value kept to file-name characters (``account`` ``live1:1001`` → ``account-live1_1001``)."""
+    parts = ["lines"]
+    for name, value in filters:
+        if value:
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(value))[:64]
+            parts.append(safe if name == "period" else f"{name}-{safe}")
+    return "-".join(parts) + ".csv"

@@ -12,8 +12,6 @@ from PostgreSQL's COPY (``commissions.selectors.line_export_csv``)."""
 
 from __future__ import annotations
 
-import re
-
 import django_filters
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -27,7 +25,13 @@ from core.api.renderers import CSVExportMixin
 from core.vocabulary import LineKind
 
 from ..models import AttributionLine, PlanRule
-from ..selectors import LINE_EXPORT_HEADER, attribution_lines, line_export_csv, with_rule_terms_from
+from ..selectors import (
+    LINE_EXPORT_HEADER,
+    attribution_lines,
+    line_export_csv,
+    line_export_filename,
+    with_rule_terms_from,
+)
 
 
 class LineRuleSerializer(serializers.Serializer):
@@ -145,6 +149,10 @@ class LineListView(generics.ListAPIView):
         )
 
 
+def _filename(request: Request) -> str:
+    return line_export_filename((name, request.query_params.get(name, "")) for name in LineFilter.Meta.fields)
+
+
 def _names_a_run(request: Request | None) -> bool:
     """``?run=`` names one run: its lines whatever its status (a superseded or failed run's too)."""
     return request is not None and bool(request.query_params.get("run"))
@@ -184,17 +192,5 @@ class LineExportView(CSVExportMixin, generics.GenericAPIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         lines = self.filter_queryset(attribution_lines(of_record=not _names_a_run(request)))
         response = StreamingHttpResponse(line_export_csv(lines=lines), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{export_filename(request.query_params)}"'
+        response["Content-Disposition"] = f'attachment; filename="{_filename(request)}"'
         return response
-
-
-def export_filename(query) -> str:
-    """``lines[-PERIOD][-filter-value…].csv`` from the filters given (in ``LineFilter``'s order), each value kept to
-    file-name characters (``account=live1:1001`` → ``account-live1_1001``)."""
-    parts = ["lines"]
-    for name in LineFilter.Meta.fields:
-        value = query.get(name)
-        if value:
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", value)[:64]
-            parts.append(safe if name == "period" else f"{name}-{safe}")
-    return "-".join(parts) + ".csv"

@@ -9,7 +9,10 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from commissions.models import AttributionLine, Trade
 from commissions.selectors import LINE_EXPORT_HEADER
@@ -205,3 +208,44 @@ def test_staff_only_and_csv_only(seeded, staff_client, plain_client, partner_cli
     assert staff_client.get(URL, HTTP_ACCEPT="application/json").status_code == 406
     assert staff_client.get(URL, {"format": "json"}).status_code == 406
     assert staff_client.get(URL, HTTP_ACCEPT="text/csv").status_code == 200
+
+
+def _staff_browser(django_user_model, name: str, *permissions: str):
+    user = django_user_model.objects.create_user(name, is_staff=True)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="commissions"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_admin_downloads_the_filtered_list_as_the_same_csv(seeded, staff_client, django_user_model):
+    viewer = _staff_browser(django_user_model, "viewer", "view_attributionline")
+    changelist = reverse("admin:commissions_attributionline_changelist")
+    url = reverse("admin:commissions_attributionline_export")
+    page = viewer.get(changelist, {"period": "2026-03", "kind__exact": "volume"})
+    assert page.status_code == 200
+    assert f"{url}?period=2026-03&amp;kind__exact=volume" in page.content.decode()  # the link keeps the filter
+
+    response = viewer.get(url, {"period": "2026-03", "kind__exact": "volume"})
+    assert response["Content-Disposition"] == 'attachment; filename="lines-2026-03-kind-volume.csv"'
+    rows = _rows(response)
+    listed = _all_listed(staff_client, {"period": "2026-03", "kind": "volume"})
+    assert rows and _without_names(rows) == [_expected(line) for line in listed]
+    # The admin's search (a partner code) and level filter narrow the file as they narrow the list.
+    searched = _rows(viewer.get(url, {"q": "master", "level": "2"}))
+    assert searched and _without_names(searched) == [
+        _expected(line) for line in _all_listed(staff_client, {"partner": "master", "level": 2})
+    ]
+    # Every line of record without a filter, across pages (the list shows 100 a page).
+    assert _without_names(_rows(viewer.get(url))) == [_expected(line) for line in _all_listed(staff_client, {})]
+
+
+def test_the_admin_download_needs_the_view_permission(seeded, django_user_model):
+    url = reverse("admin:commissions_attributionline_export")
+    assert _staff_browser(django_user_model, "nobody").get(url).status_code == 403
+    assert _staff_browser(django_user_model, "planner", "view_plan").get(url).status_code == 403
+    outsider = django_user_model.objects.create_user("outsider")  # not staff: the admin's login page
+    client = Client()
+    client.force_login(outsider)
+    assert client.get(url).status_code == 302
