@@ -25,6 +25,14 @@ def neutralised(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
+def neutralised_sql(expression: str) -> str:
+    """The SQL of ``neutralised`` over a text ``expression``, for exports that PostgreSQL's COPY writes itself (the
+    same starting characters; NULL stays NULL). ``left(…, 1) IN (…)`` costs far less per cell than a regular
+    expression."""
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    return f"CASE WHEN left({expression}, 1) IN ({starts}) THEN '''' || {expression} ELSE {expression} END"
+
+
 def cell(value: object) -> str:
     """The CSV text of one value (see the module docstring)."""
     if value is None:

@@ -1,16 +1,22 @@
-"""Admin for attribution lines (read-only: posted money and its explanation)."""
+"""Admin for attribution lines (read-only: posted money and its explanation), with "Download CSV" of the list as it
+is filtered (``commissions.selectors.line_export_csv``, the COPY export ``GET /lines/export/`` streams)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path, reverse
 
 from core.admin_helpers import ReadOnlyAdmin, number_term
 from runs.models import Run
 from runs.selectors import runs_of_record
 
 from ..models import AttributionLine
+from ..selectors import line_export_csv, line_export_filename
 from ..vocabulary import Reason
 
 
@@ -111,9 +117,33 @@ class AttributionLineAdmin(ReadOnlyAdmin):
     list_per_page = 100
     fields = LINE_FIELDS
     readonly_fields = LINE_FIELDS
+    change_list_template = "admin/commissions/attributionline/change_list.html"
 
     def get_changelist(self, request, **kwargs):
         return _LinesOfRecordChangeList
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("export/", self.admin_site.admin_view(self.export_view), name="{}_{}_export".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The lines the list shows for the same query string (filters, search; every page) as the CSV of
+        ``GET /lines/export/``, streamed from PostgreSQL. Needs the permission to view lines."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            lines = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(f"{reverse('admin:commissions_attributionline_changelist')}?{ERROR_FLAG}=1")
+        response = StreamingHttpResponse(line_export_csv(lines=lines), content_type="text/csv; charset=utf-8")
+        shown = ("period", "run__id__exact", "kind__exact", "level", "reason", "q")
+        names = {"run__id__exact": "run", "kind__exact": "kind", "q": "search"}
+        filename = line_export_filename((names.get(key, key), request.GET.get(key, "")) for key in shown)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

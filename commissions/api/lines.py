@@ -5,21 +5,34 @@ code, a rebate's client by ``beneficiary_server`` + ``beneficiary_login``, the r
 code, the ``terms_from`` of the plan's terms that priced it (those in force at the trade's close time) and the
 rule's own key (type, symbol or symbol group, account group, priority) — a key is unique within one version of a
 plan's terms, not across versions, so the three together name one rule. Amounts, bases, rates and multipliers are
-exact decimal strings."""
+exact decimal strings.
+
+``GET /lines/export/`` is the same lines (the same filters, the same lines of record) as one CSV, streamed straight
+from PostgreSQL's COPY (``commissions.selectors.line_export_csv``)."""
 
 from __future__ import annotations
 
 import django_filters
-from django.db.models import OuterRef, Q, Subquery
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.request import Request
 
 from core.api.filters import AccountKeyFilter, IntegerFilter, PeriodFilter, ServerFilter
 from core.api.permissions import StaffPermission, requires
+from core.api.renderers import CSVExportMixin
 from core.vocabulary import LineKind
-from runs.selectors import runs_of_record
 
-from ..models import AttributionLine, PlanRule, PlanTerms
+from ..models import AttributionLine, PlanRule
 from ..permissions import VIEW_LINE
+from ..selectors import (
+    LINE_EXPORT_HEADER,
+    attribution_lines,
+    line_export_csv,
+    line_export_filename,
+    with_rule_terms_from,
+)
 
 
 class LineRuleSerializer(serializers.Serializer):
@@ -132,16 +145,55 @@ class LineListView(generics.ListAPIView):
     filterset_class = LineFilter
 
     def get_queryset(self):
-        close = OuterRef("trade__close_time")
-        terms = PlanTerms.objects.filter(plan=OuterRef("rule__plan"), rules=OuterRef("rule"), valid_from__lte=close)
-        terms = terms.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=close)).values("valid_from")[:1]
-        lines = (
-            AttributionLine.objects.select_related(
-                "partner", "trade", "beneficiary_account", "rule__plan", "rule__instrument"
-            )
-            .annotate(rule_terms_from=Subquery(terms))
-            .order_by("id")
+        lines = attribution_lines(of_record=not _names_a_run(self.request))
+        return with_rule_terms_from(
+            lines.select_related("partner", "trade", "beneficiary_account", "rule__plan", "rule__instrument")
         )
-        if self.request is not None and self.request.query_params.get("run"):
-            return lines
-        return lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))
+
+
+def _filename(request: Request) -> str:
+    return line_export_filename((name, request.query_params.get(name, "")) for name in LineFilter.Meta.fields)
+
+
+def _names_a_run(request: Request | None) -> bool:
+    """``?run=`` names one run: its lines whatever its status (a superseded or failed run's too)."""
+    return request is not None and bool(request.query_params.get("run"))
+
+
+class LineExportView(CSVExportMixin, generics.GenericAPIView):
+    """The lines of ``GET /lines/`` — the same filters, the same lines of record — as one CSV file, streamed from
+    PostgreSQL (constant memory whatever the number of lines). A bad filter is a 400 naming it, as for the list.
+
+    Header: ``id, run, period, server, ticket, trade_version, login, symbol, partner, partner_name,
+    beneficiary_server, beneficiary_login, kind, level, rule_id, rule_plan, rule_terms_from, rule_type, rule_symbol,
+    rule_symbol_group, rule_account_group, rule_priority, base, rate, tier, multiplier, amount, currency, reason,
+    adjusts_period`` — one record per line, by id: the fields of ``GET /lines/`` with the rule flattened
+    (``rule_*``) and the partner's name beside its code. ``base``, ``rate``, ``multiplier`` and ``amount`` are plain
+    decimals at the stored 6 places; an empty field is a null (no partner, no rule, no tier), ``""`` an empty text.
+    RFC 4180 (CRLF), UTF-8; text cells starting with ``= + - @``, a tab or a CR carry a leading ``'`` (formula
+    injection). The file name carries the filters (``lines-2026-03.csv``)."""
+
+    permission_classes = [StaffPermission]
+    required_permissions = requires(read=VIEW_LINE)
+    filterset_class = LineFilter
+    pagination_class = None
+    queryset = AttributionLine.objects.none()  # for the schema: the rows are ``line_export_csv``'s
+
+    @extend_schema(
+        filters=True,
+        # ``format`` (DRF's format override) is no parameter of this export: the rows are always CSV.
+        parameters=[OpenApiParameter("format", exclude=True)],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Header ``" + ",".join(LINE_EXPORT_HEADER) + "``, then one record per line of record "
+                "(or of the run ``run`` names) matching the filters, by id. Amounts, bases, rates and multipliers at "
+                "6 places; text cells neutralised against formula injection.",
+            ),
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        lines = self.filter_queryset(attribution_lines(of_record=not _names_a_run(request)))
+        response = StreamingHttpResponse(line_export_csv(lines=lines), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{_filename(request)}"'
+        return response

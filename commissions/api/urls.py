@@ -13,4 +13,5 @@ urlpatterns = [
     path("plans/<slug:code>/", plans.PlanDetailView.as_view(), name="plan-detail"),
     path("rebates/", plans.RebateView.as_view(), name="rebates"),
     path("lines/", lines.LineListView.as_view(), name="line-list"),
+    path("lines/export/", lines.LineExportView.as_view(), name="line-export"),
 ]

@@ -76,6 +76,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("/api/v1/rebates/", "get"): ALL,
     ("/api/v1/rebates/", "post"): {A},
     ("/api/v1/lines/", "get"): ALL,
+    ("/api/v1/lines/export/", "get"): ALL,
     # mam
     ("/api/v1/mam/groups/", "get"): ALL,
     ("/api/v1/mam/groups/", "post"): {A},

@@ -310,6 +310,11 @@ class TestLines(StaffOnly, Paginated, Queryable):
     }
 
 
+class TestLinesExport(StaffOnly, Queryable):
+    path = "/api/v1/lines/export/"
+    query = TestLines.query
+
+
 # --- mam app ------------------------------------------------------------------------------------------------------
 
 
