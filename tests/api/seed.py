@@ -104,6 +104,8 @@ def natural_keys(client, schema: dict) -> dict[str, list[dict]]:
         if "get" in item and "{" not in path and not required:
             response = client.get(path, {"page_size": 1000})
             assert response.status_code == 200, (path, response.content[:300])
+            if not response["Content-Type"].startswith("application/json"):
+                continue  # a CSV export of every line (GET /lines/export/) is no collection of objects
             body = response.json()
             collections[collection_of(path)] = body["results"] if isinstance(body, dict) else body
     return collections

@@ -56,6 +56,7 @@ from partners.models import (
 from runs.models import Run
 from tests.engine import builders as b
 from tests.engine.reference import reference_lines
+from tests.roles import staff_with_roles
 
 from .runs_support import EURUSD, setup_reference
 
@@ -563,7 +564,7 @@ def test_every_trade_is_paid_once_what_its_final_version_earns(
 ):
     sequence = opening + paid + later  # trades, some periods paid, then everything else
     call_command("flush", interactive=False, verbosity=0)
-    user = django_user_model.objects.create_user("staff-lifecycle", is_staff=True)
+    user = staff_with_roles("staff-lifecycle")  # the flush dropped the fixtures' users; roles are re-synced
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     broker = Broker(client)
