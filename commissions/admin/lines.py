@@ -8,10 +8,11 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
 from core.admin_helpers import ReadOnlyAdmin, number_term
+from core.downloads import csv_attachment
 from runs.models import Run
 from runs.selectors import runs_of_record
 
@@ -138,12 +139,10 @@ class AttributionLineAdmin(ReadOnlyAdmin):
             lines = self.get_changelist_instance(request).get_queryset(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(f"{reverse('admin:commissions_attributionline_changelist')}?{ERROR_FLAG}=1")
-        response = StreamingHttpResponse(line_export_csv(lines=lines), content_type="text/csv; charset=utf-8")
         shown = ("period", "run__id__exact", "kind__exact", "level", "reason", "q")
         names = {"run__id__exact": "run", "kind__exact": "kind", "q": "search"}
         filename = line_export_filename((names.get(key, key), request.GET.get(key, "")) for key in shown)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return csv_attachment(line_export_csv(lines=lines), filename)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from core.api.filters import AccountKeyFilter, IntegerFilter, PeriodFilter, ServerFilter
 from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
+from core.downloads import csv_attachment
 from core.vocabulary import LineKind
 
 from ..models import AttributionLine, PlanRule
@@ -194,6 +195,4 @@ class LineExportView(CSVExportMixin, generics.GenericAPIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         lines = self.filter_queryset(attribution_lines(of_record=not _names_a_run(request)))
-        response = StreamingHttpResponse(line_export_csv(lines=lines), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(request)}"'
-        return response
+        return csv_attachment(line_export_csv(lines=lines), _filename(request))

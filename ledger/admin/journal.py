@@ -13,11 +13,12 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from core.admin_helpers import ReadOnlyAdmin, ReadOnlyHistoryMixin, ServiceSavesMixin, adopt_saved, plain_decimal
+from core.downloads import csv_attachment
 from core.periods import server_period
 
 from ..models import ConversionRate, Currency, JournalEntry, JournalTransaction, LedgerAccount, PeriodLock
@@ -111,9 +112,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
             area = form.cleaned_data.get("area")
             result = reconcile(period=form.cleaned_data["period"], areas=[area] if area else None)
             if request.GET.get("export") == "csv":
-                response = StreamingHttpResponse(reconciliation_csv(result), content_type="text/csv; charset=utf-8")
-                response["Content-Disposition"] = f'attachment; filename="reconciliation-{result.period}.csv"'
-                return response
+                return csv_attachment(reconciliation_csv(result), f"reconciliation-{result.period}.csv")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -12,13 +12,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.admin_helpers import SERVICE_FORM_TEMPLATE, ReadOnlyHistoryMixin, add_service_errors
 from core.csv_export import csv_lines
+from core.downloads import csv_attachment
 from core.exceptions import ApplicationError
 from core.money import quantize
 from core.periods import server_period
@@ -209,11 +210,9 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         except ApplicationError as exc:
             _steps_error(self, request, exc)
             return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_changelist"))
-        response = StreamingHttpResponse(
-            csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), content_type="text/csv; charset=utf-8"
+        return csv_attachment(
+            csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), f"payout-batch-{batch.pk}-{batch.period}.csv"
         )
-        response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}-{batch.period}.csv"'
-        return response
 
     def _each(self, request: HttpRequest, queryset: QuerySet[PayoutBatch], step, done: str) -> None:
         count = 0

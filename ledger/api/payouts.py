@@ -32,6 +32,7 @@ from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.api.serializers import InputSerializer, StrictSerializer
 from core.csv_export import csv_lines
+from core.downloads import csv_attachment
 from core.exceptions import NotFound
 from core.money import quantize
 from partners.api.serializers import mask_payout_details
@@ -420,11 +421,9 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
         _batch(pk)
         batch = payout_batch_export(batch_id=pk, user=request.user)
-        response = StreamingHttpResponse(
-            csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), content_type="text/csv; charset=utf-8"
+        return csv_attachment(
+            csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), f"payout-batch-{batch.pk}-{batch.period}.csv"
         )
-        response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}-{batch.period}.csv"'
-        return response
 
 
 class ClientRebateExportQuerySerializer(StrictSerializer):
@@ -453,9 +452,6 @@ class ClientRebateExportApi(CSVExportMixin, APIView):
         query = ClientRebateExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         period = query.validated_data["period"]
-        response = StreamingHttpResponse(
-            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_operations(period=period)),
-            content_type="text/csv; charset=utf-8",
+        return csv_attachment(
+            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_operations(period=period)), f"client-rebates-{period}.csv"
         )
-        response["Content-Disposition"] = f'attachment; filename="client-rebates-{period}.csv"'
-        return response

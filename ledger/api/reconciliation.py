@@ -18,6 +18,7 @@ from core.api.fields import AmountField, PeriodField
 from core.api.permissions import StaffPermission, requires
 from core.api.renderers import JSONRenderer
 from core.csv_export import csv_lines
+from core.downloads import csv_attachment
 
 from ..permissions import VIEW_RECONCILIATION
 from ..reconciliation.export import HEADER, reconciliation_csv
@@ -119,9 +120,7 @@ class ReconciliationExportApi(APIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         query = _query(request)
-        response = StreamingHttpResponse(reconciliation_csv(reconcile(**query)), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="reconciliation-{query["period"]}.csv"'
-        return response
+        return csv_attachment(reconciliation_csv(reconcile(**query)), f"reconciliation-{query['period']}.csv")
 
     def finalize_response(self, request, response, *args, **kwargs):
         if isinstance(response, Response):

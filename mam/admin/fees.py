@@ -10,11 +10,12 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from core.admin_helpers import SERVICE_FORM_TEMPLATE, ReadOnlyAdmin, number_term
+from core.downloads import csv_attachment
 from core.periods import server_period
 from runs.models import Run
 from runs.selectors import runs_of_record
@@ -126,12 +127,8 @@ class FeeLineAdmin(ReadOnlyAdmin):
         form = FeeExportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             period, group = form.cleaned_data["period"], form.cleaned_data["group"]
-            response = StreamingHttpResponse(
-                fee_export_csv(period=period, group=group), content_type="text/csv; charset=utf-8"
-            )
             name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
-            return response
+            return csv_attachment(fee_export_csv(period=period, group=group), name)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -26,6 +26,7 @@ from core.api.fields import AmountField, PeriodField
 from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.api.serializers import StrictSerializer
+from core.downloads import csv_attachment
 from ledger.permissions import EXPORT_BALANCE_OPERATIONS
 
 from ..fee_selectors import fee_export_csv, fee_runs_of_record, group_fee_report
@@ -118,9 +119,5 @@ class FeeExportApi(CSVExportMixin, APIView):
         query = FeeExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         period, group = query.validated_data["period"], query.validated_data.get("group")
-        response = StreamingHttpResponse(
-            fee_export_csv(period=period, group=group), content_type="text/csv; charset=utf-8"
-        )
         name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return csv_attachment(fee_export_csv(period=period, group=group), name)
