@@ -95,7 +95,8 @@ def _optional_text(column: str) -> str:
 
 def _decimal(column: str) -> str:
     """Integer micro-units as the exact 6-place decimal the API shows (``1500000`` → ``1.500000``)."""
-    return f"(s.x_{column}::numeric / 1000000)::numeric(24, 6)"
+    # The dividend at scale 6 first: PostgreSQL keeps the quotient's scale, so no digit is lost past 10**12 units.
+    return f"(s.x_{column}::numeric(26, 6) / 1000000)::numeric(24, 6)"
 
 
 def _iso_utc(column: str) -> str:

@@ -14,23 +14,11 @@ class CoreConfig(AppConfig):
 
         from . import roles
 
-        # Staff users and API tokens are the broker admin's; the API's idempotency records are plumbing nobody browses.
+        # The API's idempotency records are plumbing nobody browses. Staff users, their groups and API tokens are no
+        # role's: whoever may edit users or mint a staff token may make itself finance (or a second finance clerk)
+        # and pay alone, so they stay with superusers. Partners' own tokens are issued through the partner API.
         roles.register(
             "core",
             withhold={role: {"core.view_idempotencyrecord"} for role in (roles.Role.FINANCE, roles.Role.SUPPORT)},
-            extra={
-                roles.Role.BROKER_ADMIN: {
-                    "auth.view_user",
-                    "auth.add_user",
-                    "auth.change_user",
-                    "auth.view_group",
-                    "authtoken.view_tokenproxy",
-                    "authtoken.add_tokenproxy",
-                    "authtoken.delete_tokenproxy",
-                    "authtoken.view_token",
-                    "authtoken.add_token",
-                    "authtoken.delete_token",
-                }
-            },
         )
         post_migrate.connect(roles.sync_roles_after_migrate, dispatch_uid="ibex-sync-roles")

@@ -1,14 +1,16 @@
 """The staff roles, as Django groups whose permissions each app declares for itself.
 
 - **Broker admin** sets the broker up and runs it: every permission of the Ibex apps (partners, plans, accounts,
-  imports, runs and their approval, MAM, rates, locks, the reconciliation), API tokens and staff users — but not
+  imports, runs and their approval, MAM, rates, locks, the reconciliation), partners' own API tokens — but not
   payout batches beyond reading them (make, discard, approve, export, mark paid) nor the platform balance-operation
   exports (client rebates, MAM fees): moving money out is finance's alone.
 - **Finance** pays and proves: reads everything, makes, approves, exports and pays payout batches (maker-checker:
   the approver is never the batch's creator, enforced by the service and PostgreSQL), reconciles, exports balance
   operations, keeps the rates, approves runs (a run's approval posts it; it reviews what it will pay).
 - **Support** answers partners' questions: reads everything except partners' payout details (bank or wallet data:
-  masked in the API and admin) and the reconciliation; changes nothing.
+  masked in the API and admin, and no filtering on them) and the reconciliation and trial balance; changes nothing.
+- Staff users, their groups and staff tokens are no role's: whoever may edit them could make itself finance (or a
+  second finance clerk) and pay alone. Superusers manage them.
 
 Each app registers its part in ``AppConfig.ready`` with :func:`register` — what a role gets by default is every
 permission of the app (broker admin) or every ``view_`` one (finance, support), minus what the app ``withhold``\\ s,
@@ -53,7 +55,7 @@ def register(
     extra: dict[Role, Iterable[str]] | None = None,
 ) -> None:
     """Declare an app's permissions for the roles. ``withhold`` and ``extra`` name permissions as ``app.codename``
-    (``extra`` may name another app's, e.g. ``authtoken.add_token``)."""
+    (``extra`` may name another app's)."""
     grants = _registry.setdefault(app_label, _AppGrants())
     for role, names in (withhold or {}).items():
         grants.withhold.setdefault(role, set()).update(names)
@@ -65,13 +67,15 @@ def registered_apps() -> list[str]:
     return sorted(_registry)
 
 
-def role_permissions(role: Role) -> set[str]:
+def role_permissions(role: Role, using: str = "default") -> set[str]:
     """The ``app.codename`` permissions ``role`` holds, from the registry and the permissions in the database."""
     from django.contrib.auth.models import Permission
 
     held: set[str] = set()
-    rows = Permission.objects.filter(content_type__app_label__in=_registry).values_list(
-        "content_type__app_label", "codename"
+    rows = (
+        Permission.objects.using(using)
+        .filter(content_type__app_label__in=_registry)
+        .values_list("content_type__app_label", "codename")
     )
     for app_label, codename in rows:
         if _DEFAULTS[role] == _ALL or codename.startswith("view_"):
@@ -91,7 +95,7 @@ def sync_roles(using: str = "default") -> dict[Role, int]:
 
     counts: dict[Role, int] = {}
     for role in Role:
-        names = role_permissions(role)
+        names = role_permissions(role, using)
         match = Q(pk__in=[])
         for name in names:
             app_label, codename = name.split(".", 1)

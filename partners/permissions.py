@@ -10,7 +10,9 @@ CHANGE_PARTNER = "partners.change_partner"
 VIEW_PAYOUT_DETAILS = "partners.view_payout_details"
 VIEW_ACCOUNT = "partners.view_clientaccount"
 CHANGE_ACCOUNT = ("partners.add_clientaccount", "partners.change_clientaccount")
-ISSUE_TOKEN = ("partners.change_partner", "authtoken.add_token")
+# A token for the partner's own login user (never a staff user's: partners.services issues it), so the partner
+# permission and no token-model one.
+ISSUE_TOKEN = "partners.change_partner"
 
 
 def sees_payout_details(user) -> bool:

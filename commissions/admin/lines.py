@@ -58,7 +58,11 @@ class LevelFilter(admin.SimpleListFilter):
         return [(str(level), f"L{level}") for level in range(0, 11)]
 
     def queryset(self, request, queryset):
-        return queryset.filter(level=int(self.value())) if self.value() else queryset
+        if not self.value():
+            return queryset
+        if not self.value().isascii() or not self.value().isdigit():
+            raise IncorrectLookupParameters(f"level {self.value()!r} is no whole number")
+        return queryset.filter(level=int(self.value()))
 
 
 LINE_FIELDS = (

@@ -125,7 +125,10 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/ledger/reconciliation.html", context)
 
     def trial_balance_view(self, request: HttpRequest) -> HttpResponse:
-        """Every account's posted debits and credits, and each currency's net (zero in a sound ledger)."""
+        """Every account's posted debits and credits, and each currency's net (zero in a sound ledger): part of the
+        reconciliation, so for the same roles."""
+        if not request.user.has_perm(VIEW_RECONCILIATION):
+            raise PermissionDenied
         rows = trial_balance()
         totals = trial_balance_totals(rows)
         context = {

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from core.admin_helpers import SERVICE_FORM_TEMPLATE, ReadOnlyAdmin, number_term
 from core.downloads import csv_attachment
 from core.periods import server_period
+from ledger.permissions import EXPORT_BALANCE_OPERATIONS
 from runs.models import Run
 from runs.selectors import runs_of_record
 
@@ -121,8 +122,8 @@ class FeeLineAdmin(ReadOnlyAdmin):
         ]
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
-        """Download a period's approved fees as platform balance operations (CSV)."""
-        if not self.has_view_permission(request):
+        """Download a period's approved fees as platform balance operations (CSV): finance's, as in the API."""
+        if not request.user.has_perm(EXPORT_BALANCE_OPERATIONS):
             raise PermissionDenied
         form = FeeExportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -34,8 +34,13 @@ PAGES = {
     "/admin/partners/partner/": ALL,
     "/admin/partners/partner/add/": {A},
     "/admin/partners/partner/{partner}/change/": ALL,
-    "/admin/auth/user/": {A},
-    "/admin/authtoken/tokenproxy/": {A},
+    "/admin/ledger/ledgeraccount/trial-balance/": {A, F},
+    "/admin/mam/feeline/export/": {F},
+    # Staff users and their tokens are no role's (a user editor could make itself finance): superusers only.
+    "/admin/auth/user/": set(),
+    "/admin/auth/user/add/": set(),
+    "/admin/authtoken/tokenproxy/": set(),
+    "/admin/authtoken/tokenproxy/add/": set(),
 }
 # The changelist actions each role is offered.
 ACTIONS = {
@@ -45,6 +50,7 @@ ACTIONS = {
         "discard_selected": {F},
     },
     "/admin/runs/run/": {"approve_selected": {A, F}, "recompute_selected": {A}},
+    "/admin/partners/partner/": {"suspend_selected": {A}, "activate_selected": {A}, "move_selected": {A}},
 }
 
 
@@ -75,9 +81,10 @@ def test_each_role_opens_exactly_its_admin_pages(book, role):
     wrong = []
     for template, roles in PAGES.items():
         url = template.format(**book)
-        status = client.get(url).status_code
+        response = client.get(url)
+        status = response.status_code
         expected = (200, 302) if role in roles else (403,)
-        if status not in expected:
+        if status not in expected or "/login/" in response.get("Location", ""):
             wrong.append((url, status))
     assert wrong == []
 
@@ -107,3 +114,23 @@ def test_support_sees_the_payout_account_masked(book):
     assert "DE89 3704" not in support_page and "****3000" in support_page
     batch_page = client_of(S).get(f"/admin/ledger/payoutbatch/{book['batch']}/change/").content.decode()
     assert "DE89 3704" not in batch_page and "****3000" in batch_page
+
+
+def test_support_cannot_filter_partners_by_payout_account(book):
+    """Filtering ``?payout_account__startswith=`` one character at a time would read a masked account."""
+    probe = "/admin/partners/partner/?payout_account__startswith=DE89"
+    response = client_of(S).get(probe)
+    assert response.status_code == 400  # Django's answer to a disallowed lookup
+    assert client_of(F).get(probe).status_code == 200
+
+
+def test_support_cannot_suspend_a_partner(book):
+    from partners.models import Partner
+
+    client_of(S).post("/admin/partners/partner/", {"action": "suspend_selected", "_selected_action": [book["partner"]]})
+    assert Partner.objects.get(pk=book["partner"]).status == "active"
+
+
+def test_a_bad_level_on_the_lines_export_is_refused_not_a_500(book):
+    response = client_of(A).get("/admin/commissions/attributionline/export/?level=x")
+    assert response.status_code == 302 and "e=1" in response["Location"]
