@@ -8,7 +8,7 @@
   the approver is never the batch's creator, enforced by the service and PostgreSQL), reconciles, exports balance
   operations, keeps the rates, approves runs (a run's approval posts it; it reviews what it will pay).
 - **Support** answers partners' questions: reads everything except partners' payout details (bank or wallet data:
-  masked in the API and admin, and no filtering on them) and the reconciliation and trial balance; changes nothing.
+  masked in the API and admin, and no filtering on them) and the reconciliation; changes nothing.
 - Staff users, their groups and staff tokens are no role's: whoever may edit them could make itself finance (or a
   second finance clerk) and pay alone. Superusers manage them.
 

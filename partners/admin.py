@@ -709,7 +709,7 @@ class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description="Change the IB of selected accounts…")
+    @admin.action(description="Change the IB of selected accounts…", permissions=["change"])
     def attribute_selected(self, request: HttpRequest, queryset: QuerySet[ClientAccount]) -> HttpResponse:
         url = ids_url("admin:partners_clientaccount_attribute", queryset.values_list("pk", flat=True))
         return HttpResponseRedirect(url)

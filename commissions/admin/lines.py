@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import EmptyResultSet, PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -17,8 +17,10 @@ from runs.models import Run
 from runs.selectors import runs_of_record
 
 from ..models import AttributionLine
-from ..selectors import line_export_csv, line_export_filename
+from ..selectors import line_export_csv, line_export_filename, line_export_sql
 from ..vocabulary import Reason
+
+MAX_LEVEL = 32767  # the column's bound (a positive small integer), as GET /lines/ bounds it
 
 
 class PeriodFilter(admin.SimpleListFilter):
@@ -60,8 +62,8 @@ class LevelFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        if not self.value().isascii() or not self.value().isdigit():
-            raise IncorrectLookupParameters(f"level {self.value()!r} is no whole number")
+        if not self.value().isascii() or not self.value().isdigit() or int(self.value()) > MAX_LEVEL:
+            raise IncorrectLookupParameters(f"level {self.value()!r} is no level")
         return queryset.filter(level=int(self.value()))
 
 
@@ -140,8 +142,11 @@ class AttributionLineAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
+            if any("\x00" in value for value in request.GET.values()):
+                raise IncorrectLookupParameters("a NUL character")  # PostgreSQL text cannot hold one
             lines = self.get_changelist_instance(request).get_queryset(request)
-        except IncorrectLookupParameters:
+            line_export_sql(lines)  # compiled now: a filter no row can match fails here, not in the middle of the file
+        except (IncorrectLookupParameters, EmptyResultSet):
             return HttpResponseRedirect(f"{reverse('admin:commissions_attributionline_changelist')}?{ERROR_FLAG}=1")
         shown = ("period", "run__id__exact", "kind__exact", "level", "reason", "q")
         names = {"run__id__exact": "run", "kind__exact": "kind", "q": "search"}

@@ -125,9 +125,9 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/ledger/reconciliation.html", context)
 
     def trial_balance_view(self, request: HttpRequest) -> HttpResponse:
-        """Every account's posted debits and credits, and each currency's net (zero in a sound ledger): part of the
-        reconciliation, so for the same roles."""
-        if not request.user.has_perm(VIEW_RECONCILIATION):
+        """Every account's posted debits and credits, and each currency's net (zero in a sound ledger): the balances
+        the account list already shows, so for whoever may view ledger accounts (support included)."""
+        if not self.has_view_permission(request):
             raise PermissionDenied
         rows = trial_balance()
         totals = trial_balance_totals(rows)

@@ -34,7 +34,7 @@ PAGES = {
     "/admin/partners/partner/": ALL,
     "/admin/partners/partner/add/": {A},
     "/admin/partners/partner/{partner}/change/": ALL,
-    "/admin/ledger/ledgeraccount/trial-balance/": {A, F},
+    "/admin/ledger/ledgeraccount/trial-balance/": ALL,  # the balances the account list shows anyway
     "/admin/mam/feeline/export/": {F},
     # Staff users and their tokens are no role's (a user editor could make itself finance): superusers only.
     "/admin/auth/user/": set(),
@@ -51,6 +51,7 @@ ACTIONS = {
     },
     "/admin/runs/run/": {"approve_selected": {A, F}, "recompute_selected": {A}},
     "/admin/partners/partner/": {"suspend_selected": {A}, "activate_selected": {A}, "move_selected": {A}},
+    "/admin/partners/clientaccount/": {"attribute_selected": {A}},
 }
 
 
@@ -132,5 +133,6 @@ def test_support_cannot_suspend_a_partner(book):
 
 
 def test_a_bad_level_on_the_lines_export_is_refused_not_a_500(book):
-    response = client_of(A).get("/admin/commissions/attributionline/export/?level=x")
-    assert response.status_code == 302 and "e=1" in response["Location"]
+    for query in ("level=x", "level=40000", "run__id__exact=99999999999999999999", "period=%00", "q=a%00b"):
+        response = client_of(A).get(f"/admin/commissions/attributionline/export/?{query}")
+        assert response.status_code == 302 and "e=1" in response["Location"], query
