@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import pytest
 from django.apps import apps
-from django.db import transaction
+from django.db import connection, transaction
 from drf_spectacular.generators import SchemaGenerator
 
 from core.api.pagination import PageNumberPagination
@@ -195,13 +195,20 @@ def replaced(body: Any, path: tuple, value: Any) -> Any:
     return body
 
 
-def fingerprint() -> dict[str, int]:
-    """Row counts of every project table: a refused request must leave them all as they were."""
-    counts = {}
-    for label in ("core", "partners", "ledger", "runs", "commissions", "mam"):
-        for model in apps.get_app_config(label).get_models():
-            counts[model._meta.label] = model.objects.count()
-    return counts
+def fingerprint() -> dict[str, tuple[int, str]]:
+    """Every project table's row count and a digest of its rows' contents (auth and tokens included): a refused
+    request must leave them all as they were — an UPDATE changes no count, so counting alone would let one pass."""
+    fingerprints = {}
+    with connection.cursor() as cursor:
+        for label in ("auth", "authtoken", "core", "partners", "ledger", "runs", "commissions", "mam"):
+            for model in apps.get_app_config(label).get_models():
+                table = connection.ops.quote_name(model._meta.db_table)
+                cursor.execute(
+                    f"SELECT count(*), md5(coalesce(string_agg(md5(t::text), '' ORDER BY md5(t::text)), '')) "
+                    f"FROM {table} AS t"
+                )
+                fingerprints[model._meta.label] = tuple(cursor.fetchone())
+    return fingerprints
 
 
 def mentions(errors: Any, name: str) -> bool:
