@@ -14,13 +14,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin_helpers import (
     MAX_ID_DIGITS,
+    SERVICE_FORM_TEMPLATE,
     BulkServiceForm,
     DatedTermsForm,
     ReadOnlyHistoryMixin,
@@ -36,7 +38,7 @@ from core.models import in_force
 
 from .extensions import PARTNER_ADMIN_ACTIONS, PARTNER_PANELS, PartnerPanel
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
-from .permissions import masked_payout_account, sees_payout_details
+from .permissions import masked_payout_account, may_set_payout_details, sees_payout_details
 from .selectors import partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, account_update, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
@@ -58,6 +60,22 @@ def _pcts(values) -> str:
 def _payout_account_field(request: HttpRequest) -> str:
     """The payout account as it is, or masked for a role that may not see payout details (support)."""
     return "payout_account" if sees_payout_details(request.user) else "masked_payout_account"
+
+
+def _payout_fields(request: HttpRequest, *, adding: bool) -> tuple:
+    """The Payouts fieldset: where the money goes is set here only by whoever may set payout details (finance);
+    others set the currency and see the rest read-only, with the link to finance's payout-details form."""
+    if may_set_payout_details(request.user):
+        return ("payout_currency", "payout_method", "payout_account", *(() if adding else ("payout_details_link",)))
+    if adding:
+        return ("payout_currency",)
+    return ("payout_currency", "payout_method", _payout_account_field(request))
+
+
+class PayoutDetailsForm(forms.ModelForm):
+    class Meta:
+        model = Partner
+        fields = ("payout_currency", "payout_method", "payout_account")
 
 
 class ProgramForm(DatedTermsForm):
@@ -326,13 +344,13 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
             return [
                 (None, {"fields": ("code", "name", "email", "program", "status")}),
                 ("Place in the tree", {"fields": ("parent", "effective_from")}),
-                ("Payouts", {"fields": ("payout_currency", "payout_method", "payout_account")}),
+                ("Payouts", {"fields": _payout_fields(request, adding=True)}),
             ]
         return [
             (None, {"fields": ("code", "name", "email", "program", "user")}),
             ("Status (dated)", {"fields": ("status", "effective_from", "status_history")}),
             ("Tree and clients", {"fields": ("tree_position", "attribution_counts")}),
-            ("Payouts", {"fields": ("payout_currency", "payout_method", _payout_account_field(request))}),
+            ("Payouts", {"fields": _payout_fields(request, adding=False)}),
             *((panel.title, {"fields": (_panel_field(panel),)}) for panel in PARTNER_PANELS),
         ]
 
@@ -346,8 +364,15 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
             "tree_position",
             "attribution_counts",
             "masked_payout_account",
+            "payout_details_link",
+            *(() if may_set_payout_details(request.user) else ("payout_method", "payout_account")),
             *(_panel_field(p) for p in PARTNER_PANELS),
         )
+
+    @admin.display(description="set payout details")
+    def payout_details_link(self, obj: Partner) -> str:
+        url = reverse("admin:partners_partner_payout_details", args=[obj.pk])
+        return format_html('<a href="{}">Change the payout method and account…</a>', url)
 
     @admin.display(description="payout account")
     def masked_payout_account(self, obj: Partner) -> str:
@@ -458,6 +483,11 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("move/", self.admin_site.admin_view(self.move_view), name="{}_{}_move".format(*info)),
+            path(
+                "<int:partner_id>/payout-details/",
+                self.admin_site.admin_view(self.payout_details_view),
+                name="{}_{}_payout_details".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -482,6 +512,33 @@ class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
                     self.log_change(request, partner, f"Status set to {status}.")
                     changed += 1
         self.message_user(request, f"{changed} partner(s) set to {status}.")
+
+    def payout_details_view(self, request: HttpRequest, partner_id: int) -> HttpResponse:
+        """Where a partner's money goes, set by finance alone (``change_payout_details``): the partner's page is
+        read-only for finance, and the broker admin who edits it cannot redirect payouts."""
+        if not may_set_payout_details(request.user):
+            raise PermissionDenied
+        partner = Partner.objects.filter(pk=partner_id).first()
+        if partner is None:
+            raise Http404
+        form = PayoutDetailsForm(request.POST or None, instance=Partner.objects.get(pk=partner.pk))
+        if request.method == "POST" and form.is_valid():
+            was = f"{partner.payout_method or '—'} {masked_payout_account(partner.payout_account) or '—'}"
+            partner_update(partner=partner, **form.cleaned_data)
+            self.log_change(request, partner, f"Payout details set (were {was}).")
+            self.message_user(request, f"Payout details of {partner.code} set.")
+            return HttpResponseRedirect(reverse("admin:partners_partner_change", args=[partner.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Payout details of {partner.code}",
+            "intro": "Where this partner's payouts go. The next payout batch copies them onto its line, which "
+            "another user approves before it is exported.",
+            "form": form,
+            "submit_label": "Save",
+            "cancel_url": reverse("admin:partners_partner_change", args=[partner.pk]),
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
 
     def move_view(self, request: HttpRequest) -> HttpResponse:
         """Re-parent the partners in ``?ids=`` through ``partner_move``: all of them or none."""

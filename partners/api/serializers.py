@@ -197,6 +197,12 @@ class PartnerPatchSerializer(WithPartnerFields, InputSerializer):
         return value
 
 
+class PayoutDetailsInputSerializer(InputSerializer):
+    payout_method = serializers.CharField(max_length=32, allow_blank=True, help_text="e.g. bank_transfer, usdt")
+    payout_account = serializers.CharField(max_length=200, allow_blank=True, help_text="IBAN, wallet address…")
+    payout_currency = serializers.RegexField(_CURRENCY, required=False)
+
+
 def mask_payout_details(data: dict, context: dict) -> dict:
     """``payout_account`` masked unless the request's user may see payout details (support may not); a serializer
     without a request in its context masks too (fails closed)."""

@@ -8,6 +8,9 @@ urlpatterns = [
     path("partners/", views.PartnerListApi.as_view(), name="partner-list"),
     path("partners/<slug:code>/", views.PartnerDetailApi.as_view(), name="partner-detail"),
     path("partners/<slug:code>/move/", views.PartnerMoveApi.as_view(), name="partner-move"),
+    path(
+        "partners/<slug:code>/payout-details/", views.PartnerPayoutDetailsApi.as_view(), name="partner-payout-details"
+    ),
     path("partners/<slug:code>/tokens/", views.PartnerTokenApi.as_view(), name="partner-tokens"),
     path("partners/<slug:code>/downline/", views.PartnerDownlineApi.as_view(), name="partner-downline"),
     path("partners/<slug:code>/chain/", views.PartnerChainApi.as_view(), name="partner-chain"),

@@ -10,6 +10,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,11 +26,14 @@ from ..permissions import (
     ADD_PARTNER,
     CHANGE_ACCOUNT,
     CHANGE_PARTNER,
+    CHANGE_PAYOUT_DETAILS,
     CHANGE_PROGRAM,
     ISSUE_TOKEN,
     VIEW_ACCOUNT,
     VIEW_PARTNER,
     VIEW_PROGRAM,
+    may_set_payout_details,
+    payout_destination_changes,
 )
 from ..selectors import (
     AccountFilter,
@@ -62,6 +66,16 @@ def _partner_output(partner: Partner, request: Request) -> dict:
     stats = partner_tree_stats(partner_ids=[partner.pk], at=timezone.now())
     s.attach_extension_values([partner])
     return s.PartnerOutputSerializer(partner, context={"tree_stats": stats, "request": request}).data
+
+
+def _check_payout_destination(request: Request, partner: Partner | None, values: dict) -> None:
+    """A body that would set where a partner's money goes needs ``change_payout_details`` too (finance's)."""
+    changed = payout_destination_changes(partner, values)
+    if changed and not may_set_payout_details(request.user):
+        raise PermissionDenied(
+            f"Your role lacks the permission {CHANGE_PAYOUT_DETAILS} (to set {', '.join(changed)}): "
+            "finance sets payout details (POST /partners/{code}/payout-details/)."
+        )
 
 
 def _split_extension_fields(data: dict) -> tuple[dict, dict]:
@@ -159,6 +173,7 @@ class PartnerListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = s.PartnerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        _check_payout_destination(request, None, data.validated_data)
         fields, extensions = _split_extension_fields(data.validated_data)
         with transaction.atomic():
             partner = partner_create(**fields)
@@ -182,6 +197,7 @@ class PartnerDetailApi(APIView):
         partner = _partner_or_404(code)
         data = s.PartnerPatchSerializer(data=request.data, partial=True, context={"partner": partner})
         data.is_valid(raise_exception=True)
+        _check_payout_destination(request, partner, data.validated_data)
         fields, extensions = _split_extension_fields(data.validated_data)
         effective_from = fields.pop("effective_from", None)
         changes = {k: v for k, v in fields.items() if k != "code"}
@@ -209,6 +225,24 @@ class PartnerMoveApi(APIView):
             effective_from=data.validated_data["effective_from"],
         )
         return Response(s.PartnerLinkOutputSerializer(link).data)
+
+
+class PartnerPayoutDetailsApi(APIView):
+    """Set where a partner's payouts go (method and account; the payout currency too if given): finance's, apart
+    from the partner's set-up, so whoever sets up partners cannot redirect a partner's money. A later payout batch
+    copies the details onto its lines, which another user approves (maker-checker)."""
+
+    permission_classes = [StaffPermission]
+    required_permissions = requires(write=CHANGE_PAYOUT_DETAILS)
+
+    @extend_schema(request=s.PayoutDetailsInputSerializer, responses={200: s.PartnerOutputSerializer})
+    @idempotency_exempt("sets the payout details to the values given: repeating it changes nothing")
+    def post(self, request: Request, code: str) -> Response:
+        partner = _partner_or_404(code)
+        data = s.PayoutDetailsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        partner = partner_edit(partner=partner, changes=dict(data.validated_data))
+        return Response(_partner_output(partner, request))
 
 
 class PartnerTokenApi(APIView):

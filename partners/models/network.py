@@ -85,8 +85,12 @@ class Partner(TimeStamped):
 
     class Meta:
         ordering = ["code"]
-        # Payout details are bank or wallet data: support reads partners without them (core/roles.py).
-        permissions = [("view_payout_details", "Can see partners' payout method and account")]
+        # Payout details are bank or wallet data: support reads partners without them, and only finance sets where
+        # a partner's money goes (core/roles.py).
+        permissions = [
+            ("view_payout_details", "Can see partners' payout method and account"),
+            ("change_payout_details", "Can set partners' payout method and account"),
+        ]
 
     def __str__(self) -> str:
         return self.code

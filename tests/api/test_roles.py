@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], set[Role]] = {
     ("/api/v1/partners/{code}/", "patch"): {A},
     ("/api/v1/partners/{code}/move/", "post"): {A},
     ("/api/v1/partners/{code}/tokens/", "post"): {A},
+    ("/api/v1/partners/{code}/payout-details/", "post"): {F},
     ("/api/v1/partners/{code}/downline/", "get"): ALL,
     ("/api/v1/partners/{code}/chain/", "get"): ALL,
     ("/api/v1/accounts/", "get"): ALL,
@@ -144,6 +145,39 @@ def test_each_role_reaches_exactly_its_routes(seeded, role):
                 elif wrote:
                     wrong.append((method, case.path, "refused but wrote"))
     assert wrong == []
+
+
+def test_only_finance_sets_where_a_partner_is_paid(seeded):
+    """Whoever sets up partners cannot point a partner's payouts at its own account before finance batches them."""
+    from partners.models import Partner
+
+    account = "DE89 3704 0044 0532 0130 00"
+    admin, finance = client_of(A), client_of(F)
+    for response in (
+        admin.patch("/api/v1/partners/sub/", {"payout_account": account}, format="json"),
+        admin.patch("/api/v1/partners/sub/", {"name": "Renamed", "payout_method": "wire"}, format="json"),
+        admin.post(
+            "/api/v1/partners/",
+            {"code": "p9", "name": "P9", "program": "prog", "payout_account": account},
+            format="json",
+        ),
+        admin.post(
+            "/api/v1/partners/sub/payout-details/", {"payout_method": "w", "payout_account": "x"}, format="json"
+        ),
+        finance.patch("/api/v1/partners/sub/", {"payout_account": account}, format="json"),
+    ):
+        assert response.status_code == 403, response.content
+        assert "partners.change_p" in response.json()["detail"]
+    sub = Partner.objects.get(code="sub")
+    assert sub.payout_account != account and sub.name != "Renamed" and not Partner.objects.filter(code="p9").exists()
+    # The same values as now are no change: a broker admin's PATCH echoing the partner back is not refused.
+    echo = {"name": "Renamed", "payout_method": sub.payout_method, "payout_account": sub.payout_account}
+    assert admin.patch("/api/v1/partners/sub/", echo, format="json").status_code == 200
+    body = {"payout_method": "wire", "payout_account": account}
+    response = finance.post("/api/v1/partners/sub/payout-details/", body, format="json")
+    assert response.status_code == 200 and response.json()["payout_account"] == account
+    assert Partner.objects.filter(code="sub", payout_account=account, payout_method="wire").exists()
+    assert client_of(S).get("/api/v1/partners/sub/").json()["payout_account"] == "****3000"
 
 
 def test_a_refusal_names_the_missing_permission(seeded):

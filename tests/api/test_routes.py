@@ -69,8 +69,6 @@ class TestPartners(StaffOnly, Paginated, Queryable, Writable):
         "plan": "plan-sub",
         "status": "active",
         "payout_currency": "EUR",
-        "payout_method": "bank",
-        "payout_account": "DE00 1",
         "effective_from": PAST,
     }
 
@@ -81,7 +79,16 @@ class TestPartner(StaffOnly, Detail, Writable):
     missing = {"code": "nope"}
     methods = ("get", "patch")
     write_method = "patch"
-    body = {"name": "Sub renamed", "status": "suspended", "payout_method": "wire", "effective_from": LATER}
+    body = {"name": "Sub renamed", "status": "suspended", "payout_currency": "EUR", "effective_from": LATER}
+
+
+class TestPartnerPayoutDetails(StaffOnly, Detail, Writable):
+    path = "/api/v1/partners/{code}/payout-details/"
+    params = {"code": "sub"}
+    missing = {"code": "nope"}
+    methods = ("post",)
+    ok_statuses = (200,)
+    body = {"payout_method": "wire", "payout_account": "DE89 3704 0044 0532 0130 00", "payout_currency": "EUR"}
 
 
 class TestPartnerMove(StaffOnly, Detail, Writable):

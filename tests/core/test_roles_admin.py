@@ -34,6 +34,7 @@ PAGES = {
     "/admin/partners/partner/": ALL,
     "/admin/partners/partner/add/": {A},
     "/admin/partners/partner/{partner}/change/": ALL,
+    "/admin/partners/partner/{partner}/payout-details/": {F},
     "/admin/ledger/ledgeraccount/trial-balance/": ALL,  # the balances the account list shows anyway
     "/admin/mam/feeline/export/": {F},
     # Staff users and their tokens are no role's (a user editor could make itself finance): superusers only.
@@ -115,6 +116,29 @@ def test_support_sees_the_payout_account_masked(book):
     assert "DE89 3704" not in support_page and "****3000" in support_page
     batch_page = client_of(S).get(f"/admin/ledger/payoutbatch/{book['batch']}/change/").content.decode()
     assert "DE89 3704" not in batch_page and "****3000" in batch_page
+
+
+def test_only_finance_sets_a_partners_payout_account_in_the_admin(book):
+    from partners.models import Partner
+
+    url = f"/admin/partners/partner/{book['partner']}/change/"
+    page = client_of(A).get(url).content.decode()
+    assert 'name="payout_account"' not in page and 'name="payout_method"' not in page  # shown read-only
+    assert "payout-details/" not in page
+    form = {"name": "IB renamed", "email": "", "program": Partner.objects.get(pk=book["partner"]).program_id}
+    form |= {"status": "active", "payout_currency": "USD", "payout_account": "MINE", "payout_method": "wire"}
+    form |= {"links-TOTAL_FORMS": "0", "links-INITIAL_FORMS": "0"}
+    client_of(A).post(url, form)
+    ib = Partner.objects.get(pk=book["partner"])
+    assert ib.name == "IB renamed"  # the form was saved…
+    assert ib.payout_account == "DE89 3704 0044 0532 0130 00" and ib.payout_method != "wire"  # …without them
+    assert "payout-details/" in client_of(F).get(url).content.decode()
+    details = f"/admin/partners/partner/{book['partner']}/payout-details/"
+    done = client_of(F).post(details, {"payout_currency": "EUR", "payout_method": "wire", "payout_account": "NL91"})
+    assert done.status_code == 302
+    ib = Partner.objects.get(pk=book["partner"])
+    assert (ib.payout_currency, ib.payout_method, ib.payout_account) == ("EUR", "wire", "NL91")
+    assert client_of(A).post(details, {"payout_currency": "USD", "payout_account": "MINE"}).status_code == 403
 
 
 def test_support_cannot_filter_partners_by_payout_account(book):
