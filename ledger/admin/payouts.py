@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -159,7 +159,8 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         if batch.status in (PayoutBatch.Status.DRAFT, PayoutBatch.Status.DISCARDED):
             return "—"
         url = reverse("admin:ledger_payoutbatch_export", args=[batch.pk])
-        return format_html('<a href="{}">Download</a>', url)
+        label = "Export…" if batch.status == PayoutBatch.Status.APPROVED else "Download"
+        return format_html('<a href="{}">{}</a>', url, label)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_create": self.has_create_permission(request)}
@@ -203,8 +204,26 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
 
     def export_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """The CSV. The first export changes the batch (it becomes exported, by this user): that takes a POST from a
+        confirmation page, so a prefetching browser, a crawler or a link preview never exports a batch; an exported
+        or paid batch's file is a plain GET (downloading it again changes nothing)."""
         if not request.user.has_perm(EXPORT_PAYOUT):
             raise PermissionDenied
+        batch = PayoutBatch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            raise Http404
+        if batch.status == PayoutBatch.Status.APPROVED and request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": f"Export {batch}",
+                "intro": "Exporting marks the batch exported by you and downloads its CSV for the bank or payment "
+                "provider; then its lines are marked paid or failed. Downloading it again later changes nothing.",
+                "form": forms.Form(),
+                "submit_label": "Export and download the CSV",
+                "cancel_url": reverse("admin:ledger_payoutbatch_change", args=[batch.pk]),
+            }
+            return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
         try:
             batch = payout_batch_export(batch_id=batch_id, user=request.user)
         except ApplicationError as exc:

@@ -37,9 +37,15 @@ def test_new_batch_approve_export_and_pay_through_the_admin():
     assert PayoutBatch.objects.get().status == "draft"  # the maker's own approval is refused
     checker.post("/admin/ledger/payoutbatch/", action, follow=True)
     assert PayoutBatch.objects.get().status == "approved"
-    csv_response = maker.get(f"/admin/ledger/payoutbatch/{batch.pk}/export/")
+    confirm = maker.get(f"/admin/ledger/payoutbatch/{batch.pk}/export/")  # a GET (a prefetch, a preview) asks only
+    assert confirm.status_code == 200 and b"Export and download" in confirm.content
+    assert PayoutBatch.objects.get().status == "approved"
+    csv_response = maker.post(f"/admin/ledger/payoutbatch/{batch.pk}/export/")
     body = b"".join(csv_response.streaming_content).decode()
     assert "'=cmd|x" in body and ",25.00," in body
+    assert PayoutBatch.objects.get().status == "exported"
+    again = maker.get(f"/admin/ledger/payoutbatch/{batch.pk}/export/")  # once exported, the file is a plain GET
+    assert b"".join(again.streaming_content).decode() == body
     maker.post("/admin/ledger/payoutbatch/", {"action": "mark_paid_selected", "_selected_action": [batch.pk]})
     assert PayoutBatch.objects.get().status == "paid" and JournalTransaction.objects.filter(kind="payout").count() == 1
 
