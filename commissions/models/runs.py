@@ -18,7 +18,9 @@ from .trades import Trade
 
 def _micros_to_decimal(source: str, digits: int) -> models.GeneratedField:
     return models.GeneratedField(
-        expression=Cast(F(source), models.DecimalField(max_digits=24, decimal_places=0)) / Value(Decimal(1_000_000)),
+        # The dividend carries six decimals: PostgreSQL keeps only about 16 significant digits of a quotient of
+        # scale-0 operands, so 1234567890123456789 / 1000000 would come out as 1234567890123.4568.
+        expression=Cast(F(source), models.DecimalField(max_digits=26, decimal_places=6)) / Value(Decimal(1_000_000)),
         output_field=models.DecimalField(max_digits=digits, decimal_places=6),
         db_persist=True,
     )
