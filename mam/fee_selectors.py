@@ -31,6 +31,13 @@ FEES_KIND = "fees"
 _ZERO = Decimal(0)
 
 
+def fee_approved_periods(*, group: MamGroup) -> list[str]:
+    """The periods (``YYYY-MM``, ascending) whose fees are approved for ``group``: a lock of its scope or of the
+    whole period. The caller holds the fee approvals off first when it acts on the answer."""
+    locks = PeriodLock.objects.filter(kind=FEES_KIND, scope__in=[group.code, ""])
+    return sorted(set(locks.values_list("period", flat=True)))
+
+
 def fee_locked_days(*, keys: Sequence[tuple[int, date]]) -> dict[int, tuple[str, str]]:
     """For each ``(account id, server day)`` of ``keys`` (by position) that falls in an approved fee period of a
     group the account was a member of that day: ``(group code, period)``. A membership covers ``[since, left]``,

@@ -11,21 +11,28 @@ that membership's settings (and ``joined``/``left`` when given); without one it 
 - ``left`` is the first day the account is no longer a member; leaving is dated, never a delete, so past
   allocations keep their membership. A member that left keeps following the closes of what it holds.
 - The methods that read ``param`` (lot, percent, multiplier, fixed_lot) need one: a member without it is a 400.
+- Fees read a membership's days — from joining (``joined``, else its first snapshot on or after ``since``) to
+  ``left``, the leaving day included (it crystallises then). A join, a leave or a new joining day that adds or
+  removes days of a period whose fees are approved for the group is a 409 naming the period (nothing is written),
+  as snapshots and cash flows dated there are: those fees are posted and paid, and fee adjustments do not exist.
+  The other settings (active, param, risk limits) steer allocation only, so they change at any time.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.exceptions import Conflict
-from core.periods import FIRST_YEAR, LAST_YEAR
+from core.periods import FIRST_YEAR, LAST_YEAR, server_period
+from ledger.services.locks import approvals_hold
 from partners.models import ClientAccount
 
-from ..models import MamGroup, Member
+from ..fee_selectors import FEES_KIND, fee_approved_periods
+from ..models import EquitySnapshot, MamGroup, Member
 from ..models.members import SINCE_ALWAYS_DAY
 from ..vocabulary import AllocationMethod
 
@@ -98,7 +105,10 @@ def member_upsert(
                 extra={"group": running.group.code},
             )
         if running is not None:
-            return _change(running, settings=settings, joined=joined, left=left), False
+            before = _fee_days(running)
+            member = _change(running, settings=settings, joined=joined, left=left)
+            _refuse_fee_days_changing(group=group, account=account, before=before, after=_fee_days(member))
+            return member, False
         previous_end = max((m.left for m in memberships if m.left is not None), default=None)
         since = previous_end or SINCE_ALWAYS_DAY
         if joined is not None and joined < since:
@@ -109,7 +119,56 @@ def member_upsert(
         if left is not None and left <= (joined or since):
             raise ValidationError({"left": ["The first day no longer a member comes after the joining day."]})
         member = Member.objects.create(group=group, account=account, joined=joined, since=since, left=left, **settings)
+        _refuse_fee_days_changing(group=group, account=account, before=None, after=_fee_days(member))
         return member, True
+
+
+Days = tuple[date, date] | None  # inclusive; None: no day yet (not joined: no snapshot since ``since``)
+
+
+def _fee_days(member: Member) -> Days:
+    """The days a membership counts in its group's fees (as ``mam.fee_adapters`` reads them), leaving day
+    included; open-ended as ``date.max``."""
+    start = member.joined
+    if start is None:
+        snapshots = EquitySnapshot.objects.filter(account_id=member.account_id, day__gte=member.since)
+        start = snapshots.order_by("day").values_list("day", flat=True).first()
+    if start is None or (member.left is not None and member.left <= start):
+        return None
+    return start, member.left or date.max
+
+
+def _minus(a: Days, b: Days) -> list[tuple[date, date]]:
+    """The days of ``a`` not in ``b``, as inclusive stretches."""
+    if a is None:
+        return []
+    if b is None or b[1] < a[0] or a[1] < b[0]:
+        return [a]
+    pieces = []
+    if a[0] < b[0]:
+        pieces.append((a[0], b[0] - timedelta(days=1)))
+    if b[1] < a[1]:
+        pieces.append((b[1] + timedelta(days=1), a[1]))
+    return pieces
+
+
+def _refuse_fee_days_changing(*, group: MamGroup, account: ClientAccount, before: Days, after: Days) -> None:
+    """409 (rolling the write back) when the membership's fee days change inside a period whose fees are approved
+    for the group. The caller holds the group's and the account's rows; the approvals hold keeps a fee approval
+    from committing between this read and the write."""
+    changed = _minus(before, after) + _minus(after, before)
+    if not changed:
+        return
+    approvals_hold(kind=FEES_KIND)
+    for label in fee_approved_periods(group=group):
+        period = server_period(label)
+        first, last = period.first_day, period.next_first_day - timedelta(days=1)
+        if any(start <= last and first <= end for start, end in changed):
+            raise Conflict(
+                f"This changes the days {account} counts in the fees of group {group.code} in {label}, which are "
+                "approved: a paid fee month is not adjusted.",
+                extra={"period": label, "group": group.code},
+            )
 
 
 def _validate(*, group: MamGroup, account: ClientAccount, settings: dict, joined: date | None, left: date | None):

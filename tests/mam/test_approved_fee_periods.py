@@ -72,3 +72,57 @@ def test_a_whole_period_approval_locks_every_group_and_another_groups_lock_does_
     # A commission approval of a month does not lock its fees.
     period_lock(kind="commissions", period="2026-06", scope="", source_key="run:test")
     assert post_ok(staff_client, EQUITY, [_snapshot(2003, "2026-06-20", "3200")])["created"] == 1
+
+
+MEMBERS = f"/api/v1/mam/groups/{GROUP}/members/"
+
+
+def _members() -> list:
+    from mam.models import Member
+
+    return sorted(Member.objects.values_list("account__login", "joined", "since", "left", "active", "param"))
+
+
+def test_joins_and_leaves_dated_into_an_approved_fee_month_are_refused(staff_client):
+    """Fees count a member from joining to leaving: a change of those days inside a paid fee month is a 409 naming
+    it, as a snapshot there is; days outside it, and the settings that steer allocation only, change freely."""
+    setup_mam(staff_client)
+    post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 4001}, {"server": "live1", "login": 4002}])
+    post_ok(staff_client, EQUITY, [_snapshot(4002, "2026-03-05", "800")])  # 4002 is no member yet, snapshot in March
+    period_lock(kind="fees", period="2026-03", scope=GROUP, source_key="run:test")
+    before = _members()
+    refusals = [
+        {"server": "live1", "login": 1001, "left": "2026-03-20"},  # leaving inside the paid month
+        {"server": "live1", "login": 1001, "left": "2026-02-20"},  # leaving before it: March loses the member
+        {"server": "live1", "login": 4001, "joined": "2026-03-10"},  # joining inside it
+        {"server": "live1", "login": 4002},  # joining from its first snapshot, which is in March
+        {"server": "live1", "login": 2002, "joined": "2026-03-15"},  # a later joining day inside it
+    ]
+    for body in refusals:
+        response = staff_client.post(MEMBERS, body, format="json")
+        assert response.status_code == 409, (body, response.content)
+        assert "2026-03" in response.json()["detail"] and GROUP in response.json()["detail"]
+    assert _members() == before  # nothing written
+
+    # After the paid month: joining, leaving and changing settings go through.
+    assert staff_client.post(
+        MEMBERS, {"server": "live1", "login": 4001, "joined": "2026-04-02"}, format="json"
+    ).status_code in (200, 201)
+    assert (
+        staff_client.post(MEMBERS, {"server": "live1", "login": 1001, "left": "2026-04-20"}, format="json").status_code
+        == 200
+    )
+    assert (
+        staff_client.post(MEMBERS, {"server": "live1", "login": 2004, "active": True}, format="json").status_code == 200
+    )
+    # A whole-period approval locks every group; a commission approval does not lock fees.
+    period_lock(kind="commissions", period="2026-05", scope="", source_key="run:test")
+    assert (
+        staff_client.post(MEMBERS, {"server": "live1", "login": 2002, "left": "2026-05-10"}, format="json").status_code
+        == 200
+    )
+    period_lock(kind="fees", period="2026-05", scope="", source_key="run:test")
+    moved = staff_client.post(MEMBERS, {"server": "live1", "login": 2003, "left": "2026-05-10"}, format="json")
+    assert moved.status_code == 409 and "2026-05" in moved.json()["detail"]
+    later = staff_client.post(MEMBERS, {"server": "live1", "login": 2003, "left": "2026-06-10"}, format="json")
+    assert later.status_code == 200

@@ -178,8 +178,8 @@ def test_run_fees_command_computes_approves_and_reports_a_refusal(staff_client):
     assert "approved: 1 journal transaction(s) posted" in out.getvalue()
     assert "performance_fee:USD" in out.getvalue() and "charged to investors USD" in out.getvalue()
     assert Run.objects.get(kind="fees").status == Run.Status.APPROVED
-    join(staff_client, 2002, joined="2026-01-05")  # a member since January: January and February are due first
-    equity(staff_client, {(2002, "2026-01-05"): "10"})
+    join(staff_client, 2002, joined="2026-04-05")  # a member from April: April is due before May
+    equity(staff_client, {(2002, "2026-04-05"): "10"})
     with pytest.raises(CommandError, match="2026-04"):
         call_command("run_fees", "--period", "2026-05", stdout=StringIO(), verbosity=0)
 
