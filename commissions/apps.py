@@ -11,7 +11,7 @@ class CommissionsConfig(AppConfig):
         register_roles()
         # Extension points of the layers below: the run framework's kind registry, the partner endpoints' fields and
         # the ledger's reconciliation checks.
-        from core.history import register_history_guard
+        from core.history import Area, register_history_guard
         from ledger.reconciliation.registry import register as register_check
         from ledger.services.locks import approvals_hold, locked_since
         from runs.registry import register
@@ -33,4 +33,12 @@ class CommissionsConfig(AppConfig):
             kind.name,
             lambda since: locked_since(kind=kind.name, since=since),
             hold=lambda: approvals_hold(kind=kind.name),
+            reads={
+                Area.TREE,
+                Area.PLANS,
+                Area.ATTRIBUTION,
+                Area.ACCOUNT_TERMS,
+                Area.INSTRUMENTS,
+                Area.RATES,
+            },
         )

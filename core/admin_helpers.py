@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.exceptions import ApplicationError
-from core.history import check_history_open
+from core.history import Area, check_history_open
 
 SERVICE_FORM_TEMPLATE = "admin/ibex/service_form.html"
 # Logins and tickets are bigint columns: a longer number in a search box is "no match", not a database error.
@@ -118,12 +118,17 @@ class DatedTermsForm(forms.ModelForm):
         required=False,
     )
 
+    # What the form's terms are (``core.history.Area``): only the kinds of run that read them refuse the date.
+    history_area: Area | None = None
+
     def clean(self):
         data = super().clean()
         at = data.get("effective_from")
         if at is not None and at < timezone.now():
             try:
-                check_history_open(since=at, subject=f"Changing {self._meta.model._meta.verbose_name}")
+                check_history_open(
+                    since=at, subject=f"Changing {self._meta.model._meta.verbose_name}", area=self.history_area
+                )
             except ApplicationError as exc:
                 add_service_errors(self, exc)
         return data

@@ -31,7 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from .history import EVERYONE, Reach, ensure_history_open, hold_approvals, record_change
+from .history import EVERYONE, Area, Reach, ensure_history_open, hold_approvals, record_change
 from .periods import LAST_YEAR, SINCE_ALWAYS
 
 Row = TypeVar("Row", bound=models.Model)
@@ -84,6 +84,7 @@ def series_set_from(
     now: datetime | None = None,
     guard_first: bool = False,
     reach: Reach = EVERYONE,
+    area: Area | None = None,
 ) -> SeriesChange[Row]:
     """Make the series ``rows`` (one owner's rows, any order) hold ``create``'s value from ``effective_from`` until
     the next change already recorded after it: the end of the stretch in force then (which may be an end with
@@ -94,7 +95,8 @@ def series_set_from(
     not called). Runs in (or opens) a transaction and locks the owner's rows; callers serialise the first row of an
     owner themselves (a lock on the owner). ``guard_first``: a first row that would change what approved periods
     paid (a first rebate takes from what was paid) is guarded like a change. ``reach``: whose trades the series
-    prices (``core.history.Reach``), recorded with the change.
+    prices (``core.history.Reach``), recorded with the change; ``area``: what the series is (``core.history.Area``),
+    so that only the kinds of run that read it refuse a change into their approved periods.
 
     Every write, a first row too, is made under the approvals hold (``core.history``), taken before the series'
     rows are locked: the fixed order of every dated write (owner, approvals, series).
@@ -108,7 +110,7 @@ def series_set_from(
             if ends:
                 return SeriesChange(None, start, False)
             if guard_first:
-                ensure_history_open(since=start, subject=subject, reach=reach)
+                ensure_history_open(since=start, subject=subject, reach=reach, area=area)
             else:
                 record_change(since=start, subject=subject, reach=reach)
             return SeriesChange(create(start, None), start, True)
@@ -125,7 +127,7 @@ def series_set_from(
         # or, in a stretch where nothing held, lasts until the next recorded change: only ``[start, until)`` changes,
         # so only approved periods inside it refuse the change.
         until = in_force.valid_to if in_force is not None else following.valid_from if following is not None else None
-        ensure_history_open(since=start, subject=subject, until=until, reach=reach)
+        ensure_history_open(since=start, subject=subject, until=until, reach=reach, area=area)
         if in_force is not None and in_force.valid_from == start:
             in_force.delete()  # replaced from its very first instant
         elif in_force is not None:

@@ -23,9 +23,10 @@ while it holds approvals off, so the two never wait on each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -52,17 +53,48 @@ class Reach:
 
 EVERYONE = Reach()
 
+
+class Area(StrEnum):
+    """What a dated change is to — so that only the kinds of run that read it refuse it: an approved fee month
+    does not hold back a plan back-dated into it (fees never read plans), an approved commission month does not
+    hold back a MAM group's fee terms. A writer that names no area reaches every kind (the safe default)."""
+
+    TREE = "tree"  # a partner's parent, program and status; a program's terms
+    PLANS = "plans"  # plans' terms, partners' plans, client rebates
+    ATTRIBUTION = "attribution"  # an account's IB
+    ACCOUNT_TERMS = "account_terms"  # an account's group and commission flag
+    INSTRUMENTS = "instruments"  # instruments' pricing fields and symbol resolution
+    RATES = "rates"  # daily conversion rates
+    MAM_FEE_TERMS = "mam_fee_terms"  # a MAM group's fee terms
+
+
 HistoryGuard = Callable[[datetime], Sequence[str]]
 ApprovalsHold = Callable[[], None]
 _GUARDS: dict[str, HistoryGuard] = {}
 _HOLDS: dict[str, ApprovalsHold] = {}
+_READS: dict[str, frozenset[Area] | None] = {}
 
 
-def register_history_guard(kind: str, guard: HistoryGuard, *, hold: ApprovalsHold) -> None:
+def register_history_guard(
+    kind: str, guard: HistoryGuard, *, hold: ApprovalsHold, reads: Iterable[Area] | None = None
+) -> None:
     """``guard(since)``: the approved periods of ``kind`` ending after ``since``, holding approvals of ``kind`` off
-    until the transaction ends; ``hold()``: that hold alone."""
+    until the transaction ends; ``hold()``: that hold alone; ``reads``: the areas whose changes alter the kind's
+    runs (None: all of them)."""
     _GUARDS[kind] = guard
     _HOLDS[kind] = hold
+    _READS[kind] = frozenset(reads) if reads is not None else None
+
+
+def _guarded(area: Area | None, since: datetime) -> Iterator[tuple[str, Sequence[str]]]:
+    """``(kind, approved periods ending after since)`` for each kind a change of ``area`` would alter, in name
+    order; every other kind's approvals are held off alone (in the same order), so a change recorded after this
+    holds all of them, as ``record_change`` does."""
+    for kind in sorted(_GUARDS):
+        if area is None or _READS.get(kind) is None or area in _READS[kind]:
+            yield kind, _GUARDS[kind](since)
+        else:
+            _HOLDS[kind]()
 
 
 def hold_approvals() -> None:
@@ -92,7 +124,12 @@ def _record(*, since: datetime, subject: str, until: datetime | None, reach: Rea
 
 
 def ensure_history_open(
-    *, since: datetime, subject: str, until: datetime | None = None, reach: Reach = EVERYONE
+    *,
+    since: datetime,
+    subject: str,
+    until: datetime | None = None,
+    reach: Reach = EVERYONE,
+    area: Area | None = None,
 ) -> None:
     """Raise ``Conflict`` if a change of ``subject`` from ``since`` on (until ``until``, open-ended if None) would
     alter an approved period of any kind; else record it (``record_change``, for the trades of ``reach``), so a
@@ -100,14 +137,16 @@ def ensure_history_open(
 
     Call it inside the transaction that writes the change, before writing.
     """
-    check_history_open(since=since, subject=subject, until=until)  # the guards hold approvals off
+    check_history_open(since=since, subject=subject, until=until, area=area)  # the guards hold approvals off
     _record(since=since, subject=subject, until=until, reach=reach)
 
 
-def check_history_open(*, since: datetime, subject: str, until: datetime | None = None) -> None:
+def check_history_open(
+    *, since: datetime, subject: str, until: datetime | None = None, area: Area | None = None
+) -> None:
     """``ensure_history_open`` without recording anything: for a form that refuses a date before it saves."""
-    for kind in sorted(_GUARDS):
-        periods = [p for p in _GUARDS[kind](since) if until is None or server_period(p).start < until]
+    for kind, approved in list(_guarded(area, since)):
+        periods = [p for p in approved if until is None or server_period(p).start < until]
         if periods:
             first, last = periods[0], periods[-1]
             reopen = server_period(last).end.astimezone(ZoneInfo(settings.IBEX_SERVER_TIME_ZONE))  # local midnight
@@ -118,26 +157,28 @@ def check_history_open(*, since: datetime, subject: str, until: datetime | None 
             )
 
 
-def first_open_instant(*, since: datetime) -> datetime:
+def first_open_instant(*, since: datetime, area: Area | None = None) -> datetime:
     """``since``, or — when approved periods (of any kind) end after it — the server's midnight ending the last of
     them: where a first assignment that cannot reach into paid periods starts. Holds the guards' locks."""
     latest = since
-    for kind in sorted(_GUARDS):
-        periods = list(_GUARDS[kind](since))
+    for _kind, approved in list(_guarded(area, since)):
+        periods = list(approved)
         if periods:
             latest = max(latest, server_period(periods[-1]).end)
     return latest
 
 
-def ensure_periods_open(*, periods: Iterable[str], subject: str, reach: Reach = EVERYONE) -> None:
+def ensure_periods_open(
+    *, periods: Iterable[str], subject: str, reach: Reach = EVERYONE, area: Area | None = None
+) -> None:
     """Raise ``Conflict`` if any of ``periods`` (``YYYY-MM``) is approved for any kind: for data of a day, such as
     a conversion rate, which alters its own period only. Call it inside the writing transaction, before writing."""
     wanted = set(periods)
     if not wanted:
         return
     since, until = server_period(min(wanted)).start, server_period(max(wanted)).end
-    for kind in sorted(_GUARDS):
-        hit = sorted(wanted & set(_GUARDS[kind](since)))
+    for kind, approved in list(_guarded(area, since)):
+        hit = sorted(wanted & set(approved))
         if hit:
             raise Conflict(
                 f"{subject} would change the approved {kind} period {hit[0]}, and approved periods are never "

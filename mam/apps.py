@@ -11,7 +11,7 @@ class MamConfig(AppConfig):
         register_roles()
         # Extension points of the layers below: the run framework's kind registry, the back-dating guard and the
         # ledger's reconciliation checks.
-        from core.history import register_history_guard
+        from core.history import Area, register_history_guard
         from ledger.reconciliation.registry import register as register_check
         from ledger.services.locks import approvals_hold, locked_since
         from runs.registry import register
@@ -23,10 +23,14 @@ class MamConfig(AppConfig):
         register(kind)
         # The fee check of a period's reconciliation (the ledger's check registry).
         register_check(FeePostingsCheck())
-        # Fee terms and IBs price fees: a dated change reaching into an approved fee period is refused (core.history).
-        # It holds fee approvals off while such a change commits, so an approval counts it (as commissions does).
+        # Fee terms and IBs price fees: a dated change of them reaching into an approved fee period is refused
+        # (core.history); plans, rebates, instruments, rates and accounts' commission terms are no fee's, so a fee
+        # month's approval does not hold them back. It holds fee approvals off while any dated change commits, so an
+        # approval counts it (as commissions does).
         register_history_guard(
             kind.name,
             lambda since: locked_since(kind=kind.name, since=since),
             hold=lambda: approvals_hold(kind=kind.name),
+            # The IB of the fee share is the account's (attribution), among partners as they stand (tree, status).
+            reads={Area.MAM_FEE_TERMS, Area.ATTRIBUTION, Area.TREE},
         )

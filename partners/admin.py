@@ -34,6 +34,7 @@ from core.admin_helpers import (
     ids_url,
     when_label,
 )
+from core.history import Area
 from core.models import in_force
 
 from .extensions import PARTNER_ADMIN_ACTIONS, PARTNER_PANELS, PartnerPanel
@@ -81,6 +82,8 @@ class PayoutDetailsForm(forms.ModelForm):
 class ProgramForm(DatedTermsForm):
     """The program's fields; percentages are checked as the service checks them (0–100). The commission terms
     (model, depth, shares, override percentages) take effect from ``effective_from``."""
+
+    history_area = Area.TREE
 
     class Meta:
         model = Program
@@ -241,6 +244,8 @@ class PartnerAddForm(forms.ModelForm):
 
 class PartnerChangeForm(DatedTermsForm):
     """A partner's own fields; a status change takes effect from ``effective_from`` (default now)."""
+
+    history_area = Area.TREE
 
     class Meta:
         model = Partner
@@ -638,6 +643,8 @@ class ClientAccountAddForm(forms.ModelForm):
 
 class ClientAccountChangeForm(DatedTermsForm):
     """An account's own fields; a changed group or ``earns_commission`` takes effect from ``effective_from``."""
+
+    history_area = Area.ACCOUNT_TERMS
 
     class Meta:
         model = ClientAccount

@@ -29,6 +29,7 @@ from core.admin_helpers import (
     ids_url,
     when_label,
 )
+from core.history import Area
 from partners.extensions import PartnerPanel, register_partner_admin_action, register_partner_panel
 from partners.models import Partner
 
@@ -82,6 +83,8 @@ def _kept_rows(formset) -> list[dict]:
 
 class PlanForm(DatedTermsForm):
     """A plan's settings; with its tiers and rules they are its content, dated from ``effective_from``."""
+
+    history_area = Area.PLANS
 
     class Meta:
         model = Plan

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.effective import SeriesChange, series_latest, series_set_from
 from core.exceptions import FieldErrors
-from core.history import Reach, first_open_instant
+from core.history import Area, Reach, first_open_instant
 from core.periods import SINCE_ALWAYS
 from partners.models import ClientAccount, Partner
 from partners.selectors import account_partner_at
@@ -204,6 +204,7 @@ def plan_upsert(
             same=lambda terms: _Content.of(terms) == content,
             create=create,
             subject=f"Changing plan {code}'s terms",
+            area=Area.PLANS,
             reach=Reach.of(partners=PartnerPlan.objects.filter(plan=plan).values_list("partner_id", flat=True)),
         )
         _mirror_latest_terms(plan)
@@ -247,6 +248,7 @@ def partner_plan_assign(*, partner: Partner, plan: Plan, effective_from: datetim
                 partner=partner, plan=plan, valid_from=at, valid_to=until
             ),
             subject=f"Putting {partner.code} on plan {plan.code}",
+            area=Area.PLANS,
             reach=Reach.of(partners=[partner.pk]),
         )
         return change.row
@@ -306,7 +308,7 @@ def rebate_change(
         if effective_from is None and not rows.exists():
             # A first rebate holds since always — but not over periods already paid: it would take from what the
             # IB was paid there. It starts where the approved periods end (DOMAIN.md 4.0, 4.5).
-            start = first_open_instant(since=SINCE_ALWAYS)
+            start = first_open_instant(since=SINCE_ALWAYS, area=Area.PLANS)
             effective_from = None if start == SINCE_ALWAYS else start
             starts = start
         else:
@@ -321,6 +323,7 @@ def rebate_change(
                 partner=partner, account=account, pct=pct, per_lot=per_lot, valid_from=at, valid_to=until
             ),
             subject=f"{'Ending' if ends else 'Setting'} {partner.code}'s rebate to {target}",
+            area=Area.PLANS,
             ends=ends,
             guard_first=True,
             reach=Reach.of(partners=[partner.pk]),

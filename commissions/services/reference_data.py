@@ -29,7 +29,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.exceptions import Conflict, RowErrors
-from core.history import Reach, first_open_instant, hold_approvals, record_change
+from core.history import Area, Reach, first_open_instant, hold_approvals, record_change
 from core.models import exact_decimal_for
 from core.money import MoneyError
 from partners.models import ClientAccount
@@ -224,7 +224,7 @@ def _record_repricing(instrument: Instrument, fields: list[str]) -> None:
     dated and no approved period holds such a trade (``_refuse_repricing_approved_trades``): a run computed with
     the old values warns at its approval and restates those trades. Nobody trading it yet: nothing to record.
     Under the approvals hold the caller took."""
-    since = first_open_instant(since=_ALWAYS)
+    since = first_open_instant(since=_ALWAYS, area=Area.INSTRUMENTS)
     accounts = ClientAccount.objects.filter(
         Exists(
             Trade.objects.filter(

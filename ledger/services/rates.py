@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 
 from core.exceptions import RowErrors
-from core.history import ensure_periods_open
+from core.history import Area, ensure_periods_open
 from core.models import exact_decimal_for
 from core.money import MoneyError
 from core.periods import FIRST_YEAR, LAST_YEAR
@@ -106,6 +106,7 @@ def rates_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             ensure_periods_open(
                 periods={p for r in to_update for p in rate_periods(r.day)},
                 subject=f"Changing the rate of {changed}{' …' if len(to_update) > 5 else ''}",
+                area=Area.RATES,
             )
         ConversionRate.objects.bulk_create(to_create, batch_size=5000)
         if to_update:

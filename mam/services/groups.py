@@ -21,6 +21,7 @@ from django.db import transaction
 
 from core.effective import SeriesChange, series_set_from
 from core.exceptions import Conflict, FieldErrors
+from core.history import Area
 from partners.models import Partner
 
 from ..models import GroupFeeTerms, MamGroup, MasterTrade, Member, MoneyManager
@@ -223,4 +224,5 @@ def group_fee_terms_set(
             same=lambda row: all(getattr(row, f) == wanted[f] for f in FEE_FIELDS),
             create=lambda at, until: GroupFeeTerms.objects.create(group=group, valid_from=at, valid_to=until, **wanted),
             subject=f"Fee terms of MAM group {group.code}",
+            area=Area.MAM_FEE_TERMS,
         )

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.effective import require_aware, series_latest, series_set_from
 from core.exceptions import Conflict, RowErrors
-from core.history import Reach, ensure_history_open, hold_approvals
+from core.history import Area, Reach, ensure_history_open, hold_approvals
 from core.names import server_name_error
 from core.periods import SINCE_ALWAYS
 
@@ -55,6 +55,7 @@ def _attribute(*, account: ClientAccount, partner: Partner | None, effective_fro
                 account=account, partner=partner, valid_from=at, valid_to=until
             ),
             subject=f"Attributing {account} to {partner.code if partner else 'no IB'}",
+            area=Area.ATTRIBUTION,
             now=now,
             reach=Reach.of(accounts=[account.pk]),
         )
@@ -238,6 +239,7 @@ def accounts_upsert(*, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
             ensure_history_open(
                 since=now,
                 subject="Changing accounts' IBs and terms",
+                area=Area.ATTRIBUTION,
                 reach=Reach.of(accounts=[row.account_id for row in [*to_close, *terms_to_close]]),
             )
         AccountAttribution.objects.bulk_update(to_close, ["valid_to"], batch_size=2000)
@@ -351,6 +353,7 @@ def _set_terms(*, account: ClientAccount, group: str, earns_commission: bool, ef
                 account=account, group=group, earns_commission=earns_commission, valid_from=at, valid_to=until
             ),
             subject=f"Setting {account}'s group and commission flag",
+            area=Area.ACCOUNT_TERMS,
             now=now,
             reach=Reach.of(accounts=[account.pk]),
         )

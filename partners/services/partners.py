@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from core.effective import require_aware, series_latest, series_set_from, series_until
-from core.history import Reach, first_open_instant
+from core.history import Area, Reach, first_open_instant
 from core.periods import SINCE_ALWAYS
 
 from ..models import Partner, PartnerLink, PartnerProgram, PartnerStatus, Program
@@ -90,6 +90,7 @@ def partner_set_program(*, partner: Partner, program: Program, effective_from: d
                 partner=partner, program=program, valid_from=at, valid_to=until
             ),
             subject=f"Moving {partner.code} to program {program.code}",
+            area=Area.TREE,
             reach=Reach.of(partners=[partner.pk]),
         )
         latest = series_latest(PartnerProgram.objects.filter(partner=partner))
@@ -119,6 +120,7 @@ def partner_set_status(*, partner: Partner, status: str, effective_from: datetim
                 partner=partner, status=status, valid_from=at, valid_to=until
             ),
             subject=f"{'Suspending' if status == Partner.Status.SUSPENDED else 'Activating'} {partner.code}",
+            area=Area.TREE,
             reach=Reach.of(partners=[partner.pk]),
         )
         latest = series_latest(PartnerStatus.objects.filter(partner=partner))
@@ -212,7 +214,9 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
         if effective_from is None and len(links) == 1 and links[0].parent_id is None and links[0].valid_to is None:
             # A partner created at the top and linked afterwards (the usual CRM order): its first parent, like any
             # first assignment, holds since always — from the end of the approved periods when there are any.
-            effective_from = first_open_instant(since=links[0].valid_from) if parent is not None else None
+            effective_from = (
+                first_open_instant(since=links[0].valid_from, area=Area.TREE) if parent is not None else None
+            )
         start = effective_from or timezone.now()
         if parent is not None:
             until = series_until(PartnerLink.objects.filter(partner=partner), start)
@@ -234,6 +238,7 @@ def partner_move(*, partner: Partner, parent: Partner | None, effective_from: da
                 partner=partner, parent=parent, valid_from=at, valid_to=until
             ),
             subject=f"Moving {partner.code}",
+            area=Area.TREE,
             reach=Reach.of(partners=[partner.pk]),  # its subtree's trades: their chains run through it
         )
         return change.row

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.effective import series_latest, series_set_from
-from core.history import Reach
+from core.history import Area, Reach
 from core.money import MoneyError, parse_decimal
 
 from ..models import PartnerProgram, Program, ProgramTerms
@@ -119,6 +119,7 @@ def program_upsert(
                 program=program, valid_from=at, valid_to=until, **terms
             ),
             subject=f"Changing program {code}'s terms",
+            area=Area.TREE,
             # The level-1 partner's program prices a trade: the trades of partners ever on the program.
             reach=Reach.of(
                 partners=PartnerProgram.objects.filter(program=program).values_list("partner_id", flat=True)
