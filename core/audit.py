@@ -32,6 +32,7 @@ from typing import Any
 import pghistory
 from django.db import connection
 from pghistory import runtime as pghistory_runtime
+from psycopg.pq import TransactionStatus
 
 # The Celery message header that carries the queuing context's who and how to the worker.
 ACTOR_HEADER = "ibex_audit_actor"
@@ -69,9 +70,14 @@ def audit_context(**metadata: Any) -> Iterator[None]:
             opened.clear()  # type: ignore[attr-defined]
             opened.update(saved)  # type: ignore[attr-defined]
         return
-    # The outer wrapper runs first: it hands pghistory's injection a statement it can prefix (below).
-    with connection.execute_wrapper(_injectable_statement), pghistory.context(**metadata):
-        yield
+    prefixing = _StatementPrefixing()
+    try:
+        # The outer wrapper runs first: it hands pghistory's injection a statement it can prefix.
+        with connection.execute_wrapper(prefixing), pghistory.context(**metadata):
+            yield
+    finally:
+        if prefixing.sent:
+            _forget_context()
 
 
 def note_actor(user) -> None:
@@ -82,32 +88,54 @@ def note_actor(user) -> None:
         opened.update(who)  # type: ignore[attr-defined]
 
 
-def _injectable_statement(execute, sql, params, many, context):
-    """Make a statement safe for pghistory's prefix (``SELECT set_config(%s, %s, true); <statement>`` with two
-    parameters added):
+class _StatementPrefixing:
+    """Makes a statement safe for pghistory's prefix (``SELECT set_config(%s, %s, true); <statement>`` with two
+    parameters added), and notes whether any statement got it:
 
     - a ``psycopg.sql.Composable`` (the line store's and the scratch helpers' DDL) becomes its text — pghistory
       reads the statement as a string;
     - a statement sent without parameters gets its ``%`` doubled when pghistory will prefix it: with parameters
       added, psycopg reads every ``%`` of the text as a placeholder.
     """
-    if not isinstance(sql, (str, bytes)) and hasattr(sql, "as_string"):
-        sql = sql.as_string(context["cursor"].cursor)
-    unbound = params is None and not many and isinstance(sql, str) and "%" in sql
-    if unbound and pghistory_runtime._can_inject_variable(context["cursor"], sql):
-        sql, params = sql.replace("%", "%%"), ()
-    return execute(sql, params, many, context)
+
+    sent = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if not isinstance(sql, (str, bytes)) and hasattr(sql, "as_string"):
+            sql = sql.as_string(context["cursor"].cursor)
+        if isinstance(sql, str) and pghistory_runtime._can_inject_variable(context["cursor"], sql):
+            self.sent = True
+            if params is None and not many and "%" in sql:
+                sql, params = sql.replace("%", "%%"), ()
+        return execute(sql, params, many, context)
+
+
+def _forget_context() -> None:
+    """The context's settings are local to the transaction: once the context is closed, a transaction that goes on
+    (a test's, a caller's ``atomic``) must not lend them to its later changes. One statement, and only when a
+    context sent its settings into a transaction still open; a request in autocommit mode has committed already."""
+    if not connection.in_atomic_block or connection.needs_rollback:
+        return
+    if connection.connection.info.transaction_status == TransactionStatus.INERROR:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pghistory.context_id', '', true), set_config('pghistory.context_metadata', '', true)"
+        )
 
 
 class AuditContextMiddleware:
-    """Each request's changes are the request's: ``via=request``, its method and path, and its user (the session's
-    here; an API token's once DRF authenticates it)."""
+    """Each request's changes are the request's: ``via=request``, its method and path, and its user — the
+    session's from the start, or an API token's once DRF authenticates it (``core.api.authentication``; a request
+    with a token leaves the session alone: reading its user here would cost the session's queries for nothing)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        with audit_context(via="request", method=request.method, path=request.path, **actor(request.user)):
+        with_token = request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("token ")
+        who = {} if with_token else actor(request.user)
+        with audit_context(via="request", method=request.method, path=request.path, **who):
             return self.get_response(request)
 
 

@@ -119,29 +119,19 @@ class DatedChange(models.Model):
         return f"{self.subject} from {self.since:%Y-%m-%d %H:%M}"
 
 
-def tracked(
-    *trackers: pghistory.Tracker,
-    exclude: Iterable[str] = (),
-    fields: Iterable[str] | None = None,
-    model_name: str | None = None,
-):
+def tracked(*trackers: pghistory.Tracker, exclude: Iterable[str] = ()):
     """Track a model in the audit trail (``pghistory.track`` with Ibex's conventions; README "Audit trail"): by
     default every insert, update and delete, by PostgreSQL trigger (ORM, bulk ``.update()`` and raw SQL alike), into
     an event table of the model's own app (``<Model>Event``) holding the row's tracked fields and the change's
     context (``core/audit.py``).
 
     ``updated_at`` is never tracked (an update that changes nothing else is no event); ``exclude`` leaves out other
-    noisy fields, ``fields`` names the only ones kept (an update that changes none of them is no event). Event
-    models carry no permissions of their own: reading the trail is ``core.view_auditevent``."""
-    if model_name is None and fields is not None:
-        raise TypeError("tracked(fields=…) needs a model_name")
+    noisy fields (an update that changes only those is no event). Event models carry no permissions of their own:
+    reading the trail is ``core.view_auditevent``."""
     return pghistory.track(
         *(trackers or (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())),
-        fields=list(fields) if fields is not None else None,
         exclude=["updated_at", *exclude],
         meta={"default_permissions": ()},
-        # ``<Model>Event`` even when ``fields`` is given (pghistory would name the fields in it).
-        model_name=model_name,
     )
 
 

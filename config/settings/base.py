@@ -138,10 +138,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # a 10 000-trade JSON body fits 
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's, telling the audit trail who the request's user is once authenticated (core/audit.py); a token key
-        # with a NUL is a 401, not a database error.
+        # DRF's, telling the audit trail who the token's user is once authenticated (core/audit.py); a key with a
+        # NUL is a 401, not a database error.
         "core.api.authentication.TokenAuthentication",
-        "core.api.authentication.SessionAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",

@@ -1,7 +1,9 @@
-"""The API's authentication: DRF's token and session schemes, telling the audit trail who the request's user is.
+"""The API's token authentication: DRF's, telling the audit trail who the request's user is, and refusing a key no
+token can have before it reaches a query.
 
 DRF authenticates inside the view, after every middleware has run: the audit context the request opened
-(``core.audit.AuditContextMiddleware``) learns the user here, before the view changes anything.
+(``core.audit.AuditContextMiddleware``) learns a token's user here, before the view changes anything. A session
+user is the middleware's from the start (DRF's session authentication reads the same ``request.user``).
 
 A token key is 40 hexadecimal characters; a key holding anything but ASCII letters and digits (a NUL, which
 PostgreSQL text cannot hold, would otherwise fail the lookup as a database error) is a 401 ``Invalid token.``, like
@@ -24,10 +26,3 @@ class TokenAuthentication(authentication.TokenAuthentication):
         note_actor(user)
         return user, token
 
-
-class SessionAuthentication(authentication.SessionAuthentication):
-    def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is not None:
-            note_actor(result[0])
-        return result
