@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -38,6 +39,7 @@ from psycopg.pq import TransactionStatus
 ACTOR_HEADER = "ibex_audit_actor"
 # What of a context a queued task carries (its own ``via`` and ``task`` are the worker's).
 _CARRIED = ("user", "username", "via", "method", "path", "command", "os_user")
+_WRITE_WORDS = re.compile(r"\b(insert|update|delete|merge)\b", re.IGNORECASE)
 
 
 def actor(user) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def note_actor(user) -> None:
 
 class _StatementPrefixing:
     """Makes a statement safe for pghistory's prefix (``SELECT set_config(%s, %s, true); <statement>`` with two
-    parameters added), and notes whether any statement got it:
+    parameters added), and notes whether any statement that may write got it:
 
     - a ``psycopg.sql.Composable`` (the line store's and the scratch helpers' DDL) becomes its text — pghistory
       reads the statement as a string;
@@ -104,16 +106,24 @@ class _StatementPrefixing:
         if not isinstance(sql, (str, bytes)) and hasattr(sql, "as_string"):
             sql = sql.as_string(context["cursor"].cursor)
         if isinstance(sql, str) and pghistory_runtime._can_inject_variable(context["cursor"], sql):
-            self.sent = True
+            self.sent = self.sent or _may_write(sql)
             if params is None and not many and "%" in sql:
                 sql, params = sql.replace("%", "%%"), ()
         return execute(sql, params, many, context)
 
 
+def _may_write(sql: str) -> bool:
+    """Whether a statement pghistory prefixes may change a row: anything but a ``WITH`` query that names no write
+    (pghistory prefixes every ``WITH``, as one may hold an UPDATE; a tree's recursive read does not)."""
+    return sql.lstrip()[:4].lower() != "with" or bool(_WRITE_WORDS.search(sql))
+
+
 def _forget_context() -> None:
     """The context's settings are local to the transaction: once the context is closed, a transaction that goes on
-    (a test's, a caller's ``atomic``) must not lend them to its later changes. One statement, and only when a
-    context sent its settings into a transaction still open; a request in autocommit mode has committed already."""
+    (a test's, a caller's ``atomic``) must not lend them to its later changes. One statement, and only when the
+    context sent its settings with a statement that may write, into a transaction still open (a request in
+    autocommit mode has committed already; a context that only read costs nothing — a change made later in the same
+    transaction, outside any context, would then carry the reader's context)."""
     if not connection.in_atomic_block or connection.needs_rollback:
         return
     if connection.connection.info.transaction_status == TransactionStatus.INERROR:

@@ -25,4 +25,3 @@ class TokenAuthentication(authentication.TokenAuthentication):
         user, token = super().authenticate_credentials(key)
         note_actor(user)
         return user, token
-
