@@ -63,7 +63,7 @@ class UserFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("when", "object", "pgh_label", "who", "how", "changes")
+    list_display = ("when", "object", "action", "who", "how", "changes")
     list_display_links = None
     list_filter = (TrackedModelFilter, ActionFilter, UserFilter, ("pgh_created_at", admin.DateFieldListFilter))
     search_fields = ("pgh_obj_id",)  # shows the search box; the search itself is search_events
@@ -94,6 +94,10 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="object")
     def object(self, event):
         return object_label(event)
+
+    @admin.display(description="action", ordering="pgh_label")
+    def action(self, event):
+        return event.pgh_label
 
     @admin.display(description="who")
     def who(self, event):
