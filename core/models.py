@@ -1,13 +1,16 @@
 """Abstract model pieces shared by the apps (core itself has no domain models)."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import pghistory
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
+from pghistory.models import Events
 
 from core.money import MoneyError, parse_decimal
 
@@ -114,3 +117,50 @@ class DatedChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} from {self.since:%Y-%m-%d %H:%M}"
+
+
+def tracked(*trackers: pghistory.Tracker, exclude: Iterable[str] = ()):
+    """Track a model in the audit trail (``pghistory.track`` with Ibex's conventions; README "Audit trail"): by
+    default every insert, update and delete, by PostgreSQL trigger (ORM, bulk ``.update()`` and raw SQL alike), into
+    an event table of the model's own app (``<Model>Event``) holding the row's tracked fields and the change's
+    context (``core/audit.py``).
+
+    ``updated_at`` is never tracked (an update that changes nothing else is no event); ``exclude`` leaves out other
+    noisy fields (an update that changes only those is no event). Event models carry no permissions of their own:
+    reading the trail is ``core.view_auditevent``."""
+    return pghistory.track(
+        *(trackers or (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())),
+        exclude=["updated_at", *exclude],
+        meta={"default_permissions": ()},
+    )
+
+
+def _context_text(key: str) -> models.TextField:
+    return pghistory.ProxyField(f"pgh_context__{key}", models.TextField(null=True))
+
+
+class AuditEvent(Events):
+    """The audit log: every tracked model's events in one queryset (pghistory's ``Events``, a UNION over the event
+    tables with each event's diff against the object's previous event), with the context's keys as columns.
+
+    Not a table: a proxy whose only use is the log's admin and its permission, ``core.view_auditevent`` — the
+    broker admin's and finance's, not support's (diffs show payout details in full)."""
+
+    user = pghistory.ProxyField(
+        "pgh_context__user",
+        models.ForeignKey(
+            settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True, db_constraint=False, related_name="+"
+        ),
+    )
+    username = _context_text("username")
+    via = _context_text("via")
+    method = _context_text("method")
+    path = _context_text("path")
+    command = _context_text("command")
+    task = _context_text("task")
+
+    class Meta:
+        proxy = True
+        default_permissions = ("view",)
+        verbose_name = "audit event"
+        verbose_name_plural = "audit log"

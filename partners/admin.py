@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import (
     MAX_ID_DIGITS,
     SERVICE_FORM_TEMPLATE,
@@ -103,7 +104,7 @@ class ProgramForm(DatedTermsForm):
 
 
 @admin.register(Program)
-class ProgramAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class ProgramAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     form = ProgramForm
     list_display = (
         "code",
@@ -286,7 +287,7 @@ BASE_PARTNER_ACTIONS = ("move_selected", "suspend_selected", "activate_selected"
 
 
 @admin.register(Partner)
-class PartnerAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class PartnerAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         # Django lets a query string filter on any of the model's own fields: ``?payout_account__startswith=`` one
         # character at a time would read an account that support sees masked.
@@ -581,7 +582,7 @@ MOVE_FORM = BulkServiceForm(
 
 
 @admin.register(PartnerLink)
-class PartnerLinkAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+class PartnerLinkAdmin(AuditHistoryMixin, ReadOnlyHistoryMixin, admin.ModelAdmin):
     list_display = ("partner", "parent", "valid_from", "valid_to")
     list_select_related = ("partner", "parent")
     list_filter = (("valid_to", admin.EmptyFieldListFilter),)
@@ -667,7 +668,7 @@ class AccountAttributeForm(forms.Form):
 
 
 @admin.register(ClientAccount)
-class ClientAccountAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class ClientAccountAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     list_display = ("server", "login", "currency", "group", "earns_commission", "current_partner", "created_at")
     list_filter = ("server", "currency", "group", "earns_commission", CurrentIBFilter)
     search_fields = ("login",)
@@ -814,7 +815,7 @@ ATTRIBUTE_FORM = BulkServiceForm(
 
 
 @admin.register(AccountAttribution)
-class AccountAttributionAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+class AccountAttributionAdmin(AuditHistoryMixin, ReadOnlyHistoryMixin, admin.ModelAdmin):
     list_display = ("account", "partner", "valid_from", "valid_to")
     list_select_related = ("account", "partner")
     list_filter = (("valid_to", admin.EmptyFieldListFilter), ("partner", admin.EmptyFieldListFilter))

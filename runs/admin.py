@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import (
     SERVICE_FORM_TEMPLATE,
     ReadOnlyAdmin,
@@ -105,7 +106,7 @@ RUN_FIELDS = (
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(AuditHistoryMixin, admin.ModelAdmin):
     """Runs are requested (“Compute period…”, “Recompute”) and approved through the services; rows are never edited."""
 
     list_display = ("id", "kind", "period", "scope", "status", "progress", "totals_text", "created_at", "approved_at")

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import tracked
+
 LIVE_STATUSES = ("queued", "running", "computed", "approved")
 
 
@@ -109,3 +111,10 @@ class RunChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} chunk {self.index} ({self.status})"
+
+
+# The audit trail (core.models.tracked; README "Audit trail"): a run's request and every change of its state — who
+# requested, recomputed and approved it, when it started, computed or failed. Not its progress (``chunks_done``, the
+# sweeper's ``start_dispatched_at``) nor its snapshot, and never ``RunChunk``: leases and heartbeats change every few
+# seconds on the hot path and say nothing of who did what.
+tracked(exclude=["chunks_total", "chunks_done", "start_dispatched_at", "snapshot", "error_details"])(Run)

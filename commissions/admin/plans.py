@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import (
     BulkServiceForm,
     DatedTermsForm,
@@ -92,7 +93,7 @@ class PlanForm(DatedTermsForm):
 
 
 @admin.register(Plan)
-class PlanAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class PlanAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     form = PlanForm
     list_display = ("code", "name", "currency", "tier_mode", "both_legs", "min_hold_seconds", "min_points", "rules")
     list_filter = ("currency", "tier_mode")
@@ -227,7 +228,7 @@ register_partner_admin_action(assign_plan_selected)
 
 
 @admin.register(PartnerPlan)
-class PartnerPlanAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+class PartnerPlanAdmin(AuditHistoryMixin, ReadOnlyHistoryMixin, admin.ModelAdmin):
     """Plan assignments are history: read-only rows; “Assign a plan…” (here, or from the partner admin) ends each
     selected partner's current plan at an instant and starts the new one there."""
 
@@ -302,7 +303,7 @@ class RebateForm(forms.ModelForm):
 
 
 @admin.register(Rebate)
-class RebateAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class RebateAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     form = RebateForm
     list_display = ("partner", "account", "pct", "per_lot", "valid_from", "valid_to")
     list_select_related = ("partner", "account")

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import ServiceSavesMixin, adopt_saved
 
 from ..models import Instrument, InstrumentAlias, SymbolSuffix
@@ -24,7 +25,7 @@ class InstrumentAliasInline(admin.TabularInline):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class InstrumentAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     list_display = (
         "symbol",
         "group",
@@ -89,7 +90,7 @@ class InstrumentAdmin(ServiceSavesMixin, admin.ModelAdmin):
 
 
 @admin.register(SymbolSuffix)
-class SymbolSuffixAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class SymbolSuffixAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     list_display = ("suffix",)
     search_fields = ("suffix",)
 

@@ -26,3 +26,6 @@ __all__ = [
     "Trade",
     "TradeImport",
 ]
+
+# Last: the audit trail's event models, one per tracked model above.
+from . import audit  # noqa: F401

@@ -8,6 +8,7 @@ Celery runs tasks in-process (eager).
 from pathlib import Path
 
 import environ
+import pghistory
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "pgtrigger",
+    "pghistory",
     # The project's apps, lowest layer first (ARCHITECTURE.md "Layout"): each imports only the ones above it here.
     "core",
     "partners",
@@ -51,6 +53,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who and how for the audit trail's events (core/audit.py): after authentication, so the session's user is known
+    # (an API token's user is added once DRF authenticates it, core.api.authentication).
+    "core.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -133,7 +138,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # a 10 000-trade JSON body fits 
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "core.api.authentication.TokenAuthentication",  # DRF's; a key with a NUL is a 401, not a database error
+        # DRF's, telling the audit trail who the token's user is once authenticated (core/audit.py); a key with a
+        # NUL is a 401, not a database error.
+        "core.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -182,6 +189,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# The audit trail (django-pghistory; README "Audit trail"): PostgreSQL triggers copy each tracked row into its app's
+# event table (each app's ``models/audit.py``), with the context of the change — who and how, ``core/audit.py`` — as
+# JSON on the event itself (no shared context table to upsert per row, and an event keeps the context it was written
+# under). Event rows are append-only: a trigger refuses UPDATE and DELETE of them.
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
+PGHISTORY_CONTEXT_ID_FIELD = pghistory.ContextUUIDField()
+PGHISTORY_APPEND_ONLY = True
 
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"

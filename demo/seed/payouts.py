@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from core.audit import actor, audit_context
 from core.csv_export import csv_lines
 from core.money import quantize
 from ledger.models import PayoutBatch, PayoutLine
@@ -44,10 +45,14 @@ def demo_payouts(*, period: str, out_dir: Path, maker, checker) -> DemoPayouts:
     batch = (
         PayoutBatch.objects.filter(period=period).exclude(status=PayoutBatch.Status.DISCARDED).order_by("pk").first()
     )
+    # Each step in the audit trail under the user who takes it, as if each had logged in.
     if batch is None:
-        batch = payout_batch_create(period=period, user=maker)
-    batch = payout_batch_approve(batch_id=batch.pk, user=checker)
-    batch = payout_batch_export(batch_id=batch.pk, user=maker)
+        with audit_context(**actor(maker)):
+            batch = payout_batch_create(period=period, user=maker)
+    with audit_context(**actor(checker)):
+        batch = payout_batch_approve(batch_id=batch.pk, user=checker)
+    with audit_context(**actor(maker)):
+        batch = payout_batch_export(batch_id=batch.pk, user=maker)
     target = out_dir / f"payout-batch-{batch.pk}-{period}.csv"
     with target.open("wb") as out:
         for line in csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)):
@@ -59,9 +64,11 @@ def demo_payouts(*, period: str, out_dir: Path, maker, checker) -> DemoPayouts:
             .values_list("partner__code", flat=True)
             .first()
         )
-        if first is not None:
-            payout_lines_resolve(batch_id=batch.pk, user=maker, outcomes=[LineOutcome(first, "failed", BANK_FAILURE)])
-        batch = payout_lines_resolve(batch_id=batch.pk, user=maker)
+        with audit_context(**actor(maker)):
+            if first is not None:
+                outcomes = [LineOutcome(first, "failed", BANK_FAILURE)]
+                payout_lines_resolve(batch_id=batch.pk, user=maker, outcomes=outcomes)
+            batch = payout_lines_resolve(batch_id=batch.pk, user=maker)
     totals = [
         {**row, "amount": quantize(row["amount"] or Decimal(0), currency_places(row["currency"]))}
         for row in payout_batch_totals(batch=batch)

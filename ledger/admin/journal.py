@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import ReadOnlyAdmin, ReadOnlyHistoryMixin, ServiceSavesMixin, adopt_saved, plain_decimal
 from core.downloads import csv_attachment
 from core.periods import server_period
@@ -30,7 +31,7 @@ from ..services.rates import rates_upsert
 
 
 @admin.register(Currency)
-class CurrencyAdmin(ReadOnlyAdmin):
+class CurrencyAdmin(AuditHistoryMixin, ReadOnlyAdmin):
     """Created on first posting with babel's minor unit (explicit overrides for crypto units); fixed from then on."""
 
     list_display = ("code", "name", "minor_unit")
@@ -38,7 +39,7 @@ class CurrencyAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ConversionRate)
-class ConversionRateAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class ConversionRateAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     list_display = ("currency", "day", "usd_rate")
     list_filter = ("currency",)
     search_fields = ("=currency",)

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import SERVICE_FORM_TEMPLATE, ReadOnlyHistoryMixin, add_service_errors
 from core.csv_export import csv_lines
 from core.downloads import csv_attachment
@@ -80,7 +81,7 @@ def _steps_error(admin_view, request: HttpRequest, exc: Exception) -> None:
 
 
 @admin.register(PayoutBatch)
-class PayoutBatchAdmin(admin.ModelAdmin):
+class PayoutBatchAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("id", "period", "status", "line_count", "to_pay_count", "created_by", "approved_by", "export_link")
     list_filter = ("status",)
     search_fields = ("=period",)

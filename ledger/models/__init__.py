@@ -15,3 +15,6 @@ __all__ = [
     "PayoutLine",
     "PeriodLock",
 ]
+
+# Last: the audit trail's event models, one per tracked model above.
+from . import audit  # noqa: F401

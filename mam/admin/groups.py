@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from core.admin_audit import AuditHistoryMixin
 from core.admin_helpers import ReadOnlyHistoryMixin, ServiceSavesMixin, adopt_saved, history_table, number_term
 from partners.models import Partner
 
@@ -17,7 +18,7 @@ from ..services.members import member_upsert
 
 
 @admin.register(MoneyManager)
-class MoneyManagerAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
+class MoneyManagerAdmin(AuditHistoryMixin, ReadOnlyHistoryMixin, admin.ModelAdmin):
     """Created the first time a group names a partner as its manager."""
 
     list_display = ("partner", "group_count", "created_at")
@@ -67,7 +68,7 @@ class GroupForm(forms.ModelForm):
 
 
 @admin.register(MamGroup)
-class MamGroupAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class MamGroupAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     form = GroupForm
     list_display = ("code", "name", "manager", "master_server", "master_login", "currency", "method", "member_count")
     list_filter = ("method", "residual_policy", "below_min", "currency")
@@ -128,7 +129,7 @@ class MemberForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(ServiceSavesMixin, admin.ModelAdmin):
+class MemberAdmin(AuditHistoryMixin, ServiceSavesMixin, admin.ModelAdmin):
     form = MemberForm
     list_display = ("account", "group", "active", "param", "risk_factor", "joined", "left", "max_lots", "equity_stop")
     list_filter = ("active", "group")

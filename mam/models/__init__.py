@@ -19,3 +19,6 @@ __all__ = [
     "MoneyManager",
     "SubClose",
 ]
+
+# Last: the audit trail's event models, one per tracked model above.
+from . import audit  # noqa: F401

@@ -12,3 +12,6 @@ __all__ = [
     "Program",
     "ProgramTerms",
 ]
+
+# Last: the audit trail's event models, one per tracked model above.
+from . import audit  # noqa: F401

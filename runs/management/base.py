@@ -7,10 +7,11 @@ import time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from core.exceptions import ApplicationError
+from core.management.base import AuditedCommand
 from ledger.models import JournalTransaction
 
 from ..models import Run
@@ -21,7 +22,7 @@ from ..services.requests import run_request
 FINAL_STATUSES = (Run.Status.COMPUTED, Run.Status.APPROVED, Run.Status.FAILED, Run.Status.SUPERSEDED)
 
 
-class RunCommand(BaseCommand):
+class RunCommand(AuditedCommand):
     """Subclasses set ``kind`` (one kind) or leave it None to take ``--kind`` among the registered kinds."""
 
     kind: str | None = None

@@ -1,6 +1,7 @@
 """Roles in the admin: each role opens and does exactly what its table below says on the admin routes of finance
-(payout batches and their steps, reconciliation), runs (compute, approve), partners (payout details) and staff
-users. ``A`` broker admin, ``F`` finance, ``S`` support (``core/roles.py``); written out by hand."""
+(payout batches and their steps, reconciliation), runs (compute, approve), partners (payout details), the audit
+log and History pages, and staff users. ``A`` broker admin, ``F`` finance, ``S`` support (``core/roles.py``);
+written out by hand."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ PAGES = {
     "/admin/partners/partner/{partner}/payout-details/": {F},
     "/admin/ledger/ledgeraccount/trial-balance/": ALL,  # the balances the account list shows anyway
     "/admin/mam/feeline/export/": {F},
+    # The audit log: its diffs show payout details in full, so not support's. An object's History is everyone's who
+    # may view the object: the trail for those who may read it, Django's change log (no values) for support.
+    "/admin/core/auditevent/": {A, F},
+    "/admin/core/auditevent/?model=partners.partnerevent&q=ib": {A, F},
+    "/admin/partners/partner/{partner}/history/": ALL,
+    "/admin/ledger/payoutbatch/{batch}/history/": ALL,
+    "/admin/runs/run/{run}/history/": ALL,
     # Staff users and their tokens are no role's (a user editor could make itself finance): superusers only.
     "/admin/auth/user/": set(),
     "/admin/auth/user/add/": set(),
@@ -64,10 +72,10 @@ def book():
     maker = get_user_model().objects.create_user("maker", is_staff=True)
     batch = payout_batch_create(period="2026-01", user=maker)
     feb = server_period("2026-02")
-    Run.objects.create(
+    run = Run.objects.create(
         kind="commissions", period="2026-02", period_start=feb.start, period_end=feb.end, status="computed"
     )
-    return {"batch": batch.pk, "partner": ib.pk}
+    return {"batch": batch.pk, "partner": ib.pk, "run": run.pk}
 
 
 def client_of(role: Role) -> Client:

@@ -225,3 +225,26 @@ def test_two_workers_share_a_run_and_match_a_single_worker(broker, celery_redis,
         solo = _wait_computed(result.run.pk)
     assert len(set(RunChunk.objects.filter(run=solo).values_list("claimed_by", flat=True))) == 1
     assert _assert_complete(solo) == lines
+
+
+def test_a_workers_changes_name_the_task_and_who_queued_it(broker, celery_redis, tmp_path):
+    """The audit trail across processes: the run's state changes made on the worker carry the task's name and the
+    user and command that requested the run (a message header, core.audit.carry_actor)."""
+    from core.audit import audit_context
+    from core.models import AuditEvent
+
+    (worker,) = _workers(tmp_path, "w1")
+    with worker:
+        _wait_workers_ready(1)
+        with audit_context(via="command", command="run_period", user=42, username="operator"):
+            run_id = run_request(kind="commissions", period=PERIOD).run.pk
+        run = _wait_computed(run_id)
+    changes = {
+        (event.pgh_diff or {}).get("status", [None, None])[1]: event
+        for event in AuditEvent.objects.tracks(run).filter(pgh_label="update")
+    }
+    for status in ("running", "computed"):
+        event = changes[status]
+        assert (event.via, event.username, event.user_id, event.command) == ("task", "operator", 42, "run_period")
+        assert event.task in ("runs.start", "runs.chunk"), event.pgh_context
+    assert changes["running"].task == "runs.start"

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from commissions.ingest import FORMATS
 from commissions.models import TradeImport
 from commissions.services.trade_ingest import trades_import_file
+from core.management.base import AuditedCommand
 
 SHOWN_REJECTIONS = 20
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Import a trades file: a generic CSV, an MT4 trades table export or an MT5 deals export. Re-importing the "
         "same file changes nothing. Exits non-zero only when the file cannot be imported at all (e.g. a bad header)."

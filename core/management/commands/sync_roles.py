@@ -3,12 +3,11 @@
 ``migrate`` does it already; run this after changing a role's grants without a migration, or to repair groups
 someone edited by hand (the edit is undone: roles are code)."""
 
-from django.core.management.base import BaseCommand
-
+from core.management.base import AuditedCommand
 from core.roles import sync_roles
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create the staff role groups (broker admin, finance, support) and set their permissions."
 
     def handle(self, *args, **options) -> None:

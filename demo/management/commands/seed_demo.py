@@ -13,16 +13,17 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
+from core.management.base import AuditedCommand
 from demo.seed.generator import DemoConfig
 from demo.seed.seed import ROLE_USERS, DemoError, DemoResult, demo_digest, demo_seed, role_password
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Seed a demo broker: instruments, rates, programs, a multi-level IB network, client accounts and trades "
         "over the last three complete months plus this one, imported through the real ingest path; then plans, "

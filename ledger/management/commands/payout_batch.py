@@ -14,10 +14,12 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.audit import note_actor
 from core.csv_export import csv_lines
 from core.exceptions import ApplicationError
+from core.management.base import AuditedCommand
 from core.money import quantize
 from ledger.models import PayoutBatch
 from ledger.payout_selectors import payout_batch_totals
@@ -32,7 +34,7 @@ from ledger.services.payouts import (
 )
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Make, approve, export and pay payout batches (maker-checker: every step names its --user)."
 
     def add_arguments(self, parser) -> None:
@@ -45,6 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         user = self._user(options["user"])
+        note_actor(user)  # the audit trail names the step's user, not only the command
         try:
             batch = self._batch(options, user)
             if options["approve"]:

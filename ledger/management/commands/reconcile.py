@@ -4,15 +4,16 @@ writes the CSV export. Exits non-zero (1) when a difference is flagged, so a mon
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from core.management.base import AuditedCommand
 from core.periods import server_period
 
 from ...reconciliation.export import reconciliation_csv
 from ...reconciliation.registry import Status, areas, reconcile
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Reconcile a period: trades vs lines, lines vs postings, the trial balance, unreconciled payable postings. "
         "Exits non-zero when a difference is flagged."

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0004_alter_partner_options'),
+        ('partners', '0005_audit_trail'),
     ]
 
     operations = [

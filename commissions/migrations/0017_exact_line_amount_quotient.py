@@ -23,7 +23,7 @@ ALTER TABLE commissions_attributionline ADD COLUMN amount numeric(20, 6)
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("commissions", "0015_posting_claims"),
+        ("commissions", "0016_audit_trail"),
     ]
 
     operations = [
