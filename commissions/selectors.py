@@ -24,7 +24,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from core.csv_export import neutralised_sql
 from core.pgcopy import copy_out
-from runs.selectors import runs_of_record
+from runs.selectors import record_run_ids
 
 from .models import AttributionLine, PlanTerms
 
@@ -34,7 +34,7 @@ def attribution_lines(*, of_record: bool = True) -> QuerySet[AttributionLine]:
     computed one) or, with ``of_record`` False, every run's (a filter names the run)."""
     lines = AttributionLine.objects.order_by("id")
     if of_record:
-        lines = lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))
+        lines = lines.filter(run_id__in=record_run_ids(kind="commissions"))
     return lines
 
 
