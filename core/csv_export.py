@@ -27,10 +27,11 @@ def neutralised(text: str) -> str:
 
 def neutralised_sql(expression: str) -> str:
     """The SQL of ``neutralised`` over a text ``expression``, for exports that PostgreSQL's COPY writes itself (the
-    same starting characters; NULL stays NULL). ``left(…, 1) IN (…)`` costs far less per cell than a regular
+    same starting characters; NULL stays NULL, ``ascii('')`` is 0). ``ascii(…) IN (…)`` compares the first character's
+    code as an integer: cheaper per cell than ``left(…, 1)``, which builds a text, and far cheaper than a regular
     expression."""
-    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
-    return f"CASE WHEN left({expression}, 1) IN ({starts}) THEN '''' || {expression} ELSE {expression} END"
+    starts = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
+    return f"CASE WHEN ascii({expression}) IN ({starts}) THEN '''' || {expression} ELSE {expression} END"
 
 
 def cell(value: object) -> str:

@@ -137,8 +137,9 @@ def copy_out(
     block = bytearray()
     with connection.cursor() as cursor, cursor.connection.cursor().copy(statement, params or None) as copy:
         for record in copy:
-            block += record[:-1]
-            block += b"\r\n"
+            block += record
+            block[-1] = 13  # the record's closing "\n" becomes "\r\n" (in place: no slice of the record)
+            block.append(10)
             if len(block) >= block_bytes:
                 yield bytes(block)
                 block.clear()

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from core.admin_helpers import ReadOnlyAdmin, number_term
 from core.downloads import csv_attachment
 from runs.models import Run
-from runs.selectors import runs_of_record
+from runs.selectors import record_run_ids
 
 from ..models import AttributionLine
 from ..selectors import line_export_csv, line_export_filename, line_export_sql
@@ -96,7 +96,7 @@ class _LinesOfRecordChangeList(ChangeList):
         lines = super().get_queryset(request, exclude_parameters)
         if any(key.startswith("run") for key in request.GET):
             return lines
-        return lines.filter(run__in=runs_of_record(kind="commissions").values("pk"))
+        return lines.filter(run_id__in=record_run_ids(kind="commissions"))  # constants: partitions pruned
 
 
 @admin.register(AttributionLine)

@@ -2,5 +2,5 @@
 COPY floor. Every benchmark runs in a database of its own (``database.bench_database``), never in the configured one.
 
 ``registry`` holds the registered benchmarks; ``suite.load_benches`` imports the modules that register them
-(``commissions``, ``ingest``; MAM and payouts add theirs here).
+(``commissions``, ``ingest``, ``mam``, ``payouts``).
 """

@@ -95,6 +95,9 @@ class BrokerShape:
     seed: int = 7
     period: str = PERIOD
     prefix: str = "bench"
+    # Every IB owns an account (the first ``ibs`` accounts, one each) and every account trades (the first
+    # ``accounts`` trades, one each): ``bench payouts`` needs every IB to earn.
+    every_ib_earns: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,8 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
             ),
         )
         owner = rng.integers(0, shape.ibs, shape.accounts)
+        if shape.every_ib_earns:
+            owner[: shape.ibs] = np.arange(min(shape.ibs, shape.accounts))
         copy_frame(
             AccountAttribution._meta.db_table,
             pd.DataFrame({"account_id": aid, "partner_id": pid[owner], "valid_from": since.isoformat()}),
@@ -258,7 +263,8 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
         write(f"commissions: {shape.ibs:,} IBs, {shape.accounts:,} accounts, {len(rebates):,} rebates loaded")
         for start in range(0, shape.trades, 250_000):
             count = min(250_000, shape.trades - start)
-            copy_frame(Trade._meta.db_table, _trades(rng, count, start, server, logins, instruments, bounds, now))
+            trades = _trades(rng, count, start, server, logins, instruments, bounds, now, cover=shape.every_ib_earns)
+            copy_frame(Trade._meta.db_table, trades)
             write(f"commissions: {start + count:,}/{shape.trades:,} trades loaded")
     with connection.cursor() as cursor:  # fresh statistics, so the run's queries are planned for this size
         for model in LOADED_MODELS:
@@ -293,14 +299,18 @@ def _tree(rng: np.random.Generator, ibs: int, max_depth: int) -> tuple[list[int]
     return parents, depths
 
 
-def _trades(rng, count, offset, server, logins, instruments, bounds, now) -> pd.DataFrame:
-    """``count`` closed trades on skewed accounts (a few very active ones), with lots 0.01-5.00 and exact prices."""
+def _trades(rng, count, offset, server, logins, instruments, bounds, now, *, cover=False) -> pd.DataFrame:
+    """``count`` closed trades on skewed accounts (a few very active ones), with lots 0.01-5.00 and exact prices;
+    with ``cover``, the first trade of each account comes first (ticket order), one per account."""
     weights = np.array([i[7] for i in INSTRUMENTS])
     which = rng.choice(len(INSTRUMENTS), size=count, p=weights / weights.sum())
     symbols = np.array([i[0] for i in INSTRUMENTS], dtype=object)[which]
     digits = np.array([i[5] for i in INSTRUMENTS])[which]
     typical = np.array([i[6] for i in INSTRUMENTS])[which]
     account = (len(logins) * rng.random(count) ** 2).astype(np.int64)
+    if cover:
+        first = offset + np.arange(count)
+        account = np.where(first < len(logins), first, account)
     span = int((bounds.end - bounds.start).total_seconds())
     start = pd.Timestamp(bounds.start).tz_convert("UTC")
     close = start + pd.to_timedelta(60 + rng.integers(0, span - 120, count), unit="s")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import commissions, ingest, mam
+from . import commissions, ingest, mam, payouts
 from .registry import BENCHES, Bench
 
-__all__ = ["commissions", "ingest", "mam"]
+__all__ = ["commissions", "ingest", "mam", "payouts"]
 
 
 def load_benches() -> dict[str, Bench]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+
+from django.db.models import Q
 
 from ..models import LedgerAccount
 from ..postings import AccountRef
@@ -19,10 +22,8 @@ def ledger_accounts_ensure(*, refs: Iterable[AccountRef]) -> dict[AccountRef, Le
     by_key = {ref.key(): ref for ref in refs}
 
     def fetch(keys) -> dict[AccountRef, LedgerAccount]:
-        purposes = {k[0] for k in keys}
-        codes = {k[1] for k in keys}
         found = {}
-        for account in LedgerAccount.objects.filter(purpose__in=purposes, currency__in=codes):
+        for account in LedgerAccount.objects.filter(_matching(keys)):
             key = (account.purpose, account.currency_id, account.partner_id, account.client_account_id)
             if key in by_key:
                 found[by_key[key]] = account
@@ -47,3 +48,24 @@ def ledger_accounts_ensure(*, refs: Iterable[AccountRef]) -> dict[AccountRef, Le
         )
         found.update(fetch({ref.key(): ref for ref in missing}))
     return found
+
+
+def _matching(keys: Iterable[tuple]) -> Q:
+    """The accounts of ``keys`` (purpose, currency, partner, client account) and no others: one term per purpose,
+    currency and kind of owner, with the owners' ids listed. Reading every account of the purposes instead made a
+    one-leg posting read all 10 000 partners' payables (30 ms a call)."""
+    owners: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    for purpose, currency, partner_id, client_account_id in keys:
+        if partner_id is not None:
+            owners[(purpose, currency, "partner_id")].add(partner_id)
+        elif client_account_id is not None:
+            owners[(purpose, currency, "client_account_id")].add(client_account_id)
+        else:
+            owners.setdefault((purpose, currency, ""), set())
+    match = Q(pk__in=[])
+    for (purpose, currency, owner), ids in owners.items():
+        if owner:
+            match |= Q(purpose=purpose, currency_id=currency, **{f"{owner}__in": sorted(ids)})
+        else:
+            match |= Q(purpose=purpose, currency_id=currency, partner__isnull=True, client_account__isnull=True)
+    return match

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from django.db import connection
 
 from commissions.ingest import GENERIC, GENERIC_COLUMNS, TradeFileParser
 from commissions.models import Trade
+from commissions.selectors import LINE_EXPORT_HEADER
 from demo.bench.generate import INSTRUMENTS, write_trades_csv
 from tests.commissions.ingest_support import trade_row
 
@@ -93,4 +95,79 @@ def test_bench_mam_runs_end_to_end_at_a_tiny_size(tmp_path):
     assert Run.objects.count() == before  # the configured database is untouched
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", ["%_bench_mam"])
+        assert cursor.fetchone()[0] == 0
+
+
+def _notes(text: str, label: str) -> dict:
+    """The JSON notes ``manage.py bench`` prints for the measurement whose label starts with ``label``."""
+    [line] = [line for line in text.splitlines() if line.startswith(f"  {label}") and ": {" in line]
+    return json.loads("{" + line.split(": {", 1)[1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_payouts_runs_end_to_end_at_a_tiny_size(tmp_path):
+    from ledger.models import PayoutBatch
+
+    before = PayoutBatch.objects.count()
+    out = io.StringIO()
+    call_command("bench", "payouts", "--rows", "400", "--dir", str(tmp_path), stdout=out, verbosity=0)
+    text = out.getvalue()
+    rows = [line.strip() for line in text.splitlines() if line.startswith("  ") and "×" not in line and "{" not in line]
+    labels = (
+        "set-up: approving the run",
+        "batch: make + approve + export + pay",
+        "naive per-partner loop: make + pay",
+        "step: make",
+        "step: approve",
+        "step: export",
+        "step: mark paid",
+        "lines export: GET /lines/export/",
+        "naive per-row ORM export",
+        "floor: bare COPY of the run's line rows",
+    )
+    for label in labels:
+        assert any(row.startswith(label) for row in rows), label
+    # Comparisons stay inside a part: the batch against its naive loop, the export against its own baselines.
+    assert "batch: make + approve + export + pay: " in text and "× the rate of naive per-partner loop" in text
+    assert not any(line.startswith("  step:") and "× the rate" in line for line in text.splitlines())
+
+    setup = _notes(text, "set-up: approving the run")
+    # 12 partners (the smallest batch), every one of them earning in the run's 400 lines.
+    assert setup["lines"] == 400 and setup["partners_with_payables"] == 12
+    assert setup["missing_details"] == 1 and setup["clawbacks"] == 1
+
+    # The lines CSV parses back to the run's 400 lines and its exact total.
+    with (tmp_path / "payouts-lines-2026-03.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == LINE_EXPORT_HEADER
+        lines = list(reader)
+    assert len(lines) == 400
+    assert sum(Decimal(line["amount"]) for line in lines) == Decimal(setup["amount_total"])
+    assert {line["kind"] for line in lines} >= {"volume"}
+    exported = _notes(text, "lines export: GET /lines/export/")
+    assert exported["read_back"] == {"rows": 400, "amount_total": setup["amount_total"]}
+    assert "psutil" in exported["memory_measured_by"] and exported["peak_rss_growth_mb"] >= 0
+
+    # The batch: held (suspended, missing details), carried over (the clawback), the rest paid; its CSV holds
+    # exactly the paid lines and their amounts per currency.
+    batch = _notes(text, "batch: make + approve + export + pay")
+    assert batch["status"] == "paid"
+    totals = batch["lines_by_status_and_currency"]
+    assert sum(t["lines"] for t in totals) == 12
+    assert sum(t["lines"] for t in totals if t["status"] == "held") == 2
+    assert any(t["status"] == "carried_over" for t in totals)
+    paid = {t["currency"]: Decimal(t["amount"]) for t in totals if t["status"] == "paid"}
+    assert set(paid) == {"EUR", "USD"}  # one partner in ten is paid in EUR
+    with (tmp_path / "payouts-batch-2026-03.csv").open(newline="", encoding="utf-8") as handle:
+        batch_rows = list(csv.DictReader(handle))
+    assert len(batch_rows) == sum(t["lines"] for t in totals if t["status"] == "paid")
+    for currency, amount in paid.items():
+        assert sum(Decimal(r["amount"]) for r in batch_rows if r["currency"] == currency) == amount
+    assert all(r["reference"] == f"IBEX-{r['batch_id']}-{r['partner_code']}" for r in batch_rows)
+    step = _notes(text, "step: mark paid")
+    assert step["payout_transactions"] == len(batch_rows)
+
+    assert PayoutBatch.objects.count() == before  # the configured database is untouched
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", ["%_bench_payouts"])
         assert cursor.fetchone()[0] == 0

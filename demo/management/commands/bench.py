@@ -1,6 +1,6 @@
 """``manage.py bench [NAME ...] [--rows N] [--seed S] [--dir DIR] [--keep-db] [--scale]``: run benchmarks of the
-hot paths (``ingest``, ``commissions``, ``mam``) and print each figure beside its naive baseline and the COPY floor;
-``--scale`` times the commission run at 250k, 1M and 2M trades with each size's peak RSS.
+hot paths (``ingest``, ``commissions``, ``mam``, ``payouts``) and print each figure beside its naive baseline and the
+COPY floor; ``--scale`` times the commission run at 250k, 1M and 2M trades with each size's peak RSS.
 
 Each benchmark runs in a scratch database of its own on the configured server (created, migrated, dropped): the
 configured database is never touched, whatever its name."""
@@ -81,9 +81,10 @@ class Command(BaseCommand):
 
 
 def format_table(name: str, measurements: list[Measurement]) -> str:
-    lines = [f"\n{name}", f"  {'path':<52} {'rows':>11} {'seconds':>9} {'rows/s':>11}"]
+    width = max([52, *(len(m.label) for m in measurements)])
+    lines = [f"\n{name}", f"  {'path':<{width}} {'rows':>11} {'seconds':>9} {'rows/s':>11}"]
     for m in measurements:
-        lines.append(f"  {m.label:<52} {m.rows:>11,} {m.seconds:>9.1f} {m.rows_per_second:>11,.0f}")
+        lines.append(f"  {m.label:<{width}} {m.rows:>11,} {m.seconds:>9.1f} {m.rows_per_second:>11,.0f}")
     ours = [m for m in measurements if not m.baseline]
     for baseline in (m for m in measurements if m.baseline):
         for m in (m for m in ours if m.part == baseline.part):
