@@ -19,10 +19,11 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
+from core.money import quantize
 from partners.models import ClientAccount
 
 from .models import ConversionRate, JournalEntry, JournalTransaction, LedgerAccount, PayoutBatch, PayoutItem, PayoutLine
-from .selectors import PAYOUT_KIND
+from .selectors import PAYOUT_KIND, currency_places
 from .vocabulary import PARTNER_OWNED, Purpose
 
 _ENTRIES = JournalEntry._meta.db_table
@@ -169,6 +170,12 @@ def client_rebate_operations(*, period: str) -> Iterator[tuple]:
             """,
             [str(Purpose.CLIENT_PAYABLE), period],
         )
+        places: dict[str, int] = {}
         while rows := cursor.fetchmany(5000):
             for server, login, amount, currency, kind, key in rows:
-                yield (server, login, Decimal(amount), currency, f"IB client rebate {period} ({kind})", key)
+                if currency not in places:
+                    places[currency] = currency_places(currency)
+                # Posted legs are at the minor unit already (stored at the journal's 8 places): this only drops the
+                # trailing zeros a platform would read as more precision than the currency has.
+                amount = quantize(Decimal(amount), places[currency])
+                yield (server, login, amount, currency, f"IB client rebate {period} ({kind})", key)

@@ -156,10 +156,10 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
             partner = partners[partner_id]
             target, minimum_currency = partner.payout_currency, partner.program.currency
             converted = []
-            for payable in by_partner[partner_id]:
-                rate = _rate(rates, payable.currency, target)
-                converted.append((payable, rate, payable.available * rate))
-            with localcontext(prec=60):
+            with localcontext(prec=60):  # the products exactly (28 digits run out from about a million USD in JPY)
+                for payable in by_partner[partner_id]:
+                    rate = _rate(rates, payable.currency, target)
+                    converted.append((payable, rate, payable.available * rate))
                 exact = sum((value for _, _, value in converted), Decimal(0))
                 in_minimum = sum(
                     (p.available * _rate(rates, p.currency, minimum_currency) for p in by_partner[partner_id]),

@@ -103,3 +103,54 @@ def test_the_batch_list_does_not_query_per_batch(django_assert_num_queries):
     for _ in range(4):
         payout_batch_create(period="2026-01", user=user("maker"))
     assert queries() == one
+
+
+def test_the_payout_batch_command_holds_to_the_roles():
+    """A command is no way around the roles: support cannot make a batch, a broker admin cannot approve one, a
+    user without a role cannot pay — each a CommandError naming the permission, nothing done."""
+    from django.core.management import CommandError, call_command
+
+    from core.roles import Role, sync_roles
+    from tests.roles import staff_with_roles
+
+    from .payout_support import user
+
+    sync_roles()
+    earn(partner("ib"), "25.00", period="2026-01")
+    staff_with_roles("support", Role.SUPPORT)
+    staff_with_roles("broker", Role.BROKER_ADMIN)
+    get_user_model().objects.create_user("nobody")
+    with pytest.raises(CommandError, match=r"ledger\.add_payoutbatch"):
+        call_command("payout_batch", "--period", "2026-01", "--user", "support")
+    assert not PayoutBatch.objects.exists()
+    user("maker")
+    call_command("payout_batch", "--period", "2026-01", "--user", "maker")
+    batch = str(PayoutBatch.objects.get().pk)
+    with pytest.raises(CommandError, match=r"ledger\.approve_payoutbatch"):
+        call_command("payout_batch", "--batch", batch, "--approve", "--user", "broker")
+    assert PayoutBatch.objects.get().status == "draft"
+    with pytest.raises(CommandError, match="not an active staff user"):
+        call_command("payout_batch", "--batch", batch, "--approve", "--user", "nobody")
+
+
+def test_the_payout_batch_command_fails_a_line_with_the_banks_reason_and_pays_the_rest(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from ledger.models import PayoutLine
+
+    from .payout_support import user
+
+    earn(partner("ib"), "25.00", period="2026-01")
+    earn(partner("ib2"), "40.00", period="2026-01")
+    user("maker"), user("checker")
+    call_command("payout_batch", "--period", "2026-01", "--user", "maker")
+    batch = str(PayoutBatch.objects.get().pk)
+    call_command("payout_batch", "--batch", batch, "--approve", "--user", "checker")
+    call_command("payout_batch", "--batch", batch, "--export", str(tmp_path / "b.csv"), "--user", "maker")
+    with pytest.raises(CommandError, match="PARTNER=REASON"):
+        call_command("payout_batch", "--batch", batch, "--fail", "ib2", "--user", "maker")
+    call_command("payout_batch", "--batch", batch, "--mark-paid", "--fail", "ib2=account closed", "--user", "maker")
+    lines = dict(PayoutLine.objects.values_list("partner__code", "status"))
+    assert lines == {"ib": "paid", "ib2": "failed"}
+    assert PayoutLine.objects.get(partner__code="ib2").reason == "account closed"
+    assert JournalTransaction.objects.filter(kind="payout").count() == 1

@@ -183,6 +183,7 @@ def test_end_to_end_from_approved_commissions_to_paid_partners_and_exported_clie
         == posted
         == [(1001, Decimal("1.00")), (1002, Decimal("0.50"))]
     )
+    assert sorted(r["amount"] for r in rebates) == ["0.50", "1.00"]  # as written: at the minor unit, not 8 places
     assert {r["reference"] for r in rebates} == set(
         JournalTransaction.objects.filter(kind="rebate").values_list("source_key", flat=True)
     )

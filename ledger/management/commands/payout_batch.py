@@ -5,7 +5,13 @@ steps and checks as the admin and the API; every step names its user, for maker-
 - ``--batch ID --approve --user CHECKER`` approves it (another user than the maker);
 - ``--batch ID --export FILE --user U`` writes the batch CSV (the batch becomes exported); ``--period YYYY-MM
   --export FILE`` exports the period's latest approved batch (or makes a draft and says it awaits approval);
-- ``--batch ID --mark-paid --user U`` marks every line still to pay paid (posting the payouts).
+- ``--batch ID --mark-paid --user U`` marks every line still to pay paid (posting the payouts); with
+  ``--fail PARTNER=REASON`` (repeatable) those partners' lines fail instead (back to payable, with the bank's
+  reason) — ``--fail`` alone fails them and leaves the rest to pay;
+- ``--batch ID --discard --user U`` discards a draft.
+
+The user must be an active staff user holding the step's permission (``ledger.permissions``: finance's), as in the
+admin and the API: a command is no way around the roles.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ from core.csv_export import csv_lines
 from core.exceptions import ApplicationError
 from core.management.base import AuditedCommand
 from core.money import quantize
-from ledger.models import PayoutBatch
+from ledger.models import PayoutBatch, PayoutLine
 from ledger.payout_selectors import payout_batch_totals
+from ledger.permissions import ADD_PAYOUT, APPROVE_PAYOUT, CHANGE_PAYOUT, EXPORT_PAYOUT, PAY_PAYOUT
 from ledger.selectors import currency_places
 from ledger.services.payouts import (
     EXPORT_HEADER,
+    LineOutcome,
     payout_batch_approve,
     payout_batch_create,
+    payout_batch_discard,
     payout_batch_export,
     payout_export_rows,
     payout_lines_resolve,
@@ -44,22 +53,48 @@ class Command(AuditedCommand):
         parser.add_argument("--approve", action="store_true", help="Approve --batch")
         parser.add_argument("--export", metavar="FILE", help="Write the batch CSV to FILE")
         parser.add_argument("--mark-paid", action="store_true", help="Mark every line still to pay of --batch paid")
+        parser.add_argument(
+            "--fail",
+            action="append",
+            default=[],
+            metavar="PARTNER=REASON",
+            help="Mark this partner's line failed with the bank's reason (repeatable); with --mark-paid the rest paid",
+        )
+        parser.add_argument("--discard", action="store_true", help="Discard the draft --batch")
 
     def handle(self, *args, **options) -> None:
         user = self._user(options["user"])
         note_actor(user)  # the audit trail names the step's user, not only the command
+        failures = self._failures(options["fail"])
         try:
             batch = self._batch(options, user)
+            if options["discard"]:
+                self._require(user, CHANGE_PAYOUT, "discard a batch")
+                batch = payout_batch_discard(batch_id=batch.pk, user=user)
+                self.stdout.write(f"Discarded {batch}.")
             if options["approve"]:
+                self._require(user, APPROVE_PAYOUT, "approve a batch")
                 batch = payout_batch_approve(batch_id=batch.pk, user=user)
                 self.stdout.write(f"Approved {batch} (by {user.get_username()}).")
             if options["export"]:
                 if batch.status == PayoutBatch.Status.DRAFT:
                     raise CommandError(f"{batch} is a draft: another user approves it before it is exported.")
+                self._require(user, EXPORT_PAYOUT, "export a batch")
                 self._export(batch, Path(options["export"]), user)
-            if options["mark_paid"]:
-                batch = payout_lines_resolve(batch_id=batch.pk, user=user)
-                self.stdout.write(f"Marked paid: {batch}.")
+            if options["mark_paid"] or failures:
+                self._require(user, PAY_PAYOUT, "mark lines paid or failed")
+                outcomes = None
+                if failures:
+                    outcomes = [
+                        LineOutcome(partner=code, status=PayoutLine.Status.FAILED, reason=why) for code, why in failures
+                    ]
+                    if options["mark_paid"]:
+                        failed = {code for code, _ in failures}
+                        to_pay = batch.lines.filter(status=PayoutLine.Status.TO_PAY).exclude(partner__code__in=failed)
+                        codes = to_pay.values_list("partner__code", flat=True)
+                        outcomes += [LineOutcome(partner=code, status=PayoutLine.Status.PAID) for code in codes]
+                batch = payout_lines_resolve(batch_id=batch.pk, user=user, outcomes=outcomes)
+                self.stdout.write(f"Marked {'paid' if options['mark_paid'] else 'failed'}: {batch}.")
         except (ApplicationError, ValidationError) as exc:
             raise CommandError(getattr(exc, "message", None) or " ".join(exc.messages)) from exc
         self._summary(PayoutBatch.objects.get(pk=batch.pk))
@@ -70,7 +105,24 @@ class Command(AuditedCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user {username!r}.")
+        if not (user.is_active and user.is_staff):
+            raise CommandError(f"{username} is not an active staff user: payout steps are finance's.")
         return user
+
+    @staticmethod
+    def _require(user, permission: str, step: str) -> None:
+        if not user.has_perm(permission):
+            raise CommandError(f"{user.get_username()}'s role lacks the permission {permission} (to {step}).")
+
+    @staticmethod
+    def _failures(values: list[str]) -> list[tuple[str, str]]:
+        failures = []
+        for value in values:
+            code, _, reason = value.partition("=")
+            if not code.strip() or not reason.strip():
+                raise CommandError(f"--fail takes PARTNER=REASON (the bank's reason), got {value!r}.")
+            failures.append((code.strip(), reason.strip()))
+        return failures
 
     def _batch(self, options, user) -> PayoutBatch:
         if options["batch"] is not None:
@@ -90,6 +142,7 @@ class Command(AuditedCommand):
             )
             if exported is not None:
                 return exported
+        self._require(user, ADD_PAYOUT, "make a batch")
         batch = payout_batch_create(period=options["period"], user=user)
         self.stdout.write(f"Made {batch} (by {user.get_username()}): another user approves it.")
         return batch
