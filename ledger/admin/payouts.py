@@ -32,6 +32,7 @@ from ..permissions import ADD_PAYOUT, APPROVE_PAYOUT, CHANGE_PAYOUT, EXPORT_PAYO
 from ..selectors import currency_places
 from ..services.payouts import (
     EXPORT_HEADER,
+    LineOutcome,
     payout_batch_approve,
     payout_batch_create,
     payout_batch_discard,
@@ -75,6 +76,32 @@ class PayoutLineInline(ReadOnlyHistoryMixin, admin.TabularInline):
         return format(quantize(line.amount, currency_places(line.payout_currency)), "f")
 
 
+class OutcomesForm(forms.Form):
+    failures = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        required=False,
+        help_text="One failed line per row: PARTNER_CODE: the bank's reason (e.g. ib-17: account closed).",
+    )
+    pay_the_rest = forms.BooleanField(required=False, label="Mark every other line still to pay paid")
+
+    def clean_failures(self) -> list[tuple[str, str]]:
+        failures = []
+        for number, row in enumerate(self.cleaned_data["failures"].splitlines(), start=1):
+            if not row.strip():
+                continue
+            code, _, reason = row.partition(":")
+            if not code.strip() or not reason.strip():
+                raise ValidationError(f"Row {number}: write PARTNER_CODE: reason.")
+            failures.append((code.strip(), reason.strip()))
+        return failures
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("failures") and not data.get("pay_the_rest"):
+            raise ValidationError("List the failed lines, or tick the box to mark the lines paid.")
+        return data
+
+
 def _steps_error(admin_view, request: HttpRequest, exc: Exception) -> None:
     text = getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
     admin_view.message_user(request, text, messages.ERROR)
@@ -100,6 +127,7 @@ class PayoutBatchAdmin(AuditHistoryMixin, admin.ModelAdmin):
         "closed_at",
         "totals_text",
         "export_link",
+        "outcomes_link",
     )
     readonly_fields = fields
     inlines = (PayoutLineInline,)
@@ -163,6 +191,51 @@ class PayoutBatchAdmin(AuditHistoryMixin, admin.ModelAdmin):
         label = "Export…" if batch.status == PayoutBatch.Status.APPROVED else "Download"
         return format_html('<a href="{}">{}</a>', url, label)
 
+    @admin.display(description="lines paid or failed")
+    def outcomes_link(self, batch: PayoutBatch) -> str:
+        if batch.status != PayoutBatch.Status.EXPORTED:
+            return "—"
+        url = reverse("admin:ledger_payoutbatch_outcomes", args=[batch.pk])
+        return format_html('<a href="{}">Record what the bank paid and what failed…</a>', url)
+
+    def outcomes_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """Finance reports the bank's answer: the lines that failed, each with the bank's reason (back to payable),
+        and, if ticked, every other line still to pay paid — a bounced transfer is never posted as paid."""
+        if not self.has_pay_permission(request):
+            raise PermissionDenied
+        batch = PayoutBatch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            raise Http404
+        form = OutcomesForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            failures = form.cleaned_data["failures"]
+            outcomes = [
+                LineOutcome(partner=code, status=PayoutLine.Status.FAILED, reason=why) for code, why in failures
+            ]
+            if form.cleaned_data["pay_the_rest"]:
+                failed = {code for code, _ in failures}
+                rest = batch.lines.filter(status=PayoutLine.Status.TO_PAY).exclude(partner__code__in=failed)
+                codes = rest.values_list("partner__code", flat=True)
+                outcomes += [LineOutcome(partner=code, status=PayoutLine.Status.PAID) for code in codes]
+            try:
+                payout_lines_resolve(batch_id=batch.pk, user=request.user, outcomes=outcomes)
+            except (ApplicationError, ValidationError) as exc:
+                add_service_errors(form, exc)
+            else:
+                self.message_user(request, f"{len(failures)} line(s) failed; {batch} updated.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:ledger_payoutbatch_change", args=[batch.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Lines of {batch} paid or failed",
+            "intro": "List the lines the bank did not pay, one per line as PARTNER_CODE: reason. They go back to "
+            "the partner's payable with the reason; tick the box to mark every other line still to pay paid.",
+            "form": form,
+            "submit_label": "Record",
+            "cancel_url": reverse("admin:ledger_payoutbatch_change", args=[batch.pk]),
+        }
+        return TemplateResponse(request, SERVICE_FORM_TEMPLATE, context)
+
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_create": self.has_create_permission(request)}
         return super().changelist_view(request, extra_context)
@@ -171,6 +244,11 @@ class PayoutBatchAdmin(AuditHistoryMixin, admin.ModelAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("new/", self.admin_site.admin_view(self.new_batch_view), name="{}_{}_new".format(*info)),
+            path(
+                "<int:batch_id>/outcomes/",
+                self.admin_site.admin_view(self.outcomes_view),
+                name="{}_{}_outcomes".format(*info),
+            ),
             path(
                 "<int:batch_id>/export/",
                 self.admin_site.admin_view(self.export_view),

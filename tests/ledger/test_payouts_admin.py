@@ -154,3 +154,30 @@ def test_the_payout_batch_command_fails_a_line_with_the_banks_reason_and_pays_th
     assert lines == {"ib": "paid", "ib2": "failed"}
     assert PayoutLine.objects.get(partner__code="ib2").reason == "account closed"
     assert JournalTransaction.objects.filter(kind="payout").count() == 1
+
+
+def test_finance_records_a_failed_line_in_the_admin_and_pays_the_rest(tmp_path):
+    """A bounced transfer is recorded with the bank's reason (back to payable), never posted as paid."""
+    from ledger.models import PayoutLine
+
+    earn(partner("ib"), "25.00", period="2026-01")
+    earn(partner("ib2"), "40.00", period="2026-01")
+    maker, checker = _admin("maker"), _admin("checker")
+    maker.post("/admin/ledger/payoutbatch/new/", {"period": "2026-01"})
+    batch = PayoutBatch.objects.get()
+    checker.post("/admin/ledger/payoutbatch/", {"action": "approve_selected", "_selected_action": [batch.pk]})
+    maker.post(f"/admin/ledger/payoutbatch/{batch.pk}/export/")
+    page = maker.get(f"/admin/ledger/payoutbatch/{batch.pk}/change/").content.decode()
+    assert f"/{batch.pk}/outcomes/" in page
+    url = f"/admin/ledger/payoutbatch/{batch.pk}/outcomes/"
+    assert maker.post(url, {"failures": "ib2 account closed"}).status_code == 200  # no colon: a form error
+    assert maker.post(url, {"failures": "nope: x", "pay_the_rest": "on"}).status_code == 200  # unknown partner
+    assert not JournalTransaction.objects.filter(kind="payout").exists()
+    done = maker.post(url, {"failures": "ib2: account closed", "pay_the_rest": "on"})
+    assert done.status_code == 302
+    assert dict(PayoutLine.objects.values_list("partner__code", "status")) == {"ib": "paid", "ib2": "failed"}
+    assert PayoutLine.objects.get(partner__code="ib2").reason == "account closed"
+    assert JournalTransaction.objects.filter(kind="payout").count() == 1
+    support = Client()
+    support.force_login(get_user_model().objects.create_user("support-1", is_staff=True))
+    assert support.post(url, {"pay_the_rest": "on"}).status_code == 403
