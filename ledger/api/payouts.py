@@ -28,6 +28,7 @@ from core.api.bulk import MAX_ROWS
 from core.api.fields import AmountField, PeriodField
 from core.api.filters import PeriodFilter
 from core.api.idempotency import idempotent
+from core.api.no_body import takes_no_body
 from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.api.serializers import InputSerializer, StrictSerializer
@@ -342,7 +343,8 @@ class PayoutBatchApproveApi(APIView):
     permission_classes = [StaffPermission]
     required_permissions = requires(write=APPROVE_PAYOUT)
 
-    @extend_schema(request=None, responses={200: PayoutBatchSerializer})
+    @extend_schema(responses={200: PayoutBatchSerializer})
+    @takes_no_body
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         _batch(pk)
@@ -356,7 +358,8 @@ class PayoutBatchDiscardApi(APIView):
     permission_classes = [StaffPermission]
     required_permissions = requires(write=CHANGE_PAYOUT)
 
-    @extend_schema(request=None, responses={200: PayoutBatchSerializer})
+    @extend_schema(responses={200: PayoutBatchSerializer})
+    @takes_no_body
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         _batch(pk)

@@ -16,7 +16,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
+from core.api.no_body import NO_BODY
 from core.api.parsers import MAX_DEPTH, MESSAGE, SURROGATE, TOO_DEEP, depth
+from tests.api.cases import assert_documented, fingerprint
 from tests.commissions.runs_support import trade
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +104,31 @@ def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, sta
             assert response.json() == {"0": [MESSAGE]}, (method, path, response.content[:200])
         checked += 1
     assert checked > 10
+
+
+def test_a_post_without_a_documented_body_refuses_one_with_a_documented_400(seeded, staff_client):
+    """Every POST whose schema documents no body (an approval, a discard, a token) takes none or ``{}``: a body with
+    fields is a 400 naming each (``"unknown field"``, README's "No unknown fields"), a list or a scalar a 400 under
+    ``non_field_errors`` — each the 400 its schema documents — and nothing is written."""
+    checked = 0
+    for method, path, operation in _path_operations():
+        if method != "post" or "requestBody" in operation:
+            continue
+        url = seeded_url(path)
+        assert getattr(resolve(url).func.view_class.post, "takes_no_body", False), (path, "use @takes_no_body")
+        for body, errors in (
+            ({"note": "x", "period": "2026-03"}, {"note": ["unknown field"], "period": ["unknown field"]}),
+            ([], {"non_field_errors": [NO_BODY]}),
+            ("x", {"non_field_errors": [NO_BODY]}),
+            (None, {"non_field_errors": [NO_BODY]}),
+        ):
+            before = fingerprint()
+            response = staff_client.post(url, json.dumps(body), content_type="application/json")
+            assert response.status_code == 400 and response.json() == errors, (path, body, response.content[:300])
+            assert_documented(response, path, method)
+            assert fingerprint() == before, (path, body)
+        checked += 1
+    assert checked >= 4
 
 
 def test_a_body_that_is_not_json_is_415(staff_client):
