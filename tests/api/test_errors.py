@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from core.api.errors import exception_handler
 from core.api.no_body import NO_BODY
 from core.api.parsers import MAX_DEPTH, MESSAGE, SURROGATE, TOO_DEEP, depth
+from core.api.renderers import CSVExportMixin
 from tests.api.cases import assert_documented, fingerprint
 from tests.commissions.runs_support import trade
 
@@ -237,7 +238,17 @@ def test_a_format_the_resource_does_not_answer_in_is_406_not_404(staff_client):
     export = staff_client.get("/api/v1/mam/fees/export/?period=2026-01&format=pdf")
     assert export.status_code == 406 and export["Content-Type"].startswith("application/json")
     # An export answers CSV only: asking it for JSON is the documented 406 (JSON), never CSV labelled otherwise.
-    for url in ("/api/v1/mam/fees/export/?period=2026-01", "/api/v1/client-rebates/export/?period=2026-01"):
+    # Every CSV operation of the schema is such an export (``CSVExportMixin``).
+    for _method, path, operation in _path_operations():
+        if "text/csv" in operation["responses"].get("200", {}).get("content", {}):
+            view = resolve(seeded_url(path)).func.view_class
+            assert issubclass(view, CSVExportMixin), (path, "an export answers CSV only: use CSVExportMixin")
+    exports = (
+        "/api/v1/mam/fees/export/?period=2026-01",
+        "/api/v1/client-rebates/export/?period=2026-01",
+        "/api/v1/reconciliation/export/?period=2026-01",
+    )
+    for url in exports:
         for extra in ({"HTTP_ACCEPT": "application/json"}, {}):
             target = url if extra else url + "&format=json"
             response = staff_client.get(target, **extra)
