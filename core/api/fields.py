@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.money import CRYPTO_MINOR_UNITS
-from core.names import SERVER_MAX_LENGTH, server_name_error, text_rule
+from core.names import MAX_LOGIN, MAX_TICKET, SERVER_MAX_LENGTH, server_name_error, text_rule
 from core.periods import PERIOD_PATTERN, Period
 
 
@@ -78,6 +78,17 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value: Decimal) -> str:
         return format(abs(value) if value == 0 else value, "f")  # never "-0.00"
+
+
+def login_field(**kwargs) -> serializers.IntegerField:
+    """A trading account's login: 0 to ``core.names.MAX_LOGIN`` (18 digits, the trade feed's rule), everywhere."""
+    kwargs.setdefault("help_text", "The account's login (at most 18 digits, as the trade feed takes)")
+    return serializers.IntegerField(min_value=0, max_value=MAX_LOGIN, **kwargs)
+
+
+def ticket_field(**kwargs) -> serializers.IntegerField:
+    """A trade's ticket: 0 to ``core.names.MAX_TICKET`` (18 digits, the trade feed's rule), everywhere."""
+    return serializers.IntegerField(min_value=0, max_value=MAX_TICKET, **kwargs)
 
 
 class PlainTextField(serializers.CharField):

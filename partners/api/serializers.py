@@ -8,7 +8,14 @@ from django.db.models import Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, KnownCurrencyField, LineTextField, ServerNameField, percent_field
+from core.api.fields import (
+    ExactDecimalField,
+    KnownCurrencyField,
+    LineTextField,
+    ServerNameField,
+    login_field,
+    percent_field,
+)
 from core.api.serializers import InputSerializer, StrictSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
@@ -318,7 +325,7 @@ class AccountRowSerializer(InputSerializer):
     has a default here: a new account gets the service's defaults, an existing one keeps what the row omits."""
 
     server = ServerNameField()
-    login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    login = login_field()
     currency = serializers.RegexField(_CURRENCY, required=False, help_text="New account: USD if omitted.")
     group = serializers.CharField(
         max_length=64, required=False, allow_blank=True, help_text='New account: "" if omitted.'
