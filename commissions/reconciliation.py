@@ -94,9 +94,12 @@ _NO_LINE_SAMPLE = f"""
                          AND l.adjusts_period = '')
      ORDER BY t.id LIMIT %(limit)s
 """
+# A line's evidence names its trade version by natural key (server#ticket vN): a LEFT JOIN, as a line's trade id
+# carries no database constraint.
+_LINE_EVIDENCE_COLUMNS = "l.id, l.trade_id, t.server, t.ticket, t.version, l.kind, l.amount"
 _NO_TRADE_SAMPLE = f"""
     WITH r AS MATERIALIZED ({_READ})
-    SELECT l.id, l.trade_id, l.kind, l.amount FROM {LINES} l
+    SELECT {_LINE_EVIDENCE_COLUMNS} FROM {LINES} l LEFT JOIN {TRADES} t ON t.id = l.trade_id
      WHERE l.run_id = %(run)s AND l.adjusts_period = '' AND NOT EXISTS (SELECT 1 FROM r WHERE r.id = l.trade_id)
      ORDER BY l.id LIMIT %(limit)s
 """
@@ -222,8 +225,9 @@ def _trade_evidence(pk: int, server: str, ticket: int, version: int) -> Evidence
     return Evidence(EvidenceType.TRADE, pk, f"{server}#{ticket} v{version}")
 
 
-def _line_evidence(pk: int, trade_id: int, kind: str, amount) -> Evidence:
-    return Evidence(EvidenceType.LINE, pk, f"trade {trade_id} {kind}", Decimal(amount))
+def _line_evidence(pk: int, trade_id: int, server, ticket, version, kind: str, amount) -> Evidence:
+    trade = f"trade {trade_id}" if server is None else f"{server}#{ticket} v{version}"
+    return Evidence(EvidenceType.COMMISSION_LINE, pk, f"{trade} {kind}", Decimal(amount))
 
 
 _EXPECTED = f"""
@@ -233,12 +237,12 @@ _EXPECTED = f"""
      GROUP BY run_id, partner_id, client, kind, currency
 """
 _GROUP_LINES = f"""
-    SELECT id, trade_id, kind, amount FROM {LINES}
-     WHERE run_id = ANY(%(runs)s) AND kind = %(kind)s AND currency = %(currency)s
-       AND (CASE WHEN %(client)s THEN partner_id IS NULL AND beneficiary_account_id = %(owner)s::bigint
-                 ELSE partner_id IS NOT DISTINCT FROM %(owner)s::bigint
-                      AND (%(owner)s::bigint IS NOT NULL OR beneficiary_account_id IS NULL) END)
-     ORDER BY id LIMIT %(limit)s
+    SELECT {_LINE_EVIDENCE_COLUMNS} FROM {LINES} l LEFT JOIN {TRADES} t ON t.id = l.trade_id
+     WHERE l.run_id = ANY(%(runs)s) AND l.kind = %(kind)s AND l.currency = %(currency)s
+       AND (CASE WHEN %(client)s THEN l.partner_id IS NULL AND l.beneficiary_account_id = %(owner)s::bigint
+                 ELSE l.partner_id IS NOT DISTINCT FROM %(owner)s::bigint
+                      AND (%(owner)s::bigint IS NOT NULL OR l.beneficiary_account_id IS NULL) END)
+     ORDER BY l.id LIMIT %(limit)s
 """
 
 

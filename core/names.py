@@ -23,6 +23,13 @@ def text_rule(max_length: int) -> str:
 
 
 SERVER_MAX_LENGTH = 64
+
+# A login or a ticket (a trade's, a MAM master's) is a whole number of at most 18 digits, the trade feed's rule
+# (``commissions.ingest.formats``): every door that takes one (the trade push, accounts, MAM, rebates, filters)
+# refuses a larger one and the schema documents this maximum, so an account the API accepts is one whose trades
+# can be pushed (a bigint would take 19 digits).
+KEY_DIGITS = 18
+MAX_LOGIN = MAX_TICKET = 10**KEY_DIGITS - 1
 # A path segment of the routes that address an account or a trade: no "/" at either end, no "//", and no "." or
 # ".." between slashes (a client, a proxy or the URL standard itself removes those dot segments, so such an account
 # could not be addressed).

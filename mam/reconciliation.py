@@ -19,6 +19,7 @@ from django.db import connection
 from ledger.reconciliation.payables import ExpectedPosting, Key, payables_vs_lines
 from ledger.reconciliation.registry import EVIDENCE_LIMIT, Evidence, EvidenceType, ReconciliationCheck, Row
 from ledger.vocabulary import Purpose
+from partners.models import ClientAccount
 from runs.selectors import approved_run_ids
 
 from .models import FeeLine
@@ -26,6 +27,7 @@ from .vocabulary import FEE_KINDS, INVESTOR_FEE_KINDS, FeeLineKind
 
 KIND = "fees"
 LINES = FeeLine._meta.db_table
+ACCOUNTS = ClientAccount._meta.db_table
 
 _INVESTOR = f"""
     SELECT run_id, partner_id, kind, currency, COUNT(*), SUM(amount)
@@ -37,12 +39,13 @@ _SHARES = f"""
       FROM {LINES} WHERE run_id = ANY(%s) AND kind = %s
      GROUP BY run_id, partner_id, manager_id, currency
 """
+# A fee line's evidence names its account by natural key (server:login).
 _GROUP_LINES = f"""
-    SELECT id, account_id, kind, amount FROM {LINES}
-     WHERE run_id = ANY(%(runs)s) AND kind = %(kind)s AND currency = %(currency)s
-       AND (CASE WHEN %(by_manager)s THEN manager_id = %(owner)s::bigint
-                 ELSE partner_id IS NOT DISTINCT FROM %(owner)s::bigint END)
-     ORDER BY id LIMIT %(limit)s
+    SELECT l.id, a.server, a.login, l.kind, l.amount FROM {LINES} l JOIN {ACCOUNTS} a ON a.id = l.account_id
+     WHERE l.run_id = ANY(%(runs)s) AND l.kind = %(kind)s AND l.currency = %(currency)s
+       AND (CASE WHEN %(by_manager)s THEN l.manager_id = %(owner)s::bigint
+                 ELSE l.partner_id IS NOT DISTINCT FROM %(owner)s::bigint END)
+     ORDER BY l.id LIMIT %(limit)s
 """
 
 
@@ -100,6 +103,6 @@ def _group_line_evidence(key: Key, postings: Sequence[ExpectedPosting]) -> list[
     with connection.cursor() as cursor:
         cursor.execute(_GROUP_LINES, params)
         return [
-            Evidence(EvidenceType.LINE, pk, f"fee line of account {account_id} {kind}", Decimal(amount))
-            for pk, account_id, kind, amount in cursor.fetchall()
+            Evidence(EvidenceType.FEE_LINE, pk, f"{server}:{login} {kind}", Decimal(amount))
+            for pk, server, login, kind, amount in cursor.fetchall()
         ]

@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from core.api.filters import IntegerFilter, ServerFilter
+from core.api.filters import ServerFilter, login_filter
 
 from .models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 
@@ -365,7 +365,7 @@ class AccountFilter(django_filters.FilterSet):
     """Account list filters: server, login, group, and the partner (code) the account is attributed to now."""
 
     server = ServerFilter()
-    login = IntegerFilter()  # 1001.7 is a 400, not login 1001
+    login = login_filter()  # 1001.7 is a 400, not login 1001
     group = django_filters.CharFilter()
     partner = django_filters.CharFilter(field_name="current_partner_code")
 

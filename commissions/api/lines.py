@@ -19,7 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 
-from core.api.filters import AccountKeyFilter, IntegerFilter, PeriodFilter, ServerFilter
+from core.api.filters import AccountKeyFilter, IntegerFilter, PeriodFilter, ServerFilter, login_filter
 from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.downloads import csv_attachment
@@ -124,7 +124,7 @@ class LineFilter(django_filters.FilterSet):
     partner = django_filters.CharFilter(field_name="partner__code")
     account = AccountKeyFilter(field_name="trade")
     server = ServerFilter(field_name="trade__server")
-    login = IntegerFilter(field_name="trade__login")
+    login = login_filter(field_name="trade__login")
     symbol = django_filters.CharFilter(field_name="trade__symbol")
     kind = django_filters.ChoiceFilter(choices=LineKind.choices)
     level = IntegerFilter(min_value=0, max_value=32767)

@@ -10,7 +10,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, ext
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from core.api.fields import ExactDecimalField, ServerNameField, percent_field
+from core.api.fields import ExactDecimalField, ServerNameField, login_field, percent_field
 from core.api.filters import AccountKeyFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import StaffPermission, requires
@@ -229,7 +229,7 @@ class PlanDetailView(generics.RetrieveAPIView):
 
 class AccountKeySerializer(InputSerializer):
     server = ServerNameField()
-    login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    login = login_field()
 
 
 class RebateInputSerializer(InputSerializer):

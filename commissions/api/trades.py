@@ -18,8 +18,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from core.api.bulk import MAX_ROWS
-from core.api.fields import ServerNameField
-from core.api.filters import IntegerFilter, ServerFilter, TrueFalseFilter
+from core.api.fields import ServerNameField, login_field, ticket_field
+from core.api.filters import ServerFilter, TrueFalseFilter, login_filter, ticket_filter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import StaffPermission, requires
 from core.api.serializers import InputSerializer
@@ -37,8 +37,8 @@ class TradeFilter(django_filters.FilterSet):
     """Filters of ``GET /trades/``; ``current`` defaults to true (only the current version of each trade)."""
 
     server = ServerFilter()
-    login = IntegerFilter()
-    ticket = IntegerFilter()
+    login = login_filter()
+    ticket = ticket_filter()
     symbol = django_filters.CharFilter(
         method="filter_symbol", help_text="The platform symbol or the instrument's symbol (case-insensitive)."
     )
@@ -80,8 +80,8 @@ class TradeInputSerializer(InputSerializer):
     """One pushed trade: the generic CSV's columns (documentation of the body; the ingest validates it)."""
 
     server = ServerNameField()
-    ticket = serializers.IntegerField(min_value=0)
-    login = serializers.IntegerField(min_value=0)
+    ticket = ticket_field()
+    login = login_field()
     symbol = serializers.CharField(max_length=48)
     side = serializers.ChoiceField(choices=["buy", "sell"])
     lots = DecimalText(help_text='Exact decimal string > 0, at most 4 places, e.g. "0.10"')
@@ -93,7 +93,7 @@ class TradeInputSerializer(InputSerializer):
     swap = DecimalText(help_text="Exact decimal string, at most 6 places")
     commission = DecimalText(help_text="Exact decimal string (client commission), at most 6 places")
     spread_pips = DecimalText(required=False, allow_null=True, help_text="Optional spread markup in pips")
-    master_ticket = serializers.IntegerField(required=False, allow_null=True, help_text="MAM master ticket")
+    master_ticket = ticket_field(required=False, allow_null=True, help_text="MAM master ticket")
     # Plain strings for "status" here and below: drf-spectacular would otherwise name clashing enums of other apps.
     status = serializers.CharField(required=False, help_text="closed (default) or cancelled")
 

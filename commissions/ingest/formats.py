@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.names import SERVER_RULE, text_rule  # the text rule, shared with every server name of the API
+from core.names import KEY_DIGITS, SERVER_RULE, text_rule  # the text rule, shared with every server name of the API
 
 
 def decimal_rule(int_digits: int, places: int, *, signed: bool = True, positive: bool = False) -> str:
@@ -26,7 +26,7 @@ def decimal_rule(int_digits: int, places: int, *, signed: bool = True, positive:
     return rf"{sign}{nonzero}[0-9]{{1,{int_digits}}}(?:\.[0-9]{{1,{places}}})?"
 
 
-INTEGER = "[0-9]{1,18}"
+INTEGER = f"[0-9]{{1,{KEY_DIGITS}}}"
 POSITIVE_INTEGER = "(?=[0-9]*[1-9])[0-9]{1,16}"
 _YEAR_DATE = "(?:19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}"
 # ISO 8601 as PostgreSQL and pandas both read it identically (tests check the pair): a date, optionally a time with
@@ -41,7 +41,7 @@ IGNORED = r'(?:[^,"\x00\r\n]*|"(?:[^"\x00\r\n]|"")*")'
 
 MSG_TEXT64 = "required text of at most 64 characters, without commas, quotes, backslashes or control characters"
 MSG_TEXT48 = "required text of at most 48 characters, without commas, quotes, backslashes or control characters"
-MSG_INTEGER = "a whole number of at most 18 digits"
+MSG_INTEGER = f"a whole number of at most {KEY_DIGITS} digits"
 MSG_PRICE = "a decimal with at most 14 integer digits and 10 decimal places"
 MSG_MONEY = "a decimal with at most 14 integer digits and 6 decimal places"
 MSG_ISO = "an ISO 8601 date/time such as 2024-01-31T23:59:59Z (UTC unless an offset is given)"

@@ -9,6 +9,12 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.settings import api_settings
 
 MAX_ROWS = 10_000
+NOT_A_LIST = "Expected a JSON list of objects."
+
+
+def not_a_list() -> exceptions.ValidationError:
+    """The 400 for a list operation sent anything but a list: ``BulkErrors``' ``non_field_errors`` shape."""
+    return exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [NOT_A_LIST]})
 
 
 class RowsInvalid(exceptions.APIException):
@@ -36,7 +42,7 @@ def field_errors(errors: Any) -> dict[str, Any]:
 def validated_rows(serializer_class: type[serializers.Serializer], data: Any, *, max_rows: int = MAX_ROWS) -> list:
     """Validate a JSON list body with ``serializer_class`` per row; raise 400 for anything else."""
     if not isinstance(data, list):
-        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON list of objects."]})
+        raise not_a_list()
     if len(data) > max_rows:
         raise exceptions.ValidationError({"non_field_errors": [f"At most {max_rows} rows per request."]})
     serializer = serializer_class(data=data, many=True)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
-from core.names import server_name_error
+from core.names import MAX_LOGIN, MAX_TICKET, server_name_error
 from core.periods import PERIOD_PATTERN, Period
 
 MAX_BIGINT = 2**63 - 1
@@ -106,6 +106,23 @@ class IntegerFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+def _bounded(maximum: int, **kwargs) -> IntegerFilter:
+    """An integer filter from 0 to ``maximum``, documented with those bounds."""
+    bounded = IntegerFilter(min_value=0, max_value=maximum, **kwargs)
+    _document(bounded, {"type": "integer", "minimum": 0, "maximum": maximum})
+    return bounded
+
+
+def login_filter(**kwargs) -> IntegerFilter:
+    """A login filter: 0 to ``core.names.MAX_LOGIN``, the bound every door takes (a larger one is a 400)."""
+    return _bounded(MAX_LOGIN, **kwargs)
+
+
+def ticket_filter(**kwargs) -> IntegerFilter:
+    """A ticket filter: 0 to ``core.names.MAX_TICKET``, the bound every door takes (a larger one is a 400)."""
+    return _bounded(MAX_TICKET, **kwargs)
+
+
 ACCOUNT_KEY_SCHEMA = {
     "type": "string",
     "pattern": r"^.+:[0-9]+$",
@@ -128,7 +145,7 @@ class AccountKeyFormField(forms.CharField):
         if "\x00" in text:  # checked here: the validators that refuse it see the parsed (server, login) pair
             raise forms.ValidationError("Null characters are not allowed.")
         server, sep, login = text.rpartition(":")
-        if not sep or not server or not login.isascii() or not login.isdigit() or int(login) > MAX_BIGINT:
+        if not sep or not server or not login.isascii() or not login.isdigit() or int(login) > MAX_LOGIN:
             raise forms.ValidationError("Give the account as server:login, e.g. live1:1001.")
         if server_name_error(server):
             raise forms.ValidationError(server_name_error(server))

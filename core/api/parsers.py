@@ -6,7 +6,9 @@
 - PostgreSQL stores no NUL character in any text (nor in ``jsonb``), so a body holding one is refused where it is
   parsed — a 400 naming each field that holds one (``{"rows": …}`` on an operation whose body is a list, one whose
   view says ``list_body = True``, like every bulk error; field errors keyed by index for a list sent to any other
-  operation, the shape its schema documents) — instead of reaching a query and failing there.
+  operation, the shape its schema documents) — instead of reaching a query and failing there. A list operation sent
+  an object or a scalar holding one answers what it answers any body that is not a list (``{"non_field_errors":
+  ["Expected a JSON list of objects."]}``, its documented ``BulkErrors``), whatever the body holds.
 - A lone (unpaired) surrogate — JSON's ``"\\ud800"`` — is no Unicode character: it cannot be encoded as UTF-8, so
   it would fail wherever the value is written (a trade import's CSV, the database) or echoed back (DRF's "not a
   valid choice" quotes the value, and rendering that fails). It is refused in the same walk, the same way, with its
@@ -20,7 +22,7 @@ from typing import Any
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
-from .bulk import RowsInvalid
+from .bulk import RowsInvalid, not_a_list
 
 MESSAGE = "Null characters are not allowed."
 SURROGATE = "Unpaired surrogate characters are not allowed (a string must be valid Unicode)."
@@ -94,7 +96,11 @@ class JSONParser(parsers.JSONParser):
             # The row shape only where the operation documents it (a list body); anywhere else a list sent by
             # mistake gets the operation's own field-errors shape, its items keyed by index.
             view = (parser_context or {}).get("view")
-            if isinstance(data, list) and getattr(view, "list_body", False):
-                raise RowsInvalid([{"index": int(i), "errors": e} for i, e in errors.items()])
+            if getattr(view, "list_body", False):
+                if isinstance(data, list):
+                    raise RowsInvalid([{"index": int(i), "errors": e} for i, e in errors.items()])
+                # Not a list at all: refused as any other non-list body of a list operation is (``BulkErrors``'
+                # ``non_field_errors``), not with field errors that shape does not have.
+                raise not_a_list()
             raise ValidationError(errors)
         return data

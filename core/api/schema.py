@@ -3,7 +3,8 @@ hook), with the body shapes ``core.api.errors`` produces:
 
 - ``400`` — ``FieldErrors`` (``{field: [message, …]}``, nested for nested objects and lists, ``non_field_errors`` for
   the body as a whole, ``detail`` for an error of the request as a whole) on every operation that takes a body, query
-  parameters or a header such as ``Idempotency-Key``; ``BulkErrors`` (``{"rows": [{"index", "errors"}]}`` or
+  parameters or a header such as ``Idempotency-Key``, and on every POST/PUT/PATCH that documents no body (it refuses
+  one that holds anything, ``core.api.no_body``); ``BulkErrors`` (``{"rows": [{"index", "errors"}]}`` or
   ``{"non_field_errors": […]}``) on the operations whose body is a list;
 - ``401`` (no or bad credentials: an unknown token, or one holding a character no token has) and ``403`` (not
   allowed: a partner token on a staff route) on every operation that needs authentication, ``{"detail": "…"}``;
@@ -142,7 +143,8 @@ def error_responses(method: str, operation: dict[str, Any], components: dict[str
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
     responses: dict[str, dict] = {}
-    if has_body or any(p.get("in") in ("query", "header") for p in parameters):
+    # A POST without a documented body refuses one that holds anything (``core.api.no_body``): a 400 as well.
+    if has_body or method in BODY_METHODS or any(p.get("in") in ("query", "header") for p in parameters):
         bulk = has_body and _is_list_body(operation, components)
         responses["400"] = _json("BulkErrors" if bulk else "FieldErrors", DESCRIPTIONS["400"])
     if operation.get("security") != [{}]:

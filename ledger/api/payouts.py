@@ -28,6 +28,7 @@ from core.api.bulk import MAX_ROWS
 from core.api.fields import AmountField, PeriodField
 from core.api.filters import PeriodFilter
 from core.api.idempotency import idempotent
+from core.api.no_body import takes_no_body
 from core.api.permissions import StaffPermission, requires
 from core.api.renderers import CSVExportMixin
 from core.api.serializers import InputSerializer, StrictSerializer
@@ -73,8 +74,18 @@ from ..services.payouts import (
 )
 
 
-def _minor(amount, currency: str) -> str:
-    return format(quantize(amount, currency_places(currency)), "f")
+class MinorAmountField(AmountField):
+    """An amount of the object at its currency's minor unit (``amount`` in ``currency``, both attributes of the
+    object): an ``AmountField``, documented as every amount is (a string, ``format: decimal``)."""
+
+    def __init__(self, *, amount: str, currency: str, **kwargs):
+        self._amount, self._currency = amount, currency
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, obj) -> str:
+        return super().to_representation(
+            quantize(getattr(obj, self._amount), currency_places(getattr(obj, self._currency)))
+        )
 
 
 def _username(user) -> str | None:
@@ -190,20 +201,17 @@ class PayoutBatchSerializer(serializers.ModelSerializer):
 class PayoutItemSerializer(serializers.Serializer):
     purpose = serializers.CharField(source="account.purpose")
     currency = serializers.CharField()
-    amount = serializers.SerializerMethodField()
+    amount = MinorAmountField(amount="amount", currency="currency")
     rate = serializers.DecimalField(max_digits=30, decimal_places=18, help_text="Payout currency per unit")
     rate_day = serializers.DateField()
     transaction = serializers.CharField(source="transaction.source_key", default=None, allow_null=True)
-
-    def get_amount(self, item) -> str:
-        return _minor(item.amount, item.currency)
 
 
 class PayoutLineSerializer(serializers.ModelSerializer):
     partner = serializers.CharField(source="partner.code")
     currency = serializers.CharField(source="payout_currency")
-    amount = serializers.SerializerMethodField()
-    amount_in_minimum_currency = serializers.SerializerMethodField()
+    amount = MinorAmountField(amount="amount", currency="payout_currency")
+    amount_in_minimum_currency = MinorAmountField(amount="amount_in_minimum_currency", currency="minimum_currency")
     minimum = serializers.DecimalField(max_digits=18, decimal_places=2)
     reference = serializers.SerializerMethodField()
     items = PayoutItemSerializer(many=True)
@@ -229,12 +237,6 @@ class PayoutLineSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: PayoutLine) -> dict:
         return mask_payout_details(super().to_representation(instance), self.context)
-
-    def get_amount(self, line: PayoutLine) -> str:
-        return _minor(line.amount, line.payout_currency)
-
-    def get_amount_in_minimum_currency(self, line: PayoutLine) -> str:
-        return _minor(line.amount_in_minimum_currency, line.minimum_currency)
 
     def get_reference(self, line: PayoutLine) -> str:
         return payout_reference(line.batch_id, line.partner.code)
@@ -342,7 +344,8 @@ class PayoutBatchApproveApi(APIView):
     permission_classes = [StaffPermission]
     required_permissions = requires(write=APPROVE_PAYOUT)
 
-    @extend_schema(request=None, responses={200: PayoutBatchSerializer})
+    @extend_schema(responses={200: PayoutBatchSerializer})
+    @takes_no_body
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         _batch(pk)
@@ -356,7 +359,8 @@ class PayoutBatchDiscardApi(APIView):
     permission_classes = [StaffPermission]
     required_permissions = requires(write=CHANGE_PAYOUT)
 
-    @extend_schema(request=None, responses={200: PayoutBatchSerializer})
+    @extend_schema(responses={200: PayoutBatchSerializer})
+    @takes_no_body
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         _batch(pk)

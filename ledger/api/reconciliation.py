@@ -9,15 +9,13 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import AmountField, PeriodField
 from core.api.permissions import StaffPermission, requires
-from core.api.renderers import JSONRenderer
-from core.csv_export import csv_lines
+from core.api.renderers import CSVExportMixin
 from core.downloads import csv_attachment
 
 from ..permissions import VIEW_RECONCILIATION
@@ -90,23 +88,12 @@ class ReconciliationApi(APIView):
         return Response(ReconciliationSerializer(reconcile(**_query(request))).data)
 
 
-class CSVRenderer(BaseRenderer):
-    """Names the CSV the export streams (for content negotiation); the rows are written by ``core.csv_export``."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return b"".join(csv_lines(HEADER, data or []))
-
-
-class ReconciliationExportApi(APIView):
-    """The period's reconciliation as CSV: a line per figure, then a line per evidence row of a flagged one."""
+class ReconciliationExportApi(CSVExportMixin, APIView):
+    """The period's reconciliation as CSV: a line per figure, then a line per evidence row of a flagged one. CSV only
+    (``CSVExportMixin``, as every export: asking for JSON is a 406) and errors in JSON."""
 
     permission_classes = [StaffPermission]
     required_permissions = requires(read=VIEW_RECONCILIATION)
-    renderer_classes = [CSVRenderer, JSONRenderer]
 
     @extend_schema(
         parameters=[ReconciliationQuerySerializer, OpenApiParameter("format", exclude=True)],
@@ -121,9 +108,3 @@ class ReconciliationExportApi(APIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         query = _query(request)
         return csv_attachment(reconciliation_csv(reconcile(**query)), f"reconciliation-{query['period']}.csv")
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if isinstance(response, Response):
-            # An error is JSON like every other error of the API, even to a client that accepts only CSV.
-            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db import connection
 
 from core.periods import server_period
+from partners.models import Partner
 
 from ..models import JournalEntry, JournalTransaction, LedgerAccount, PayoutItem, PayoutLine
 from ..payout_selectors import PAYABLE_PURPOSES, payables
@@ -30,6 +31,7 @@ _TRANSACTIONS = JournalTransaction._meta.db_table
 _ACCOUNTS = LedgerAccount._meta.db_table
 _ITEMS = PayoutItem._meta.db_table
 _LINES = PayoutLine._meta.db_table
+_PARTNERS = Partner._meta.db_table
 
 
 class PayoutsCheck(ReconciliationCheck):
@@ -47,8 +49,8 @@ class PayoutsCheck(ReconciliationCheck):
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT i.currency, i.id, i.amount, i.transaction_id
-                  FROM {_ITEMS} i JOIN {_LINES} l ON l.id = i.line_id
+                SELECT i.currency, i.id, i.amount, i.transaction_id, l.batch_id, p.code
+                  FROM {_ITEMS} i JOIN {_LINES} l ON l.id = i.line_id JOIN {_PARTNERS} p ON p.id = l.partner_id
                  WHERE l.status = 'paid' AND l.resolved_at >= %s AND l.resolved_at < %s
                 """,
                 [cut.start, cut.end],
@@ -69,12 +71,13 @@ class PayoutsCheck(ReconciliationCheck):
         actual: dict[str, Decimal] = defaultdict(Decimal)
         counts: dict[str, int] = defaultdict(int)
         evidence: dict[str, list[Evidence]] = defaultdict(list)
-        named = {transaction_id for _, _, _, transaction_id in items if transaction_id}
-        for currency, item_id, amount, transaction_id in items:
+        named = {transaction_id for _, _, _, transaction_id, _, _ in items if transaction_id}
+        for currency, item_id, amount, transaction_id, batch_id, partner in items:
             expected[currency] += amount
             counts[currency] += 1
             if transaction_id is None:
-                evidence[currency].append(Evidence(EvidenceType.ACCOUNT, item_id, "paid item without a payout", amount))
+                label = f"batch {batch_id} {partner}: paid item without a payout"  # the line's natural key
+                evidence[currency].append(Evidence(EvidenceType.PAYOUT_ITEM, item_id, label, amount))
         for currency, transaction_id, key, amount in postings:
             actual[currency] += amount  # a payout debits the payable: the amount paid
             if transaction_id not in named:
@@ -102,13 +105,16 @@ class PayoutsCheck(ReconciliationCheck):
         held: dict[str, Decimal] = defaultdict(Decimal)
         owed: dict[str, Decimal] = defaultdict(Decimal)
         over: dict[str, list[Evidence]] = defaultdict(list)
-        for payable in payables():
+        rows = payables()
+        codes = dict(Partner.objects.filter(pk__in={p.partner_id for p in rows}).values_list("pk", "code"))
+        for payable in rows:
             if payable.held == 0:
                 continue
             held[payable.currency] += payable.held
             owed[payable.currency] += payable.owed
             if payable.held > payable.owed:
-                label = f"partner {payable.partner_id} {payable.purpose}: holds {payable.held}, owed {payable.owed}"
+                partner = codes[payable.partner_id]
+                label = f"partner {partner} {payable.purpose}: holds {payable.held}, owed {payable.owed}"
                 over[payable.currency].append(Evidence(EvidenceType.ACCOUNT, payable.account_id, label, payable.held))
         return [
             Row(

@@ -35,10 +35,14 @@ class Status(Vocabulary):
 
 
 class EvidenceType(Vocabulary):
-    TRADE = "trade", "Trade version"
-    LINE = "line", "Attribution line"
+    """What an evidence row's ``id`` is the id of (README "Reconciliation"); its label names it by natural key."""
+
+    TRADE = "trade", "Trade version"  # label server#ticket vN
+    COMMISSION_LINE = "commission_line", "Commission (attribution) line"  # label server#ticket vN kind
+    FEE_LINE = "fee_line", "MAM fee line"  # label server:login kind
+    PAYOUT_ITEM = "payout_item", "Payout item"  # a payout line's item (a payable leg it pays)
     RUN = "run", "Run"
-    TRANSACTION = "transaction", "Journal transaction"
+    TRANSACTION = "transaction", "Journal transaction"  # label its source key
     ACCOUNT = "account", "Ledger account"
 
 

@@ -8,7 +8,16 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, PlainTextField, ServerNameField, fraction_field, percent_field, positive
+from core.api.fields import (
+    ExactDecimalField,
+    PlainTextField,
+    ServerNameField,
+    fraction_field,
+    login_field,
+    percent_field,
+    positive,
+    ticket_field,
+)
 from core.api.serializers import InputSerializer
 from partners.models import Partner
 
@@ -24,8 +33,6 @@ from ..vocabulary import (
     ResidualPolicy,
 )
 
-MAX_BIGINT = 2**63 - 1
-MAX_TICKET = 10**18 - 1  # the trade ingest's 18 digits
 _CURRENCY = r"^[A-Z]{3}$"
 ZERO = Decimal(0)
 CLOSE_ID_MESSAGE = (
@@ -40,7 +47,7 @@ FLOW_ID_MESSAGE = (
 
 
 def _login(**kwargs) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=0, max_value=MAX_BIGINT, **kwargs)
+    return login_field(**kwargs)
 
 
 def unsigned_decimal(*, max_digits: int, decimal_places: int, **kwargs) -> ExactDecimalField:
@@ -285,7 +292,7 @@ class CountsSerializer(serializers.Serializer):
 
 class MasterOpenInputSerializer(InputSerializer):
     group = serializers.SlugField(max_length=64)
-    ticket = serializers.IntegerField(min_value=0, max_value=MAX_TICKET)
+    ticket = ticket_field()
     symbol = serializers.CharField(max_length=48)
     side = serializers.ChoiceField(choices=["buy", "sell"])
     lots = unsigned_decimal(max_digits=16, decimal_places=4, validators=[positive])

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
-from core.api.filters import DateFilter, IntegerFilter, ServerFilter
+from core.api.filters import DateFilter, ServerFilter, login_filter, ticket_filter
 from core.api.idempotency import idempotency_exempt, idempotent
 from core.api.permissions import StaffPermission, requires
 from core.exceptions import RowErrors
@@ -167,7 +167,7 @@ class GroupMembersApi(generics.ListAPIView):
 
 
 class AllocationFilter(django_filters.FilterSet):
-    ticket = IntegerFilter(field_name="master_trade__ticket", help_text="One master ticket")
+    ticket = ticket_filter(field_name="master_trade__ticket", help_text="One master ticket")
 
     class Meta:
         model = Allocation
@@ -198,7 +198,7 @@ class GroupAllocationsApi(generics.ListAPIView):
 
 class EquityFilter(django_filters.FilterSet):
     server = ServerFilter(field_name="account__server")
-    login = IntegerFilter(field_name="account__login", min_value=0)
+    login = login_filter(field_name="account__login")
     day_from = DateFilter(field_name="day", lookup_expr="gte")
     day_to = DateFilter(field_name="day", lookup_expr="lte")
 
@@ -209,7 +209,7 @@ class EquityFilter(django_filters.FilterSet):
 
 class CashFlowFilter(django_filters.FilterSet):
     server = ServerFilter(field_name="account__server")
-    login = IntegerFilter(field_name="account__login", min_value=0)
+    login = login_filter(field_name="account__login")
     id = django_filters.CharFilter(field_name="external_id", max_length=100)
 
     class Meta:

@@ -89,7 +89,9 @@ class FeeLine(models.Model):
     currency = models.CharField(max_length=3, help_text="The member account's currency")
     amount_micros = models.BigIntegerField()
     amount = models.GeneratedField(
-        expression=Cast(F("amount_micros"), models.DecimalField(max_digits=24, decimal_places=0))
+        # The dividend carries six decimals: PostgreSQL keeps only about 16 significant digits of a quotient of
+        # scale-0 operands, so 1234567890123456789 / 1000000 would come out as 1234567890123.4568.
+        expression=Cast(F("amount_micros"), models.DecimalField(max_digits=26, decimal_places=6))
         / Value(Decimal(1_000_000)),
         output_field=models.DecimalField(max_digits=20, decimal_places=6),
         db_persist=True,

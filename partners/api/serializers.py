@@ -8,7 +8,14 @@ from django.db.models import Max
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import ExactDecimalField, ServerNameField, percent_field
+from core.api.fields import (
+    ExactDecimalField,
+    KnownCurrencyField,
+    LineTextField,
+    ServerNameField,
+    login_field,
+    percent_field,
+)
 from core.api.serializers import InputSerializer, StrictSerializer
 
 from ..extensions import PARTNER_FIELDS, partner_field_values
@@ -155,9 +162,9 @@ class PartnerCreateSerializer(WithPartnerFields, InputSerializer):
     parent = partner_code_field(required=False, allow_null=True, default=None)
     program = serializers.SlugRelatedField(slug_field="code", queryset=Program.objects.all())
     status = serializers.ChoiceField(choices=Partner.Status.choices, default=Partner.Status.ACTIVE)
-    payout_currency = serializers.RegexField(_CURRENCY, default="USD")
-    payout_method = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    payout_account = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    payout_currency = KnownCurrencyField(default="USD")
+    payout_method = LineTextField(max_length=32, required=False, allow_blank=True, default="")
+    payout_account = LineTextField(max_length=200, required=False, allow_blank=True, default="")
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -181,9 +188,9 @@ class PartnerPatchSerializer(WithPartnerFields, InputSerializer):
     parent = partner_code_field(required=False, allow_null=True)
     program = serializers.SlugRelatedField(slug_field="code", queryset=Program.objects.all(), required=False)
     status = serializers.ChoiceField(choices=Partner.Status.choices, required=False)
-    payout_currency = serializers.RegexField(_CURRENCY, required=False)
-    payout_method = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    payout_account = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    payout_currency = KnownCurrencyField(required=False)
+    payout_method = LineTextField(max_length=32, required=False, allow_blank=True)
+    payout_account = LineTextField(max_length=200, required=False, allow_blank=True)
     effective_from = serializers.DateTimeField(
         required=False,
         allow_null=True,
@@ -198,9 +205,9 @@ class PartnerPatchSerializer(WithPartnerFields, InputSerializer):
 
 
 class PayoutDetailsInputSerializer(InputSerializer):
-    payout_method = serializers.CharField(max_length=32, allow_blank=True, help_text="e.g. bank_transfer, usdt")
-    payout_account = serializers.CharField(max_length=200, allow_blank=True, help_text="IBAN, wallet address…")
-    payout_currency = serializers.RegexField(_CURRENCY, required=False)
+    payout_method = LineTextField(max_length=32, allow_blank=True, help_text="e.g. bank_transfer, usdt")
+    payout_account = LineTextField(max_length=200, allow_blank=True, help_text="IBAN, wallet address…")
+    payout_currency = KnownCurrencyField(required=False)
 
 
 def mask_payout_details(data: dict, context: dict) -> dict:
@@ -318,7 +325,7 @@ class AccountRowSerializer(InputSerializer):
     has a default here: a new account gets the service's defaults, an existing one keeps what the row omits."""
 
     server = ServerNameField()
-    login = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    login = login_field()
     currency = serializers.RegexField(_CURRENCY, required=False, help_text="New account: USD if omitted.")
     group = serializers.CharField(
         max_length=64, required=False, allow_blank=True, help_text='New account: "" if omitted.'

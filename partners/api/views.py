@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
 from core.api.idempotency import idempotency_exempt
+from core.api.no_body import takes_no_body
 from core.api.permissions import StaffPermission, requires
 from core.exceptions import RowErrors
 
@@ -251,7 +252,8 @@ class PartnerTokenApi(APIView):
     permission_classes = [StaffPermission]
     required_permissions = requires(write=ISSUE_TOKEN)
 
-    @extend_schema(request=None, responses={200: s.TokenOutputSerializer})
+    @extend_schema(responses={200: s.TokenOutputSerializer})
+    @takes_no_body
     @idempotency_exempt("returns the partner's one token (created once): repeating it changes nothing")
     def post(self, request: Request, code: str) -> Response:
         return Response({"token": partner_issue_token(partner=_partner_or_404(code))})

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.idempotency import idempotent
+from core.api.no_body import takes_no_body
 from core.api.permissions import StaffPermission, requires
 
 from ..models import Run
@@ -59,7 +60,8 @@ class RunApproveView(APIView):
     permission_classes = [StaffPermission]
     required_permissions = requires(write=APPROVE_RUN)
 
-    @extend_schema(request=None, responses={200: RunApprovalSerializer})
+    @extend_schema(responses={200: RunApprovalSerializer})
+    @takes_no_body
     @idempotent
     def post(self, request, pk: int):
         run = get_object_or_404(Run, pk=pk)

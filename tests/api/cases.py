@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import jsonschema
 import pytest
 from django.apps import apps
 from django.db import connection, transaction
@@ -83,9 +84,9 @@ def has_nested(body: Any) -> bool:
 
 
 def has_surrogate(body: Any) -> bool:
-    """Whether a string of ``body`` holds a lone surrogate: sent as a JSON ``\\udXXX`` escape (DRF's test renderer
-    writes UTF-8, which cannot hold one)."""
-    return any(isinstance(v, str) and SURROGATE.search(v) for _, v in [((), body), *leaves(body)])
+    """Whether a string (or an object's key) of ``body`` holds a lone surrogate: sent as a JSON ``\\udXXX`` escape
+    (DRF's test renderer writes UTF-8, which cannot hold one)."""
+    return bool(SURROGATE.search(json.dumps(body, ensure_ascii=False, default=repr)))
 
 
 # Hostile values about the request as a whole: a 400 ``{"detail": …}`` rather than an error naming the field.
@@ -238,6 +239,15 @@ def resolved(node: dict[str, Any]) -> dict[str, Any]:
             node = node["allOf"][0]
         else:
             return node
+
+
+def assert_documented(response, path: str, method: str) -> None:
+    """``response``'s JSON body conforms to the schema its operation documents for its status (``$ref``s resolved
+    against the schema's components)."""
+    documented = operation(path, method)["responses"][str(response.status_code)]
+    body_schema = documented["content"]["application/json"]["schema"]
+    root = {**body_schema, "components": openapi()["components"]}
+    jsonschema.validate(response.json(), root, cls=jsonschema.Draft202012Validator)
 
 
 def schema_at(root: dict[str, Any], path: tuple) -> dict[str, Any] | None:
@@ -504,6 +514,17 @@ class Bulk(Writable):
         response, wrote = self.probe(staff_client, [self.body[0]] * (self.max_rows + 1))
         assert response.status_code == 400 and "non_field_errors" in response.json(), response.content[:300]
         assert not wrote
+
+    def test_a_body_that_is_not_a_list_answers_the_documented_bulk_errors(self, seeded, staff_client):
+        """An object or a scalar sent to a list operation is refused with ``BulkErrors``' ``non_field_errors``
+        whatever it holds: a NUL or a lone surrogate in it (refused where the body is parsed) gets the same shape,
+        not field errors the operation does not document."""
+        first = next(iter(self.body[0]))
+        for body in ({first: "a\x00"}, {"a\x00": 1}, {first: "\ud800"}, {"\udfff": 1}, "a\x00", {first: "x"}):
+            response, wrote = self.probe(staff_client, body)
+            assert response.status_code == 400 and not wrote, (body, response.content[:300])
+            assert set(response.json()) == {"non_field_errors"}, (body, response.content[:300])
+            assert_documented(response, self.path, self.write_method)
 
     def test_an_empty_list_writes_nothing(self, seeded, staff_client):
         response, wrote = self.probe(staff_client, [])

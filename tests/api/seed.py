@@ -66,6 +66,11 @@ class Seeded:
             else:
                 values[name] = sorted({obj[fields] for obj in objects})
         values["currency"] = sorted({*values["currency"], "USD"})
+        # A partner's payout details as the API takes them: a known currency, one line of text (a generated
+        # three-letter code is seldom a currency, a generated string seldom free of control characters).
+        values["payout_currency"] = values["currency"]
+        values["payout_method"] = ["wire", "usdt"]
+        values["payout_account"] = ["DE89 3704 0044 0532 0130 00"]
         values["code"] = sorted({obj["code"] for obj in self.objects(own_collection) if "code" in obj})
         values["period"] = PERIODS
         # Volumes on every instrument's step (a master open refuses lots off the step): a few real ones, so an open

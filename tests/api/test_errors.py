@@ -16,7 +16,10 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from core.api.errors import exception_handler
+from core.api.no_body import NO_BODY
 from core.api.parsers import MAX_DEPTH, MESSAGE, SURROGATE, TOO_DEEP, depth
+from core.api.renderers import CSVExportMixin
+from tests.api.cases import assert_documented, fingerprint
 from tests.commissions.runs_support import trade
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +105,31 @@ def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, sta
             assert response.json() == {"0": [MESSAGE]}, (method, path, response.content[:200])
         checked += 1
     assert checked > 10
+
+
+def test_a_post_without_a_documented_body_refuses_one_with_a_documented_400(seeded, staff_client):
+    """Every POST whose schema documents no body (an approval, a discard, a token) takes none or ``{}``: a body with
+    fields is a 400 naming each (``"unknown field"``, README's "No unknown fields"), a list or a scalar a 400 under
+    ``non_field_errors`` — each the 400 its schema documents — and nothing is written."""
+    checked = 0
+    for method, path, operation in _path_operations():
+        if method != "post" or "requestBody" in operation:
+            continue
+        url = seeded_url(path)
+        assert getattr(resolve(url).func.view_class.post, "takes_no_body", False), (path, "use @takes_no_body")
+        for body, errors in (
+            ({"note": "x", "period": "2026-03"}, {"note": ["unknown field"], "period": ["unknown field"]}),
+            ([], {"non_field_errors": [NO_BODY]}),
+            ("x", {"non_field_errors": [NO_BODY]}),
+            (None, {"non_field_errors": [NO_BODY]}),
+        ):
+            before = fingerprint()
+            response = staff_client.post(url, json.dumps(body), content_type="application/json")
+            assert response.status_code == 400 and response.json() == errors, (path, body, response.content[:300])
+            assert_documented(response, path, method)
+            assert fingerprint() == before, (path, body)
+        checked += 1
+    assert checked >= 4
 
 
 def test_a_body_that_is_not_json_is_415(staff_client):
@@ -210,7 +238,17 @@ def test_a_format_the_resource_does_not_answer_in_is_406_not_404(staff_client):
     export = staff_client.get("/api/v1/mam/fees/export/?period=2026-01&format=pdf")
     assert export.status_code == 406 and export["Content-Type"].startswith("application/json")
     # An export answers CSV only: asking it for JSON is the documented 406 (JSON), never CSV labelled otherwise.
-    for url in ("/api/v1/mam/fees/export/?period=2026-01", "/api/v1/client-rebates/export/?period=2026-01"):
+    # Every CSV operation of the schema is such an export (``CSVExportMixin``).
+    for _method, path, operation in _path_operations():
+        if "text/csv" in operation["responses"].get("200", {}).get("content", {}):
+            view = resolve(seeded_url(path)).func.view_class
+            assert issubclass(view, CSVExportMixin), (path, "an export answers CSV only: use CSVExportMixin")
+    exports = (
+        "/api/v1/mam/fees/export/?period=2026-01",
+        "/api/v1/client-rebates/export/?period=2026-01",
+        "/api/v1/reconciliation/export/?period=2026-01",
+    )
+    for url in exports:
         for extra in ({"HTTP_ACCEPT": "application/json"}, {}):
             target = url if extra else url + "&format=json"
             response = staff_client.get(target, **extra)

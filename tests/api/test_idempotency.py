@@ -46,10 +46,15 @@ class RunRequest:
         return Run.objects.count()
 
 
+# A body-less POST (``core.api.no_body``) has no "different body": any body but none or {} is a 400 before the key
+# is looked at (tested below), so its ``other_body`` is None.
+NO_OTHER_BODY = None
+
+
 class RunApproval:
     path = "/api/v1/runs/{id}/approve/"
     body: dict = {}
-    other_body = {"note": "another body"}
+    other_body = NO_OTHER_BODY
     service = "runs.api.views.run_approval"
 
     def url(self, seeded):
@@ -114,7 +119,7 @@ class PayoutBatchCreate:
 class PayoutBatchApprove:
     path = "/api/v1/payout-batches/{id}/approve/"
     body: dict = {}
-    other_body = {"note": "another body"}
+    other_body = NO_OTHER_BODY
     service = "ledger.api.payouts.payout_batch_approve"
 
     def url(self, seeded):
@@ -157,6 +162,8 @@ ROUTES = [
     PayoutBatchMarkPaid(),
 ]
 IDS = [type(r).__name__ for r in ROUTES]
+WITH_BODY = [r for r in ROUTES if r.other_body is not NO_OTHER_BODY]
+BODY_LESS = [r for r in ROUTES if r.other_body is NO_OTHER_BODY]
 
 
 def _post(client, url, body, key):
@@ -250,7 +257,7 @@ def test_a_replayed_run_request_is_the_first_response_not_a_new_answer(seeded, s
     assert _post(staff_client, "/api/v1/runs/", RunRequest.body, "k").status_code == 202
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=IDS)
+@pytest.mark.parametrize("route", WITH_BODY, ids=[type(r).__name__ for r in WITH_BODY])
 def test_the_same_key_with_another_body_is_409(route, seeded, staff_client):
     url = route.url(seeded)
     assert _post(staff_client, url, route.body, "key-2").status_code < 300
@@ -258,6 +265,20 @@ def test_the_same_key_with_another_body_is_409(route, seeded, staff_client):
     response = _post(staff_client, url, route.other_body, "key-2")
     assert response.status_code == 409 and "Idempotency-Key" in response.json()["detail"]
     assert route.work() == done
+
+
+@pytest.mark.parametrize("route", BODY_LESS, ids=[type(r).__name__ for r in BODY_LESS])
+def test_a_body_less_post_refuses_another_body_before_its_key(route, seeded, staff_client):
+    """A POST that takes no body has no legitimate "other body": one with a field is a 400 naming it, before the
+    key is looked at (not a 409), and the key's stored answer is still the one replayed."""
+    url = route.url(seeded)
+    first = _post(staff_client, url, route.body, "key-2")
+    assert first.status_code < 300
+    done = route.work()
+    response = _post(staff_client, url, {"note": "another body"}, "key-2")
+    assert response.status_code == 400 and response.json() == {"note": ["unknown field"]}, response.content[:300]
+    assert route.work() == done
+    assert _post(staff_client, url, route.body, "key-2").content == first.content
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=IDS)
@@ -293,7 +314,7 @@ def test_a_refused_first_attempt_runs_again_once_the_state_allows_it(seeded, sta
 def test_keys_are_per_user(route, seeded, staff_client, other_staff_client):
     url = route.url(seeded)
     assert _post(staff_client, url, route.body, "shared").status_code < 300
-    response = _post(other_staff_client, url, route.other_body, "shared")
+    response = _post(other_staff_client, url, route.other_body or route.body, "shared")
     assert response.status_code != 409, "another user's key is another request"
     assert IdempotencyRecord.objects.filter(key="shared").count() == 2
 

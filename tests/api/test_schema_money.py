@@ -88,6 +88,22 @@ def test_every_decimal_in_the_schema_is_a_decimal_string(schema):
     assert all(node.get("type") == "string" for _, node in decimals), [p for p, n in decimals if n.get("type")]
 
 
+# An amount's name: ``amount`` itself or a word of it (``amount_in_minimum_currency``, ``fee_amount``).
+AMOUNT = re.compile(r"(^|_)amount($|_)")
+
+
+def test_every_amount_is_documented_as_a_decimal_string(schema):
+    """A string amount without ``format: decimal`` (a ``SerializerMethodField``) leaves a generated client a plain
+    string: every amount field is documented as every other (``AmountField``, ``DecimalField``)."""
+    undocumented = [
+        f"{name}.{prop_name}"
+        for name, component in schema["components"]["schemas"].items()
+        for prop_name, prop in (component.get("properties") or {}).items()
+        if AMOUNT.search(prop_name) and prop.get("type") == "string" and prop.get("format") != "decimal"
+    ]
+    assert undocumented == []
+
+
 def test_a_decimal_that_reaches_the_renderer_is_written_exactly():
     """DRF's JSON encoder turns a Decimal it meets unformatted into a float (``5.0``): the API's renderer writes it
     as its exact string instead, whatever produced it."""

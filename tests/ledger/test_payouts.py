@@ -244,3 +244,4 @@ def test_reconciliation_proves_payouts_against_the_journal_and_flags_what_does_n
     held = payouts(now)[("held", "USD")]
     assert held.status == Status.DIFFERENCE and (held.expected, held.actual) == (Decimal("10.00"), Decimal("30.00"))
     assert "holds 30.00" in held.evidence[0].label
+    assert held.evidence[0].type == "account" and held.evidence[0].label.startswith("partner other ")  # its code

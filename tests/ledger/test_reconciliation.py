@@ -226,7 +226,7 @@ def test_a_broken_posting_is_flagged_with_its_transaction(period):
         f"run:{period['commissions']}:partner:{sub.pk}:volume:USD": Decimal("16.85"),
         "manual:test:sub:volume": Decimal("1.25"),
     }
-    lines = [e for e in flagged.evidence if e.type == "line"]
+    lines = [e for e in flagged.evidence if e.type == "commission_line"]
     assert (
         len(lines) == AttributionLine.objects.filter(run_id=period["commissions"], partner=sub, kind="volume").count()
     )
@@ -248,8 +248,8 @@ def test_a_posting_skipped_at_approval_is_flagged_with_the_lines_behind_it(staff
     (flagged,) = _check(reconcile(period=PERIOD), "commission_postings").differences
     assert (flagged.subject, flagged.detail) == ("partner_payable:master", "volume")
     assert (flagged.expected, flagged.actual) == (Decimal("6.74"), Decimal(0))
-    assert {e.type for e in flagged.evidence} == {"run", "line"}
-    line_ids = {e.id for e in flagged.evidence if e.type == "line"}
+    assert {e.type for e in flagged.evidence} == {"run", "commission_line"}
+    line_ids = {e.id for e in flagged.evidence if e.type == "commission_line"}
     assert line_ids == set(
         AttributionLine.objects.filter(run_id=run["id"], partner=master, kind="volume").values_list("id", flat=True)
     )
@@ -281,7 +281,11 @@ def test_a_line_added_behind_the_journals_back_is_flagged(period):
         Decimal("2.35"),  # 2.345678 rounded once, half-up, as the approval would have posted it
         Decimal(0),
     )
-    assert [(e.type, e.id) for e in flagged.evidence if e.type == "line"] == [("line", inserted)]
+    # Named by its trade version's natural key, not an internal id.
+    trade = line.trade
+    assert [(e.type, e.id, e.label) for e in flagged.evidence if e.type == "commission_line"] == [
+        ("commission_line", inserted, f"{trade.server}#{trade.ticket} v{trade.version} spread")
+    ]
     # The trade it names now has a paying line: it moved from excluded (min_hold) to attributed, visibly.
     trades = _rows(_check(result, "commission_trades"))
     assert ("excluded", "min_hold", "") not in trades and trades[("attributed", "", "")].count == 3

@@ -366,3 +366,47 @@ def test_schema_for_partner_views_has_no_warnings():
     assert {"/api/v1/partners/{code}/move/", "/api/v1/accounts/{server}/{login}/attribute/"} <= paths
     post_accounts = schema["paths"]["/api/v1/accounts/"]["post"]
     assert post_accounts["requestBody"]["content"]["application/json"]["schema"]["type"] == "array"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("payout_currency", "QQQ"),  # three letters, but no currency
+        ("payout_currency", " EUR"),  # never trimmed into "EUR"
+        ("payout_account", "DE89 3704\n0044"),
+        ("payout_account", "DE89\r3704"),
+        ("payout_account", "DE89\t3704"),
+        ("payout_account", "DE89\x003704"),
+        ("payout_account", "DE89\u20283704"),
+        ("payout_account", " DE89 3704"),
+        ("payout_account", "DE89 3704 "),
+        ("payout_method", "wire\n"),
+        ("payout_method", " wire"),
+    ],
+)
+def test_payout_details_are_a_known_currency_and_one_line_of_text_on_every_door(tree, staff_client, field, value):
+    """``payout_currency`` is a currency the ledger knows (a 400 otherwise); ``payout_account`` and
+    ``payout_method`` refuse control characters and blanks at either end with a field error — never trimmed — on
+    ``POST /partners/{code}/payout-details/``, a partner's create and its PATCH; nothing is changed."""
+    before = list(Partner.objects.values_list("code", "payout_currency", "payout_method", "payout_account"))
+    details = {"payout_method": "wire", "payout_account": "DE89 3704 0044 0532 0130 00", "payout_currency": "EUR"}
+    requests = [
+        ("post", "/partners/b/payout-details/", {**details, field: value}),
+        ("post", "/partners/", {"code": "d", "name": "D", "program": "std", field: value}),
+        ("patch", "/partners/b/", {field: value}),
+    ]
+    for method, url, body in requests:
+        response = call(staff_client, method, url, body)
+        assert response.status_code == 400, (url, response.content[:300])
+        assert list(response.json()) == [field], (url, response.json())
+    assert list(Partner.objects.values_list("code", "payout_currency", "payout_method", "payout_account")) == before
+
+
+def test_payout_details_take_a_known_currency_and_inner_blanks(tree, staff_client):
+    body = {"payout_method": "usdt", "payout_account": 'TX9a, memo "42"', "payout_currency": "BTC"}
+    response = call(staff_client, "post", "/partners/b/payout-details/", body)
+    assert response.status_code == 200, response.content[:300]
+    b = Partner.objects.get(code="b")
+    assert (b.payout_method, b.payout_account, b.payout_currency) == ("usdt", 'TX9a, memo "42"', "BTC")
+    response = call(staff_client, "post", "/partners/b/payout-details/", {**body, "payout_currency": "JPY"})
+    assert response.status_code == 200 and Partner.objects.get(code="b").payout_currency == "JPY"
