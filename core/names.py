@@ -11,6 +11,7 @@ name must survive as a path — no ``/`` at either end, no ``//``, no ``.`` or `
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # A text value: no separators, quotes, backslashes or control characters, and no blank at either end.
 TEXT_INNER = r'[^,"\\\x00-\x1f\x7f]'
@@ -49,4 +50,27 @@ def server_name_error(value: object) -> str | None:
     """Why ``value`` is no server name; None when it is one."""
     if not isinstance(value, str) or not _SERVER.fullmatch(value):
         return SERVER_MESSAGE
+    return None
+
+
+LINE_TEXT_MESSAGE = (
+    "One line of text: no line breaks, tabs, other control characters or invisible format characters (zero-width "
+    "spaces, direction overrides), and no blanks at either end."
+)
+# Control characters (line breaks, CR, tabs, NUL, DEL, C1), line and paragraph separators, and format characters
+# (Cf: U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE, U+FEFF): the last make a bank file or an export show
+# another account than the one stored.
+_NOT_IN_A_LINE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def line_text_error(value: object) -> str | None:
+    """Why ``value`` is not one line of free text (a payout account or method, which end up in exports and on bank
+    files); None when it is one. Commas and quotes are allowed (an export writes them quoted); blank is allowed
+    (whether the field may be blank is the field's business)."""
+    if not isinstance(value, str):
+        return LINE_TEXT_MESSAGE
+    if value and (
+        value[0].isspace() or value[-1].isspace() or any(unicodedata.category(c) in _NOT_IN_A_LINE for c in value)
+    ):
+        return LINE_TEXT_MESSAGE
     return None

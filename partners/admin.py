@@ -45,6 +45,7 @@ from .selectors import partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, account_update, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
 from .services.programs import program_upsert
+from .validation import PAYOUT_DETAIL_FIELDS, payout_details_errors
 
 
 def partner_autocomplete() -> AutocompleteSelect:
@@ -74,7 +75,30 @@ def _payout_fields(request: HttpRequest, *, adding: bool) -> tuple:
     return ("payout_currency", "payout_method", _payout_account_field(request))
 
 
-class PayoutDetailsForm(forms.ModelForm):
+class PayoutDetailsRulesMixin:
+    """The domain's payout-details rules (``partners.validation``) on an admin form, under each field: the admin
+    cannot store a payout account with a line break or an unknown currency. Payout text with blanks at either end
+    is refused, never trimmed (as the API refuses it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in PAYOUT_DETAIL_FIELDS:
+            if name in self.fields and hasattr(self.fields[name], "strip"):
+                self.fields[name].strip = False
+
+    def clean_payout_currency(self) -> str:
+        # A convenience of the form, shown back to whoever typed it: "eur" is EUR. The services take only
+        # upper-case codes, as the API does.
+        return self.cleaned_data["payout_currency"].upper()
+
+    def clean(self):
+        data = super().clean()
+        for name, errors in payout_details_errors({k: data[k] for k in PAYOUT_DETAIL_FIELDS if k in data}).items():
+            self.add_error(name, errors)
+        return data
+
+
+class PayoutDetailsForm(PayoutDetailsRulesMixin, forms.ModelForm):
     class Meta:
         model = Partner
         fields = ("payout_currency", "payout_method", "payout_account")
@@ -225,7 +249,7 @@ class PartnerLinkInline(ReadOnlyHistoryMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("parent")
 
 
-class PartnerAddForm(forms.ModelForm):
+class PartnerAddForm(PayoutDetailsRulesMixin, forms.ModelForm):
     """A new partner and its place in the tree (its first parent link)."""
 
     parent = forms.ModelChoiceField(
@@ -243,7 +267,7 @@ class PartnerAddForm(forms.ModelForm):
         fields = ("code", "name", "email", "program", "status", "payout_currency", "payout_method", "payout_account")
 
 
-class PartnerChangeForm(DatedTermsForm):
+class PartnerChangeForm(PayoutDetailsRulesMixin, DatedTermsForm):
     """A partner's own fields; a status change takes effect from ``effective_from`` (default now)."""
 
     history_area = Area.TREE

@@ -166,6 +166,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Logins and tickets in paths (<key:login>, <key:ticket>: core.api.converters) document their 18-digit bound.
+    "PATH_CONVERTER_OVERRIDES": {"key": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
     # Every operation's error responses, documented once (core.api.schema).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.document_errors"],
     "ENUM_NAME_OVERRIDES": {

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from decimal import Decimal
-from functools import cache
 
-from babel.numbers import list_currencies
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.money import CRYPTO_MINOR_UNITS
-from core.names import MAX_LOGIN, MAX_TICKET, SERVER_MAX_LENGTH, server_name_error, text_rule
+from core.currencies import CURRENCY_MAX_LENGTH, CURRENCY_PATTERN, currency_error
+from core.names import MAX_LOGIN, MAX_TICKET, SERVER_MAX_LENGTH, line_text_error, server_name_error, text_rule
 from core.periods import PERIOD_PATTERN, Period
 
 
@@ -125,15 +122,10 @@ class ServerNameField(serializers.CharField):
         return value
 
 
-LINE_TEXT_MESSAGE = "One line of text: no line breaks, tabs or other control characters, and no blanks at either end."
-
-
 class LineTextField(serializers.CharField):
-    """Free text of one line (a payout account, a payout method) that ends up in exports and on bank files: no
-    control character (line breaks, CR, tabs, NUL, DEL, C1 controls, Unicode line and paragraph separators) and no
-    blank at either end — refused as a field error, never quietly trimmed (``trim_whitespace=False``). Unlike
-    ``PlainTextField`` it allows commas and quotes (an export writes them quoted); blank stays allowed where the
-    field allows it."""
+    """Free text of one line (a payout account, a payout method) under ``core.names.line_text_error``, the rule the
+    services and the admin apply too: no control or invisible format character and no blank at either end — refused
+    as a field error, never quietly trimmed (``trim_whitespace=False``)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
@@ -141,41 +133,27 @@ class LineTextField(serializers.CharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if value and (
-            value[0].isspace()
-            or value[-1].isspace()
-            or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
-        ):
-            raise serializers.ValidationError(LINE_TEXT_MESSAGE)
+        error = line_text_error(value)
+        if error:
+            raise serializers.ValidationError(error)
         return value
 
 
-@cache
-def _iso_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
-
-
-def known_currency(code: str) -> bool:
-    """Whether the ledger knows ``code``'s minor unit: an ISO 4217 currency (babel's CLDR data), a crypto unit
-    ``core.money`` names, or one the broker configured (``IBEX_CURRENCY_MINOR_UNITS``, e.g. a house unit). These are
-    the currencies the ledger can post and pay in at a defined unit; any other code (``QQQ``) is a typo."""
-    configured = {str(c).strip().upper() for c in (getattr(settings, "IBEX_CURRENCY_MINOR_UNITS", None) or {})}
-    return code in _iso_currencies() or code in CRYPTO_MINOR_UNITS or code in configured
-
-
-@extend_schema_field({"type": "string", "pattern": r"^[A-Z]{3}$", "example": "EUR"})
-class KnownCurrencyField(serializers.RegexField):
-    """A three-letter currency code the ledger knows (``known_currency``): an unknown one is a field error."""
-
-    default_error_messages = {"unknown": "{code} is not a currency the ledger knows (ISO 4217, or configured)."}
+@extend_schema_field(
+    {"type": "string", "pattern": CURRENCY_PATTERN, "maxLength": CURRENCY_MAX_LENGTH, "example": "EUR"}
+)
+class KnownCurrencyField(serializers.CharField):
+    """A currency code the ledger knows (``core.currencies.currency_error``, the rule the services and the admin
+    apply too): a malformed one (``usd``, `` EUR``) is told to be upper-case, an unknown one (``QQQ``, ``XXX``) is
+    unknown — both field errors."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)  # " USD" is refused, not made "USD"
-        kwargs.setdefault("error_messages", {}).setdefault("invalid", "Enter a three-letter upper-case currency code.")
-        super().__init__(r"^[A-Z]{3}$", **kwargs)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         code = super().to_internal_value(data)
-        if not known_currency(code):
-            self.fail("unknown", code=code)
+        error = currency_error(code)
+        if error:
+            raise serializers.ValidationError(error)
         return code

@@ -17,6 +17,7 @@ from core.api.filters import DateFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import StaffPermission, requires
 from core.api.serializers import InputSerializer, StrictSerializer
+from core.currencies import CURRENCY_PATTERN
 from core.exceptions import RowErrors
 from partners.models import Partner
 
@@ -106,7 +107,7 @@ class StatementSerializer(serializers.Serializer):
     closing_balance = AmountField()
 
 
-CURRENCY = r"^[A-Z][A-Z0-9]{2,7}$"
+CURRENCY = CURRENCY_PATTERN
 
 
 @extend_schema_field({"type": "string", "pattern": CURRENCY, "example": "EUR"})

@@ -1,9 +1,10 @@
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
 
+from core.currencies import CURRENCY_PATTERN, configured_minor_units
 from core.money import LEDGER_PLACES, minor_unit
+
+__all__ = ["ConversionRate", "Currency", "configured_minor_units", "minor_unit_for"]
 
 
 class Currency(models.Model):
@@ -22,7 +23,7 @@ class Currency(models.Model):
         ordering = ["code"]
         verbose_name_plural = "currencies"
         constraints = [
-            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z][A-Z0-9]{2,7}$"), name="currency_code_format"),
+            models.CheckConstraint(condition=Q(code__regex=CURRENCY_PATTERN), name="currency_code_format"),
             models.CheckConstraint(condition=Q(minor_unit__lte=LEDGER_PLACES), name="currency_minor_unit_range"),
         ]
 
@@ -49,23 +50,6 @@ class ConversionRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.currency} {self.day} {self.usd_rate}"
-
-
-def configured_minor_units() -> dict[str, int]:
-    """``IBEX_CURRENCY_MINOR_UNITS`` as {code: places}; a value outside 0–8 places (what the journal holds) is a
-    configuration error."""
-    units: dict[str, int] = {}
-    for code, places in (getattr(settings, "IBEX_CURRENCY_MINOR_UNITS", None) or {}).items():
-        try:
-            value = int(places)
-        except (TypeError, ValueError):
-            value = -1
-        if not 0 <= value <= LEDGER_PLACES:
-            raise ImproperlyConfigured(
-                f"IBEX_CURRENCY_MINOR_UNITS[{code!r}] must be 0 to {LEDGER_PLACES} places, got {places!r}"
-            )
-        units[str(code).strip().upper()] = value
-    return units
 
 
 def minor_unit_for(code: str) -> int:

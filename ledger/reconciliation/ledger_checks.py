@@ -11,6 +11,7 @@ from django.db import connection
 
 from ..models import JournalEntry, JournalTransaction, LedgerAccount
 from ..selectors import currency_places, trial_balance, trial_balance_totals
+from .labels import source_labels
 from .payables import PAYABLES, shown
 from .registry import (
     EVIDENCE_LIMIT,
@@ -80,7 +81,9 @@ def _unbalanced_transactions(*, period: str, currency: str) -> list[Evidence]:
             """,
             [period, currency, EVIDENCE_LIMIT],
         )
-        return [Evidence(EvidenceType.TRANSACTION, pk, key, Decimal(total)) for pk, key, total in cursor.fetchall()]
+        found = cursor.fetchall()
+    named = source_labels(key for _, key, _ in found)
+    return [Evidence(EvidenceType.TRANSACTION, pk, named[key], Decimal(total)) for pk, key, total in found]
 
 
 class UnreconciledPostingsCheck(ReconciliationCheck):
@@ -110,6 +113,12 @@ class UnreconciledPostingsCheck(ReconciliationCheck):
         by_kind: dict[tuple[str, str], list[tuple[int, str, Decimal]]] = defaultdict(list)
         for kind, currency, pk, key, owed in found:
             by_kind[(kind, currency)].append((pk, key, Decimal(owed)))
+        named = source_labels(
+            key
+            for (kind, _), transactions in by_kind.items()
+            if kind not in claimed
+            for _, key, _ in transactions[:EVIDENCE_LIMIT]
+        )
         rows = []
         for (kind, currency), transactions in sorted(by_kind.items()):
             reconciled = kind in claimed
@@ -126,7 +135,7 @@ class UnreconciledPostingsCheck(ReconciliationCheck):
                     evidence=()
                     if reconciled
                     else tuple(
-                        Evidence(EvidenceType.TRANSACTION, pk, key, owed)
+                        Evidence(EvidenceType.TRANSACTION, pk, named[key], owed)
                         for pk, key, owed in transactions[:EVIDENCE_LIMIT]
                     ),
                     evidence_total=None if reconciled else len(transactions),

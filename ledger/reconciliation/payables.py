@@ -26,6 +26,7 @@ from partners.models import ClientAccount, Partner
 from ..models import JournalEntry, JournalTransaction, LedgerAccount
 from ..selectors import currency_places
 from ..vocabulary import CLIENT_OWNED, Purpose
+from .labels import source_labels
 from .registry import EVIDENCE_LIMIT, Evidence, EvidenceType, Row, Status
 
 _ENTRIES = JournalEntry._meta.db_table
@@ -135,20 +136,37 @@ def payables_vs_lines(
     posted = posted_payables(period=period, kinds=kinds)
     keys = sorted(set(groups) | set(posted), key=lambda k: (k[0], k[1] or 0, k[2], k[3]))
     labels = owner_labels(keys)
-    rows = []
+    # Labels only for what a difference shows (a clean period names nothing): one lookup for the whole check.
+    differing = []
     for key in keys:
-        legs = posted.get(key, [])
-        want = rounded.get(key, Decimal(0))
         if key[3] not in places:
             places[key[3]] = currency_places(key[3])
+        legs = posted.get(key, [])
+        got = shown(sum((leg.owed for leg in legs), Decimal(0)), places[key[3]])
+        differing.append(rounded.get(key, Decimal(0)) != got)
+    named = source_labels(
+        key
+        for key_, differs in zip(keys, differing, strict=True)
+        if differs
+        for key in (
+            *(f"run:{p.run_id}" for p in groups.get(key_, [])),
+            *(leg.source_key for leg in posted.get(key_, [])[:EVIDENCE_LIMIT]),
+        )
+    )
+    rows = []
+    for key, differs in zip(keys, differing, strict=True):
+        legs = posted.get(key, [])
+        want = rounded.get(key, Decimal(0))
         got = shown(sum((leg.owed for leg in legs), Decimal(0)), places[key[3]])
         runs = sorted({p.run_id for p in groups.get(key, [])})
-        status = Status.OK if want == got else Status.DIFFERENCE
+        status = Status.DIFFERENCE if differs else Status.OK
         evidence: list[Evidence] = []
-        if status == Status.DIFFERENCE:
-            evidence += [Evidence(EvidenceType.RUN, run, f"run {run}") for run in runs]
+        if differs:
+            evidence += [Evidence(EvidenceType.RUN, run, named[f"run:{run}"]) for run in runs]
             evidence += [
-                Evidence(EvidenceType.TRANSACTION, leg.transaction_id, leg.source_key, shown(leg.owed, places[key[3]]))
+                Evidence(
+                    EvidenceType.TRANSACTION, leg.transaction_id, named[leg.source_key], shown(leg.owed, places[key[3]])
+                )
                 for leg in legs[:EVIDENCE_LIMIT]
             ]
             if line_evidence is not None and key in groups:

@@ -24,6 +24,7 @@ from partners.models import Partner
 from ..models import JournalEntry, JournalTransaction, LedgerAccount, PayoutItem, PayoutLine
 from ..payout_selectors import PAYABLE_PURPOSES, payables
 from ..selectors import PAYOUT_KIND
+from .labels import source_labels
 from .registry import EVIDENCE_LIMIT, PAYOUTS_CHECK, Evidence, EvidenceType, ReconciliationCheck, Row, Status
 
 _ENTRIES = JournalEntry._meta.db_table
@@ -78,10 +79,11 @@ class PayoutsCheck(ReconciliationCheck):
             if transaction_id is None:
                 label = f"batch {batch_id} {partner}: paid item without a payout"  # the line's natural key
                 evidence[currency].append(Evidence(EvidenceType.PAYOUT_ITEM, item_id, label, amount))
+        labels = source_labels(key for _, transaction_id, key, _ in postings if transaction_id not in named)
         for currency, transaction_id, key, amount in postings:
             actual[currency] += amount  # a payout debits the payable: the amount paid
             if transaction_id not in named:
-                evidence[currency].append(Evidence(EvidenceType.TRANSACTION, transaction_id, key, amount))
+                evidence[currency].append(Evidence(EvidenceType.TRANSACTION, transaction_id, labels[key], amount))
         rows = []
         for currency in sorted(set(expected) | set(actual)):
             found = evidence[currency]

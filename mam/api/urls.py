@@ -1,5 +1,7 @@
 from django.urls import path
 
+import core.api.converters  # noqa: F401  (registers <key:…>)
+
 from . import views
 
 urlpatterns = [
@@ -10,7 +12,7 @@ urlpatterns = [
     path("cash-flows/", views.CashFlowListApi.as_view(), name="mam-cash-flow-list"),
     path("master-trades/", views.MasterTradeListApi.as_view(), name="mam-master-trade-list"),
     path(
-        "master-trades/<slug:group>/<int:ticket>/close/",
+        "master-trades/<slug:group>/<key:ticket>/close/",
         views.MasterTradeCloseApi.as_view(),
         name="mam-master-trade-close",
     ),

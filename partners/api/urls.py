@@ -1,5 +1,7 @@
 from django.urls import path
 
+import core.api.converters  # noqa: F401  (registers <key:…>)
+
 from . import views
 
 urlpatterns = [
@@ -15,8 +17,8 @@ urlpatterns = [
     path("partners/<slug:code>/downline/", views.PartnerDownlineApi.as_view(), name="partner-downline"),
     path("partners/<slug:code>/chain/", views.PartnerChainApi.as_view(), name="partner-chain"),
     path("accounts/", views.AccountListApi.as_view(), name="account-list"),
-    path("accounts/<path:server>/<int:login>/", views.AccountDetailApi.as_view(), name="account-detail"),
+    path("accounts/<path:server>/<key:login>/", views.AccountDetailApi.as_view(), name="account-detail"),
     path(
-        "accounts/<path:server>/<int:login>/attribute/", views.AccountAttributeApi.as_view(), name="account-attribute"
+        "accounts/<path:server>/<key:login>/attribute/", views.AccountAttributeApi.as_view(), name="account-attribute"
     ),
 ]

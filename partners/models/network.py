@@ -79,7 +79,7 @@ class Partner(TimeStamped):
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="partners")
     # The latest status set; what held when is the dated record in ``PartnerStatus`` (runs read that).
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    payout_currency = models.CharField(max_length=3, default="USD")
+    payout_currency = models.CharField(max_length=8, default="USD")  # USDT, a configured unit: ledger.Currency's width
     payout_method = models.CharField(max_length=32, blank=True)
     payout_account = models.CharField(max_length=200, blank=True)
 

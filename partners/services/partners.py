@@ -24,7 +24,7 @@ from core.periods import SINCE_ALWAYS
 
 from ..models import Partner, PartnerLink, PartnerProgram, PartnerStatus, Program
 from ..selectors import TREE_DEPTH_GUARD
-from .programs import validate_currency
+from ..validation import validate_payout_details
 
 # pg_advisory_xact_lock key shared by every writer that changes the shape of the tree.
 TREE_LOCK_KEY = 0x1BE7_0001
@@ -56,13 +56,16 @@ def partner_create(
     (default: since always — set-up is not history, DOMAIN.md 4.0). A new partner has no children yet, so its link
     cannot close a cycle."""
     effective_from = require_aware(effective_from) or SINCE_ALWAYS
+    validate_payout_details(
+        {"payout_currency": payout_currency, "payout_method": payout_method, "payout_account": payout_account}
+    )
     partner = Partner(
         code=code,
         name=name,
         program=program,
         email=email,
         status=status,
-        payout_currency=validate_currency(payout_currency, field="payout_currency"),
+        payout_currency=payout_currency,
         payout_method=payout_method,
         payout_account=payout_account,
     )
@@ -144,8 +147,7 @@ def partner_update(*, partner: Partner, effective_from: datetime | None = None, 
         with transaction.atomic():
             partner_set_program(partner=partner, program=fields.pop("program"), effective_from=effective_from)
             return partner_update(partner=partner, **fields)
-    if "payout_currency" in fields:
-        fields["payout_currency"] = validate_currency(fields["payout_currency"], field="payout_currency")
+    validate_payout_details(fields)
     changed = [name for name, value in fields.items() if getattr(partner, name) != value]
     if not changed:
         return partner

@@ -245,3 +245,35 @@ def test_reconciliation_proves_payouts_against_the_journal_and_flags_what_does_n
     assert held.status == Status.DIFFERENCE and (held.expected, held.actual) == (Decimal("10.00"), Decimal("30.00"))
     assert "holds 30.00" in held.evidence[0].label
     assert held.evidence[0].type == "account" and held.evidence[0].label.startswith("partner other ")  # its code
+
+
+def test_reconciliation_labels_a_paid_item_and_its_payout_by_batch_and_partner_code():
+    """Evidence names a payout by its natural key (batch and partner code), not by the source key's internal ids
+    (``payout:{batch}:{line}:{account}``)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from core.periods import period_of
+    from ledger.models import PayoutItem
+    from ledger.reconciliation.registry import PAYOUTS_CHECK, Status, reconcile
+
+    ib = partner("ib")
+    earn(ib, "40.00", period="2026-01")
+    batch = _pay(payout_batch_create(period="2026-01", user=user("maker")))
+    item = PayoutItem.objects.get(line__batch=batch)
+    posted = JournalTransaction.objects.get(pk=item.transaction_id)
+    assert posted.source_key.startswith(f"payout:{batch.pk}:")
+    with connection.cursor() as cursor:  # as a restore script might: the item loses its posting
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(f"UPDATE {PayoutItem._meta.db_table} SET transaction_id = NULL WHERE id = %s", [item.pk])
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+    now = period_of(timezone.now()).label
+    check = next(c for c in reconcile(period=now, areas=["payouts"]).checks if c.name == PAYOUTS_CHECK)
+    (paid,) = [r for r in check.rows if r.subject == "paid"]
+    assert paid.status == Status.DIFFERENCE
+    assert sorted((e.type, e.id, e.label, e.amount) for e in paid.evidence) == [
+        ("payout_item", item.pk, f"batch {batch.pk} ib: paid item without a payout", Decimal("40.00")),
+        ("transaction", posted.pk, f"payout batch {batch.pk} ib", Decimal("40.00")),
+    ]

@@ -223,9 +223,10 @@ def test_a_broken_posting_is_flagged_with_its_transaction(period):
     )
     transactions = {e.label: e.amount for e in flagged.evidence if e.type == "transaction"}
     assert transactions == {
-        f"run:{period['commissions']}:partner:{sub.pk}:volume:USD": Decimal("16.85"),
+        "commissions 2026-03 partner sub volume USD": Decimal("16.85"),  # natural keys, not the source key's ids
         "manual:test:sub:volume": Decimal("1.25"),
     }
+    assert [e.label for e in flagged.evidence if e.type == "run"] == ["commissions 2026-03"]
     lines = [e for e in flagged.evidence if e.type == "commission_line"]
     assert (
         len(lines) == AttributionLine.objects.filter(run_id=period["commissions"], partner=sub, kind="volume").count()
@@ -315,6 +316,39 @@ def test_a_payable_posting_of_a_kind_no_check_reconciles_is_flagged(period):
         Decimal(50),
     )
     assert [(e.label, e.amount) for e in flagged.evidence] == [("manual:bonus:sub", Decimal(50))]
+
+
+def test_a_fee_line_added_behind_the_journals_back_is_flagged_by_natural_keys(period):
+    """A fee line copied by raw SQL into the approved fee run (triggers off, as a restore script might): the row is
+    flagged with the fee line by its member account's server:login and the run's posting by the run's kind, period
+    and the partner's code — no internal id in any label."""
+    line = FeeLine.objects.filter(run_id=period["fees"], partner__isnull=False).order_by("id").first()
+    table = FeeLine._meta.db_table
+    columns = [f.column for f in FeeLine._meta.concrete_fields if f.column != "id" and not f.generated]
+    copied = ", ".join(columns)
+    # The same line again but for its reason (a line's key includes it): what the journal never saw.
+    selected = ", ".join("left(reason, 12) || '-cp'" if c == "reason" else c for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(
+                f"INSERT INTO {table} ({copied}) SELECT {selected} FROM {table} WHERE id = %s RETURNING id", [line.pk]
+            )
+            (inserted,) = cursor.fetchone()
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+    result = reconcile(period=PERIOD)
+    flagged = [r for c in result.checks for r in c.differences]
+    assert len(flagged) == 1, flagged
+    (row,) = flagged
+    fee_lines = {e.id: e.label for e in row.evidence if e.type == "fee_line"}
+    assert fee_lines[inserted] == f"{line.account.server}:{line.account.login} {line.kind}"
+    transactions = [e.label for e in row.evidence if e.type == "transaction"]
+    assert transactions and all(label.startswith("fees 2026-03") for label in transactions), transactions
+    assert all(f" {line.partner.code} " in label and "run:" not in label for label in transactions), transactions
+    assert [e.label for e in row.evidence if e.type == "run"] == [
+        label for label in {t.split(" partner ")[0] for t in transactions}
+    ]
 
 
 def _csv(response) -> list[dict[str, str]]:

@@ -408,3 +408,35 @@ def test_suspend_and_activate_actions_go_through_the_service(admin_client, tree)
     admin_client.post(changelist, {"action": "activate_selected", "_selected_action": [tree["mid"].pk]})
     assert Partner.objects.get(code="mid").status == "active" and Partner.objects.get(code="low").status == "suspended"
     assert LogEntry.objects.filter(object_id=str(tree["low"].pk), change_message="Status set to suspended.").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("payout_account", "DE89\n3704"),
+        ("payout_account", "DE89\u202e3704"),
+        ("payout_account", "DE89 3704 "),  # refused, not trimmed, as the API refuses it
+        ("payout_method", "wire\u200b"),
+        ("payout_currency", "XXX"),
+        ("payout_currency", "QQQ"),
+    ],
+)
+def test_the_admin_forms_refuse_bad_payout_details_under_the_field(admin_client, tree, std_program, field, value):
+    """The payout-details form, the partner's add form and its change form apply the domain's rule
+    (``partners.validation``): a field error, nothing stored."""
+    mid = tree["mid"]
+    details = {"payout_currency": "EUR", "payout_method": "wire", "payout_account": "NL91", field: value}
+    own = {"name": "Mid", "email": "", "program": std_program.pk, "status": "active"}
+    posts = [
+        (reverse("admin:partners_partner_payout_details", args=[mid.pk]), details),
+        (reverse("admin:partners_partner_change", args=[mid.pk]), {**own, **details, **management("links")}),
+        (reverse("admin:partners_partner_add"), {**own, "code": "newbie", **details}),
+    ]
+    for url, data in posts:
+        response = admin_client.post(url, data)
+        assert response.status_code == 200, url
+        form = response.context["adminform"].form if "adminform" in response.context else response.context["form"]
+        assert list(form.errors) == [field], (url, form.errors)
+    mid.refresh_from_db()
+    assert (mid.payout_currency, mid.payout_method, mid.payout_account) == ("USD", "", "")
+    assert not Partner.objects.filter(code="newbie").exists()

@@ -373,6 +373,13 @@ def test_schema_for_partner_views_has_no_warnings():
     [
         ("payout_currency", "QQQ"),  # three letters, but no currency
         ("payout_currency", " EUR"),  # never trimmed into "EUR"
+        ("payout_currency", "usd"),
+        ("payout_currency", "XXX"),  # no currency
+        ("payout_currency", "XTS"),  # the test code
+        ("payout_currency", "VEF"),  # withdrawn
+        ("payout_account", "DE89\u202e3704"),  # RIGHT-TO-LEFT OVERRIDE
+        ("payout_account", "DE89\u200b3704"),  # ZERO WIDTH SPACE
+        ("payout_account", "\ufeffDE89"),
         ("payout_account", "DE89 3704\n0044"),
         ("payout_account", "DE89\r3704"),
         ("payout_account", "DE89\t3704"),
@@ -410,3 +417,14 @@ def test_payout_details_take_a_known_currency_and_inner_blanks(tree, staff_clien
     assert (b.payout_method, b.payout_account, b.payout_currency) == ("usdt", 'TX9a, memo "42"', "BTC")
     response = call(staff_client, "post", "/partners/b/payout-details/", {**body, "payout_currency": "JPY"})
     assert response.status_code == 200 and Partner.objects.get(code="b").payout_currency == "JPY"
+    for code in ("USDT", "USDC"):  # the configured crypto units README promises
+        response = call(staff_client, "post", "/partners/b/payout-details/", {**body, "payout_currency": code})
+        assert response.status_code == 200, response.content[:300]
+        assert Partner.objects.get(code="b").payout_currency == code
+
+
+def test_a_lower_case_currency_is_told_to_be_upper_case_not_unknown(tree, staff_client):
+    response = call(staff_client, "patch", "/partners/b/", {"payout_currency": "usd"})
+    assert response.status_code == 400
+    (message,) = response.json()["payout_currency"]
+    assert message.startswith("Enter an upper-case currency code"), message

@@ -102,6 +102,11 @@ def test_partner_create_without_a_date_holds_since_always(program):
         ({"email": "nope"}, "email"),
         ({"status": "gone"}, "status"),
         ({"payout_currency": "EURO"}, "payout_currency"),
+        ({"payout_currency": "eur"}, "payout_currency"),  # upper-case only, as the API takes it
+        ({"payout_currency": "XXX"}, "payout_currency"),
+        ({"payout_account": "DE89\n3704"}, "payout_account"),
+        ({"payout_account": "DE89\u202e3704"}, "payout_account"),
+        ({"payout_method": "wire\u200b"}, "payout_method"),
     ],
 )
 def test_partner_create_validates(program, kwargs, field):
@@ -118,10 +123,42 @@ def test_partner_create_duplicate_code_is_a_field_error(make_partner, program):
     assert "code" in excinfo.value.message_dict
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("payout_currency", "usd"),
+        ("payout_currency", "XTS"),
+        ("payout_currency", "XAU"),
+        ("payout_currency", "HRK"),  # withdrawn (2023)
+        ("payout_account", "DE89\r3704"),
+        ("payout_account", "\ufeffDE89"),
+        ("payout_account", "DE89 "),
+        ("payout_method", "wire\u2028"),
+    ],
+)
+def test_partner_update_refuses_bad_payout_details_whatever_the_door(make_partner, field, value):
+    """The payout-details rule is the domain's (``partners.validation``), not only the API's: a command or an admin
+    form calling the service cannot store a line break, an invisible format character or an unknown currency."""
+    partner = make_partner("p")
+    with pytest.raises(ValidationError) as excinfo:
+        partner_update(partner=partner, **{field: value})
+    assert list(excinfo.value.message_dict) == [field]
+    partner.refresh_from_db()
+    assert (partner.payout_currency, partner.payout_method, partner.payout_account) == ("USD", "", "")
+
+
+@pytest.mark.parametrize("code", ["USDT", "USDC", "BTC", "EUR", "JPY", "XOF", "USC"])
+def test_partner_payout_currency_takes_active_iso_crypto_and_configured_units(make_partner, settings, code):
+    settings.IBEX_CURRENCY_MINOR_UNITS = {"USC": "2"}
+    partner = partner_update(partner=make_partner("p"), payout_currency=code)
+    partner.refresh_from_db()
+    assert partner.payout_currency == code
+
+
 def test_partner_update_changes_own_fields_only(make_partner):
     partner = make_partner("p")
     other = program_upsert(code="other", name="Other", model="cascade")
-    partner_update(partner=partner, name="New", status="suspended", program=other, payout_currency="eur")
+    partner_update(partner=partner, name="New", status="suspended", program=other, payout_currency="EUR")
     partner.refresh_from_db()
     assert (partner.name, partner.status, partner.program_id, partner.payout_currency) == (
         "New",

@@ -1,0 +1,42 @@
+"""Payout details: the rules where a partner's money may go, applied by the services (``partner_create``,
+``partner_update``) whatever the door — the API, the admin's partner and payout-details forms, a command.
+
+``payout_currency`` is a currency the ledger knows (``core.currencies``); ``payout_method`` and ``payout_account``
+are one line of text (``core.names.line_text_error``): they are copied onto payout lines, exports and bank files,
+where a line break starts another record and an invisible direction override shows another account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from core.currencies import currency_error
+from core.names import line_text_error
+
+PAYOUT_DETAIL_FIELDS = ("payout_currency", "payout_method", "payout_account")
+
+
+def payout_details_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Field errors of whichever payout details ``values`` holds (other keys are ignored)."""
+    errors: dict[str, list[str]] = {}
+    if "payout_currency" in values:
+        error = currency_error(values["payout_currency"])
+        if error:
+            errors["payout_currency"] = [error]
+    for name in ("payout_method", "payout_account"):
+        if name in values:
+            error = line_text_error(values[name])
+            if error:
+                errors[name] = [error]
+    return errors
+
+
+def validate_payout_details(values: Mapping[str, Any]) -> None:
+    """Raise the domain's ``ValidationError`` (field errors: a 400 at the API, form errors in the admin) unless the
+    payout details in ``values`` are valid."""
+    errors = payout_details_errors(values)
+    if errors:
+        raise ValidationError(errors)
