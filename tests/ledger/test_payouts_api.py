@@ -231,3 +231,24 @@ def test_payables_of_one_partner_show_only_its_accounts_and_the_export_is_get_on
     checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
     assert maker.head(f"/api/v1/payout-batches/{batch['id']}/export/").status_code == 405
     assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.APPROVED  # a HEAD exported nothing
+
+
+@pytest.mark.django_db
+def test_a_session_cookie_does_not_export_an_approved_batch_but_downloads_an_exported_one_again():
+    """A browser sends the admin's cookie with a prefetch or a link preview by itself: the first export (it marks
+    the batch exported) takes a token or the admin's confirmation page; a re-download through the cookie is fine."""
+    earn(partner("ib"), "10.00", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    browser = APIClient()
+    browser.force_login(user("maker"))
+    refused = browser.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert refused.status_code == 409
+    assert "confirmation page" in refused.json()["detail"] and "token" in refused.json()["detail"]
+    assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.APPROVED
+    first = maker.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert first.status_code == 200 and b"IBEX-" in b"".join(first.streaming_content)
+    again = browser.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert again.status_code == 200 and b"IBEX-" in b"".join(again.streaming_content)
+    assert PayoutBatch.objects.get(pk=batch["id"]).exported_by.username == "maker"
