@@ -11,8 +11,10 @@ journal: the ledger stays one currency per transaction), payable debited, payout
 
 A line's status when the batch is made, first match wins:
 1. ``held`` — the partner is suspended, or has no payout method or account (the reason says which);
-2. ``carried_over`` — nothing positive to pay (a negative balance is a clawback: it nets against later earnings), or
-   the amount is below the program's minimum payout (the reason gives the minimum);
+2. ``carried_over`` — nothing positive to pay, or the amount is below the program's minimum payout (the reason gives
+   the minimum). Nothing positive is a clawback only when the balance owed up to the period is itself not positive
+   (it nets against later earnings); when something is owed but open batches hold it — a later period's open batch
+   takes the earlier earnings too — the reason names those batches instead;
 3. ``to_pay``.
 Held and carried-over lines hold nothing: the next batch finds their money available again.
 
@@ -99,7 +101,14 @@ def _missing_details(partner: Partner) -> list[str]:
 
 
 def _line_status(
-    partner: Partner, amount: Decimal, in_minimum: Decimal, minimum: Decimal, currency: str
+    partner: Partner,
+    amount: Decimal,
+    in_minimum: Decimal,
+    minimum: Decimal,
+    currency: str,
+    *,
+    owed: Decimal,
+    holders: Sequence[int] = (),
 ) -> tuple[str, str]:
     if partner.status == Partner.Status.SUSPENDED:
         return Status.HELD, "The partner is suspended."
@@ -107,6 +116,12 @@ def _line_status(
     if missing:
         return Status.HELD, f"Missing payout details: payout {' and '.join(missing)}."
     if amount <= 0:
+        if owed > 0:
+            named = ", ".join(str(pk) for pk in holders) or "?"
+            return (
+                Status.CARRIED_OVER,
+                f"Nothing available: open payout batch(es) {named} hold the balance owed (they pay it).",
+            )
         return Status.CARRIED_OVER, "Nothing positive to pay: the balance nets against later earnings (clawback)."
     if in_minimum < minimum:
         return Status.CARRIED_OVER, f"Below the program's minimum payout of {minimum} {currency}: carried over."
@@ -150,6 +165,7 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
                 extra={"missing_rates": [{"currency": code, "day": last_day.isoformat()} for code in missing]},
             )
         places = {code: currency_places(code) for code in codes}  # once per currency, not per line
+        holders = _open_holders([pk for pk, items in by_partner.items() if any(p.held for p in items)])
         batch = PayoutBatch.objects.create(period=cut.label, created_by=actor)
         lines, items = [], []
         for partner_id in sorted(by_partner, key=lambda pk: partners[pk].code):
@@ -161,6 +177,7 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
                     rate = _rate(rates, payable.currency, target)
                     converted.append((payable, rate, payable.available * rate))
                 exact = sum((value for _, _, value in converted), Decimal(0))
+                owed = sum((p.owed * rate for p, rate, _ in converted), Decimal(0))
                 in_minimum = sum(
                     (p.available * _rate(rates, p.currency, minimum_currency) for p in by_partner[partner_id]),
                     Decimal(0),
@@ -168,7 +185,15 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
             amount = quantize(exact, places[target])
             in_minimum = quantize(in_minimum, places[minimum_currency])
             minimum = partner.program.min_payout
-            status, reason = _line_status(partner, amount, in_minimum, minimum, minimum_currency)
+            status, reason = _line_status(
+                partner,
+                amount,
+                in_minimum,
+                minimum,
+                minimum_currency,
+                owed=quantize(owed, places[target]),
+                holders=holders.get(partner_id, ()),
+            )
             line = PayoutLine(
                 batch=batch,
                 partner=partner,
@@ -204,6 +229,23 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
             item.line_id = line.pk
         PayoutItem.objects.bulk_create([item for _, item in items], batch_size=5000)
     return batch
+
+
+def _open_holders(partner_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The open batches whose lines to pay hold some of each partner's money, by batch id."""
+    held: dict[int, list[int]] = defaultdict(list)
+    if partner_ids:
+        rows = (
+            PayoutLine.objects.filter(
+                partner_id__in=partner_ids, status=Status.TO_PAY, batch__status__in=PayoutBatch.OPEN
+            )
+            .order_by("partner_id", "batch_id")
+            .values_list("partner_id", "batch_id")
+            .distinct()
+        )
+        for partner_id, batch_id in rows:
+            held[partner_id].append(batch_id)
+    return held
 
 
 # --- the steps of a batch -----------------------------------------------------------------------------------------

@@ -96,6 +96,23 @@ def test_a_negative_balance_is_paid_nothing_and_nets_against_later_earnings():
     assert payables(partner_ids=[ib.pk]) == []
 
 
+def test_money_an_open_later_batch_holds_is_no_clawback_in_an_earlier_periods_batch():
+    """February's open batch holds January's 100.00 and February's 50.00: a batch for January then finds 100.00 owed
+    and 150.00 held — nothing available, but nothing clawed back either (the balance owed is positive)."""
+    ib = partner("ib")
+    earn(ib, "100.00", period="2026-01")
+    earn(ib, "50.00", period="2026-02")
+    february = payout_batch_create(period="2026-02", user=user("maker"))
+    assert _lines(february)["ib"][:2] == (PayoutLine.Status.TO_PAY, Decimal("150.00"))
+    status, amount, reason = _lines(payout_batch_create(period="2026-01", user=user("maker")))["ib"]
+    assert (status, amount) == (PayoutLine.Status.CARRIED_OVER, Decimal("-50.00"))
+    assert "clawback" not in reason and f"batch(es) {february.pk} hold" in reason
+    # A real clawback while an open batch holds other money is still one.
+    clawed = partner("clawed")
+    earn(clawed, "-20.00", period="2026-01", kind="reversal")
+    assert "clawback" in _lines(payout_batch_create(period="2026-01", user=user("maker")))["clawed"][2]
+
+
 def test_conversion_at_the_recorded_rate_rounds_once_per_line():
     rates("2026-01-30", EUR="1.08", GBP="1.27")  # the period's last day (a Saturday) has none: the latest before
     ib = partner("ib", currency="EUR")
