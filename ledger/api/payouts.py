@@ -343,7 +343,9 @@ class PayoutBatchLinesApi(generics.GenericAPIView):
 
 
 class PayoutBatchApproveApi(APIView):
-    """Approve a draft: another user than the one who made it (403 for the creator); 409 unless it is a draft."""
+    """Approve a draft: another user than the one who made it (403 for the creator); 409 unless it is a draft. Lines
+    that no longer qualify (a partner suspended since, payout details removed, a payable a reversal lowered) become
+    held with a reason starting ``At approval:`` (in the totals; ``…/lines/`` names them)."""
 
     permission_classes = [StaffPermission]
     required_permissions = requires(write=APPROVE_PAYOUT)
@@ -373,7 +375,8 @@ class PayoutBatchDiscardApi(APIView):
 
 
 class PayoutBatchMarkPaidApi(APIView):
-    """Mark lines of an exported batch paid (posting the payouts) or failed (back to payable, with the reason)."""
+    """Mark lines of an exported batch paid (posting the payouts) or failed (back to payable, with the reason). A
+    line whose payable no longer covers it (a reversal posted since) is a 409 naming it: nothing is paid."""
 
     permission_classes = [StaffPermission]
     required_permissions = requires(write=PAY_PAYOUT)

@@ -18,6 +18,14 @@ A line's status when the batch is made, first match wins:
 3. ``to_pay``.
 Held and carried-over lines hold nothing: the next batch finds their money available again.
 
+Re-checked at approval (the partner or the ledger may have changed since the draft was made): a line to pay whose
+partner is suspended now, has lost its payout details, or whose payable no longer covers it (a reversal posted
+since: the account owes less than the open batches hold) becomes ``held``, its reason starting with
+:data:`APPROVAL_HOLD`; the rest is approved (finance wants the batch to go on, the few lines shown and kept for the
+next batch, rather than the whole approval refused). At payment: a line whose payable no longer covers it is a
+``Conflict`` naming it — paying it would drive the payable negative — and nothing of that request is paid (fail
+that line with the bank's reason, or post what restores the payable, then pay).
+
 Concurrency: batches are made one at a time (an advisory lock), so two batches never take the same balance; every
 action on a batch locks its row first, then its lines in id order (one fixed order), so concurrent approvals or
 payments act once — the others find the state they left.
@@ -41,7 +49,7 @@ from core.money import quantize
 from core.periods import period_of, server_period
 from partners.models import Partner
 
-from ..models import PayoutBatch, PayoutItem, PayoutLine
+from ..models import LedgerAccount, PayoutBatch, PayoutItem, PayoutLine
 from ..payout_selectors import Payable, latest_usd_rates, payables
 from ..postings import AccountRef, Leg, Posting
 from ..selectors import PAYOUT_KIND, currency_places
@@ -251,9 +259,54 @@ def _open_holders(partner_ids: Sequence[int]) -> dict[int, list[int]]:
 # --- the steps of a batch -----------------------------------------------------------------------------------------
 
 
+APPROVAL_HOLD = "At approval: "
+
+
+def _owed_by_account(partner_ids: Iterable[int]) -> dict[int, Payable]:
+    """Every payable account of the partners as the ledger has it now (all periods, every payout posted)."""
+    return {p.account_id: p for p in payables(partner_ids=sorted(set(partner_ids)))}
+
+
+def _approval_holds(batch: PayoutBatch) -> list[PayoutLine]:
+    """The batch's lines to pay that no longer qualify, with their reasons set (status held): see the module."""
+    lines = list(
+        PayoutLine.objects.select_for_update(of=("self",))
+        .select_related("partner")
+        .filter(batch=batch, status=Status.TO_PAY)
+        .order_by("pk")
+    )
+    if not lines:
+        return []
+    balances = _owed_by_account(line.partner_id for line in lines)
+    short: dict[int, list[str]] = defaultdict(list)
+    for item in PayoutItem.objects.filter(line__in=lines).order_by("line_id", "id"):
+        payable = balances.get(item.account_id)
+        owed = payable.owed if payable else Decimal(0)
+        held = payable.held if payable else Decimal(0)
+        if owed < held:  # the open batches hold more than the account owes: this line would overdraw it
+            places = currency_places(item.currency)
+            short[item.line_id].append(
+                f"{quantize(owed, places)} {item.currency} owed, {quantize(held, places)} held by open batches"
+            )
+    holds = []
+    for line in lines:
+        if line.partner.status == Partner.Status.SUSPENDED:
+            reason = "the partner is suspended."
+        elif missing := _missing_details(line.partner):
+            reason = f"missing payout details: payout {' and '.join(missing)}."
+        elif line.pk in short:
+            reason = f"the payable no longer covers the line ({'; '.join(short[line.pk])})."
+        else:
+            continue
+        line.status, line.reason = Status.HELD, (APPROVAL_HOLD + reason)[:255]
+        holds.append(line)
+    return holds
+
+
 def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
     """Approve a draft: by another user than its creator (``Forbidden``). A batch approved already is answered as it
-    is (two approvals at once act once: the second finds who approved it); a discarded one is a ``Conflict``."""
+    is (two approvals at once act once: the second finds who approved it); a discarded one is a ``Conflict``. Lines
+    that no longer qualify are held first (the module's "Re-checked at approval"; ``approval_holds``)."""
     actor = _actor(user, "Approving a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
@@ -266,9 +319,21 @@ def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
                 f"You made payout batch {batch.pk}: another user approves it (maker-checker).",
                 extra={"batch": batch.pk},
             )
+        holds = _approval_holds(batch)
+        if holds:
+            PayoutLine.objects.bulk_update(holds, ["status", "reason"])
         batch.status, batch.approved_by, batch.approved_at = PayoutBatch.Status.APPROVED, actor, timezone.now()
         batch.save(update_fields=["status", "approved_by", "approved_at"])
     return batch
+
+
+def approval_holds(*, batch: PayoutBatch) -> list[tuple[str, str]]:
+    """The lines held when the batch was approved: (partner code, reason), by code — what the approval shows."""
+    return list(
+        PayoutLine.objects.filter(batch=batch, status=Status.HELD, reason__startswith=APPROVAL_HOLD)
+        .order_by("partner__code")
+        .values_list("partner__code", "reason")
+    )
 
 
 def payout_batch_discard(*, batch_id: int, user: Actor) -> PayoutBatch:
@@ -385,6 +450,7 @@ def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineO
             else:
                 to_post.append(line)
             changed.append(line)
+        _refuse_overdrafts(batch, to_post)
         _post_payouts(batch, to_post, actor=actor, at=now)
         _lines_resolved(changed, at=now)
         if batch.status == PayoutBatch.Status.EXPORTED and not any(
@@ -414,6 +480,37 @@ def _wanted(lines: dict[str, PayoutLine], outcomes: Sequence[LineOutcome] | None
     if errors:
         raise FieldErrors({"lines": errors})
     return wanted
+
+
+def _refuse_overdrafts(batch: PayoutBatch, lines: Sequence[PayoutLine]) -> None:
+    """A ``Conflict`` naming every line whose payable no longer covers what paying it debits (a reversal posted
+    since the batch was made): paying would leave the account owing less than nothing. The accounts are locked
+    first, in id order, so two batches paying the same account check one after the other."""
+    if not lines:
+        return
+    items = list(PayoutItem.objects.filter(line__in=lines).order_by("line_id", "id"))
+    list(
+        LedgerAccount.objects.select_for_update()
+        .filter(pk__in={item.account_id for item in items})
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    balances = _owed_by_account(line.partner_id for line in lines)
+    debit: dict[int, Decimal] = defaultdict(Decimal)
+    for item in items:
+        debit[item.account_id] += item.amount
+    short_accounts = {
+        pk for pk, amount in debit.items() if (balances[pk].owed if pk in balances else Decimal(0)) < amount
+    }
+    code_of = {line.pk: line.partner.code for line in lines}
+    short = sorted({code_of[item.line_id] for item in items if item.account_id in short_accounts})
+    if short:
+        raise Conflict(
+            f"The payable of {', '.join(short)} no longer covers the line in payout batch {batch.pk} (a reversal "
+            "posted since the batch was made): paying it would leave the payable negative. Fail the line with the "
+            "reason, or restore the payable, then mark it paid.",
+            extra={"batch": batch.pk, "partners": short},
+        )
 
 
 def _post_payouts(batch: PayoutBatch, lines: Iterable[PayoutLine], *, actor, at) -> None:
