@@ -46,7 +46,6 @@ from partners.models import Partner
 from ..models import LedgerAccount, PayoutBatch, PayoutLine
 from ..payout_selectors import (
     BALANCE_OPERATION_HEADER,
-    client_rebate_operations,
     payables,
     payout_batch_get,
     payout_batch_list,
@@ -68,6 +67,7 @@ from ..selectors import currency_places
 from ..services.payouts import (
     EXPORT_HEADER,
     LineOutcome,
+    client_rebate_export,
     payout_batch_approve,
     payout_batch_create,
     payout_batch_discard,
@@ -478,5 +478,6 @@ class ClientRebateExportApi(CSVExportMixin, APIView):
         query.is_valid(raise_exception=True)
         period = query.validated_data["period"]
         return csv_attachment(
-            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_operations(period=period)), f"client-rebates-{period}.csv"
+            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_export(period=period, user=request.user)),
+            f"client-rebates-{period}.csv",
         )

@@ -41,16 +41,18 @@ from decimal import Decimal, localcontext
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from core.actors import Actor, recorded_user
 from core.exceptions import ApplicationError, Conflict, FieldErrors, Forbidden, NotFound
 from core.money import quantize
 from core.periods import period_of, server_period
+from core.services import data_export_record
 from partners.models import Partner
 
 from ..models import LedgerAccount, PayoutBatch, PayoutItem, PayoutLine
-from ..payout_selectors import Payable, latest_usd_rates, payables
+from ..payout_selectors import Payable, client_rebate_operations, client_rebate_totals, latest_usd_rates, payables
 from ..postings import AccountRef, Leg, Posting
 from ..selectors import PAYOUT_KIND, currency_places
 from ..vocabulary import Purpose
@@ -355,7 +357,8 @@ EXPORTED_STATUSES = (Status.TO_PAY, Status.PAID, Status.FAILED)  # the lines app
 
 def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
     """Mark an approved batch exported (the first export; a later one changes nothing): the file is then
-    ``payout_export_rows``. A draft or discarded batch is a ``Conflict``."""
+    ``payout_export_rows``. A draft or discarded batch is a ``Conflict``. Every call is a download and is recorded
+    (``core.DataExport``: who, the rows and their totals), the first as every later one."""
     actor = _actor(user, "Exporting a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
@@ -364,7 +367,29 @@ def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
         if batch.status == PayoutBatch.Status.APPROVED:
             batch.status, batch.exported_by, batch.exported_at = PayoutBatch.Status.EXPORTED, actor, timezone.now()
             batch.save(update_fields=["status", "exported_by", "exported_at"])
+        totals = (
+            PayoutLine.objects.filter(batch=batch, status__in=EXPORTED_STATUSES)
+            .values("payout_currency")
+            .annotate(rows=Count("id"), amount=Sum("amount"))
+            .order_by("payout_currency")
+        )
+        data_export_record(
+            kind="payout_batch",
+            period=batch.period,
+            scope=str(batch.pk),
+            rows=sum(t["rows"] for t in totals),
+            totals={t["payout_currency"]: quantize(t["amount"], currency_places(t["payout_currency"])) for t in totals},
+            user=actor,
+        )
     return batch
+
+
+def client_rebate_export(*, period: str, user: Actor) -> Iterator[tuple]:
+    """The period's client-rebate balance operations (``client_rebate_operations``), the download recorded first
+    (``core.DataExport``: who, the rows and their totals per currency)."""
+    rows, totals = client_rebate_totals(period=period)
+    data_export_record(kind="client_rebates", period=period, rows=rows, totals=totals, user=user)
+    return client_rebate_operations(period=period)
 
 
 EXPORT_HEADER = (

@@ -183,6 +183,10 @@ def test_end_to_end_from_approved_commissions_to_paid_partners_and_exported_clie
         == posted
         == [(1001, Decimal("1.00")), (1002, Decimal("0.50"))]
     )
+    from core.models import DataExport
+
+    recorded = DataExport.objects.get(kind="client_rebates")
+    assert (recorded.period, recorded.rows, recorded.totals) == ("2026-03", 2, {"USD": "1.50"})
     assert sorted(r["amount"] for r in rebates) == ["0.50", "1.00"]  # as written: at the minor unit, not 8 places
     assert {r["reference"] for r in rebates} == set(
         JournalTransaction.objects.filter(kind="rebate").values_list("source_key", flat=True)
@@ -252,3 +256,31 @@ def test_a_session_cookie_does_not_export_an_approved_batch_but_downloads_an_exp
     again = browser.get(f"/api/v1/payout-batches/{batch['id']}/export/")
     assert again.status_code == 200 and b"IBEX-" in b"".join(again.streaming_content)
     assert PayoutBatch.objects.get(pk=batch["id"]).exported_by.username == "maker"
+
+
+@pytest.mark.django_db
+def test_every_batch_download_and_client_rebate_export_is_in_the_audit_log():
+    """A re-download changes no batch row, a rebate export no row at all: each leaves its own record (who, the file,
+    its rows and total per currency) with its audit event naming the user and the request."""
+    from core.models import AuditEvent, DataExport
+
+    earn(partner("a"), "10.25", period="2026-01")
+    earn(partner("b"), "4.75", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    for client in (maker, checker):
+        b"".join(client.get(f"/api/v1/payout-batches/{batch['id']}/export/").streaming_content)
+    b"".join(checker.get("/api/v1/client-rebates/export/?period=2026-01").streaming_content)
+    records = list(DataExport.objects.order_by("pk"))
+    assert [(r.kind, r.period, r.scope, r.rows, r.totals, r.exported_by.username) for r in records] == [
+        ("payout_batch", "2026-01", str(batch["id"]), 2, {"USD": "15.00"}, "maker"),
+        ("payout_batch", "2026-01", str(batch["id"]), 2, {"USD": "15.00"}, "checker"),
+        ("client_rebates", "2026-01", "", 0, {}, "checker"),
+    ]
+    events = [AuditEvent.objects.tracks(r).get() for r in records]
+    assert [(e.pgh_label, e.via, e.username) for e in events] == [
+        ("insert", "request", "maker"),
+        ("insert", "request", "checker"),
+        ("insert", "request", "checker"),
+    ]
