@@ -24,8 +24,8 @@ def _attributed(label: str) -> list[AuditEvent]:
 
 
 # The seed makes its payout batches through the services, outside any request (their API path is
-# tests/core/test_audit.py's), and its plans have no tiers (a plan with tiers is posted below); it downloads no file (a
-# download's record, core.DataExport, is tests/ledger/test_payouts_api.py's and tests/mam/test_fee_export.py's).
+# tests/core/test_audit.py's), and its plans have no tiers (a plan with tiers is posted below); its batch
+# exports, so their download records (core.DataExport), are the services' too (API: tests/ledger/test_payouts_api.py).
 NOT_BY_THE_SEEDS_REQUESTS = ["commissions.PlanTier", "core.DataExport", "ledger.PayoutBatch", "ledger.PayoutLine"]
 
 
