@@ -10,6 +10,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
+from django.db.models.functions import Now
 from pghistory.models import Events
 
 from core.money import MoneyError, parse_decimal
@@ -164,3 +165,26 @@ class AuditEvent(Events):
         default_permissions = ("view",)
         verbose_name = "audit event"
         verbose_name_plural = "audit log"
+
+
+class DataExport(models.Model):
+    """A file finance took out of Ibex for a bank or the trading platform (a payout batch, client rebates, MAM fees):
+    kept so the audit log shows every download — a re-download of a batch or a repeated balance-operation export
+    changes no other row, so no other event would. Its insert event carries who and how (``core/audit.py``)."""
+
+    kind = models.CharField(max_length=32, help_text="payout_batch, client_rebates or mam_fees")
+    period = models.CharField(max_length=7)
+    scope = models.CharField(max_length=64, blank=True, help_text="The batch id, or the MAM group's code")
+    rows = models.PositiveIntegerField()
+    totals = models.JSONField(default=dict, help_text="Per currency, the sum of the file's amounts (strings)")
+    exported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    exported_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period} {self.scope}".strip()
+
+
+tracked(pghistory.InsertEvent())(DataExport)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
 
-from .models import IdempotencyRecord
+from .models import DataExport, IdempotencyRecord
 
 
 def idempotency_records_purge(*, now: datetime | None = None, retention: timedelta | None = None) -> int:
@@ -18,3 +19,18 @@ def idempotency_records_purge(*, now: datetime | None = None, retention: timedel
     cutoff = (now or timezone.now()) - retention
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def data_export_record(
+    *, kind: str, period: str, rows: int, totals: dict[str, Decimal], user, scope: str = ""
+) -> DataExport:
+    """Record a download in the audit trail: who (``user``; the insert event adds how), what file, how many rows and
+    their total per currency (amounts as strings: exact, no float in the JSON)."""
+    return DataExport.objects.create(
+        kind=kind,
+        period=period,
+        scope=scope,
+        rows=rows,
+        totals={currency: str(amount) for currency, amount in sorted(totals.items())},
+        exported_by=user if getattr(user, "is_authenticated", False) else None,
+    )

@@ -149,6 +149,32 @@ def payout_batch_totals_of(*, batch_ids: Iterable[int]) -> dict[int, list[dict]]
 BALANCE_OPERATION_HEADER = ("server", "login", "amount", "currency", "comment", "reference")
 
 
+_REBATE_OPERATIONS = f"""
+    SELECT c.server, c.login, SUM(-e.amount) AS amount, a.currency, t.kind, t.source_key
+      FROM {_ENTRIES} e
+      JOIN {_TRANSACTIONS} t ON t.id = e.transaction_id
+      JOIN {_ACCOUNTS} a ON a.id = e.account_id
+      JOIN {_CLIENT_ACCOUNTS} c ON c.id = a.client_account_id
+     WHERE a.purpose = %s AND t.period = %s
+     GROUP BY c.server, c.login, a.currency, t.kind, t.source_key
+    HAVING SUM(e.amount) <> 0
+"""
+
+
+def client_rebate_totals(*, period: str) -> tuple[int, dict[str, Decimal]]:
+    """How many rows ``client_rebate_operations`` exports for the period, and their sum per currency (at its minor
+    unit) — the figures the download's audit record keeps, counted in the database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.currency, COUNT(*), SUM(o.amount) FROM ({_REBATE_OPERATIONS}) o GROUP BY o.currency",
+            [str(Purpose.CLIENT_PAYABLE), period],
+        )
+        found = cursor.fetchall()
+    return sum(n for _, n, _ in found), {
+        currency: quantize(Decimal(total), currency_places(currency)) for currency, _, total in found
+    }
+
+
 def client_rebate_operations(*, period: str) -> Iterator[tuple]:
     """The period's approved client rebates as platform balance operations (API.md): one per posted rebate
     transaction and client account — ``server, login, amount, currency, comment, reference`` — the amount credited
@@ -157,18 +183,7 @@ def client_rebate_operations(*, period: str) -> Iterator[tuple]:
     platform, never credited twice). Streamed from a server-side cursor (constant memory), by server, login, key."""
     with connection.chunked_cursor() as cursor:
         cursor.execute(
-            f"""
-            SELECT c.server, c.login, SUM(-e.amount), a.currency, t.kind, t.source_key
-              FROM {_ENTRIES} e
-              JOIN {_TRANSACTIONS} t ON t.id = e.transaction_id
-              JOIN {_ACCOUNTS} a ON a.id = e.account_id
-              JOIN {_CLIENT_ACCOUNTS} c ON c.id = a.client_account_id
-             WHERE a.purpose = %s AND t.period = %s
-             GROUP BY c.server, c.login, a.currency, t.kind, t.source_key
-            HAVING SUM(e.amount) <> 0
-             ORDER BY c.server, c.login, t.source_key
-            """,
-            [str(Purpose.CLIENT_PAYABLE), period],
+            _REBATE_OPERATIONS + " ORDER BY c.server, c.login, t.source_key", [str(Purpose.CLIENT_PAYABLE), period]
         )
         places: dict[str, int] = {}
         while rows := cursor.fetchmany(5000):

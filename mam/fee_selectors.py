@@ -170,6 +170,30 @@ def fee_balance_operations(*, runs: list[Run], group: MamGroup | None = None) ->
                 )
 
 
+def fee_export_totals(*, period: str, group: MamGroup | None = None) -> tuple[int, dict[str, Decimal]]:
+    """How many rows ``fee_export_csv`` writes for the period (and group), and their amounts' sum per currency (at
+    its minor unit) — the figures the download's audit record keeps, counted in the database."""
+    runs = approved_fee_runs(period=period, group=group)
+    if not runs:
+        return 0, {}
+    params = {
+        "runs": [run.pk for run in runs],
+        "kinds": [FeeLineKind.MANAGEMENT_FEE.value, FeeLineKind.PERFORMANCE_FEE.value],
+        "group": group.pk if group is not None else None,
+    }
+    sql = _EXPORT_SQL.format(group="AND l.group_id = %(group)s" if group is not None else "")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.currency, COUNT(*), SUM(-o.total) FROM ({sql}) o(run_id, server, login, kind, currency, code, "
+            "total) GROUP BY o.currency",
+            params,
+        )
+        found = cursor.fetchall()
+    return sum(n for _, n, _ in found), {
+        currency: quantize(Decimal(total), currency_places(currency)) for currency, _, total in found
+    }
+
+
 EXPORT_HEADER = ("server", "login", "amount", "currency", "comment", "reference")
 
 

@@ -31,8 +31,10 @@ from ..payout_selectors import payout_batch_totals
 from ..permissions import ADD_PAYOUT, APPROVE_PAYOUT, CHANGE_PAYOUT, EXPORT_PAYOUT, PAY_PAYOUT
 from ..selectors import currency_places
 from ..services.payouts import (
+    APPROVAL_HOLD,
     EXPORT_HEADER,
     LineOutcome,
+    approval_holds,
     payout_batch_approve,
     payout_batch_create,
     payout_batch_discard,
@@ -327,6 +329,14 @@ class PayoutBatchAdmin(AuditHistoryMixin, admin.ModelAdmin):
     @admin.action(description="Approve selected drafts (another user than the maker)", permissions=["approve"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[PayoutBatch]) -> None:
         self._each(request, queryset, payout_batch_approve, "approved")
+        # The approval re-checks every line: name those it held, so the approver sees what the batch no longer pays.
+        for batch in queryset.filter(status=PayoutBatch.Status.APPROVED).order_by("pk"):
+            held = approval_holds(batch=batch)
+            if held:
+                listed = "; ".join(f"{code}: {reason.removeprefix(APPROVAL_HOLD)}" for code, reason in held)
+                self.message_user(
+                    request, f"{batch}: {len(held)} line(s) held at approval — {listed}", messages.WARNING
+                )
 
     @admin.action(description="Mark every line still to pay of selected exported batches paid", permissions=["pay"])
     def mark_paid_selected(self, request: HttpRequest, queryset: QuerySet[PayoutBatch]) -> None:

@@ -8,7 +8,10 @@
 - ``POST /payout-batches/{id}/approve/`` (another user than the creator: 403), ``…/discard/`` (a draft),
   ``…/mark-paid/`` (``{lines?: [{partner, status: paid|failed, reason?}]}``; no ``lines``: every line still to pay
   is paid) — each with ``Idempotency-Key``; a step the batch's state does not allow is a 409.
-- ``GET /payout-batches/{id}/export/`` — the CSV (streamed), and the batch becomes ``exported``.
+- ``GET /payout-batches/{id}/export/`` — the CSV (streamed), and the batch becomes ``exported``. The first export
+  changes the batch, so it takes a token: through an admin session cookie it is a 409 (a browser's prefetch or a
+  link preview must not export a batch; the admin exports from its confirmation page, a POST); downloading an
+  exported batch again through a session is allowed.
 
 Amounts are strings at the currency's minor unit.
 """
@@ -20,6 +23,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,7 +38,7 @@ from core.api.renderers import CSVExportMixin
 from core.api.serializers import InputSerializer, StrictSerializer
 from core.csv_export import csv_lines
 from core.downloads import csv_attachment
-from core.exceptions import NotFound
+from core.exceptions import Conflict, NotFound
 from core.money import quantize
 from partners.api.serializers import mask_payout_details
 from partners.models import Partner
@@ -42,7 +46,6 @@ from partners.models import Partner
 from ..models import LedgerAccount, PayoutBatch, PayoutLine
 from ..payout_selectors import (
     BALANCE_OPERATION_HEADER,
-    client_rebate_operations,
     payables,
     payout_batch_get,
     payout_batch_list,
@@ -64,6 +67,7 @@ from ..selectors import currency_places
 from ..services.payouts import (
     EXPORT_HEADER,
     LineOutcome,
+    client_rebate_export,
     payout_batch_approve,
     payout_batch_create,
     payout_batch_discard,
@@ -339,7 +343,9 @@ class PayoutBatchLinesApi(generics.GenericAPIView):
 
 
 class PayoutBatchApproveApi(APIView):
-    """Approve a draft: another user than the one who made it (403 for the creator); 409 unless it is a draft."""
+    """Approve a draft: another user than the one who made it (403 for the creator); 409 unless it is a draft. Lines
+    that no longer qualify (a partner suspended since, payout details removed, a payable a reversal lowered) become
+    held with a reason starting ``At approval:`` (in the totals; ``…/lines/`` names them)."""
 
     permission_classes = [StaffPermission]
     required_permissions = requires(write=APPROVE_PAYOUT)
@@ -369,7 +375,8 @@ class PayoutBatchDiscardApi(APIView):
 
 
 class PayoutBatchMarkPaidApi(APIView):
-    """Mark lines of an exported batch paid (posting the payouts) or failed (back to payable, with the reason)."""
+    """Mark lines of an exported batch paid (posting the payouts) or failed (back to payable, with the reason). A
+    line whose payable no longer covers it (a reversal posted since) is a 409 naming it: nothing is paid."""
 
     permission_classes = [StaffPermission]
     required_permissions = requires(write=PAY_PAYOUT)
@@ -404,7 +411,8 @@ class PayoutBatchMarkPaidApi(APIView):
 
 class PayoutBatchExportApi(CSVExportMixin, APIView):
     """The batch CSV (streamed); the batch becomes exported (409 for a draft or discarded batch). GET only: a HEAD
-    would mark the batch exported without delivering the file."""
+    would mark the batch exported without delivering the file. The first export through a session cookie is a 409:
+    a GET a browser sends by itself (prefetch, link preview) carries the cookie, never a token."""
 
     permission_classes = [StaffPermission]
     required_permissions = requires(read=EXPORT_PAYOUT)
@@ -419,11 +427,24 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
                 "(to pay, paid or failed since), by partner code: the amount in the payout currency at its minor "
                 "unit. RFC 4180, UTF-8, text cells neutralised against formula injection.",
             ),
-            409: OpenApiResponse(description="A draft or discarded batch: another user approves it first"),
+            409: OpenApiResponse(
+                description="A draft or discarded batch (another user approves it first); or the first export of an "
+                "approved batch through an admin session cookie — export it from the admin's confirmation page "
+                "(a POST) or with a token (downloading an exported batch again through a session is allowed)"
+            ),
         },
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
-        _batch(pk)
+        batch = _batch(pk)
+        if batch.status == PayoutBatch.Status.APPROVED and isinstance(
+            request.successful_authenticator, SessionAuthentication
+        ):
+            raise Conflict(
+                f"Payout batch {batch.pk} is approved and not exported yet: exporting it marks it exported, which a "
+                "GET through a session cookie does not do (a browser may send one by itself). Export it from the "
+                "admin's confirmation page (a POST) or with an API token; once exported, it downloads here again.",
+                extra={"batch": batch.pk, "status": batch.status},
+            )
         batch = payout_batch_export(batch_id=pk, user=request.user)
         return csv_attachment(
             csv_lines(EXPORT_HEADER, payout_export_rows(batch=batch)), f"payout-batch-{batch.pk}-{batch.period}.csv"
@@ -457,5 +478,6 @@ class ClientRebateExportApi(CSVExportMixin, APIView):
         query.is_valid(raise_exception=True)
         period = query.validated_data["period"]
         return csv_attachment(
-            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_operations(period=period)), f"client-rebates-{period}.csv"
+            csv_lines(BALANCE_OPERATION_HEADER, client_rebate_export(period=period, user=request.user)),
+            f"client-rebates-{period}.csv",
         )

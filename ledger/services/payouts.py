@@ -11,10 +11,20 @@ journal: the ledger stays one currency per transaction), payable debited, payout
 
 A line's status when the batch is made, first match wins:
 1. ``held`` — the partner is suspended, or has no payout method or account (the reason says which);
-2. ``carried_over`` — nothing positive to pay (a negative balance is a clawback: it nets against later earnings), or
-   the amount is below the program's minimum payout (the reason gives the minimum);
+2. ``carried_over`` — nothing positive to pay, or the amount is below the program's minimum payout (the reason gives
+   the minimum). Nothing positive is a clawback only when the balance owed up to the period is itself not positive
+   (it nets against later earnings); when something is owed but open batches hold it — a later period's open batch
+   takes the earlier earnings too — the reason names those batches instead;
 3. ``to_pay``.
 Held and carried-over lines hold nothing: the next batch finds their money available again.
+
+Re-checked at approval (the partner or the ledger may have changed since the draft was made): a line to pay whose
+partner is suspended now, has lost its payout details, or whose payable no longer covers it (a reversal posted
+since: the account owes less than the open batches hold) becomes ``held``, its reason starting with
+:data:`APPROVAL_HOLD`; the rest is approved (finance wants the batch to go on, the few lines shown and kept for the
+next batch, rather than the whole approval refused). At payment: a line whose payable no longer covers it is a
+``Conflict`` naming it — paying it would drive the payable negative — and nothing of that request is paid (fail
+that line with the bank's reason, or post what restores the payable, then pay).
 
 Concurrency: batches are made one at a time (an advisory lock), so two batches never take the same balance; every
 action on a batch locks its row first, then its lines in id order (one fixed order), so concurrent approvals or
@@ -31,16 +41,18 @@ from decimal import Decimal, localcontext
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from core.actors import Actor, recorded_user
 from core.exceptions import ApplicationError, Conflict, FieldErrors, Forbidden, NotFound
 from core.money import quantize
 from core.periods import period_of, server_period
+from core.services import data_export_record
 from partners.models import Partner
 
-from ..models import PayoutBatch, PayoutItem, PayoutLine
-from ..payout_selectors import Payable, latest_usd_rates, payables
+from ..models import LedgerAccount, PayoutBatch, PayoutItem, PayoutLine
+from ..payout_selectors import Payable, client_rebate_operations, client_rebate_totals, latest_usd_rates, payables
 from ..postings import AccountRef, Leg, Posting
 from ..selectors import PAYOUT_KIND, currency_places
 from ..vocabulary import Purpose
@@ -99,7 +111,14 @@ def _missing_details(partner: Partner) -> list[str]:
 
 
 def _line_status(
-    partner: Partner, amount: Decimal, in_minimum: Decimal, minimum: Decimal, currency: str
+    partner: Partner,
+    amount: Decimal,
+    in_minimum: Decimal,
+    minimum: Decimal,
+    currency: str,
+    *,
+    owed: Decimal,
+    holders: Sequence[int] = (),
 ) -> tuple[str, str]:
     if partner.status == Partner.Status.SUSPENDED:
         return Status.HELD, "The partner is suspended."
@@ -107,6 +126,12 @@ def _line_status(
     if missing:
         return Status.HELD, f"Missing payout details: payout {' and '.join(missing)}."
     if amount <= 0:
+        if owed > 0:
+            named = ", ".join(str(pk) for pk in holders) or "?"
+            return (
+                Status.CARRIED_OVER,
+                f"Nothing available: open payout batch(es) {named} hold the balance owed (they pay it).",
+            )
         return Status.CARRIED_OVER, "Nothing positive to pay: the balance nets against later earnings (clawback)."
     if in_minimum < minimum:
         return Status.CARRIED_OVER, f"Below the program's minimum payout of {minimum} {currency}: carried over."
@@ -150,6 +175,7 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
                 extra={"missing_rates": [{"currency": code, "day": last_day.isoformat()} for code in missing]},
             )
         places = {code: currency_places(code) for code in codes}  # once per currency, not per line
+        holders = _open_holders([pk for pk, items in by_partner.items() if any(p.held for p in items)])
         batch = PayoutBatch.objects.create(period=cut.label, created_by=actor)
         lines, items = [], []
         for partner_id in sorted(by_partner, key=lambda pk: partners[pk].code):
@@ -161,6 +187,7 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
                     rate = _rate(rates, payable.currency, target)
                     converted.append((payable, rate, payable.available * rate))
                 exact = sum((value for _, _, value in converted), Decimal(0))
+                owed = sum((p.owed * rate for p, rate, _ in converted), Decimal(0))
                 in_minimum = sum(
                     (p.available * _rate(rates, p.currency, minimum_currency) for p in by_partner[partner_id]),
                     Decimal(0),
@@ -168,7 +195,15 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
             amount = quantize(exact, places[target])
             in_minimum = quantize(in_minimum, places[minimum_currency])
             minimum = partner.program.min_payout
-            status, reason = _line_status(partner, amount, in_minimum, minimum, minimum_currency)
+            status, reason = _line_status(
+                partner,
+                amount,
+                in_minimum,
+                minimum,
+                minimum_currency,
+                owed=quantize(owed, places[target]),
+                holders=holders.get(partner_id, ()),
+            )
             line = PayoutLine(
                 batch=batch,
                 partner=partner,
@@ -206,12 +241,74 @@ def payout_batch_create(*, period: str, user: Actor) -> PayoutBatch:
     return batch
 
 
+def _open_holders(partner_ids: Sequence[int]) -> dict[int, list[int]]:
+    """The open batches whose lines to pay hold some of each partner's money, by batch id."""
+    held: dict[int, list[int]] = defaultdict(list)
+    if partner_ids:
+        rows = (
+            PayoutLine.objects.filter(
+                partner_id__in=partner_ids, status=Status.TO_PAY, batch__status__in=PayoutBatch.OPEN
+            )
+            .order_by("partner_id", "batch_id")
+            .values_list("partner_id", "batch_id")
+            .distinct()
+        )
+        for partner_id, batch_id in rows:
+            held[partner_id].append(batch_id)
+    return held
+
+
 # --- the steps of a batch -----------------------------------------------------------------------------------------
+
+
+APPROVAL_HOLD = "At approval: "
+
+
+def _owed_by_account(partner_ids: Iterable[int]) -> dict[int, Payable]:
+    """Every payable account of the partners as the ledger has it now (all periods, every payout posted)."""
+    return {p.account_id: p for p in payables(partner_ids=sorted(set(partner_ids)))}
+
+
+def _approval_holds(batch: PayoutBatch) -> list[PayoutLine]:
+    """The batch's lines to pay that no longer qualify, with their reasons set (status held): see the module."""
+    lines = list(
+        PayoutLine.objects.select_for_update(of=("self",))
+        .select_related("partner")
+        .filter(batch=batch, status=Status.TO_PAY)
+        .order_by("pk")
+    )
+    if not lines:
+        return []
+    balances = _owed_by_account(line.partner_id for line in lines)
+    short: dict[int, list[str]] = defaultdict(list)
+    for item in PayoutItem.objects.filter(line__in=lines).order_by("line_id", "id"):
+        payable = balances.get(item.account_id)
+        owed = payable.owed if payable else Decimal(0)
+        held = payable.held if payable else Decimal(0)
+        if owed < held:  # the open batches hold more than the account owes: this line would overdraw it
+            places = currency_places(item.currency)
+            short[item.line_id].append(
+                f"{quantize(owed, places)} {item.currency} owed, {quantize(held, places)} held by open batches"
+            )
+    holds = []
+    for line in lines:
+        if line.partner.status == Partner.Status.SUSPENDED:
+            reason = "the partner is suspended."
+        elif missing := _missing_details(line.partner):
+            reason = f"missing payout details: payout {' and '.join(missing)}."
+        elif line.pk in short:
+            reason = f"the payable no longer covers the line ({'; '.join(short[line.pk])})."
+        else:
+            continue
+        line.status, line.reason = Status.HELD, (APPROVAL_HOLD + reason)[:255]
+        holds.append(line)
+    return holds
 
 
 def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
     """Approve a draft: by another user than its creator (``Forbidden``). A batch approved already is answered as it
-    is (two approvals at once act once: the second finds who approved it); a discarded one is a ``Conflict``."""
+    is (two approvals at once act once: the second finds who approved it); a discarded one is a ``Conflict``. Lines
+    that no longer qualify are held first (the module's "Re-checked at approval"; ``approval_holds``)."""
     actor = _actor(user, "Approving a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
@@ -224,9 +321,21 @@ def payout_batch_approve(*, batch_id: int, user: Actor) -> PayoutBatch:
                 f"You made payout batch {batch.pk}: another user approves it (maker-checker).",
                 extra={"batch": batch.pk},
             )
+        holds = _approval_holds(batch)
+        if holds:
+            PayoutLine.objects.bulk_update(holds, ["status", "reason"])
         batch.status, batch.approved_by, batch.approved_at = PayoutBatch.Status.APPROVED, actor, timezone.now()
         batch.save(update_fields=["status", "approved_by", "approved_at"])
     return batch
+
+
+def approval_holds(*, batch: PayoutBatch) -> list[tuple[str, str]]:
+    """The lines held when the batch was approved: (partner code, reason), by code — what the approval shows."""
+    return list(
+        PayoutLine.objects.filter(batch=batch, status=Status.HELD, reason__startswith=APPROVAL_HOLD)
+        .order_by("partner__code")
+        .values_list("partner__code", "reason")
+    )
 
 
 def payout_batch_discard(*, batch_id: int, user: Actor) -> PayoutBatch:
@@ -248,7 +357,8 @@ EXPORTED_STATUSES = (Status.TO_PAY, Status.PAID, Status.FAILED)  # the lines app
 
 def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
     """Mark an approved batch exported (the first export; a later one changes nothing): the file is then
-    ``payout_export_rows``. A draft or discarded batch is a ``Conflict``."""
+    ``payout_export_rows``. A draft or discarded batch is a ``Conflict``. Every call is a download and is recorded
+    (``core.DataExport``: who, the rows and their totals), the first as every later one."""
     actor = _actor(user, "Exporting a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
@@ -257,7 +367,29 @@ def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
         if batch.status == PayoutBatch.Status.APPROVED:
             batch.status, batch.exported_by, batch.exported_at = PayoutBatch.Status.EXPORTED, actor, timezone.now()
             batch.save(update_fields=["status", "exported_by", "exported_at"])
+        totals = (
+            PayoutLine.objects.filter(batch=batch, status__in=EXPORTED_STATUSES)
+            .values("payout_currency")
+            .annotate(rows=Count("id"), amount=Sum("amount"))
+            .order_by("payout_currency")
+        )
+        data_export_record(
+            kind="payout_batch",
+            period=batch.period,
+            scope=str(batch.pk),
+            rows=sum(t["rows"] for t in totals),
+            totals={t["payout_currency"]: quantize(t["amount"], currency_places(t["payout_currency"])) for t in totals},
+            user=actor,
+        )
     return batch
+
+
+def client_rebate_export(*, period: str, user: Actor) -> Iterator[tuple]:
+    """The period's client-rebate balance operations (``client_rebate_operations``), the download recorded first
+    (``core.DataExport``: who, the rows and their totals per currency)."""
+    rows, totals = client_rebate_totals(period=period)
+    data_export_record(kind="client_rebates", period=period, rows=rows, totals=totals, user=user)
+    return client_rebate_operations(period=period)
 
 
 EXPORT_HEADER = (
@@ -343,6 +475,7 @@ def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineO
             else:
                 to_post.append(line)
             changed.append(line)
+        _refuse_overdrafts(batch, to_post)
         _post_payouts(batch, to_post, actor=actor, at=now)
         _lines_resolved(changed, at=now)
         if batch.status == PayoutBatch.Status.EXPORTED and not any(
@@ -372,6 +505,37 @@ def _wanted(lines: dict[str, PayoutLine], outcomes: Sequence[LineOutcome] | None
     if errors:
         raise FieldErrors({"lines": errors})
     return wanted
+
+
+def _refuse_overdrafts(batch: PayoutBatch, lines: Sequence[PayoutLine]) -> None:
+    """A ``Conflict`` naming every line whose payable no longer covers what paying it debits (a reversal posted
+    since the batch was made): paying would leave the account owing less than nothing. The accounts are locked
+    first, in id order, so two batches paying the same account check one after the other."""
+    if not lines:
+        return
+    items = list(PayoutItem.objects.filter(line__in=lines).order_by("line_id", "id"))
+    list(
+        LedgerAccount.objects.select_for_update()
+        .filter(pk__in={item.account_id for item in items})
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    balances = _owed_by_account(line.partner_id for line in lines)
+    debit: dict[int, Decimal] = defaultdict(Decimal)
+    for item in items:
+        debit[item.account_id] += item.amount
+    short_accounts = {
+        pk for pk, amount in debit.items() if (balances[pk].owed if pk in balances else Decimal(0)) < amount
+    }
+    code_of = {line.pk: line.partner.code for line in lines}
+    short = sorted({code_of[item.line_id] for item in items if item.account_id in short_accounts})
+    if short:
+        raise Conflict(
+            f"The payable of {', '.join(short)} no longer covers the line in payout batch {batch.pk} (a reversal "
+            "posted since the batch was made): paying it would leave the payable negative. Fail the line with the "
+            "reason, or restore the payable, then mark it paid.",
+            extra={"batch": batch.pk, "partners": short},
+        )
 
 
 def _post_payouts(batch: PayoutBatch, lines: Iterable[PayoutLine], *, actor, at) -> None:

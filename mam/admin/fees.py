@@ -21,8 +21,8 @@ from ledger.permissions import EXPORT_BALANCE_OPERATIONS
 from runs.models import Run
 from runs.selectors import runs_of_record
 
-from ..fee_selectors import fee_export_csv
 from ..models import FeeLine, MamGroup, MemberFeeState
+from ..services.fee_export import fee_export
 
 FEE_KIND = "fees"
 
@@ -129,7 +129,7 @@ class FeeLineAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             period, group = form.cleaned_data["period"], form.cleaned_data["group"]
             name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
-            return csv_attachment(fee_export_csv(period=period, group=group), name)
+            return csv_attachment(fee_export(period=period, group=group, user=request.user), name)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -29,10 +29,11 @@ from core.api.serializers import StrictSerializer
 from core.downloads import csv_attachment
 from ledger.permissions import EXPORT_BALANCE_OPERATIONS
 
-from ..fee_selectors import fee_export_csv, fee_runs_of_record, group_fee_report
+from ..fee_selectors import fee_runs_of_record, group_fee_report
 from ..models import MamGroup
 from ..permissions import VIEW_FEE
 from ..selectors import group_get
+from ..services.fee_export import fee_export
 from ..vocabulary import CrystallisationReason
 
 
@@ -120,4 +121,4 @@ class FeeExportApi(CSVExportMixin, APIView):
         query.is_valid(raise_exception=True)
         period, group = query.validated_data["period"], query.validated_data.get("group")
         name = f"fees-{period}{f'-{group.code}' if group else ''}.csv"
-        return csv_attachment(fee_export_csv(period=period, group=group), name)
+        return csv_attachment(fee_export(period=period, group=group, user=request.user), name)

@@ -24,8 +24,9 @@ def _attributed(label: str) -> list[AuditEvent]:
 
 
 # The seed makes its payout batches through the services, outside any request (their API path is
-# tests/core/test_audit.py's), and its plans have no tiers (a plan with tiers is posted below).
-NOT_BY_THE_SEEDS_REQUESTS = ["commissions.PlanTier", "ledger.PayoutBatch", "ledger.PayoutLine"]
+# tests/core/test_audit.py's), and its plans have no tiers (a plan with tiers is posted below); its batch
+# exports, so their download records (core.DataExport), are the services' too (API: tests/ledger/test_payouts_api.py).
+NOT_BY_THE_SEEDS_REQUESTS = ["commissions.PlanTier", "core.DataExport", "ledger.PayoutBatch", "ledger.PayoutLine"]
 
 
 def test_every_tracked_model_the_api_writes_has_events_naming_the_user_and_the_route(seeded):

@@ -53,7 +53,7 @@ TRACKED = {
     "commissions.PartnerPlan", "commissions.Rebate", "commissions.Instrument", "commissions.InstrumentAlias",
     "commissions.SymbolSuffix",
     "ledger.Currency", "ledger.ConversionRate", "ledger.PayoutBatch", "ledger.PayoutLine",
-    "runs.Run",
+    "runs.Run", "core.DataExport",
     "mam.MoneyManager", "mam.MamGroup", "mam.GroupFeeTerms", "mam.Member",
 }  # fmt: skip
 # Written by COPY or on the engine's hot path: never a trigger of the trail (their runs are tracked).

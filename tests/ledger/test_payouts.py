@@ -14,6 +14,7 @@ from ledger.payout_selectors import payables
 from ledger.selectors import partner_statement
 from ledger.services.payouts import (
     LineOutcome,
+    approval_holds,
     payout_batch_approve,
     payout_batch_create,
     payout_batch_discard,
@@ -94,6 +95,23 @@ def test_a_negative_balance_is_paid_nothing_and_nets_against_later_earnings():
     assert _lines(later)["ib"][:2] == (PayoutLine.Status.TO_PAY, Decimal("30.00"))
     _pay(later)
     assert payables(partner_ids=[ib.pk]) == []
+
+
+def test_money_an_open_later_batch_holds_is_no_clawback_in_an_earlier_periods_batch():
+    """February's open batch holds January's 100.00 and February's 50.00: a batch for January then finds 100.00 owed
+    and 150.00 held — nothing available, but nothing clawed back either (the balance owed is positive)."""
+    ib = partner("ib")
+    earn(ib, "100.00", period="2026-01")
+    earn(ib, "50.00", period="2026-02")
+    february = payout_batch_create(period="2026-02", user=user("maker"))
+    assert _lines(february)["ib"][:2] == (PayoutLine.Status.TO_PAY, Decimal("150.00"))
+    status, amount, reason = _lines(payout_batch_create(period="2026-01", user=user("maker")))["ib"]
+    assert (status, amount) == (PayoutLine.Status.CARRIED_OVER, Decimal("-50.00"))
+    assert "clawback" not in reason and f"batch(es) {february.pk} hold" in reason
+    # A real clawback while an open batch holds other money is still one.
+    clawed = partner("clawed")
+    earn(clawed, "-20.00", period="2026-01", kind="reversal")
+    assert "clawback" in _lines(payout_batch_create(period="2026-01", user=user("maker")))["clawed"][2]
 
 
 def test_conversion_at_the_recorded_rate_rounds_once_per_line():
@@ -277,3 +295,56 @@ def test_reconciliation_labels_a_paid_item_and_its_payout_by_batch_and_partner_c
         ("payout_item", item.pk, f"batch {batch.pk} ib: paid item without a payout", Decimal("40.00")),
         ("transaction", posted.pk, f"payout batch {batch.pk} ib", Decimal("40.00")),
     ]
+
+
+def test_approval_holds_the_lines_that_no_longer_qualify_and_approves_the_rest():
+    """Made on Monday, approved on Wednesday: a partner suspended, another's payout details removed, a third's
+    payable lowered by a reversal in between — those three lines are held with the reason, the fourth is paid."""
+    fine, suspended, no_details, reversed_ = (partner(code) for code in ("fine", "susp", "nodet", "rev"))
+    for who in (fine, suspended, no_details, reversed_):
+        earn(who, "100.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    Partner.objects.filter(pk=suspended.pk).update(status=Partner.Status.SUSPENDED)
+    Partner.objects.filter(pk=no_details.pk).update(payout_account="")
+    earn(reversed_, "-30.00", period="2026-01", kind="reversal")
+    approved = payout_batch_approve(batch_id=batch.pk, user=user("checker"))
+    assert approved.status == PayoutBatch.Status.APPROVED
+    lines = _lines(batch)
+    assert lines["fine"][0] == PayoutLine.Status.TO_PAY
+    assert lines["susp"] == (PayoutLine.Status.HELD, Decimal("100.00"), "At approval: the partner is suspended.")
+    assert lines["nodet"][2] == "At approval: missing payout details: payout account."
+    assert lines["rev"][0] == PayoutLine.Status.HELD
+    assert "no longer covers" in lines["rev"][2] and "70.00 USD owed, 100.00 held" in lines["rev"][2]
+    assert [code for code, _ in approval_holds(batch=batch)] == ["nodet", "rev", "susp"]
+    _pay(batch)  # approving again changes nothing; only the fine line is paid
+    assert {line.partner.code for line in batch.lines.filter(status=PayoutLine.Status.PAID)} == {"fine"}
+    assert {p.partner_id: p.available for p in payables()} == {
+        suspended.pk: Decimal("100.00"),
+        no_details.pk: Decimal("100.00"),
+        reversed_.pk: Decimal("70.00"),
+    }
+
+
+def test_paying_a_line_its_payable_no_longer_covers_is_refused_naming_it():
+    """A reversal posted after the export: marking the batch paid would leave the payable at -30.00. Refused, with
+    nothing paid; failing that line with the bank's reason lets the rest be paid."""
+    ib, other = partner("ib"), partner("other")
+    earn(ib, "100.00", period="2026-01")
+    earn(other, "50.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    payout_batch_approve(batch_id=batch.pk, user=user("checker"))
+    payout_batch_export(batch_id=batch.pk, user=user("maker"))
+    earn(ib, "-130.00", period="2026-01", kind="reversal")
+    with pytest.raises(Conflict) as refused:
+        payout_lines_resolve(batch_id=batch.pk, user=user("maker"))
+    assert refused.value.extra["partners"] == ["ib"] and "ib" in str(refused.value)
+    assert not JournalTransaction.objects.filter(kind="payout").exists()
+    with pytest.raises(Conflict):
+        payout_lines_resolve(batch_id=batch.pk, user=user("maker"), outcomes=[LineOutcome("ib", "paid")])
+    payout_lines_resolve(
+        batch_id=batch.pk,
+        user=user("maker"),
+        outcomes=[LineOutcome("ib", "failed", "payable reversed"), LineOutcome("other", "paid")],
+    )
+    assert PayoutBatch.objects.get(pk=batch.pk).status == PayoutBatch.Status.PAID
+    assert [p.owed for p in payables(partner_ids=[ib.pk])] == [Decimal("-30.00")]

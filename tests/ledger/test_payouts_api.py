@@ -183,6 +183,10 @@ def test_end_to_end_from_approved_commissions_to_paid_partners_and_exported_clie
         == posted
         == [(1001, Decimal("1.00")), (1002, Decimal("0.50"))]
     )
+    from core.models import DataExport
+
+    recorded = DataExport.objects.get(kind="client_rebates")
+    assert (recorded.period, recorded.rows, recorded.totals) == ("2026-03", 2, {"USD": "1.50"})
     assert sorted(r["amount"] for r in rebates) == ["0.50", "1.00"]  # as written: at the minor unit, not 8 places
     assert {r["reference"] for r in rebates} == set(
         JournalTransaction.objects.filter(kind="rebate").values_list("source_key", flat=True)
@@ -231,3 +235,52 @@ def test_payables_of_one_partner_show_only_its_accounts_and_the_export_is_get_on
     checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
     assert maker.head(f"/api/v1/payout-batches/{batch['id']}/export/").status_code == 405
     assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.APPROVED  # a HEAD exported nothing
+
+
+@pytest.mark.django_db
+def test_a_session_cookie_does_not_export_an_approved_batch_but_downloads_an_exported_one_again():
+    """A browser sends the admin's cookie with a prefetch or a link preview by itself: the first export (it marks
+    the batch exported) takes a token or the admin's confirmation page; a re-download through the cookie is fine."""
+    earn(partner("ib"), "10.00", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    browser = APIClient()
+    browser.force_login(user("maker"))
+    refused = browser.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert refused.status_code == 409
+    assert "confirmation page" in refused.json()["detail"] and "token" in refused.json()["detail"]
+    assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.APPROVED
+    first = maker.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert first.status_code == 200 and b"IBEX-" in b"".join(first.streaming_content)
+    again = browser.get(f"/api/v1/payout-batches/{batch['id']}/export/")
+    assert again.status_code == 200 and b"IBEX-" in b"".join(again.streaming_content)
+    assert PayoutBatch.objects.get(pk=batch["id"]).exported_by.username == "maker"
+
+
+@pytest.mark.django_db
+def test_every_batch_download_and_client_rebate_export_is_in_the_audit_log():
+    """A re-download changes no batch row, a rebate export no row at all: each leaves its own record (who, the file,
+    its rows and total per currency) with its audit event naming the user and the request."""
+    from core.models import AuditEvent, DataExport
+
+    earn(partner("a"), "10.25", period="2026-01")
+    earn(partner("b"), "4.75", period="2026-01")
+    maker, checker = _client("maker"), _client("checker")
+    batch = _make(maker)
+    checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
+    for client in (maker, checker):
+        b"".join(client.get(f"/api/v1/payout-batches/{batch['id']}/export/").streaming_content)
+    b"".join(checker.get("/api/v1/client-rebates/export/?period=2026-01").streaming_content)
+    records = list(DataExport.objects.order_by("pk"))
+    assert [(r.kind, r.period, r.scope, r.rows, r.totals, r.exported_by.username) for r in records] == [
+        ("payout_batch", "2026-01", str(batch["id"]), 2, {"USD": "15.00"}, "maker"),
+        ("payout_batch", "2026-01", str(batch["id"]), 2, {"USD": "15.00"}, "checker"),
+        ("client_rebates", "2026-01", "", 0, {}, "checker"),
+    ]
+    events = [AuditEvent.objects.tracks(r).get() for r in records]
+    assert [(e.pgh_label, e.via, e.username) for e in events] == [
+        ("insert", "request", "maker"),
+        ("insert", "request", "checker"),
+        ("insert", "request", "checker"),
+    ]

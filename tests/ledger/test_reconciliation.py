@@ -235,6 +235,38 @@ def test_a_broken_posting_is_flagged_with_its_transaction(period):
     assert sum(len(c.differences) for c in result.checks) == 1
 
 
+def test_a_fee_posting_the_fee_lines_do_not_explain_is_flagged_by_fee_postings(period):
+    """A management fee credited to the manager by hand, beside the approval's posting: the fee check (not the
+    commission one) flags the manager's management-fee row by exactly that amount, naming the transaction."""
+    mgr = Partner.objects.get(code="mgr")
+    journal_post(
+        postings=[
+            Posting(
+                source_key="manual:test:mgr:management_fee",
+                kind="management_fee",
+                period=PERIOD,
+                currency="USD",
+                legs=(
+                    Leg(AccountRef(Purpose.COMMISSION_EXPENSE, "USD"), Decimal("3.10")),
+                    Leg(AccountRef(Purpose.MANAGER_PAYABLE, "USD", partner_id=mgr.pk), Decimal("-3.10")),
+                ),
+            )
+        ]
+    )
+    result = reconcile(period=PERIOD)
+    assert result.status == Status.DIFFERENCE
+    (flagged,) = _check(result, "fee_postings").differences
+    assert (flagged.subject, flagged.detail, flagged.currency) == ("manager_payable:mgr", "management_fee", "USD")
+    exact = sum((f.amount for f in FeeLine.objects.filter(run_id=period["fees"], kind="management_fee")), Decimal(0))
+    assert (flagged.expected, flagged.actual, flagged.difference) == (
+        quantize(exact, 2),
+        quantize(exact, 2) + Decimal("3.10"),
+        Decimal("3.10"),
+    )
+    assert "manual:test:mgr:management_fee" in {e.label for e in flagged.evidence if e.type == "transaction"}
+    assert _check(result, "commission_postings").differences == []
+
+
 def test_a_posting_skipped_at_approval_is_flagged_with_the_lines_behind_it(staff_client, monkeypatch):
     _broker(staff_client)
     _trades(staff_client)

@@ -82,6 +82,15 @@ def test_approved_fees_export_as_balance_operations_equal_to_the_journal(staff_c
     one = _rows(_export(staff_client, period="2026-03", group="fund-b"))
     assert [row["login"] for row in one] == ["2003"]
     assert _rows(_export(staff_client, period="2026-03")) == rows  # the same references every time
+    # Every download is in the audit log: who, what (period, group), its rows and their total per currency.
+    from core.models import AuditEvent, DataExport
+
+    records = list(DataExport.objects.filter(kind="mam_fees").order_by("pk"))
+    assert [(r.scope, r.rows) for r in records] == [("", 0), ("", 4), ("fund-b", 1), ("", 4)]
+    assert records[-1].totals == {"USD": str(sum((Decimal(row["amount"]) for row in rows), Decimal(0)))}
+    assert {r.exported_by.username for r in records} == {"staff"}
+    event = AuditEvent.objects.tracks(records[-1]).get()
+    assert (event.pgh_label, event.via, event.username) == ("insert", "request", "staff")
 
 
 def test_bad_export_queries_are_400_and_errors_are_json_even_to_a_csv_client(staff_client):
