@@ -153,3 +153,15 @@ def seed_payouts(staff_client, period: str = "2025-12") -> dict:
     payout_batch_export(batch_id=batch.pk, user=checker)
     draft = payout_batch_create(period=period, user=maker)
     return {"payout_batch": batch.pk, "payout_draft": draft.pk}
+
+
+def seed_partner_tokens() -> dict:
+    """A named API token for ``sub`` (two: a list of them pages) and one for ``sub2`` (another partner's)."""
+    from partners.models import Partner
+    from partners.services.tokens import partner_token_create
+
+    sub, sub2 = Partner.objects.get(code="sub"), Partner.objects.get(code="sub2")
+    own, _ = partner_token_create(partner=sub, name="reports")
+    partner_token_create(partner=sub, name="crm")
+    foreign, _ = partner_token_create(partner=sub2, name="reports")
+    return {"token_sub": own.pk, "token_sub2": foreign.pk}
