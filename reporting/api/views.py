@@ -21,6 +21,7 @@ from core.periods import server_period
 from core.vocabulary import LineKind
 from ledger.api.views import StatementSerializer
 from ledger.selectors import partner_statement
+from partners.models import ClientAccount, Partner
 
 from ..exports import statement_csv, statement_pdf
 from ..selectors import (
@@ -157,11 +158,20 @@ class MeLinesView(MultiFormatMixin, PartnerView, generics.ListAPIView):
         return self.list(request, *args, **kwargs)
 
 
-class _PeriodListView(PartnerView, generics.GenericAPIView):
+class _PeriodListView(PartnerView, generics.ListAPIView):
+    """A page of rows (``rows``) with each one's figures of the period (``figures``: a fixed number of queries for
+    the page, whatever its size)."""
+
+    def get_queryset(self):
+        return self.model.objects.none() if getattr(self, "swagger_fake_view", False) else self.rows()
+
     @extend_schema(parameters=[s.PeriodQuerySerializer])
-    def get(self, request):
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def list(self, request, *args, **kwargs):
         period = _period(request)
-        page = self.paginate_queryset(self.rows())
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(self.figures(page, period), many=True).data)
 
 
@@ -170,6 +180,7 @@ class MeDownlineView(_PeriodListView):
     period and what the partner earned on those trades (``?period=``, default the current period)."""
 
     serializer_class = s.DownlineSerializer
+    model = Partner
 
     def rows(self):
         return [partner for partner, _ in me_downline(self.partner)]
@@ -190,6 +201,7 @@ class MeClientsView(_PeriodListView):
     CRM's feed sends none), so none is shown."""
 
     serializer_class = s.ClientSerializer
+    model = ClientAccount
 
     def rows(self):
         return me_clients(self.partner)
