@@ -84,6 +84,19 @@ class StatementQuerySerializer(StrictSerializer):
     )
 
 
+class MeStatementSerializer(serializers.Serializer):
+    """The broker's statement shape (``GET /partners/{code}/statement/``), from the same selector."""
+
+    partner = serializers.CharField()
+    period = serializers.CharField()
+    currency = serializers.CharField()
+    opening_balance = AmountField(help_text="at the currency's minor unit, as are all amounts here")
+    totals = serializers.DictField(child=AmountField())
+    earned = AmountField()
+    payouts = AmountField()
+    closing_balance = AmountField()
+
+
 class SummarySerializer(serializers.Serializer):
     period = serializers.CharField()
     approved = serializers.BooleanField(help_text="whether the period's commission run is approved")

@@ -19,7 +19,6 @@ from core.csv_export import csv_lines
 from core.downloads import csv_attachment
 from core.periods import server_period
 from core.vocabulary import LineKind
-from ledger.api.views import StatementSerializer
 from ledger.selectors import partner_statement
 from partners.models import ClientAccount, Partner
 
@@ -244,7 +243,7 @@ class MeStatementView(MultiFormatMixin, PartnerView, APIView):
             OpenApiParameter("period", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[0-9]{4}-[0-9]{2}$"),
         ],
         responses={
-            200: StatementSerializer,
+            200: s.MeStatementSerializer,
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the statement as CSV"),
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the statement as PDF"),
         },
@@ -265,7 +264,7 @@ class MeStatementView(MultiFormatMixin, PartnerView, APIView):
             response = HttpResponse(statement_pdf(statement, partner_name=self.partner.name), "application/pdf")
             response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
             return response
-        return Response(StatementSerializer(statement).data)
+        return Response(s.MeStatementSerializer(statement).data)
 
 
 class MeSummaryView(PartnerView, APIView):
