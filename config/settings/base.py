@@ -178,7 +178,7 @@ SPECTACULAR_SETTINGS = {
         "PartnerStatusEnum": "partners.models.network.Partner.Status",
         "RunStatusEnum": "runs.models.Run.Status",
         "RunChunkStatusEnum": "runs.models.RunChunk.Status",
-        "LineKindEnum": "core.vocabulary.LineKind",
+        "LineKindEnum": "core.vocabulary.LineKind.choices",
         "HierarchyModelEnum": "core.vocabulary.HierarchyModel",
         "PayoutBatchStatusEnum": "ledger.models.payouts.PayoutBatch.Status",
         "PayoutLineStatusEnum": "ledger.models.payouts.PayoutLine.Status",

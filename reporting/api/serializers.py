@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from commissions.api.lines import LineSerializer
@@ -78,10 +79,17 @@ class PayoutSerializer(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
 
 
+CURRENCY = r"^[A-Z][A-Z0-9]{2,7}$"
+
+
+@extend_schema_field({"type": "string", "pattern": CURRENCY, "example": "USD"})
+class CurrencyField(serializers.RegexField):
+    def __init__(self, **kwargs):
+        super().__init__(CURRENCY, **kwargs)
+
+
 class StatementQuerySerializer(StrictSerializer):
-    currency = serializers.RegexField(
-        r"^[A-Z][A-Z0-9]{2,7}$", required=False, help_text="Default: the currency of the partner's program"
-    )
+    currency = CurrencyField(required=False, help_text="Default: the currency of the partner's program")
 
 
 class MeStatementSerializer(serializers.Serializer):
