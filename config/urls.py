@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("runs.api.urls")),
     path("", include("commissions.api.urls")),
     path("mam/", include("mam.api.urls")),
+    path("me/", include("reporting.api.urls")),
 ]
 
 urlpatterns = [

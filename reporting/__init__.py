@@ -1,1 +1,1 @@
-"""Partner portal, partner API and statements (issue: reporting). Not yet installed as an app."""
+"""Partner portal, partner API (``/api/v1/me/``) and statements: reads only (ARCHITECTURE.md "Layout")."""

@@ -47,7 +47,7 @@ def test_the_contracts_are_the_architecture_and_cannot_be_dodged():
 
 def test_the_installed_apps_follow_the_layers():
     installed = [config.name for config in apps.get_app_configs() if config.name in LAYERS]
-    assert installed == ["core", "partners", "ledger", "runs", "commissions", "mam", "demo"]
+    assert installed == ["core", "partners", "ledger", "runs", "commissions", "mam", "reporting", "demo"]
     # The framework knows no domain: it registers kinds, it does not define them.
     from runs.registry import kind_names
 

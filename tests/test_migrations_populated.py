@@ -57,6 +57,8 @@ MOVED_TO = ("ledger", "runs")
 # Apps born after the move (their first migrations depend on it): absent from the old schema, migrated in the last
 # step only.
 BORN_AFTER = ("mam",)
+# The partners app as the old code wrote it: before referral codes (0007 gives each existing partner its own).
+PARTNERS_BEFORE = ("partners", "0006_payout_details_permission")
 
 LINES = "commissions_attributionline"
 SERVER_TZ = ZoneInfo(settings.IBEX_SERVER_TIME_ZONE)
@@ -104,7 +106,7 @@ def scratch_database() -> Iterator[str]:
 def _migrate_to_pre_move_state() -> None:
     executor = MigrationExecutor(connection)
     targets = [
-        PRE_MOVE if app == "commissions" else (app, name)
+        PRE_MOVE if app == "commissions" else PARTNERS_BEFORE if app == "partners" else (app, name)
         for app, name in executor.loader.graph.leaf_nodes()
         if app not in MOVED_TO and app not in BORN_AFTER
     ]
@@ -809,6 +811,16 @@ def _table_exists(name: str) -> bool:
         return cursor.fetchone()[0]
 
 
+def _check_referral_codes() -> None:
+    """Partners written before referral codes each got their own (a callable default would give all one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT referral_code), min(length(referral_code)) FROM partners_partner"
+        )
+        count, distinct, shortest = cursor.fetchone()
+    assert count >= 2 and distinct == count and shortest == 10
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_migrating_a_populated_database_keeps_runs_lines_journal_and_statements():
@@ -827,6 +839,7 @@ def test_migrating_a_populated_database_keeps_runs_lines_journal_and_statements(
         _check_journal(old, before)
         _check_statements_and_balances(old)
         _check_old_schema_is_gone()
+        _check_referral_codes()
         _check_new_writes_take_fresh_ids_and_ledger_stays_append_only(old, before)
 
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "runs",
     "commissions",
     "mam",
+    "reporting",
     "demo",
 ]
 
@@ -119,6 +120,8 @@ USE_TZ = True
 # Minor units of currencies the ledger has not used yet, where CLDR's (ISO 4217) or Ibex's crypto units are not the
 # broker's: "USC=2,XBT=8". Fixed per currency at its first posting (ledger.services.currencies).
 IBEX_CURRENCY_MINOR_UNITS = env.dict("IBEX_CURRENCY_MINOR_UNITS", default={})
+# Where partners sign in: referral and invitation links (GET /api/v1/me/) start with it.
+IBEX_PORTAL_BASE_URL = env("IBEX_PORTAL_BASE_URL", default="http://localhost:8000")
 IBEX_SERVER_TIME_ZONE = env("IBEX_SERVER_TIME_ZONE", default="Etc/GMT-2")
 # Where uploaded and generated files live; never committed.
 IBEX_VAR_DIR = VAR_DIR
@@ -138,9 +141,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # a 10 000-trade JSON body fits 
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's, telling the audit trail who the token's user is once authenticated (core/audit.py); a key with a
-        # NUL is a 401, not a database error.
-        "core.api.authentication.TokenAuthentication",
+        # DRF's one token per user and a partner's named tokens (``ibx…`` keys, /api/v1/me/tokens/), telling the audit
+        # trail who the token's user is once authenticated (core/audit.py); a key with a NUL is a 401, not a database
+        # error.
+        "partners.api.authentication.PartnerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -176,7 +180,7 @@ SPECTACULAR_SETTINGS = {
         "PartnerStatusEnum": "partners.models.network.Partner.Status",
         "RunStatusEnum": "runs.models.Run.Status",
         "RunChunkStatusEnum": "runs.models.RunChunk.Status",
-        "LineKindEnum": "core.vocabulary.LineKind",
+        "LineKindEnum": "core.vocabulary.LineKind.choices",
         "HierarchyModelEnum": "core.vocabulary.HierarchyModel",
         "PayoutBatchStatusEnum": "ledger.models.payouts.PayoutBatch.Status",
         "PayoutLineStatusEnum": "ledger.models.payouts.PayoutLine.Status",

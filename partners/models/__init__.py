@@ -1,5 +1,6 @@
 from .accounts import AccountAttribution, AccountTerms, ClientAccount
 from .network import Partner, PartnerLink, PartnerProgram, PartnerStatus, Program, ProgramTerms
+from .tokens import PartnerToken
 
 __all__ = [
     "AccountAttribution",
@@ -9,6 +10,7 @@ __all__ = [
     "PartnerLink",
     "PartnerProgram",
     "PartnerStatus",
+    "PartnerToken",
     "Program",
     "ProgramTerms",
 ]

@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -63,6 +65,16 @@ class ProgramTerms(models.Model):
         return f"{self.program_id} terms from {self.valid_from:%Y-%m-%d %H:%M}"
 
 
+# Referral codes travel in links and are typed by hand: upper-case letters and digits without 0/O and 1/I/L.
+REFERRAL_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REFERRAL_LENGTH = 10
+
+
+def new_referral_code() -> str:
+    """A random referral code (31^10 ≈ 8·10^14 codes: a collision is refused by the unique index, never merged)."""
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_LENGTH))
+
+
 class Partner(TimeStamped):
     """An introducing broker (IB). Its parent is effective-dated in ``PartnerLink``; it may have a login user."""
 
@@ -82,6 +94,9 @@ class Partner(TimeStamped):
     payout_currency = models.CharField(max_length=8, default="USD")  # USDT, a configured unit: ledger.Currency's width
     payout_method = models.CharField(max_length=32, blank=True)
     payout_account = models.CharField(max_length=200, blank=True)
+    referral_code = models.CharField(
+        max_length=16, unique=True, default=new_referral_code, editable=False, help_text="the code of its links"
+    )
 
     class Meta:
         ordering = ["code"]

@@ -268,6 +268,14 @@ class RouteTestCase:
     path: ClassVar[str]
     methods: ClassVar[tuple[str, ...]] = ("get",)
     params: ClassVar[dict[str, Any]] = {}
+    # The fixture of the client the contract tests call the route as: staff for a broker route, a partner for its
+    # own (``PartnerScoped``: ``partner_client``, the sub-IB ``sub``; ``master_client`` where a route needs a
+    # partner with a downline).
+    caller_fixture: ClassVar[str] = "staff_client"
+
+    @pytest.fixture
+    def caller(self, request):
+        return request.getfixturevalue(self.caller_fixture)
 
     @pytest.fixture(autouse=True)
     def _seeded_keys(self, seeded):
@@ -323,8 +331,8 @@ class Writable(RouteTestCase):
             transaction.set_rollback(True)
         return response, wrote
 
-    def test_the_valid_body_is_accepted(self, seeded, staff_client):
-        response, _ = self.probe(staff_client, self.body)
+    def test_the_valid_body_is_accepted(self, seeded, caller):
+        response, _ = self.probe(caller, self.body)
         assert response.status_code in self.ok_statuses, response.content[:1000]
 
     def body_schema(self) -> dict[str, Any]:
@@ -353,10 +361,10 @@ class Writable(RouteTestCase):
                 paths += [(*path, index) for index in range(len(node))]
         return paths
 
-    def test_a_json_float_in_a_decimal_is_400(self, seeded, staff_client):
+    def test_a_json_float_in_a_decimal_is_400(self, seeded, caller):
         failures = []
         for path in self.decimal_paths():
-            response, wrote = self.probe(staff_client, replaced(self.body, path, 10.94))
+            response, wrote = self.probe(caller, replaced(self.body, path, 10.94))
             if not self.refused(response, path):
                 failures.append(f"{path}: {response.status_code} {response.content[:300]}")
             elif wrote and not self.keeps_good_rows:
@@ -374,7 +382,7 @@ class Writable(RouteTestCase):
             return bool(response.json().get("rejected"))
         return False
 
-    def test_an_unknown_field_is_400_naming_it(self, seeded, staff_client):
+    def test_an_unknown_field_is_400_naming_it(self, seeded, caller):
         """A field the operation does not declare, in any object of the body (the body, each row, a plan's rules, a
         rebate's account), is refused under its own name, and the schema says so (``additionalProperties: false``):
         a typo must not silently become a different instruction."""
@@ -386,7 +394,7 @@ class Writable(RouteTestCase):
             if spec.get("additionalProperties") is not False:
                 failures.append(f"{path}: additionalProperties: false not documented")
             key = (*path, "acount") if path else ("acount",)
-            response, wrote = self.probe(staff_client, replaced(self.body, key, {"server": "live1", "login": 1001}))
+            response, wrote = self.probe(caller, replaced(self.body, key, {"server": "live1", "login": 1001}))
             if not self.refused(response, key):
                 failures.append(f"{path}: {response.status_code} {response.content[:300]}")
             elif response.status_code == 400 and "unknown field" not in response.text:
@@ -395,7 +403,7 @@ class Writable(RouteTestCase):
                 failures.append(f"{path}: wrote")
         assert not failures, "\n".join(failures)
 
-    def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, staff_client):
+    def test_a_list_longer_than_documented_is_400_naming_it(self, seeded, caller):
         """Every list in the body documents its ``maxItems``, and one item more is refused under that field."""
         failures = []
         for path, value in list(leaves(self.body)):
@@ -406,20 +414,20 @@ class Writable(RouteTestCase):
                 failures.append(f"{path}: no maxItems documented")
                 continue
             longer = [copy.deepcopy(value[0]) if value else "x" for _ in range(spec["maxItems"] + 1)]
-            response, wrote = self.probe(staff_client, replaced(self.body, path, longer))
+            response, wrote = self.probe(caller, replaced(self.body, path, longer))
             if response.status_code != 400 or not self.refused(response, path) or "no more than" not in response.text:
                 failures.append(f"{path}: {response.status_code} {response.content[:300]}")
             if wrote:
                 failures.append(f"{path}: wrote")
         assert not failures, "\n".join(failures)
 
-    def test_hostile_values_are_4xx_never_5xx_and_write_nothing(self, seeded, staff_client):
+    def test_hostile_values_are_4xx_never_5xx_and_write_nothing(self, seeded, caller):
         failures = []
         absent = [(path, example(prop)) for path, prop, value in self.fields() if value is ABSENT]
         for path, value in [*leaves(self.body), *absent]:
             dotted = ".".join(map(str, path))
             for name, hostile in hostile_values(value):
-                response, wrote = self.probe(staff_client, replaced(self.body, path, hostile))
+                response, wrote = self.probe(caller, replaced(self.body, path, hostile))
                 code = response.status_code
                 if code >= 500:
                     failures.append(f"{dotted} ({name}): {code}")
@@ -474,10 +482,10 @@ class Bulk(Writable):
         body = operation(self.path, self.write_method)["requestBody"]["content"]["application/json"]["schema"]
         return body["maxItems"]
 
-    def test_a_bad_row_is_named_by_index_and_nothing_is_written(self, seeded, staff_client):
+    def test_a_bad_row_is_named_by_index_and_nothing_is_written(self, seeded, caller):
         good = self.body[0]
         bad = replaced(good, (next(iter(good)),), {"a": 1})
-        response, wrote = self.probe(staff_client, [good, bad])
+        response, wrote = self.probe(caller, [good, bad])
         if self.keeps_good_rows:
             assert response.status_code == 200, response.content[:500]
             assert [r["index"] for r in response.json()["rejected"]] == [1]
@@ -487,10 +495,10 @@ class Bulk(Writable):
         assert [r["index"] for r in rows] == [1] and rows[0]["errors"], rows
         assert not wrote
 
-    def test_a_row_that_is_not_an_object_has_field_errors_like_any_row(self, seeded, staff_client):
+    def test_a_row_that_is_not_an_object_has_field_errors_like_any_row(self, seeded, caller):
         """``null``, a number, a string or a list for a row: its errors are a field-errors object (the documented
         ``RowError.errors``) under ``non_field_errors``, never a bare list."""
-        response, wrote = self.probe(staff_client, [self.body[0], None, 5, "x", []])
+        response, wrote = self.probe(caller, [self.body[0], None, 5, "x", []])
         if self.keeps_good_rows:
             assert response.status_code == 200, response.content[:500]
             rows = response.json()["rejected"]
@@ -500,34 +508,34 @@ class Bulk(Writable):
             assert not wrote
         assert [r["index"] for r in rows] == [1, 2, 3, 4], rows
         # A row that is a string holding a NUL is refused where the body is parsed, on every list route.
-        response, wrote = self.probe(staff_client, [self.body[0], "a\x00"])
+        response, wrote = self.probe(caller, [self.body[0], "a\x00"])
         assert response.status_code == 400 and not wrote, response.content[:500]
         assert [r["index"] for r in response.json()["rows"]] == [1]
         for row in rows + response.json()["rows"]:
             assert isinstance(row["errors"], dict) and row["errors"], row
             assert all(isinstance(m, list) and all(isinstance(x, str) for x in m) for m in row["errors"].values()), row
 
-    def test_not_a_list_and_too_many_rows_are_400(self, seeded, staff_client):
+    def test_not_a_list_and_too_many_rows_are_400(self, seeded, caller):
         for body in ({"rows": self.body}, "x", 12):
-            response, wrote = self.probe(staff_client, body)
+            response, wrote = self.probe(caller, body)
             assert response.status_code == 400 and "non_field_errors" in response.json(), response.content[:300]
-        response, wrote = self.probe(staff_client, [self.body[0]] * (self.max_rows + 1))
+        response, wrote = self.probe(caller, [self.body[0]] * (self.max_rows + 1))
         assert response.status_code == 400 and "non_field_errors" in response.json(), response.content[:300]
         assert not wrote
 
-    def test_a_body_that_is_not_a_list_answers_the_documented_bulk_errors(self, seeded, staff_client):
+    def test_a_body_that_is_not_a_list_answers_the_documented_bulk_errors(self, seeded, caller):
         """An object or a scalar sent to a list operation is refused with ``BulkErrors``' ``non_field_errors``
         whatever it holds: a NUL or a lone surrogate in it (refused where the body is parsed) gets the same shape,
         not field errors the operation does not document."""
         first = next(iter(self.body[0]))
         for body in ({first: "a\x00"}, {"a\x00": 1}, {first: "\ud800"}, {"\udfff": 1}, "a\x00", {first: "x"}):
-            response, wrote = self.probe(staff_client, body)
+            response, wrote = self.probe(caller, body)
             assert response.status_code == 400 and not wrote, (body, response.content[:300])
             assert set(response.json()) == {"non_field_errors"}, (body, response.content[:300])
             assert_documented(response, self.path, self.write_method)
 
-    def test_an_empty_list_writes_nothing(self, seeded, staff_client):
-        response, wrote = self.probe(staff_client, [])
+    def test_an_empty_list_writes_nothing(self, seeded, caller):
+        response, wrote = self.probe(caller, [])
         assert response.status_code in (200, 400), response.content[:300]
         assert not wrote
 
@@ -543,36 +551,36 @@ class Paginated(RouteTestCase):
 
     minimum_seeded: ClassVar[int] = 2
 
-    def test_the_list_paginates(self, seeded, staff_client):
-        body = staff_client.get(self.url(), {"page_size": 1}).json()
+    def test_the_list_paginates(self, seeded, caller):
+        body = caller.get(self.url(), {"page_size": 1}).json()
         assert set(body) == {"count", "next", "previous", "results"}, body
         assert body["count"] >= self.minimum_seeded, f"seed at least {self.minimum_seeded} objects for {self.path}"
         assert len(body["results"]) == 1 and (body["next"] is not None) == (body["count"] > 1)
-        everything = staff_client.get(self.url(), {"page_size": 100_000}).json()
+        everything = caller.get(self.url(), {"page_size": 100_000}).json()
         assert len(everything["results"]) == everything["count"] and everything["next"] is None
 
-    def test_page_size_is_capped_on_this_route(self, seeded, staff_client, monkeypatch):
+    def test_page_size_is_capped_on_this_route(self, seeded, caller, monkeypatch):
         """A real request shows this route's pages are capped by the API's paginator: with the cap lowered to 1 for
         the test, asking for 2 a page gets 1 and a next page (a route paginating on its own, or with an uncapped
         paginator, fails). That the cap is 1 000 is shown once with 1 001 rows (``test_page_size_is_capped_at_1000``)
         and documented on every list (``maximum``)."""
         monkeypatch.setattr(PageNumberPagination, "max_page_size", 1)
-        body = staff_client.get(self.url(), {"page_size": 2}).json()
+        body = caller.get(self.url(), {"page_size": 2}).json()
         assert body["count"] >= 2, f"seed at least 2 objects for {self.path}"
         assert len(body["results"]) == 1 and body["next"] is not None, body
 
-    def test_a_page_past_the_end_is_a_json_404(self, seeded, staff_client):
-        response = staff_client.get(self.url(), {"page": 10_000})
+    def test_a_page_past_the_end_is_a_json_404(self, seeded, caller):
+        response = caller.get(self.url(), {"page": 10_000})
         assert response.status_code == 404 and "detail" in response.json()
-        response = staff_client.get(self.url(), {"page": "9" * 40})  # past any table: no 40-digit parse
+        response = caller.get(self.url(), {"page": "9" * 40})  # past any table: no 40-digit parse
         assert response.status_code == 404 and "detail" in response.json()
 
-    def test_a_page_or_page_size_that_is_no_whole_number_of_at_least_1_is_400_naming_it(self, seeded, staff_client):
+    def test_a_page_or_page_size_that_is_no_whole_number_of_at_least_1_is_400_naming_it(self, seeded, caller):
         """As the schema says (``minimum: 1``, an integer): not silently the default page size, not a 404."""
         failures = []
         for name in PAGING:
             for value in ("0", "-3", "abc", "1.5", "", "last", " 1"):
-                response = staff_client.get(self.url(), {name: value})
+                response = caller.get(self.url(), {name: value})
                 if response.status_code != 400 or list(response.json()) != [name]:
                     failures.append(f"{name}={value!r}: {response.status_code} {response.content[:200]}")
         assert not failures, "\n".join(failures)
@@ -586,10 +594,10 @@ class Detail(RouteTestCase):
 
     missing: ClassVar[dict[str, Any]]
 
-    def test_an_unknown_key_is_a_json_404(self, seeded, staff_client):
+    def test_an_unknown_key_is_a_json_404(self, seeded, caller):
         for method in self.methods:
             body = getattr(self, "body", {})
-            response = self.call(staff_client, method, body=body, path=self.url(self.missing))
+            response = self.call(caller, method, body=body, path=self.url(self.missing))
             assert response.status_code == 404, (method, response.status_code, response.content[:300])
             assert response["Content-Type"].startswith("application/json") and "detail" in response.json()
 
@@ -613,11 +621,11 @@ class Queryable(RouteTestCase):
         documented = {name for name in self.query_parameters() if name not in PAGING}
         assert set(self.query) == documented, "declare a valid value of each filter in query"
 
-    def test_the_valid_query_is_answered(self, staff_client):
-        response = staff_client.get(self.url(), self.query)
+    def test_the_valid_query_is_answered(self, caller):
+        response = caller.get(self.url(), self.query)
         assert response.status_code == 200, response.content[:500]
 
-    def test_hostile_query_values_are_4xx_never_5xx(self, staff_client):
+    def test_hostile_query_values_are_4xx_never_5xx(self, caller):
         failures = []
         for name, spec in self.query_parameters().items():
             value = self.query.get(name, example(spec))
@@ -625,7 +633,7 @@ class Queryable(RouteTestCase):
                 if isinstance(hostile, dict | list | Nested) or SURROGATE.search(str(hostile)):
                     # A query string is bytes Django decodes with replacement: no lone surrogate reaches a view.
                     continue
-                response = staff_client.get(self.url(), {**self.query, name: hostile})
+                response = caller.get(self.url(), {**self.query, name: hostile})
                 if response.status_code >= 500:
                     failures.append(f"{name} ({label}): {response.status_code}")
                 elif response.status_code == 400 and not mentions(response.json(), name):
@@ -638,7 +646,7 @@ class Queryable(RouteTestCase):
                 # What ``int()`` and Django's IntegerField take but the schema's integer is not: "1.0", other
                 # scripts' digits (Arabic-Indic 12), a plus sign.
                 for hostile in ("1.0", "\u0661\u0662", "+1"):
-                    response = staff_client.get(self.url(), {**self.query, name: hostile})
+                    response = caller.get(self.url(), {**self.query, name: hostile})
                     if response.status_code != 400 or not mentions(response.json(), name):
                         failures.append(f"{name} ({hostile!r}): {response.status_code}, not a 400 naming it")
         assert not failures, "\n".join(failures)
@@ -646,27 +654,42 @@ class Queryable(RouteTestCase):
 
 class PartnerScoped(RouteTestCase):
     """A route a partner's token may call (``/me/`` routes: a partner's own statement, lines, accounts): ``own``
-    names the path values of an object in the scope of the ``partner_client``'s partner (``sub``), ``foreign`` those
-    of an object that exists but is another partner's. Out of scope is a JSON 404 — not a 403, not the object — so a
-    partner cannot even learn that another's object exists: the 404 is the one an object that does not exist gets
-    (``missing``, when declared)."""
+    names the path values of an object in the scope of the caller's partner (``partner_client``: ``sub``),
+    ``foreign`` those of an object that exists but is another partner's. Out of scope is a JSON 404 — not a 403, not
+    the object — so a partner cannot even learn that another's object exists: the 404 is the one an object that does
+    not exist gets (``missing``, when declared). A route addressing no object by its path (``/me/lines/``) declares
+    no ``foreign``: its lists hold only the partner's rows (``tests/reporting``). A staff token is refused with a 403
+    on every partner route (staff read partners through the broker routes) and no credentials get a 401."""
 
-    own: ClassVar[dict[str, Any]]
-    foreign: ClassVar[dict[str, Any]]
+    caller_fixture: ClassVar[str] = "partner_client"
+    own: ClassVar[dict[str, Any]] = {}
+    foreign: ClassVar[dict[str, Any] | None] = None
 
-    def test_a_partner_token_reaches_its_own_objects(self, seeded, partner_client):
+    def test_a_partner_token_reaches_its_own_objects(self, seeded, caller):
         for method in self.methods:
-            response = self.call(partner_client, method, body=getattr(self, "body", {}), path=self.url(self.own))
+            response = self.call(caller, method, body=getattr(self, "body", {}), path=self.url(self.own))
             assert 200 <= response.status_code < 300, (method, response.status_code, response.content[:300])
 
-    def test_out_of_scope_is_a_json_404_for_a_partner_token(self, seeded, partner_client):
+    def test_out_of_scope_is_a_json_404_for_a_partner_token(self, seeded, caller):
+        if self.foreign is None:
+            pytest.skip("addresses no object by its path: its rows are the partner's own (tests/reporting)")
         before = fingerprint()
         for method in self.methods:
             body = getattr(self, "body", {})
-            response = self.call(partner_client, method, body=body, path=self.url(self.foreign))
+            response = self.call(caller, method, body=body, path=self.url(self.foreign))
             assert response.status_code == 404, (method, response.status_code, response.content[:300])
             assert response["Content-Type"].startswith("application/json") and set(response.json()) == {"detail"}
             if hasattr(self, "missing"):
-                unknown = self.call(partner_client, method, body=body, path=self.url(self.missing))
+                unknown = self.call(caller, method, body=body, path=self.url(self.missing))
                 assert (unknown.status_code, unknown.json()) == (404, response.json()), "the 404 reveals existence"
+        assert fingerprint() == before
+
+    def test_staff_get_403_and_no_credentials_401(self, seeded, staff_client, api_client):
+        before = fingerprint()
+        for method in self.methods:
+            body = getattr(self, "body", {})
+            response = self.call(staff_client, method, body=body, path=self.url(self.own))
+            assert response.status_code == 403 and "detail" in response.json(), (method, response.status_code)
+            response = self.call(api_client, method, body=body, path=self.url(self.own))
+            assert response.status_code == 401, (method, response.status_code)
         assert fingerprint() == before

@@ -9,7 +9,7 @@ from tests.commissions.runs_support import post_ok, setup_chain, setup_reference
 from tests.mam.fee_support import seed_fees
 from tests.mam.support import seed_mam
 
-from .seed import seed_payouts
+from .seed import seed_partner_tokens, seed_payouts
 
 
 @pytest.fixture
@@ -39,13 +39,28 @@ def seeded(db, staff_client, django_capture_on_commit_callbacks) -> dict:
         run = post_ok(staff_client, "/api/v1/runs/", {"kind": "commissions", "period": "2026-03"})
     seed_mam(staff_client)
     fees = seed_fees(staff_client, on_commit=lambda: django_capture_on_commit_callbacks(execute=True))
-    return {"run": run["id"], "trade_import": first["import_id"], **fees, **seed_payouts(staff_client)}
+    return {
+        "run": run["id"],
+        "trade_import": first["import_id"],
+        **fees,
+        **seed_payouts(staff_client),
+        **seed_partner_tokens(),
+    }
 
 
 @pytest.fixture
 def partner_client(seeded, staff_client):
     """A partner's own token (issued by staff), on staff routes."""
     token = post_ok(staff_client, "/api/v1/partners/sub/tokens/", None)["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.fixture
+def master_client(seeded, staff_client):
+    """The master IB's own token: a partner with a downline (``sub`` and ``sub2``)."""
+    token = post_ok(staff_client, "/api/v1/partners/master/tokens/", None)["token"]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client

@@ -1,4 +1,4 @@
-"""A URL configuration for the unit test of ``cases.PartnerScoped`` (no partner-visible route exists yet): the API's
+"""A URL configuration for the unit test of ``cases.PartnerScoped`` : the API's
 routes, plus a partner-scoped account route done right and two done wrong."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 from django.http import Http404
 from django.urls import path
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import handler400, handler404, handler500
 from config.urls import urlpatterns as api_urlpatterns
 from partners.selectors import account_list
+from reporting.api.permissions import PartnerPermission
 
 __all__ = ["handler400", "handler404", "handler500", "urlpatterns"]
 
@@ -25,7 +25,7 @@ def _partner_code(request) -> str | None:
 class MyAccount(APIView):
     """The caller's own account: anything else, existing or not, is a 404."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [PartnerPermission]
 
     def get(self, request, server: str, login: int):
         account = account_list().filter(server=server, login=login, current_partner_code=_partner_code(request))

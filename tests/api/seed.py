@@ -39,10 +39,17 @@ class Seeded:
     trade_import: int
     # collection (``collection_of``: the path after /api/v1/ up to a parameter) → its objects as the API lists them
     collections: dict[str, list[dict]] = field(default_factory=dict)
+    # The partner whose token calls the partner routes (/me/): its key and its named tokens' ids.
+    partner_key: str = ""
+    partner_tokens: tuple[int, ...] = ()
 
     def objects(self, collection: str) -> list[dict]:
         if collection == "runs":  # no list endpoint: the seed's own
             return [{"id": self.approved_run}, {"id": self.computed_run}]
+        if collection == "me/statements":  # a partner's statement of any month
+            return [{"period": period} for period in PERIODS]
+        if collection == "me/tokens":
+            return [{"token_id": token_id} for token_id in self.partner_tokens]
         return self.collections.get(collection, [])
 
     def path_parameters(self, path: str, names: list[str], limit: int = 3) -> list[dict[str, Any]]:
@@ -102,11 +109,12 @@ def collection_of(path: str) -> str:
 
 def natural_keys(client, schema: dict) -> dict[str, list[dict]]:
     """Every collection of the schema (a ``GET`` without path parameters or required query parameters — an
-    export of one period is no collection), read back as staff."""
+    export of one period is no collection), read back as staff; a partner's own routes (``/me/``) are no broker
+    collection."""
     collections = {}
     for path, item in schema["paths"].items():
         required = [p for p in item.get("get", {}).get("parameters", []) if p.get("required") and p["in"] == "query"]
-        if "get" in item and "{" not in path and not required:
+        if "get" in item and "{" not in path and not required and not is_partner_route(path):
             response = client.get(path, {"page_size": 1000})
             assert response.status_code == 200, (path, response.content[:300])
             if not response["Content-Type"].startswith("application/json"):
@@ -114,6 +122,21 @@ def natural_keys(client, schema: dict) -> dict[str, list[dict]]:
             body = response.json()
             collections[collection_of(path)] = body["results"] if isinstance(body, dict) else body
     return collections
+
+
+def is_partner_route(path: str) -> bool:
+    return path.startswith("/api/v1/me/")
+
+
+def seed_partner(client) -> tuple[str, tuple[int, ...]]:
+    """``sub``'s API key (staff's ``POST /partners/sub/tokens/``) and two named tokens of its own."""
+    from partners.models import Partner
+    from partners.services.tokens import partner_token_create
+
+    key = post_ok(client, "/api/v1/partners/sub/tokens/", None)["token"]
+    sub = Partner.objects.get(code="sub")
+    tokens = tuple(partner_token_create(partner=sub, name=name)[0].pk for name in ("reports", "crm"))
+    return key, tokens
 
 
 def seed_broker(client) -> Seeded:
@@ -153,3 +176,15 @@ def seed_payouts(staff_client, period: str = "2025-12") -> dict:
     payout_batch_export(batch_id=batch.pk, user=checker)
     draft = payout_batch_create(period=period, user=maker)
     return {"payout_batch": batch.pk, "payout_draft": draft.pk}
+
+
+def seed_partner_tokens() -> dict:
+    """A named API token for ``sub`` (two: a list of them pages) and one for ``sub2`` (another partner's)."""
+    from partners.models import Partner
+    from partners.services.tokens import partner_token_create
+
+    sub, sub2 = Partner.objects.get(code="sub"), Partner.objects.get(code="sub2")
+    own, _ = partner_token_create(partner=sub, name="reports")
+    partner_token_create(partner=sub, name="crm")
+    foreign, _ = partner_token_create(partner=sub2, name="reports")
+    return {"token_sub": own.pk, "token_sub2": foreign.pk}

@@ -19,7 +19,9 @@ from core.api.errors import exception_handler
 from core.api.no_body import NO_BODY
 from core.api.parsers import MAX_DEPTH, MESSAGE, SURROGATE, TOO_DEEP, depth
 from core.api.renderers import CSVExportMixin
+from reporting.api.views import MultiFormatMixin
 from tests.api.cases import assert_documented, fingerprint
+from tests.api.seed import is_partner_route
 from tests.commissions.runs_support import trade
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +31,14 @@ def seeded_url(path: str) -> str:
     """``path`` with its parameters naming real objects of the ``seeded`` broker (a program's code is ``prog``, a MAM
     group's ``alpha``, its open master trade 500)."""
     code = "prog" if "/programs/" in path else "alpha" if "/mam/" in path else "sub"
-    values = {"{code}": code, "{server}": "live1", "{login}": "1001", "{group}": "alpha", "{ticket}": "500"}
+    values = {
+        "{code}": code,
+        "{server}": "live1",
+        "{login}": "1001",
+        "{group}": "alpha",
+        "{ticket}": "500",
+        "{period}": "2026-03",
+    }
     return re.sub(r"\{[^}]+\}", lambda m: values.get(m.group(0), "1"), path)
 
 
@@ -83,7 +92,7 @@ def test_a_lone_surrogate_is_a_field_error_naming_where_it_is(seeded, staff_clie
     assert response.status_code == 201 and response.json()["name"] == "\U0001f600", response.content[:300]
 
 
-def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, staff_client):
+def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, staff_client, partner_client):
     """The row shape (``BulkErrors``: ``rows`` with integer ``index``) only on operations whose body is a list; a
     list sent to an object-body operation gets its documented ``FieldErrors``, items keyed by index. Which views take
     a list (``list_body``) is checked against the schema, so a new list endpoint cannot forget it."""
@@ -97,7 +106,8 @@ def test_a_list_with_a_nul_answers_the_shape_its_operation_documents(seeded, sta
         url = seeded_url(path)
         view = resolve(url).func.view_class
         assert getattr(view, "list_body", False) is is_list, (path, "list_body does not match the schema")
-        response = getattr(staff_client, method)(url, ["a\x00"], format="json")
+        client = partner_client if is_partner_route(path) else staff_client  # a partner's own route: as the partner
+        response = getattr(client, method)(url, ["a\x00"], format="json")
         assert response.status_code == 400, (method, path, response.content[:200])
         if is_list:
             assert response.json() == {"rows": [{"index": 0, "errors": {"non_field_errors": [MESSAGE]}}]}
@@ -138,7 +148,7 @@ def test_a_body_that_is_not_json_is_415(staff_client):
 
 
 @pytest.mark.parametrize("depth", [33, 1000, 100_000])
-def test_a_deeply_nested_body_is_a_400_on_every_operation_that_takes_one(depth, seeded, staff_client):
+def test_a_deeply_nested_body_is_a_400_on_every_operation_that_takes_one(depth, seeded, staff_client, partner_client):
     """Python's JSON parser (and any recursive walk of the body) runs out of stack near 1 000 levels: the API's
     parser refuses anything deeper than ``MAX_DEPTH`` first, as a 400 about the request, on every operation of the
     schema that takes a body, an array or an object."""
@@ -152,7 +162,8 @@ def test_a_deeply_nested_body_is_a_400_on_every_operation_that_takes_one(depth, 
     assert len(operations) > 10
     for body in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
         for method, path in operations:
-            response = getattr(staff_client, method)(seeded_url(path), body, content_type="application/json")
+            client = partner_client if is_partner_route(path) else staff_client
+            response = getattr(client, method)(seeded_url(path), body, content_type="application/json")
             assert response.status_code == 400, (method, path, response.status_code, response.content[:300])
             assert response.json() == {"detail": TOO_DEEP}, (method, path)
     # An operation without a documented body parses one only to hash it for its Idempotency-Key.
@@ -238,11 +249,12 @@ def test_a_format_the_resource_does_not_answer_in_is_406_not_404(staff_client):
     export = staff_client.get("/api/v1/mam/fees/export/?period=2026-01&format=pdf")
     assert export.status_code == 406 and export["Content-Type"].startswith("application/json")
     # An export answers CSV only: asking it for JSON is the documented 406 (JSON), never CSV labelled otherwise.
-    # Every CSV operation of the schema is such an export (``CSVExportMixin``).
+    # Every CSV operation of the schema is such an export (``CSVExportMixin``), or a partner's list or statement
+    # that answers JSON and, with ``?format=csv``, the same as CSV (``MultiFormatMixin``: its errors JSON too).
     for _method, path, operation in _path_operations():
         if "text/csv" in operation["responses"].get("200", {}).get("content", {}):
             view = resolve(seeded_url(path)).func.view_class
-            assert issubclass(view, CSVExportMixin), (path, "an export answers CSV only: use CSVExportMixin")
+            assert issubclass(view, CSVExportMixin | MultiFormatMixin), (path, "an export: use CSVExportMixin")
     exports = (
         "/api/v1/mam/fees/export/?period=2026-01",
         "/api/v1/client-rebates/export/?period=2026-01",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from commissions.models import PlanTerms
-from tests.commissions.runs_support import trade
+from tests.commissions.runs_support import post_ok, trade
 
 from .cases import (
     PAGING,
@@ -502,6 +503,95 @@ class TestClientRebateExport(StaffOnly, Queryable):
 
     def url(self, params=None):  # the period is required: the 403 and 401 probes send it too
         return super().url(params) + "?period=2026-03"
+
+
+# --- reporting app: the partner's own routes (/me/) ---------------------------------------------------------------
+
+
+class TestMe(PartnerScoped):
+    path = "/api/v1/me/"
+
+
+class TestMeSummary(PartnerScoped, Queryable):
+    path = "/api/v1/me/summary/"
+    query = {"period": "2026-03"}
+
+
+class TestMeLines(PartnerScoped, Paginated, Queryable):
+    path = "/api/v1/me/lines/"
+    query = {
+        "period": "2026-03",
+        "symbol": "EURUSD",
+        "account": "live1:1001",
+        "sub_ib": "sub",
+        "kind": "volume",
+        "format": "json",
+    }
+
+
+class TestMeDownline(PartnerScoped, Paginated, Queryable):
+    path = "/api/v1/me/downline/"
+    caller_fixture = "master_client"  # sub's downline is empty: the master's holds sub and sub2
+    query = {"period": "2026-03"}
+
+
+class TestMeClients(PartnerScoped, Paginated, Queryable):
+    path = "/api/v1/me/clients/"
+    query = {"period": "2026-03"}
+
+    @pytest.fixture(autouse=True)
+    def _second_client(self, seeded, staff_client):
+        post_ok(staff_client, "/api/v1/accounts/", [{"server": "live1", "login": 1003, "partner": "sub"}])
+
+
+class TestMePayouts(PartnerScoped, Paginated):
+    path = "/api/v1/me/payouts/"
+
+    @pytest.fixture(autouse=True)
+    def _second_payout(self, seeded):
+        """sub's transfer failed (back to payable) and a new batch holds it again: two lines of sub's."""
+        from django.contrib.auth import get_user_model
+
+        from ledger.services.payouts import (
+            LineOutcome,
+            payout_batch_approve,
+            payout_batch_create,
+            payout_batch_discard,
+            payout_batch_export,
+            payout_lines_resolve,
+        )
+
+        maker, checker = (get_user_model().objects.get(username=n) for n in ("maker", "checker"))
+        outcome = LineOutcome(partner="sub", status="failed", reason="account closed")
+        payout_lines_resolve(batch_id=seeded["payout_batch"], user=checker, outcomes=[outcome])
+        payout_batch_discard(batch_id=seeded["payout_draft"], user=checker)
+        batch = payout_batch_create(period="2025-12", user=maker)
+        payout_batch_approve(batch_id=batch.pk, user=checker)
+        payout_batch_export(batch_id=batch.pk, user=checker)
+
+
+class TestMeStatement(PartnerScoped, Detail, Queryable):
+    path = "/api/v1/me/statements/{period}/"
+    params = {"period": "2026-03"}
+    own = params  # a partner's statement is its own: no path names another's
+    missing = {"period": "2026-13"}
+    query = {"currency": "USD", "format": "json"}
+
+
+class TestMeTokens(PartnerScoped, Paginated, Writable):
+    path = "/api/v1/me/tokens/"
+    methods = ("get", "post")
+    ok_statuses = (201,)
+    body = {"name": "nightly export"}
+
+
+class TestMeToken(PartnerScoped, Detail):
+    path = "/api/v1/me/tokens/{token_id}/"
+    methods = ("delete",)
+    params = {"token_id": "@token_sub"}
+    own = {"token_id": "@token_sub"}
+    foreign = {"token_id": "@token_sub2"}
+    missing = {"token_id": 999999}
 
 
 ROUTES = [c for c in list(globals().values()) if isinstance(c, type) and c.__name__.startswith("Test")]
