@@ -57,8 +57,8 @@ MOVED_TO = ("ledger", "runs")
 # Apps born after the move (their first migrations depend on it): absent from the old schema, migrated in the last
 # step only.
 BORN_AFTER = ("mam",)
-# The partners app as the old code wrote it: before referral codes (0007 gives each existing partner its own).
-PARTNERS_BEFORE = ("partners", "0006_payout_details_permission")
+# The partners app as the old code wrote it: before referral codes (0008 gives each existing partner its own).
+PARTNERS_BEFORE = ("partners", "0007_payout_currency_width")
 
 LINES = "commissions_attributionline"
 SERVER_TZ = ZoneInfo(settings.IBEX_SERVER_TIME_ZONE)

@@ -21,7 +21,7 @@ def backfill_referral_codes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0006_payout_details_permission'),
+        ('partners', '0007_payout_currency_width'),
     ]
 
     operations = [
