@@ -18,6 +18,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("portal/", include("reporting.portal.urls")),
+    # Sign-in, two-factor, password reset, logout and the front door ``/``.
+    path("", include("core.signin.urls")),
 ]
 
 # Under /api/, a path no route matches and a request Django refuses answer JSON like every other API error.

@@ -9,6 +9,7 @@ from django.core.management.commands import flush
 from rest_framework.test import APIClient
 
 from tests.roles import staff_with_roles
+from tests.twofactor import verified_login
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -67,6 +68,23 @@ def staff_client(staff_user):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
     return client
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's ``admin_client``, with the two-factor step passed: staff need a verified session for the
+    admin (``IBEX_STAFF_REQUIRE_2FA``)."""
+    from django.test import Client
+
+    return verified_login(Client(), admin_user)
+
+
+@pytest.fixture
+def verified_client(db):
+    """``verified_client(user)``: a browser client signed in as ``user``, its session past the two-factor step."""
+    from django.test import Client
+
+    return lambda user: verified_login(Client(), user)
 
 
 @pytest.fixture

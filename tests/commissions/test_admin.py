@@ -20,6 +20,7 @@ from commissions.models import (
 )
 from commissions.models.trades import Mt5Deal
 from ledger.models import ConversionRate
+from tests.twofactor import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -261,7 +262,7 @@ def test_upload_is_for_staff_with_the_permission(client, django_user_model):
     anonymous = client.get(url)
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
     django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
-    client.login(username="clerk", password="pw")
+    verified_login(client, django_user_model.objects.get(username="clerk"))
     assert client.get(url).status_code == 403
 
 

@@ -22,6 +22,7 @@ from partners.models import Partner
 from runs.models import Run
 from tests.ledger.payout_support import earn, partner, user
 from tests.roles import staff_with_roles
+from tests.twofactor import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +40,7 @@ def token_client(someone) -> APIClient:
 
 
 def role_client(role: Role) -> Client:
-    client = Client()
-    client.force_login(staff_with_roles(f"audit-{role.name.lower()}", role))
-    return client
+    return verified_login(Client(), staff_with_roles(f"audit-{role.name.lower()}", role))
 
 
 # What is tracked, and what is not ----------------------------------------------------------------------------------

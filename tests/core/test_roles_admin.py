@@ -16,6 +16,7 @@ from ledger.services.payouts import payout_batch_create
 from runs.models import Run
 from tests.ledger.payout_support import earn, partner
 from tests.roles import staff_with_roles
+from tests.twofactor import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -79,10 +80,10 @@ def book():
 
 
 def client_of(role: Role) -> Client:
-    client = Client()
     name = f"admin-{role.name.lower()}"
-    client.force_login(get_user_model().objects.filter(username=name).first() or staff_with_roles(name, role))
-    return client
+    return verified_login(
+        Client(), get_user_model().objects.filter(username=name).first() or staff_with_roles(name, role)
+    )
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.name.lower())

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate as _authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count, Min
+from django.test import RequestFactory
 from rest_framework.authtoken.models import Token
 
 from commissions.models import Instrument, Trade, TradeImport
@@ -28,6 +29,11 @@ OPTIONS = {"trades": 2_000, "partners": 40, "accounts": 300, "seed": 11, "today"
 SERVER_TZ = ZoneInfo("Etc/GMT-2")
 WINDOW_START = datetime(2025, 8, 1, tzinfo=SERVER_TZ)  # the first of the three complete months before TODAY
 WINDOW_END = datetime(2025, 11, 23, tzinfo=SERVER_TZ)
+
+
+def authenticate(**credentials):
+    """A sign-in the way the login page makes it: with a request (django-axes counts attempts by it)."""
+    return _authenticate(RequestFactory().post("/login/"), **credentials)
 
 
 def seed(tmp_path, **overrides) -> str:
@@ -165,6 +171,10 @@ def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
         "Finance:      user 'finance', password 'finance-demo-11'",
         "Support:      user 'support', password 'support-demo-11'",
         "Broker admin: user 'broker', password 'broker-demo-11'",
+        "http://127.0.0.1:8000/login/",
+        "Master IB:     user 'ib-0001', password 'ib-0001-demo-11'",
+        "Sub-IB:        user '",
+        "Money manager: user '",
     ):
         assert text in output
     # One login per role, each in its role only (not a superuser, so the role is what it may do).
@@ -173,6 +183,14 @@ def test_seed_demo_builds_a_realistic_broker(demo_settings, tmp_path):
         assert member is not None and not member.is_superuser
         assert list(member.groups.values_list("name", flat=True)) == [role]
     assert not authenticate(username="support", password="support-demo-11").has_perm("ledger.view_reconciliation")
+    # The partners' portal logins work: the master IB, one of its sub-IBs, a money manager; none is staff.
+    master = authenticate(username="ib-0001", password="ib-0001-demo-11")
+    assert master is not None and not master.is_staff and master.partner.code == "ib-0001"
+    sub_ib = next(line for line in output.splitlines() if line.strip().startswith("Sub-IB:")).split("'")[1]
+    assert PartnerLink.objects.get(partner__code=sub_ib, valid_to=None).parent.code == "ib-0001"
+    assert authenticate(username=sub_ib, password=f"{sub_ib}-demo-11") is not None
+    manager = next(line for line in output.splitlines() if line.strip().startswith("Money manager:")).split("'")[1]
+    assert authenticate(username=manager, password=f"{manager}-demo-11").partner.money_manager is not None
 
     # Finance's batch for the last complete month: made by finance, approved by the controller, exported, paid; one line
     # failed at the bank; the CSV under the demo folder parses back to exactly the payouts the journal posted.

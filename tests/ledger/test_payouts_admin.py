@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from ledger.models import JournalTransaction, PayoutBatch
+from tests.twofactor import verified_login
 
 from .payout_support import earn, partner
 
@@ -15,9 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _admin(name: str) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser(name, f"{name}@x.io", "pw"))
-    return client
+    return verified_login(Client(), get_user_model().objects.create_superuser(name, f"{name}@x.io", "pw"))
 
 
 def test_new_batch_approve_export_and_pay_through_the_admin():
@@ -52,8 +51,7 @@ def test_new_batch_approve_export_and_pay_through_the_admin():
 
 def test_a_user_without_the_payout_permissions_gets_403():
     user = get_user_model().objects.create_user("support", is_staff=True)
-    client = Client()
-    client.force_login(user)
+    client = verified_login(Client(), user)
     assert client.get("/admin/ledger/payoutbatch/new/").status_code == 403
     assert client.get("/admin/ledger/payoutbatch/1/export/").status_code == 403
 
@@ -178,6 +176,5 @@ def test_finance_records_a_failed_line_in_the_admin_and_pays_the_rest(tmp_path):
     assert dict(PayoutLine.objects.values_list("partner__code", "status")) == {"ib": "paid", "ib2": "failed"}
     assert PayoutLine.objects.get(partner__code="ib2").reason == "account closed"
     assert JournalTransaction.objects.filter(kind="payout").count() == 1
-    support = Client()
-    support.force_login(get_user_model().objects.create_user("support-1", is_staff=True))
+    support = verified_login(Client(), get_user_model().objects.create_user("support-1", is_staff=True))
     assert support.post(url, {"pay_the_rest": "on"}).status_code == 403

@@ -379,8 +379,7 @@ def test_history_changelists_are_read_only_and_bounded(admin_client, accounts, d
 
 
 def test_admin_is_for_staff_only(client, django_user_model, tree):
-    django_user_model.objects.create_user("clerk", password="pw")
-    client.login(username="clerk", password="pw")
+    client.force_login(django_user_model.objects.create_user("clerk", password="pw"))
     for url in (reverse("admin:partners_partner_changelist"), reverse("admin:partners_partner_move")):
         response = client.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"]

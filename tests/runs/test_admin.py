@@ -19,6 +19,7 @@ from runs.models import Run
 from runs.services.approve import run_approve
 from runs.services.requests import run_request
 from tests.commissions.runs_support import post_ok, setup_chain, setup_reference, trade
+from tests.twofactor import verified_login
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +226,7 @@ def test_approve_needs_the_change_run_permission(client, django_user_model, brok
     clerk.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="runs", codename__in=["view_run", "add_run"])
     )
-    client.force_login(clerk)
+    verified_login(client, clerk)
     url = reverse("admin:runs_run_changelist")
     page = client.get(url)
     actions = dict(page.context["action_form"].fields["action"].choices)

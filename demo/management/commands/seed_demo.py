@@ -143,11 +143,18 @@ class Command(AuditedCommand):
         base = os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
         admin_user = get_user_model().objects.get(username=result.admin_username)
         staff_token = Token.objects.get_or_create(user=admin_user)[0].key
+        out(f"  Sign in:  {base}/login/  (staff then reach the admin, partners their portal)")
+        out("            Two-factor: staff must use it; the first sign-in of a staff login shows the enrolment (scan")
+        out("            the QR code with any TOTP authenticator app, enter its code), later sign-ins ask for a code.")
+        out("            Partners may switch it on in the portal; these demo partners have none.")
         out(f"  Admin:    {base}/admin/")
         out(f"            user {result.admin_username!r}, password {result.admin_password!r}")
         for username, role in ROLE_USERS:
             password = role_password(username, result.admin_password)
             out(f"  {role.value + ':':<14}user {username!r}, password {password!r}")
+        out(f"  Portal:   {base}/portal/")
+        for login in result.partner_logins:
+            out(f"  {login.label + ':':<15}user {login.username!r}, password {login.password!r}")
         out(f"  API docs: {base}/api/docs/  (schema: {base}/api/schema/)")
         out(f"  Staff API token ({result.admin_username}): {staff_token}")
         statement = f"{base}/api/v1/partners/{result.partner_code}/statement/?period=YYYY-MM"
