@@ -33,6 +33,7 @@ from ..selectors import currency_places
 from ..services.payouts import (
     APPROVAL_HOLD,
     EXPORT_HEADER,
+    REASON_MAX_LENGTH,
     LineOutcome,
     approval_holds,
     payout_batch_approve,
@@ -94,6 +95,8 @@ class OutcomesForm(forms.Form):
             code, _, reason = row.partition(":")
             if not code.strip() or not reason.strip():
                 raise ValidationError(f"Row {number}: write PARTNER_CODE: reason.")
+            if len(reason.strip()) > REASON_MAX_LENGTH:  # the line's column; the service checks it too
+                raise ValidationError(f"Row {number}: the reason is at most {REASON_MAX_LENGTH} characters.")
             failures.append((code.strip(), reason.strip()))
         return failures
 
@@ -214,13 +217,13 @@ class PayoutBatchAdmin(AuditHistoryMixin, admin.ModelAdmin):
             outcomes = [
                 LineOutcome(partner=code, status=PayoutLine.Status.FAILED, reason=why) for code, why in failures
             ]
-            if form.cleaned_data["pay_the_rest"]:
-                failed = {code for code, _ in failures}
-                rest = batch.lines.filter(status=PayoutLine.Status.TO_PAY).exclude(partner__code__in=failed)
-                codes = rest.values_list("partner__code", flat=True)
-                outcomes += [LineOutcome(partner=code, status=PayoutLine.Status.PAID) for code in codes]
             try:
-                payout_lines_resolve(batch_id=batch.pk, user=request.user, outcomes=outcomes)
+                payout_lines_resolve(
+                    batch_id=batch.pk,
+                    user=request.user,
+                    outcomes=outcomes,
+                    pay_rest=form.cleaned_data["pay_the_rest"],
+                )
             except (ApplicationError, ValidationError) as exc:
                 add_service_errors(form, exc)
             else:

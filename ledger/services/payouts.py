@@ -47,6 +47,7 @@ from django.utils import timezone
 from core.actors import Actor, recorded_user
 from core.exceptions import ApplicationError, Conflict, FieldErrors, Forbidden, NotFound
 from core.money import quantize
+from core.names import line_text_error
 from core.periods import period_of, server_period
 from core.services import data_export_record
 from partners.models import Partner
@@ -353,12 +354,17 @@ def payout_batch_discard(*, batch_id: int, user: Actor) -> PayoutBatch:
 
 
 EXPORTED_STATUSES = (Status.TO_PAY, Status.PAID, Status.FAILED)  # the lines approved for payment
+# The bank file: the lines still to pay or paid. A failed line's money is back in the payable (the next batch pays
+# it): were it in a re-downloaded file, uploading that file again would pay it twice.
+FILE_STATUSES = (Status.TO_PAY, Status.PAID)
 
 
 def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
     """Mark an approved batch exported (the first export; a later one changes nothing): the file is then
     ``payout_export_rows``. A draft or discarded batch is a ``Conflict``. Every call is a download and is recorded
-    (``core.DataExport``: who, the rows and their totals), the first as every later one."""
+    (``core.DataExport``: who, the rows and their totals), the first as every later one. The file holds the lines
+    still to pay or paid (``FILE_STATUSES``): a line failed since is left out of a later download — its money is
+    back in the payable, and uploading the old file again would pay it twice."""
     actor = _actor(user, "Exporting a payout batch")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
@@ -368,7 +374,7 @@ def payout_batch_export(*, batch_id: int, user: Actor) -> PayoutBatch:
             batch.status, batch.exported_by, batch.exported_at = PayoutBatch.Status.EXPORTED, actor, timezone.now()
             batch.save(update_fields=["status", "exported_by", "exported_at"])
         totals = (
-            PayoutLine.objects.filter(batch=batch, status__in=EXPORTED_STATUSES)
+            PayoutLine.objects.filter(batch=batch, status__in=FILE_STATUSES)
             .values("payout_currency")
             .annotate(rows=Count("id"), amount=Sum("amount"))
             .order_by("payout_currency")
@@ -407,12 +413,12 @@ EXPORT_HEADER = (
 
 
 def payout_export_rows(*, batch: PayoutBatch) -> Iterator[tuple]:
-    """The rows of the batch CSV (API.md): every line approved for payment, by partner code, streamed from the
-    database (a server-side cursor: constant memory)."""
+    """The rows of the batch CSV (API.md): every line still to pay or paid (a failed one is left out: see
+    ``payout_batch_export``), by partner code, streamed from the database (a server-side cursor: constant memory)."""
     cut = server_period(batch.period)
     start, end = cut.first_day, cut.next_first_day - timedelta(days=1)
     lines = (
-        PayoutLine.objects.filter(batch=batch, status__in=EXPORTED_STATUSES)
+        PayoutLine.objects.filter(batch=batch, status__in=FILE_STATUSES)
         .order_by("partner__code")
         .values_list("partner__code", "partner_name", "payout_method", "payout_account", "payout_currency", "amount")
     )
@@ -439,11 +445,15 @@ def payout_reference(batch_id: int, partner_code: str) -> str:
     return f"IBEX-{batch_id}-{partner_code}"
 
 
-def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineOutcome] | None = None) -> PayoutBatch:
+def payout_lines_resolve(
+    *, batch_id: int, user: Actor, outcomes: Sequence[LineOutcome] | None = None, pay_rest: bool = False
+) -> PayoutBatch:
     """Mark lines of an exported batch paid (posting their payout transactions) or failed (back to payable, with the
-    reason). ``outcomes`` None: every line still to pay is paid. A line already paid stays paid (a repeated request
-    pays nothing twice); paying or failing a line that is not to pay is a ``Conflict``; when no line is left to pay
-    the batch is paid."""
+    reason). ``outcomes`` None: every line still to pay is paid. ``pay_rest``: besides ``outcomes``, every other
+    line still to pay is paid — chosen under the batch's lock, so a line failed or paid meanwhile by another request
+    is not in it. A line already paid stays paid (a repeated request pays nothing twice); paying or failing a line
+    that is not to pay is a ``Conflict``; a failure's reason is one line of at most 255 characters (field errors);
+    when no line is left to pay the batch is paid."""
     actor = _actor(user, "Marking payout lines")
     with transaction.atomic():
         batch = _locked_batch(batch_id)
@@ -457,6 +467,10 @@ def payout_lines_resolve(*, batch_id: int, user: Actor, outcomes: Sequence[LineO
             .order_by("pk")
         }
         wanted = _wanted(lines, outcomes)
+        if pay_rest:
+            for code, line in lines.items():
+                if code not in wanted and line.status == Status.TO_PAY:
+                    wanted[code] = LineOutcome(code, Status.PAID)
         now = timezone.now()
         to_post: list[PayoutLine] = []
         changed: list[PayoutLine] = []
@@ -498,6 +512,8 @@ def _wanted(lines: dict[str, PayoutLine], outcomes: Sequence[LineOutcome] | None
             errors[str(index)] = {"status": ["Either paid or failed."]}
         elif outcome.status == Status.FAILED and not outcome.reason.strip():
             errors[str(index)] = {"reason": ["Say why the payment failed."]}
+        elif outcome.status == Status.FAILED and (error := _reason_error(outcome.reason)):
+            errors[str(index)] = {"reason": [error]}
         elif outcome.partner in wanted:
             errors[str(index)] = {"partner": ["Named twice."]}
         else:
@@ -505,6 +521,17 @@ def _wanted(lines: dict[str, PayoutLine], outcomes: Sequence[LineOutcome] | None
     if errors:
         raise FieldErrors({"lines": errors})
     return wanted
+
+
+REASON_MAX_LENGTH = PayoutLine._meta.get_field("reason").max_length
+
+
+def _reason_error(reason: object) -> str | None:
+    """Why a bank's reason cannot be stored on a line: it is shown in the admin and on exports, so one line of
+    text (``core.names.line_text_error``, as the payout details), and it must fit the column."""
+    if isinstance(reason, str) and len(reason) > REASON_MAX_LENGTH:
+        return f"At most {REASON_MAX_LENGTH} characters (the bank's reason, shortened): got {len(reason)}."
+    return line_text_error(reason)
 
 
 def _refuse_overdrafts(batch: PayoutBatch, lines: Sequence[PayoutLine]) -> None:

@@ -1,20 +1,28 @@
 """The shared body of the run commands (``run_period``, and each kind's own: ``run_commissions``, ``run_fees``):
-request a run, follow it to the end with a progress bar, print its totals, optionally approve it."""
+request a run, follow it to the end with a progress bar, print its totals, optionally approve it.
+
+``--approve`` from the shell is an operator's action: the audit log records it as the command with the server's OS
+user (``core.management.base.AuditedCommand``); the spec asks no maker-checker for a run's approval. ``--user NAME``
+(optional) names the staff user who approves: the run records it as ``approved_by`` and the audit log names it, and
+that user must hold ``runs.approve_run`` (``runs.permissions``), as in the admin and the API."""
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from core.audit import note_actor
 from core.exceptions import ApplicationError
 from core.management.base import AuditedCommand
 from ledger.models import JournalTransaction
 
 from ..models import Run
+from ..permissions import APPROVE_RUN
 from ..registry import kind_names, run_source_prefix
 from ..services.approve import run_approval
 from ..services.requests import run_request
@@ -34,11 +42,15 @@ class RunCommand(AuditedCommand):
         parser.add_argument("--scope", default="", help="Optional scope (e.g. one MAM group).")
         parser.add_argument("--recompute", action="store_true", help="Replace a computed, unapproved run.")
         parser.add_argument("--approve", action="store_true", help="Approve the computed run (posts the journal).")
+        parser.add_argument(
+            "--user", help="Optional: the staff user approving (recorded as approved_by; needs runs.approve_run)."
+        )
         parser.add_argument("--timeout", type=float, default=3600, help="Seconds to wait for the workers (3600).")
         parser.add_argument("--poll", type=float, default=1.0, help="Seconds between progress checks (1).")
 
     def handle(self, *args, period: str, scope: str, recompute: bool, approve: bool, **options) -> None:
         kind = self.kind or options["kind"]
+        approver = self._approver(options.get("user"), approve=approve)
         try:
             result = run_request(kind=kind, period=period, scope=scope, recompute=recompute)
         except ValidationError as exc:
@@ -56,7 +68,7 @@ class RunCommand(AuditedCommand):
         self._totals(run)
         if approve:
             try:
-                result = run_approval(run_id=run.pk)
+                result = run_approval(run_id=run.pk, user=approver)
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc
             run = result.run
@@ -64,6 +76,23 @@ class RunCommand(AuditedCommand):
             self.stdout.write(self.style.SUCCESS(f"Run #{run.pk} approved: {posted} journal transaction(s) posted."))
             for late in result.late:
                 self.stdout.write(self.style.WARNING(f"Warning: {late.message}"))
+
+    @staticmethod
+    def _approver(username: str | None, *, approve: bool):
+        """The user ``--user`` names (None without it), checked before anything is requested."""
+        if not username:
+            return None
+        if not approve:
+            raise CommandError("--user names who approves: give it with --approve.")
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        if not (user.is_active and user.is_staff):
+            raise CommandError(f"{username} is not an active staff user.")
+        if not user.has_perm(APPROVE_RUN):
+            raise CommandError(f"{username}'s role lacks the permission {APPROVE_RUN} (to approve a run).")
+        note_actor(user)  # the audit trail names the approver, not only the command
+        return user
 
     def _follow(self, run_id: int, *, timeout: float, poll: float, quiet: bool) -> Run:
         """Wait until the run is computed or failed. With eager tasks (no REDIS_URL) it already is."""

@@ -131,3 +131,22 @@ def test_run_period_offers_only_registered_kinds(broker):
     out = StringIO()
     call_command("run_period", "--kind", "commissions", "--period", "2026-03", stdout=out, verbosity=0)
     assert Run.objects.get().status == Run.Status.COMPUTED and "21.000000" in out.getvalue()
+
+
+def test_approve_with_user_records_the_approver_who_must_hold_the_permission(broker):
+    """``--user`` is optional: given, the approver must hold runs.approve_run (checked before anything is requested)
+    and is recorded on the run; without it the approval is the operator's (the audit log's command and OS user)."""
+    from core.roles import Role, sync_roles
+    from tests.roles import staff_with_roles
+
+    sync_roles()
+    staff_with_roles("support-1", Role.SUPPORT)
+    finance = staff_with_roles("finance-1", Role.FINANCE)
+    with pytest.raises(CommandError, match=r"runs\.approve_run"):
+        run_command("--period", "2026-03", "--approve", "--user", "support-1")
+    with pytest.raises(CommandError, match="with --approve"):
+        run_command("--period", "2026-03", "--user", "finance-1")
+    assert not Run.objects.exists()
+    run_command("--period", "2026-03", "--approve", "--user", "finance-1")
+    run = Run.objects.get(period="2026-03")
+    assert run.status == Run.Status.APPROVED and run.approved_by == finance

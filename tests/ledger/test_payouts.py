@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from core.exceptions import Conflict, Forbidden
+from core.exceptions import Conflict, FieldErrors, Forbidden
 from ledger.models import JournalTransaction, PayoutBatch, PayoutLine
 from ledger.payout_selectors import payables
 from ledger.selectors import partner_statement
@@ -19,6 +19,7 @@ from ledger.services.payouts import (
     payout_batch_create,
     payout_batch_discard,
     payout_batch_export,
+    payout_export_rows,
     payout_lines_resolve,
 )
 from partners.models import Partner
@@ -171,6 +172,54 @@ def test_a_discarded_draft_and_a_failed_line_give_their_money_back():
     assert _lines(done)["other"] == (PayoutLine.Status.FAILED, Decimal("20.00"), "IBAN closed")
     again = payout_batch_create(period="2026-01", user=user("maker"))
     assert _lines(again) == {"other": (PayoutLine.Status.TO_PAY, Decimal("20.00"), "")}
+    # The failed line's money is in the new batch: a re-download of the old file leaves it out (re-uploading that
+    # file must not pay it twice), and the download's record counts what the file holds.
+    assert [row[1] for row in payout_export_rows(batch=done)] == ["ib"]
+    from core.models import DataExport
+
+    payout_batch_export(batch_id=done.pk, user=user("maker"))
+    record = DataExport.objects.filter(kind="payout_batch", scope=str(done.pk)).latest("pk")
+    assert (record.rows, record.totals) == (1, {"USD": "10.00"})
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["x" * 256, "account\nclosed", "closed\u202e", " closed"],
+    ids=["too-long", "line-break", "direction-override", "leading-blank"],
+)
+def test_a_banks_reason_is_one_line_that_fits_the_column_else_field_errors(reason):
+    ib = partner("ib")
+    earn(ib, "10.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    payout_batch_approve(batch_id=batch.pk, user=user("checker"))
+    payout_batch_export(batch_id=batch.pk, user=user("maker"))
+    with pytest.raises(FieldErrors) as refused:
+        payout_lines_resolve(batch_id=batch.pk, user=user("maker"), outcomes=[LineOutcome("ib", "failed", reason)])
+    assert list(refused.value.errors["lines"]["0"]) == ["reason"]
+    assert _lines(batch)["ib"][0] == PayoutLine.Status.TO_PAY
+    fits = "y" * 255
+    payout_lines_resolve(batch_id=batch.pk, user=user("maker"), outcomes=[LineOutcome("ib", "failed", fits)])
+    assert _lines(batch)["ib"] == (PayoutLine.Status.FAILED, Decimal("10.00"), fits)
+
+
+def test_pay_rest_pays_the_lines_still_to_pay_when_the_request_runs():
+    for code in ("a", "b", "c"):
+        earn(partner(code), "10.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    payout_batch_approve(batch_id=batch.pk, user=user("checker"))
+    payout_batch_export(batch_id=batch.pk, user=user("maker"))
+    payout_lines_resolve(batch_id=batch.pk, user=user("maker"), outcomes=[LineOutcome("c", "failed", "closed")])
+    # Another request failed c meanwhile: "the rest" is what is still to pay now, so c is not paid (nor a Conflict).
+    done = payout_lines_resolve(
+        batch_id=batch.pk, user=user("maker"), outcomes=[LineOutcome("b", "failed", "bounced")], pay_rest=True
+    )
+    assert {code: status for code, (status, _, _) in _lines(done).items()} == {
+        "a": "paid",
+        "b": "failed",
+        "c": "failed",
+    }
+    assert done.status == PayoutBatch.Status.PAID
+    assert JournalTransaction.objects.filter(kind="payout").count() == 1
 
 
 def test_paying_twice_posts_once_and_a_paid_line_cannot_fail():

@@ -178,3 +178,65 @@ def test_finance_records_a_failed_line_in_the_admin_and_pays_the_rest(tmp_path):
     assert JournalTransaction.objects.filter(kind="payout").count() == 1
     support = verified_login(Client(), get_user_model().objects.create_user("support-1", is_staff=True))
     assert support.post(url, {"pay_the_rest": "on"}).status_code == 403
+
+
+def _exported_batch_of_two(tmp_path) -> PayoutBatch:
+    from django.core.management import call_command
+
+    from .payout_support import user
+
+    earn(partner("ib"), "25.00", period="2026-01")
+    earn(partner("ib2"), "40.00", period="2026-01")
+    user("maker"), user("checker")
+    call_command("payout_batch", "--period", "2026-01", "--user", "maker")
+    batch = PayoutBatch.objects.get()
+    call_command("payout_batch", "--batch", str(batch.pk), "--approve", "--user", "checker")
+    call_command("payout_batch", "--batch", str(batch.pk), "--export", str(tmp_path / "b.csv"), "--user", "maker")
+    return batch
+
+
+def test_a_banks_reason_too_long_or_not_one_line_is_refused_by_the_command_and_the_admin(tmp_path):
+    """The line's reason column holds 255 characters of one line: a longer or multi-line reason is a CommandError
+    and a form error, never a database error; nothing is paid or failed."""
+    from django.core.management import CommandError, call_command
+
+    from ledger.models import PayoutLine
+
+    batch = _exported_batch_of_two(tmp_path)
+    for reason in ("x" * 300, "closed\u202e"):
+        with pytest.raises(CommandError, match=r"255 characters|One line of text"):
+            call_command(
+                "payout_batch", "--batch", str(batch.pk), "--mark-paid", "--fail", f"ib2={reason}", "--user", "maker"
+            )
+    url = f"/admin/ledger/payoutbatch/{batch.pk}/outcomes/"
+    admin_user = _admin("finance")
+    too_long = admin_user.post(url, {"failures": "ib2: " + "x" * 300, "pay_the_rest": "on"})
+    assert too_long.status_code == 200 and b"at most 255 characters" in too_long.content
+    override = admin_user.post(url, {"failures": "ib2: closed\u200b", "pay_the_rest": "on"})
+    assert override.status_code == 200 and b"One line of text" in override.content
+    assert set(PayoutLine.objects.values_list("status", flat=True)) == {"to_pay"}
+    assert not JournalTransaction.objects.filter(kind="payout").exists()
+
+
+def test_the_command_refuses_period_with_a_step_and_a_retried_period_export_makes_one_draft(tmp_path):
+    """Steps that act on a batch take --batch: with --period they are refused before any draft is made. A cron
+    retrying ``--period P --export`` makes one draft, answered as awaiting approval, and exports it once approved."""
+    from django.core.management import CommandError, call_command
+
+    from .payout_support import user
+
+    earn(partner("ib"), "25.00", period="2026-01")
+    user("maker"), user("checker")
+    for step in (["--approve"], ["--mark-paid"], ["--fail", "ib=closed"], ["--discard"]):
+        with pytest.raises(CommandError, match="give --batch ID"):
+            call_command("payout_batch", "--period", "2026-01", *step, "--user", "checker")
+    assert not PayoutBatch.objects.exists()
+    target = tmp_path / "b.csv"
+    for _ in range(3):
+        with pytest.raises(CommandError, match="awaits approval by another user"):
+            call_command("payout_batch", "--period", "2026-01", "--export", str(target), "--user", "maker")
+    batch = PayoutBatch.objects.get()
+    assert batch.status == "draft" and not target.exists()
+    call_command("payout_batch", "--batch", str(batch.pk), "--approve", "--user", "checker")
+    call_command("payout_batch", "--period", "2026-01", "--export", str(target), "--user", "maker")
+    assert PayoutBatch.objects.get().status == "exported" and ",25.00," in target.read_text()

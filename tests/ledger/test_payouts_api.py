@@ -13,7 +13,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from ledger.models import JournalEntry, JournalTransaction, PayoutBatch
+from ledger.models import JournalEntry, JournalTransaction, PayoutBatch, PayoutLine
 
 from .payout_support import earn, partner, user
 
@@ -131,6 +131,46 @@ def test_ten_concurrent_pay_requests_pay_once():
     assert PayoutBatch.objects.get(pk=batch["id"]).status == PayoutBatch.Status.PAID
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_makes_hold_the_money_once_and_concurrent_approvals_approve_once():
+    """Three makers at once for one period: the money is in exactly one batch (the others find it held). Three
+    checkers approving that batch at once: one approval, which every answer shows."""
+    who = partner("ib")
+    earn(who, "50.00", period="2026-01")
+    for name in ("maker", "checker1", "checker2", "checker3"):
+        _client(name)  # the users and their tokens exist before the threads: none races to create them
+
+    def at_once(step, names) -> list:
+        barrier, answers = threading.Barrier(len(names)), []
+
+        def run(name):
+            try:
+                client = _client(name)
+                barrier.wait()
+                answers.append(step(client))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
+
+    made = at_once(lambda c: c.post("/api/v1/payout-batches/", {"period": "2026-01"}, format="json"), ["maker"] * 3)
+    assert [r.status_code for r in made] == [201] * 3
+    to_pay = PayoutLine.objects.filter(status="to_pay")
+    assert list(to_pay.values_list("amount", flat=True)) == [Decimal("50.00")]  # in one batch, once
+    assert PayoutBatch.objects.count() == 3
+    batch = to_pay.get().batch
+    url = f"/api/v1/payout-batches/{batch.pk}/approve/"
+    approved = at_once(lambda c: c.post(url, {}, format="json"), ["checker1", "checker2", "checker3"])
+    assert [r.status_code for r in approved] == [200] * 3
+    batch.refresh_from_db()
+    assert batch.status == "approved" and {r.json()["approved_by"] for r in approved} == {batch.approved_by.username}
+
+
 @pytest.mark.django_db
 def test_steps_out_of_order_are_409_and_bad_outcomes_are_field_errors():
     earn(partner("ib"), "10.00", period="2026-01")
@@ -146,6 +186,11 @@ def test_steps_out_of_order_are_409_and_bad_outcomes_are_field_errors():
     assert bad.status_code == 400 and "partner" in str(bad.json()["lines"])
     no_reason = maker.post(f"{base}/mark-paid/", {"lines": [{"partner": "ib", "status": "failed"}]}, format="json")
     assert no_reason.status_code == 400 and "reason" in str(no_reason.json())
+    for reason in ("x" * 300, "IBAN\nclosed", "IBAN\u202eclosed"):  # the column's 255, one line: field errors
+        refused = maker.post(
+            f"{base}/mark-paid/", {"lines": [{"partner": "ib", "status": "failed", "reason": reason}]}, format="json"
+        )
+        assert refused.status_code == 400 and "reason" in str(refused.json()["lines"]), refused.content
     assert not JournalTransaction.objects.filter(kind="payout").exists()
     unended = maker.post("/api/v1/payout-batches/", {"period": "2999-12"}, format="json")
     assert unended.status_code == 409

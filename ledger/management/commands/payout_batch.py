@@ -4,7 +4,10 @@ steps and checks as the admin and the API; every step names its user, for maker-
 - ``--period YYYY-MM --user MAKER`` makes a draft batch and prints its lines by status;
 - ``--batch ID --approve --user CHECKER`` approves it (another user than the maker);
 - ``--batch ID --export FILE --user U`` writes the batch CSV (the batch becomes exported); ``--period YYYY-MM
-  --export FILE`` exports the period's latest approved batch (or makes a draft and says it awaits approval);
+  --export FILE`` exports the period's open approved or exported batch; its open draft, or one it makes when
+  there is none, is answered as awaiting approval (nothing exported: a retried run makes no second draft).
+  ``--period`` with ``--approve``, ``--mark-paid``, ``--fail`` or ``--discard`` is refused before anything is
+  made (those steps take ``--batch``);
 - ``--batch ID --mark-paid --user U`` marks every line still to pay paid (posting the payouts); with
   ``--fail PARTNER=REASON`` (repeatable) those partners' lines fail instead (back to payable, with the bank's
   reason) — ``--fail`` alone fails them and leaves the rest to pay;
@@ -78,7 +81,7 @@ class Command(AuditedCommand):
                 self.stdout.write(f"Approved {batch} (by {user.get_username()}).")
             if options["export"]:
                 if batch.status == PayoutBatch.Status.DRAFT:
-                    raise CommandError(f"{batch} is a draft: another user approves it before it is exported.")
+                    raise CommandError(f"{batch} awaits approval by another user than its maker: nothing exported.")
                 self._require(user, EXPORT_PAYOUT, "export a batch")
                 self._export(batch, Path(options["export"]), user)
             if options["mark_paid"] or failures:
@@ -88,12 +91,9 @@ class Command(AuditedCommand):
                     outcomes = [
                         LineOutcome(partner=code, status=PayoutLine.Status.FAILED, reason=why) for code, why in failures
                     ]
-                    if options["mark_paid"]:
-                        failed = {code for code, _ in failures}
-                        to_pay = batch.lines.filter(status=PayoutLine.Status.TO_PAY).exclude(partner__code__in=failed)
-                        codes = to_pay.values_list("partner__code", flat=True)
-                        outcomes += [LineOutcome(partner=code, status=PayoutLine.Status.PAID) for code in codes]
-                batch = payout_lines_resolve(batch_id=batch.pk, user=user, outcomes=outcomes)
+                batch = payout_lines_resolve(
+                    batch_id=batch.pk, user=user, outcomes=outcomes, pay_rest=bool(failures and options["mark_paid"])
+                )
                 self.stdout.write(f"Marked {'paid' if options['mark_paid'] else 'failed'}: {batch}.")
         except (ApplicationError, ValidationError) as exc:
             raise CommandError(getattr(exc, "message", None) or " ".join(exc.messages)) from exc
@@ -132,16 +132,22 @@ class Command(AuditedCommand):
             return batch
         if not options["period"]:
             raise CommandError("Give --period YYYY-MM (make a batch) or --batch ID (act on one).")
+        # Refused before anything is made: a draft made here could not take these steps (it needs another user's
+        # approval first), so a retried run would only pile up drafts.
+        steps = [f"--{name.replace('_', '-')}" for name in ("approve", "mark_paid", "discard") if options[name]]
+        steps += ["--fail"] if options["fail"] else []
+        if steps:
+            raise CommandError(f"{' and '.join(steps)} act on a batch: give --batch ID, not --period.")
         if options["export"]:
-            exported = (
-                PayoutBatch.objects.filter(
-                    period=options["period"], status__in=[PayoutBatch.Status.APPROVED, PayoutBatch.Status.EXPORTED]
-                )
-                .order_by("-pk")
-                .first()
-            )
-            if exported is not None:
-                return exported
+            # The period's open batch, if any: an approved or exported one is exported; a draft is waited for (a
+            # cron retrying the export makes one draft, not one per run).
+            of_period = PayoutBatch.objects.filter(period=options["period"]).order_by("-pk")
+            ready = of_period.filter(status__in=[PayoutBatch.Status.APPROVED, PayoutBatch.Status.EXPORTED]).first()
+            if ready is not None:
+                return ready
+            draft = of_period.filter(status=PayoutBatch.Status.DRAFT).first()
+            if draft is not None:
+                raise CommandError(f"{draft} awaits approval by another user than its maker: nothing exported.")
         self._require(user, ADD_PAYOUT, "make a batch")
         batch = payout_batch_create(period=options["period"], user=user)
         self.stdout.write(f"Made {batch} (by {user.get_username()}): another user approves it.")
