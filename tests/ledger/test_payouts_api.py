@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from ledger.models import JournalEntry, JournalTransaction, PayoutBatch, PayoutLine
+from tests.twofactor import verified_login
 
 from .payout_support import earn, partner, user
 
@@ -290,8 +291,7 @@ def test_a_session_cookie_does_not_export_an_approved_batch_but_downloads_an_exp
     maker, checker = _client("maker"), _client("checker")
     batch = _make(maker)
     checker.post(f"/api/v1/payout-batches/{batch['id']}/approve/", {}, format="json")
-    browser = APIClient()
-    browser.force_login(user("maker"))
+    browser = verified_login(APIClient(), user("maker"))  # staff: a session that passed its two-factor step
     refused = browser.get(f"/api/v1/payout-batches/{batch['id']}/export/")
     assert refused.status_code == 409
     assert "confirmation page" in refused.json()["detail"] and "token" in refused.json()["detail"]
