@@ -45,7 +45,7 @@ from .selectors import partner_downline_at, partner_tree_stats
 from .services.accounts import account_attribute, account_update, accounts_upsert
 from .services.partners import UPDATABLE_FIELDS, partner_create, partner_move, partner_update
 from .services.programs import program_upsert
-from .validation import PAYOUT_DETAIL_FIELDS, payout_details_errors
+from .validation import BANK_FILE_FIELDS, PAYOUT_DETAIL_FIELDS, payout_details_errors
 
 
 def partner_autocomplete() -> AutocompleteSelect:
@@ -93,7 +93,7 @@ class PayoutDetailsRulesMixin:
 
     def clean(self):
         data = super().clean()
-        for name, errors in payout_details_errors({k: data[k] for k in PAYOUT_DETAIL_FIELDS if k in data}).items():
+        for name, errors in payout_details_errors({k: data[k] for k in BANK_FILE_FIELDS if k in data}).items():
             self.add_error(name, errors)
         return data
 

@@ -3,7 +3,8 @@
 
 ``payout_currency`` is a currency the ledger knows (``core.currencies``); ``payout_method`` and ``payout_account``
 are one line of text (``core.names.line_text_error``): they are copied onto payout lines, exports and bank files,
-where a line break starts another record and an invisible direction override shows another account.
+where a line break starts another record and an invisible direction override shows another account. The partner's
+``name`` is held to the same one-line rule: it is copied onto payout lines as the bank file's ``partner_name``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from core.currencies import currency_error
 from core.names import line_text_error
 
 PAYOUT_DETAIL_FIELDS = ("payout_currency", "payout_method", "payout_account")
+# Everything of a partner a bank file repeats: the payout details and the name.
+BANK_FILE_FIELDS = ("name", *PAYOUT_DETAIL_FIELDS)
 
 
 def payout_details_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Field errors of whichever payout details ``values`` holds (other keys are ignored)."""
+    """Field errors of whichever bank-file fields (payout details, name) ``values`` holds (others are ignored)."""
     errors: dict[str, list[str]] = {}
     if "payout_currency" in values:
         error = currency_error(values["payout_currency"])
         if error:
             errors["payout_currency"] = [error]
-    for name in ("payout_method", "payout_account"):
+    for name in ("name", "payout_method", "payout_account"):
         if name in values:
             error = line_text_error(values[name])
             if error:

@@ -22,7 +22,7 @@ from commissions.selectors import attribution_lines, with_rule_terms_from
 from commissions.vocabulary import Reason, RuleType
 from core.periods import period_of
 from core.vocabulary import LineKind
-from ledger.models import PayoutLine
+from ledger.models import PayoutBatch, PayoutLine
 from partners.extensions import partner_field_values
 from partners.models import ClientAccount, Partner, PartnerToken
 from partners.selectors import account_list, partner_downline_at, partner_parent_at
@@ -207,8 +207,14 @@ def client_figures(*, partner: Partner, account_ids: Iterable[int], period: str)
 
 
 def me_payout_lines(partner: Partner) -> QuerySet[PayoutLine]:
-    """The partner's payout lines, newest batch first (a draft batch's too: it shows what is about to be paid)."""
-    return PayoutLine.objects.filter(partner=partner).select_related("batch").order_by("-batch_id", "-id")
+    """The partner's payout lines of approved batches on, newest batch first. A draft is finance's work in progress
+    (it may be discarded, its lines re-checked at approval), so a partner sees a batch once it is approved."""
+    return (
+        PayoutLine.objects.filter(partner=partner)
+        .exclude(batch__status__in=[PayoutBatch.Status.DRAFT, PayoutBatch.Status.DISCARDED])
+        .select_related("batch")
+        .order_by("-batch_id", "-id")
+    )
 
 
 def me_tokens(partner: Partner) -> QuerySet[PartnerToken]:

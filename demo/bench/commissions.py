@@ -53,6 +53,7 @@ from partners.models import (
     Program,
     ProgramTerms,
 )
+from partners.models.network import new_referral_code
 from runs.line_store import partition_index_statements, run_lines_prepare, run_lines_publish, run_lines_table
 from runs.models import Run
 from runs.registry import run_source_prefix
@@ -177,6 +178,8 @@ def broker_load(*, shape: BrokerShape, write: Callable[[str], None] = lambda _: 
                     "payout_method": "",
                     "payout_account": "",
                     "program_id": program_id,
+                    # COPY skips Django's Python default: each partner gets its own code as a created one would.
+                    "referral_code": [new_referral_code() for _ in codes],
                 }
             ),
         )

@@ -424,8 +424,8 @@ class PayoutBatchExportApi(CSVExportMixin, APIView):
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description="Header ``" + ",".join(EXPORT_HEADER) + "``, then one row per line approved for payment "
-                "(to pay, paid or failed since), by partner code: the amount in the payout currency at its minor "
-                "unit. RFC 4180, UTF-8, text cells neutralised against formula injection.",
+                "(to pay or paid; a line failed since is left out), by partner code: the amount in the payout "
+                "currency at its minor unit. RFC 4180, UTF-8, text cells neutralised against formula injection.",
             ),
             409: OpenApiResponse(
                 description="A draft or discarded batch (another user approves it first); or the first export of an "

@@ -19,8 +19,9 @@ A line's status when the batch is made, first match wins:
 Held and carried-over lines hold nothing: the next batch finds their money available again.
 
 Re-checked at approval (the partner or the ledger may have changed since the draft was made): a line to pay whose
-partner is suspended now, has lost its payout details, or whose payable no longer covers it (a reversal posted
-since: the account owes less than the open batches hold) becomes ``held``, its reason starting with
+partner is suspended now, has lost or changed its payout details (method, account or currency: the file would pay
+what the draft copied), or whose payable no longer covers it (a reversal posted since: the account owes less than
+the open batches hold) becomes ``held``, its reason starting with
 :data:`APPROVAL_HOLD`; the rest is approved (finance wants the batch to go on, the few lines shown and kept for the
 next batch, rather than the whole approval refused). At payment: a line whose payable no longer covers it is a
 ``Conflict`` naming it — paying it would drive the payable negative — and nothing of that request is paid (fail
@@ -270,6 +271,17 @@ def _owed_by_account(partner_ids: Iterable[int]) -> dict[int, Payable]:
     return {p.account_id: p for p in payables(partner_ids=sorted(set(partner_ids)))}
 
 
+def _changed_details(line: PayoutLine) -> list[str]:
+    """What of the payout details the line copied at the draft the partner no longer has."""
+    partner = line.partner
+    copied = {
+        "method": (line.payout_method, partner.payout_method),
+        "account": (line.payout_account, partner.payout_account),
+        "currency": (line.payout_currency, partner.payout_currency),
+    }
+    return [name for name, (then, now) in copied.items() if then != now]
+
+
 def _approval_holds(batch: PayoutBatch) -> list[PayoutLine]:
     """The batch's lines to pay that no longer qualify, with their reasons set (status held): see the module."""
     lines = list(
@@ -297,6 +309,9 @@ def _approval_holds(batch: PayoutBatch) -> list[PayoutLine]:
             reason = "the partner is suspended."
         elif missing := _missing_details(line.partner):
             reason = f"missing payout details: payout {' and '.join(missing)}."
+        elif changed := _changed_details(line):
+            # The bank file would pay the details the draft copied: a closed or compromised account, a new currency.
+            reason = f"payout {' and '.join(changed)} changed since the draft; the next batch pays the new details."
         elif line.pk in short:
             reason = f"the payable no longer covers the line ({'; '.join(short[line.pk])})."
         else:

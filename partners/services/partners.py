@@ -57,7 +57,12 @@ def partner_create(
     cannot close a cycle."""
     effective_from = require_aware(effective_from) or SINCE_ALWAYS
     validate_payout_details(
-        {"payout_currency": payout_currency, "payout_method": payout_method, "payout_account": payout_account}
+        {
+            "name": name,
+            "payout_currency": payout_currency,
+            "payout_method": payout_method,
+            "payout_account": payout_account,
+        }
     )
     partner = Partner(
         code=code,

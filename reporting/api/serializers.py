@@ -8,6 +8,8 @@ from rest_framework import serializers
 from commissions.api.lines import LineSerializer
 from core.api.fields import AmountField, PeriodField
 from core.api.serializers import InputSerializer, StrictSerializer
+from core.money import quantize
+from ledger.selectors import currency_places
 from partners.models import Partner, PartnerToken
 from partners.permissions import masked_payout_account
 
@@ -68,12 +70,27 @@ class ClientSerializer(serializers.Serializer):
     earned = AmountField(help_text="what you earned on its trades in the period (USD, 6 places)")
 
 
+class PayoutAmountField(AmountField):
+    """A payout line's amount at its currency's minor unit (``"1234.50"``, ``"150"`` JPY), as the payout CSV shows it
+    (the column keeps the ledger's 8 places). One look-up per currency of the page: the field serves every row."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._places: dict[str, int] = {}
+
+    def to_representation(self, value) -> str:
+        code = value.payout_currency
+        if code not in self._places:
+            self._places[code] = currency_places(code)
+        return super().to_representation(quantize(value.amount, self._places[code]))
+
+
 class PayoutSerializer(serializers.Serializer):
     batch = serializers.IntegerField(source="batch_id")
     period = serializers.CharField(source="batch.period")
     batch_status = serializers.CharField(source="batch.status")
-    status = serializers.CharField(help_text="pending, paid or failed")
-    amount = serializers.DecimalField(max_digits=28, decimal_places=8, coerce_to_string=True, read_only=True)
+    status = serializers.CharField(help_text="to_pay, carried_over, held, paid or failed")
+    amount = PayoutAmountField(source="*", help_text="in the payout currency, at its minor unit")
     currency = serializers.CharField(source="payout_currency")
     reason = serializers.CharField(help_text="the bank's reason when the transfer failed")
     resolved_at = serializers.DateTimeField(allow_null=True)

@@ -374,6 +374,23 @@ def test_approval_holds_the_lines_that_no_longer_qualify_and_approves_the_rest()
     }
 
 
+def test_approval_holds_a_line_whose_payout_details_changed_since_the_draft():
+    """The partner's bank account changed between the draft and its approval: the file must not pay the old account
+    the draft copied. That line is held saying what changed; the next batch pays the new account."""
+    moved, same = partner("moved"), partner("same")
+    for who in (moved, same):
+        earn(who, "50.00", period="2026-01")
+    batch = payout_batch_create(period="2026-01", user=user("maker"))
+    Partner.objects.filter(pk=moved.pk).update(payout_account="IBAN-NEW")
+    payout_batch_approve(batch_id=batch.pk, user=user("checker"))
+    lines = _lines(batch)
+    assert lines["same"][0] == PayoutLine.Status.TO_PAY
+    assert lines["moved"][0] == PayoutLine.Status.HELD
+    assert lines["moved"][2].startswith("At approval: payout account changed since the draft")
+    later = payout_batch_create(period="2026-01", user=user("maker"))
+    assert later.lines.get(partner=moved).payout_account == "IBAN-NEW"
+
+
 def test_paying_a_line_its_payable_no_longer_covers_is_refused_naming_it():
     """A reversal posted after the export: marking the batch paid would leave the payable at -30.00. Refused, with
     nothing paid; failing that line with the bank's reason lets the rest be paid."""

@@ -428,3 +428,18 @@ def test_a_lower_case_currency_is_told_to_be_upper_case_not_unknown(tree, staff_
     assert response.status_code == 400
     (message,) = response.json()["payout_currency"]
     assert message.startswith("Enter an upper-case currency code"), message
+
+
+@pytest.mark.parametrize("name", ["Evil\u202eNAME", "Two\nLines", "Zero\u200bWidth", "Tab\tName"])
+def test_a_partner_name_is_one_line_of_text_as_the_bank_file_repeats_it(tree, staff_client, name):
+    """The name is copied onto payout lines as the bank CSV's ``partner_name``: a line break or an invisible
+    direction override is a field error on create and on PATCH, as for the payout account; nothing is changed."""
+    before = list(Partner.objects.values_list("code", "name"))
+    for method, url, body in [
+        ("post", "/partners/", {"code": "d", "name": name, "program": "std"}),
+        ("patch", "/partners/b/", {"name": name}),
+    ]:
+        response = call(staff_client, method, url, body)
+        assert response.status_code == 400, (url, response.content[:300])
+        assert list(response.json()) == ["name"], (url, response.json())
+    assert list(Partner.objects.values_list("code", "name")) == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -149,7 +150,14 @@ def test_a_statement_period_that_is_no_month_is_a_404(seeded, partner_client):
 def test_payouts_are_the_partner_s_lines_only(seeded, partner_client):
     rows = _all(partner_client, "/api/v1/me/payouts/")
     assert [row["batch"] for row in rows] == [seeded["payout_batch"]]
-    assert rows[0]["currency"] and isinstance(rows[0]["amount"], str)
+    assert rows[0]["currency"] == "USD" and re.fullmatch(r"\d+\.\d{2}", rows[0]["amount"])  # the minor unit
+    from ledger.models import PayoutBatch, PayoutLine
+
+    line = PayoutLine.objects.get(batch_id=seeded["payout_batch"], partner__code="sub")
+    assert Decimal(rows[0]["amount"]) == line.amount
+    # A draft is finance's work in progress (it may be discarded): not shown until approved.
+    PayoutBatch.objects.filter(pk=seeded["payout_batch"]).update(status=PayoutBatch.Status.DRAFT)
+    assert _all(partner_client, "/api/v1/me/payouts/") == []
 
 
 def test_a_created_token_works_until_revoked_and_is_listed_without_its_key(seeded, partner_client):
