@@ -181,9 +181,14 @@ def payables_vs_lines(
                 actual=got,
                 status=status,
                 evidence=tuple(evidence),
-                note=", ".join(
-                    [*(f"run {run}" for run in runs), *(leg.source_key for leg in legs[:3])]
-                    + ([f"… {len(legs)} transactions"] if len(legs) > 3 else [])
+                # By natural keys where a difference names them (labelled above); a matching row only counts them.
+                note=(
+                    ", ".join(
+                        [*(named[f"run:{run}"] for run in runs), *(named[leg.source_key] for leg in legs[:3])]
+                        + ([f"… {len(legs)} transactions"] if len(legs) > 3 else [])
+                    )
+                    if differs
+                    else f"{len(runs)} run(s), {len(legs)} transaction(s)"
                 ),
             )
         )

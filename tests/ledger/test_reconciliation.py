@@ -227,6 +227,9 @@ def test_a_broken_posting_is_flagged_with_its_transaction(period):
         "manual:test:sub:volume": Decimal("1.25"),
     }
     assert [e.label for e in flagged.evidence if e.type == "run"] == ["commissions 2026-03"]
+    # The row's note (the CSV's and the admin's column) names them the same way, never by "run:<id>" source keys.
+    assert flagged.note.startswith("commissions 2026-03, ") and "run:" not in flagged.note
+    assert "commissions 2026-03 partner sub volume USD" in flagged.note
     lines = [e for e in flagged.evidence if e.type == "commission_line"]
     assert (
         len(lines) == AttributionLine.objects.filter(run_id=period["commissions"], partner=sub, kind="volume").count()
