@@ -93,7 +93,10 @@ class PayoutDetailsRulesMixin:
 
     def clean(self):
         data = super().clean()
-        for name, errors in payout_details_errors({k: data[k] for k in BANK_FILE_FIELDS if k in data}).items():
+        # Only what this form changes (an add changes everything): a stored value from before a rule stays editable.
+        changed = set(self.changed_data) if self.instance.pk else set(data)
+        checked = {k: data[k] for k in BANK_FILE_FIELDS if k in data and k in changed}
+        for name, errors in payout_details_errors(checked).items():
             self.add_error(name, errors)
         return data
 

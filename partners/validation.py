@@ -20,6 +20,8 @@ from core.names import line_text_error
 PAYOUT_DETAIL_FIELDS = ("payout_currency", "payout_method", "payout_account")
 # Everything of a partner a bank file repeats: the payout details and the name.
 BANK_FILE_FIELDS = ("name", *PAYOUT_DETAIL_FIELDS)
+# ZERO WIDTH NON-JOINER, ZERO WIDTH JOINER, SOFT HYPHEN: format characters a correctly spelled name may hold.
+SPELLING_MARKS = dict.fromkeys(map(ord, "\u200c\u200d\u00ad"))
 
 
 def payout_details_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -31,7 +33,12 @@ def payout_details_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
             errors["payout_currency"] = [error]
     for name in ("name", "payout_method", "payout_account"):
         if name in values:
-            error = line_text_error(values[name])
+            value = values[name]
+            if name == "name" and isinstance(value, str):
+                # Names keep the invisible characters spelling needs (Persian and Indic joiners, a soft hyphen);
+                # direction overrides, zero-width spaces and line breaks are still refused.
+                value = value.translate(SPELLING_MARKS)
+            error = line_text_error(value)
             if error:
                 errors[name] = [error]
     return errors

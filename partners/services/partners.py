@@ -152,7 +152,8 @@ def partner_update(*, partner: Partner, effective_from: datetime | None = None, 
         with transaction.atomic():
             partner_set_program(partner=partner, program=fields.pop("program"), effective_from=effective_from)
             return partner_update(partner=partner, **fields)
-    validate_payout_details(fields)
+    # Only what changes: a partner stored before a rule existed stays editable in its other fields.
+    validate_payout_details({name: value for name, value in fields.items() if getattr(partner, name) != value})
     changed = [name for name, value in fields.items() if getattr(partner, name) != value]
     if not changed:
         return partner

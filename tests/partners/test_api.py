@@ -443,3 +443,16 @@ def test_a_partner_name_is_one_line_of_text_as_the_bank_file_repeats_it(tree, st
         assert response.status_code == 400, (url, response.content[:300])
         assert list(response.json()) == ["name"], (url, response.json())
     assert list(Partner.objects.values_list("code", "name")) == before
+
+
+def test_a_name_keeps_the_joiners_its_spelling_needs_and_an_old_name_does_not_block_other_changes(tree, staff_client):
+    """A Persian name with ZERO WIDTH NON-JOINER (and a soft hyphen) is a correct spelling, accepted. A partner
+    stored with a two-line name before the rule existed can still be suspended: only what changes is checked."""
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 Trad\u00ading"
+    created = call(staff_client, "post", "/partners/", {"code": "fa", "name": persian, "program": "std"})
+    assert created.status_code == 201, created.content[:300]
+    assert Partner.objects.get(code="fa").name == persian
+    Partner.objects.filter(code="b").update(name="Old\nName")
+    response = call(staff_client, "patch", "/partners/b/", {"name": "Old\nName", "status": "suspended"})
+    assert response.status_code == 200, response.content[:300]
+    assert Partner.objects.get(code="b").status == Partner.Status.SUSPENDED

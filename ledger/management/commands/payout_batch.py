@@ -139,13 +139,10 @@ class Command(AuditedCommand):
         if steps:
             raise CommandError(f"{' and '.join(steps)} act on a batch: give --batch ID, not --period.")
         if options["export"]:
-            # The period's open batch, if any: an approved, exported or paid one is exported; a draft is waited for (a
+            # The period's open batch, if any: an approved or exported one is exported; a draft is waited for (a
             # cron retrying the export makes one draft, not one per run).
             of_period = PayoutBatch.objects.filter(period=options["period"]).order_by("-pk")
-            # A paid one too: a retry after payment downloads that file again rather than making an empty draft.
-            ready = of_period.filter(
-                status__in=[PayoutBatch.Status.APPROVED, PayoutBatch.Status.EXPORTED, PayoutBatch.Status.PAID]
-            ).first()
+            ready = of_period.filter(status__in=[PayoutBatch.Status.APPROVED, PayoutBatch.Status.EXPORTED]).first()
             if ready is not None:
                 return ready
             draft = of_period.filter(status=PayoutBatch.Status.DRAFT).first()
