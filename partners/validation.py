@@ -34,11 +34,16 @@ def payout_details_errors(values: Mapping[str, Any]) -> dict[str, list[str]]:
     for name in ("name", "payout_method", "payout_account"):
         if name in values:
             value = values[name]
-            if name == "name" and isinstance(value, str):
-                # Names keep the invisible characters spelling needs (Persian and Indic joiners, a soft hyphen);
-                # direction overrides, zero-width spaces and line breaks are still refused.
+            error = None
+            if name == "name" and isinstance(value, str) and value:
+                # Names keep the invisible characters spelling needs (Persian and Indic joiners, a soft hyphen)
+                # inside a word; direction overrides, zero-width spaces and line breaks are still refused, and so is
+                # a name that is, starts or ends with an invisible mark (a bank file would show nothing there).
+                marks = "".join(map(chr, SPELLING_MARKS))
+                if value != value.strip(marks):
+                    error = "A name cannot start or end with an invisible character."
                 value = value.translate(SPELLING_MARKS)
-            error = line_text_error(value)
+            error = error or line_text_error(value)
             if error:
                 errors[name] = [error]
     return errors

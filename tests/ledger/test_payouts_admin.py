@@ -240,3 +240,10 @@ def test_the_command_refuses_period_with_a_step_and_a_retried_period_export_make
     call_command("payout_batch", "--batch", str(batch.pk), "--approve", "--user", "checker")
     call_command("payout_batch", "--period", "2026-01", "--export", str(target), "--user", "maker")
     assert PayoutBatch.objects.get().status == "exported" and ",25.00," in target.read_text()
+    call_command("payout_batch", "--batch", str(batch.pk), "--mark-paid", "--user", "maker")
+    again = tmp_path / "again.csv"  # a paid file is never handed back by --period (a cron could pay it twice)
+    for _ in range(2):
+        with pytest.raises(CommandError, match="awaits approval by another user"):
+            call_command("payout_batch", "--period", "2026-01", "--export", str(again), "--user", "maker")
+    assert not again.exists()
+    assert sorted(PayoutBatch.objects.values_list("status", flat=True)) == ["draft", "paid"]  # one new draft

@@ -430,7 +430,9 @@ def test_a_lower_case_currency_is_told_to_be_upper_case_not_unknown(tree, staff_
     assert message.startswith("Enter an upper-case currency code"), message
 
 
-@pytest.mark.parametrize("name", ["Evil\u202eNAME", "Two\nLines", "Zero\u200bWidth", "Tab\tName"])
+@pytest.mark.parametrize(
+    "name", ["Evil\u202eNAME", "Two\nLines", "Zero\u200bWidth", "Tab\tName", "\u200d", "\u00ad\u200c", "Name\u200d"]
+)
 def test_a_partner_name_is_one_line_of_text_as_the_bank_file_repeats_it(tree, staff_client, name):
     """The name is copied onto payout lines as the bank CSV's ``partner_name``: a line break or an invisible
     direction override is a field error on create and on PATCH, as for the payout account; nothing is changed."""
