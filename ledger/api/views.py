@@ -5,19 +5,18 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.bulk import RowsInvalid, validated_rows
-from core.api.fields import AmountField, ExactDecimalField, PeriodField, positive
+from core.api.fields import ExactDecimalField, PeriodField, positive
 from core.api.filters import DateFilter
 from core.api.idempotency import idempotency_exempt
 from core.api.permissions import StaffPermission, requires
-from core.api.serializers import InputSerializer, StrictSerializer
-from core.currencies import CURRENCY_PATTERN
+from core.api.serializers import InputSerializer
 from core.exceptions import RowErrors
 from partners.models import Partner
 
@@ -25,6 +24,7 @@ from ..models import ConversionRate
 from ..permissions import CHANGE_RATE, VIEW_JOURNAL, VIEW_RATE
 from ..selectors import partner_statement
 from ..services.rates import rates_upsert
+from .statements import StatementCurrencyQuerySerializer, StatementSerializer
 
 
 class RateRowSerializer(InputSerializer):
@@ -96,29 +96,8 @@ class RateListApi(generics.ListAPIView):
             raise RowsInvalid(exc.as_list()) from exc
 
 
-class StatementSerializer(serializers.Serializer):
-    partner = serializers.CharField()
-    period = serializers.CharField()
-    currency = serializers.CharField()
-    opening_balance = AmountField(help_text="at the currency's minor unit, as are all amounts here")
-    totals = serializers.DictField(child=AmountField())
-    earned = AmountField()
-    payouts = AmountField()
-    closing_balance = AmountField()
-
-
-CURRENCY = CURRENCY_PATTERN
-
-
-@extend_schema_field({"type": "string", "pattern": CURRENCY, "example": "EUR"})
-class CurrencyField(serializers.RegexField):
-    def __init__(self, **kwargs):
-        super().__init__(CURRENCY, **kwargs)
-
-
-class StatementQuerySerializer(StrictSerializer):
+class StatementQuerySerializer(StatementCurrencyQuerySerializer):
     period = PeriodField()
-    currency = CurrencyField(required=False, help_text="Default: the currency of the partner's program")
 
 
 class PartnerStatementView(APIView):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from commissions.api.lines import LineSerializer
@@ -94,32 +93,6 @@ class PayoutSerializer(serializers.Serializer):
     currency = serializers.CharField(source="payout_currency")
     reason = serializers.CharField(help_text="the bank's reason when the transfer failed")
     resolved_at = serializers.DateTimeField(allow_null=True)
-
-
-CURRENCY = r"^[A-Z][A-Z0-9]{2,7}$"
-
-
-@extend_schema_field({"type": "string", "pattern": CURRENCY, "example": "USD"})
-class CurrencyField(serializers.RegexField):
-    def __init__(self, **kwargs):
-        super().__init__(CURRENCY, **kwargs)
-
-
-class StatementQuerySerializer(StrictSerializer):
-    currency = CurrencyField(required=False, help_text="Default: the currency of the partner's program")
-
-
-class MeStatementSerializer(serializers.Serializer):
-    """The broker's statement shape (``GET /partners/{code}/statement/``), from the same selector."""
-
-    partner = serializers.CharField()
-    period = serializers.CharField()
-    currency = serializers.CharField()
-    opening_balance = AmountField(help_text="at the currency's minor unit, as are all amounts here")
-    totals = serializers.DictField(child=AmountField())
-    earned = AmountField()
-    payouts = AmountField()
-    closing_balance = AmountField()
 
 
 class SummarySerializer(serializers.Serializer):

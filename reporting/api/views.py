@@ -19,6 +19,7 @@ from core.csv_export import csv_lines
 from core.downloads import csv_attachment
 from core.periods import server_period
 from core.vocabulary import LineKind
+from ledger.api.statements import StatementCurrencyQuerySerializer, StatementSerializer
 from ledger.selectors import partner_statement
 from partners.models import ClientAccount, Partner
 
@@ -239,11 +240,11 @@ class MeStatementView(MultiFormatMixin, PartnerView, APIView):
 
     @extend_schema(
         parameters=[
-            s.StatementQuerySerializer,
+            StatementCurrencyQuerySerializer,
             OpenApiParameter("period", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^[0-9]{4}-[0-9]{2}$"),
         ],
         responses={
-            200: s.MeStatementSerializer,
+            200: StatementSerializer,
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the statement as CSV"),
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the statement as PDF"),
         },
@@ -253,7 +254,7 @@ class MeStatementView(MultiFormatMixin, PartnerView, APIView):
             server_period(period)
         except ValueError:
             raise Http404 from None
-        query = s.StatementQuerySerializer(data=request.query_params)
+        query = StatementCurrencyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         currency = query.validated_data.get("currency") or self.partner.program.currency
         statement = partner_statement(partner=self.partner, period=period, currency=currency)
@@ -264,7 +265,7 @@ class MeStatementView(MultiFormatMixin, PartnerView, APIView):
             response = HttpResponse(statement_pdf(statement, partner_name=self.partner.name), "application/pdf")
             response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
             return response
-        return Response(s.MeStatementSerializer(statement).data)
+        return Response(StatementSerializer(statement).data)
 
 
 class MeSummaryView(PartnerView, APIView):
