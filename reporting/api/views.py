@@ -5,6 +5,8 @@ an object, nothing listed in a list)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import django_filters
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -116,15 +118,25 @@ LINE_CSV_HEADER = (
 )
 
 
+# The JSON's exact decimal strings, written back as numbers: as text, a negative amount would be neutralised against
+# formula injection ("'-5.000000") and no longer read as a number.
+LINE_CSV_DECIMALS = frozenset({"base", "rate", "multiplier", "amount"})
+
+
+def _line_csv_cell(data, name):
+    value = data[name]
+    return Decimal(value) if name in LINE_CSV_DECIMALS and value is not None else value
+
+
 def _line_csv_rows(lines):
     for line in lines.iterator(chunk_size=2000):
         data = s.MeLineSerializer(line).data
         rule = data["rule"] or {}
         yield [
-            *(data[name] for name in LINE_CSV_HEADER[:10]),
+            *(_line_csv_cell(data, name) for name in LINE_CSV_HEADER[:10]),
             rule.get("plan"),
             rule.get("type"),
-            *(data[name] for name in LINE_CSV_HEADER[12:]),
+            *(_line_csv_cell(data, name) for name in LINE_CSV_HEADER[12:]),
         ]
 
 

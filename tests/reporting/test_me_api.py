@@ -83,6 +83,24 @@ def test_lines_csv_parses_back_to_the_json_amounts(seeded, master_client):
         assert row["explanation"] == line["explanation"]
 
 
+def test_a_negative_line_stays_a_number_in_the_csv(seeded, master_client):
+    """A reversal or an adjustment is negative: the CSV writes it as the number it is (``-5.250000``), not as text
+    neutralised against formula injection (``'-5.250000``), so it sums in a spreadsheet and parses back exactly."""
+    from core.csv_export import csv_lines
+    from reporting.api.views import LINE_CSV_HEADER, _line_csv_rows
+
+    line = attribution_lines().filter(partner__code="master").order_by("pk").first()
+    line.amount = Decimal("-5.25")  # as a reversal's line (posted lines cannot be edited in the database)
+
+    class OneLine:
+        def iterator(self, chunk_size):
+            return iter([line])
+
+    text = b"".join(csv_lines(LINE_CSV_HEADER, _line_csv_rows(OneLine()))).decode()
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert row["amount"] == "-5.250000" and Decimal(row["amount"]) == line.amount
+
+
 def test_a_bad_filter_is_a_json_400_even_for_csv(seeded, partner_client):
     response = partner_client.get("/api/v1/me/lines/", {"format": "csv", "period": "2026-13"})
     assert response.status_code == 400 and "period" in response.json()
